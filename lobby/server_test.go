@@ -1,0 +1,556 @@
+package lobby
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCreateJoinQuickJoinPeers(t *testing.T) {
+	ts := startServer(t, ServerConfig{})
+	ctx := context.Background()
+	alice := dial(t, ts.addr, "Alice")
+	bob := dial(t, ts.addr, "Bob")
+	carol := dial(t, ts.addr, "Carol")
+
+	created, err := alice.Create(ctx, CreateOptions{Game: "demo", Name: "Alice's game", Capacity: 3,
+		Meta: map[string]string{"map": "dunes"}, JoinOptions: JoinOptions{Port: 7777}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := created.Lobby
+	if l.Players != 1 || l.Owner != alice.ID() || l.Name != "Alice's game" || len(created.Peers) != 0 ||
+		created.You.Addr != "127.0.0.1:7777" || l.Meta["map"] != "dunes" || l.State != StateOpen {
+		t.Fatalf("create reply: %+v", created)
+	}
+
+	joined, err := bob.Join(ctx, l.ID, JoinOptions{Addr: "198.18.0.9:9000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(joined.Peers) != 1 || joined.Peers[0].ID != alice.ID() || joined.Peers[0].Addr != "127.0.0.1:7777" ||
+		joined.Peers[0].Name != "Alice" || joined.You.Addr != "198.18.0.9:9000" || joined.Lobby.Successor != bob.ID() {
+		t.Fatalf("join reply: %+v", joined)
+	}
+	expectEvent(t, alice, NoticeMemberJoined, func(e Event) bool {
+		return e.Member.ID == bob.ID() && e.Member.Addr == "198.18.0.9:9000" && e.Lobby.Players == 2 && e.Lobby.Successor == bob.ID()
+	})
+
+	quick, err := carol.QuickJoin(ctx, "demo", JoinOptions{Addr: "0.0.0.0:7001"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quick.Lobby.ID != l.ID || quick.Lobby.State != StateFull || len(quick.Peers) != 2 ||
+		quick.Peers[0].ID != alice.ID() || quick.Peers[1].ID != bob.ID() || quick.You.Addr != "127.0.0.1:7001" {
+		t.Fatalf("quick-join reply: %+v", quick)
+	}
+	for _, c := range []*Client{alice, bob} {
+		expectEvent(t, c, NoticeMemberJoined, func(e Event) bool { return e.Member.ID == carol.ID() && e.Lobby.State == StateFull })
+	}
+	list, err := carol.List(ctx, "demo")
+	if err != nil || len(list) != 1 || list[0].Players != 3 || list[0].Capacity != 3 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if _, err := dial(t, ts.addr, "Dan").Join(ctx, l.ID, JoinOptions{Port: 1}); !errors.Is(err, ErrLobbyFull) {
+		t.Fatalf("join full lobby: %v", err)
+	}
+}
+
+func TestLeaveKickStartCloseAndOwnerMigration(t *testing.T) {
+	ts := startServer(t, ServerConfig{})
+	ctx := context.Background()
+	a, b, c, d := dial(t, ts.addr, "a"), dial(t, ts.addr, "b"), dial(t, ts.addr, "c"), dial(t, ts.addr, "d")
+	j, err := a.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := j.Lobby.ID
+	for _, cl := range []*Client{b, c, d} {
+		if _, err := cl.Join(ctx, id, JoinOptions{Port: 2}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	drain := func(cl *Client, n int) {
+		for i := 0; i < n; i++ {
+			nextEvent(t, cl, 5*time.Second)
+		}
+	}
+	drain(a, 3)
+	drain(b, 2)
+	drain(c, 1)
+
+	// Only the owner kicks.
+	if err := b.Kick(ctx, id, c.ID()); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("kick by member: %v", err)
+	}
+	if err := a.Kick(ctx, id, d.ID()); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*Client{a, b, c, d} {
+		expectEvent(t, cl, NoticeMemberLeft, func(e Event) bool { return e.Member.ID == d.ID() && e.Reason == ReasonKicked })
+	}
+	// The owner leaves: b (longest present) becomes owner, c successor.
+	if err := a.Leave(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*Client{b, c} {
+		expectEvent(t, cl, NoticeMemberLeft, func(e Event) bool {
+			return e.Member.ID == a.ID() && e.Reason == ReasonLeft && e.Lobby.Owner == b.ID() && e.Lobby.Successor == c.ID()
+		})
+		expectEvent(t, cl, NoticeOwnerChanged, func(e Event) bool { return e.Lobby.Owner == b.ID() && e.Lobby.Successor == c.ID() })
+	}
+	if err := a.Leave(ctx, id); !errors.Is(err, ErrNotMember) {
+		t.Fatalf("leave twice: %v", err)
+	}
+	if err := c.Start(ctx, id); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("start by member: %v", err)
+	}
+	if err := b.SetMeta(ctx, id, map[string]string{"mode": "ctf"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*Client{b, c} {
+		expectEvent(t, cl, NoticeUpdated, func(e Event) bool { return e.Lobby.Meta["mode"] == "ctf" })
+	}
+	if err := b.Start(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*Client{b, c} {
+		expectEvent(t, cl, NoticeStarted, func(e Event) bool { return len(e.Peers) == 2 && e.Lobby.State == StateStarted })
+	}
+	if _, err := a.Join(ctx, id, JoinOptions{Port: 1}); !errors.Is(err, ErrLobbyStarted) {
+		t.Fatalf("join started: %v", err)
+	}
+	if err := c.CloseLobby(ctx, id); !errors.Is(err, ErrNotOwner) {
+		t.Fatalf("close by member: %v", err)
+	}
+	if err := b.CloseLobby(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range []*Client{b, c} {
+		expectEvent(t, cl, NoticeClosed, func(e Event) bool { return e.Reason == ReasonOwnerClosed && e.Lobby.State == StateClosed })
+	}
+	if st := ts.stats(t); st.Lobbies != 0 || st.Members != 4 {
+		t.Fatalf("stats after close: %+v", st)
+	}
+}
+
+// TestNoticesReachOnlyLobbyMembers: activity in one lobby never reaches the
+// members of another, or members of no lobby. The coordinator handles ops
+// in order, so a stray notice would arrive before the marker event.
+func TestNoticesReachOnlyLobbyMembers(t *testing.T) {
+	ts := startServer(t, ServerConfig{})
+	ctx := context.Background()
+	a1, a2 := dial(t, ts.addr, "a1"), dial(t, ts.addr, "a2")
+	b1, b2 := dial(t, ts.addr, "b1"), dial(t, ts.addr, "b2")
+	idle := dial(t, ts.addr, "idle")
+	la, _ := a1.Create(ctx, CreateOptions{Game: "demo", Name: "A", Capacity: 8, JoinOptions: JoinOptions{Port: 1}})
+	lb, _ := b1.Create(ctx, CreateOptions{Game: "demo", Name: "B", Capacity: 8, JoinOptions: JoinOptions{Port: 1}})
+
+	// Lots of activity in lobby A.
+	if _, err := a2.Join(ctx, la.Lobby.ID, JoinOptions{Port: 2}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		x := dial(t, ts.addr, fmt.Sprint("x", i))
+		x.Join(ctx, la.Lobby.ID, JoinOptions{Port: 3})
+		x.Leave(ctx, la.Lobby.ID)
+	}
+	a1.SetMeta(ctx, la.Lobby.ID, map[string]string{"k": "v"})
+	// Marker in lobby B.
+	if _, err := b2.Join(ctx, lb.Lobby.ID, JoinOptions{Port: 2}); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, b1, NoticeMemberJoined, func(e Event) bool { return e.Lobby.ID == lb.Lobby.ID && e.Member.ID == b2.ID() })
+	// Lobby A's members saw exactly their own lobby's 1+10+1 notices.
+	for i := 0; i < 12; i++ {
+		if ev := nextEvent(t, a1, 5*time.Second); ev.Lobby.ID != la.Lobby.ID {
+			t.Fatalf("a1 got foreign event %+v", ev)
+		}
+	}
+	// The idle client and b2 got nothing before a final marker of their own.
+	idleLobby, _ := idle.Create(ctx, CreateOptions{Game: "solo", Name: "I", Capacity: 2, JoinOptions: JoinOptions{Port: 1}})
+	dial(t, ts.addr, "marker").Join(ctx, idleLobby.Lobby.ID, JoinOptions{Port: 1})
+	expectEvent(t, idle, NoticeMemberJoined, func(e Event) bool { return e.Lobby.ID == idleLobby.Lobby.ID })
+	b1.SetMeta(ctx, lb.Lobby.ID, map[string]string{"m": "1"})
+	expectEvent(t, b2, NoticeUpdated, func(e Event) bool { return e.Lobby.ID == lb.Lobby.ID })
+}
+
+// TestSilentMemberDroppedByHeartbeat: a member that stops answering pings
+// is dropped with reason timeout within interval × (misses + 1), and the
+// others are told.
+func TestSilentMemberDroppedByHeartbeat(t *testing.T) {
+	const interval, misses = 50 * time.Millisecond, 3
+	ts := startServer(t, ServerConfig{HeartbeatInterval: interval, HeartbeatMisses: misses})
+	ctx := context.Background()
+	owner := dial(t, ts.addr, "owner")
+	l, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
+
+	silent := dialRaw(t, ts.addr)
+	silentID := silent.hello("silent")
+	silent.send(map[string]any{"op": "join", "id": 2, "lobby": l.Lobby.ID, "port": 5})
+	if m := silent.recv(); m["ok"] != true {
+		t.Fatalf("join: %v", m)
+	}
+	expectEvent(t, owner, NoticeMemberJoined, nil)
+	// Let it answer a few pings to show it is alive, then go silent.
+	for i := 0; i < 3; i++ {
+		m, err := silent.tryRecv(2 * time.Second)
+		if err != nil || m["event"] != "ping" {
+			t.Fatalf("expected ping, got %v %v", m, err)
+		}
+		silent.sendLine(fmt.Sprintf(`{"op":"pong","seq":%v}`, m["seq"]))
+	}
+	silentSince := time.Now()
+	ev := expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool { return e.Member.ID == silentID })
+	elapsed := time.Since(silentSince)
+	if ev.Reason != ReasonTimeout {
+		t.Fatalf("reason = %s", ev.Reason)
+	}
+	limit := interval * (misses + 1)
+	if elapsed < interval*misses-10*time.Millisecond || elapsed > limit+250*time.Millisecond {
+		t.Fatalf("dropped after %v; want between %v and %v (+scheduling slack)", elapsed, interval*misses, limit)
+	}
+	// The Go client answers pings by itself and is not dropped meanwhile.
+	if owner.Err() != nil {
+		t.Fatalf("owner dropped: %v", owner.Err())
+	}
+}
+
+// TestAnsweringClientSurvivesManyIntervals: the Go client answers pings,
+// so it stays well past the silence limit.
+func TestAnsweringClientSurvivesManyIntervals(t *testing.T) {
+	const interval = 10 * time.Millisecond
+	ts := startServer(t, ServerConfig{HeartbeatInterval: interval, HeartbeatMisses: 2})
+	c := dial(t, ts.addr, "steady")
+	deadline := time.Now().Add(30 * interval)
+	for time.Now().Before(deadline) {
+		if _, err := c.Ping(context.Background()); err != nil {
+			t.Fatalf("client dropped: %v", err)
+		}
+		time.Sleep(interval)
+	}
+	if st := ts.stats(t); st.Members != 1 {
+		t.Fatalf("members = %d", st.Members)
+	}
+}
+
+// TestKilledClientNoticedAtOnce: a client whose socket vanishes (reset, as
+// when its process is killed) is dropped as disconnected without waiting
+// for the heartbeat.
+func TestKilledClientNoticedAtOnce(t *testing.T) {
+	ts := startServer(t, ServerConfig{HeartbeatInterval: time.Hour})
+	ctx := context.Background()
+	owner := dial(t, ts.addr, "owner")
+	l, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
+	victim := dialRaw(t, ts.addr)
+	victimID := victim.hello("victim")
+	victim.send(map[string]any{"op": "join", "id": 2, "lobby": l.Lobby.ID, "port": 5})
+	victim.recv()
+	expectEvent(t, owner, NoticeMemberJoined, nil)
+	victim.conn.(*net.TCPConn).SetLinger(0) // close with RST, like a killed process
+	start := time.Now()
+	victim.conn.Close()
+	expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool { return e.Member.ID == victimID && e.Reason == ReasonDisconnected })
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("noticed after %v with a one-hour heartbeat", d)
+	}
+}
+
+// TestConcurrentQuickJoinNeverOverfills: 50 players race for 12 free slots
+// in three lobbies; exactly 12 get in, nobody overfills a lobby, the rest
+// get no_open_lobby.
+func TestConcurrentQuickJoinNeverOverfills(t *testing.T) {
+	ts := startServer(t, ServerConfig{})
+	ctx := context.Background()
+	caps := []int{3, 5, 7} // 2 + 4 + 6 = 12 free
+	for i, c := range caps {
+		owner := dial(t, ts.addr, fmt.Sprint("owner", i))
+		if _, err := owner.Create(ctx, CreateOptions{Game: "race", Name: fmt.Sprint("L", i), Capacity: c, JoinOptions: JoinOptions{Port: 1}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const players = 50
+	clients := make([]*Client, players)
+	for i := range clients {
+		clients[i] = dial(t, ts.addr, fmt.Sprint("p", i))
+	}
+	var (
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		ok      int
+		noRoom  int
+		other   []error
+		perLoby = map[string]int{}
+	)
+	start := make(chan struct{})
+	for _, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			j, err := c.QuickJoin(ctx, "race", JoinOptions{Port: 9})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				ok++
+				perLoby[j.Lobby.ID]++
+				if j.Lobby.Players > j.Lobby.Capacity {
+					other = append(other, fmt.Errorf("overfilled: %+v", j.Lobby))
+				}
+			case errors.Is(err, ErrNoOpenLobby):
+				noRoom++
+			default:
+				other = append(other, err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if len(other) > 0 || ok != 12 || noRoom != players-12 {
+		t.Fatalf("ok=%d noRoom=%d other=%v", ok, noRoom, other)
+	}
+	list, err := clients[0].List(ctx, "race")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range list {
+		if l.Players != l.Capacity || l.State != StateFull {
+			t.Fatalf("lobby not exactly full: %+v", l)
+		}
+	}
+}
+
+// TestClientNeverHangsWhenCoordinatorStops: pending and new calls fail, and
+// the events channel reports the loss and closes.
+func TestClientNeverHangsWhenCoordinatorStops(t *testing.T) {
+	srv, err := NewServer(ServerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	c := dial(t, ln.Addr().String(), "p")
+	l, err := c.Create(context.Background(), CreateOptions{Game: "demo", Name: "x", Capacity: 2, JoinOptions: JoinOptions{Port: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	expectEvent(t, c, NoticeClosed, func(e Event) bool { return e.Lobby.ID == l.Lobby.ID && e.Reason == ReasonShutdown })
+	ev := expectEvent(t, c, EventError, nil)
+	if !errors.Is(ev.Err, ErrConnectionLost) {
+		t.Fatalf("error event: %v", ev.Err)
+	}
+	if _, ok := <-c.Events(); ok {
+		t.Fatal("events channel not closed after the error event")
+	}
+	if _, err := c.List(context.Background(), ""); !errors.Is(err, ErrConnectionLost) {
+		t.Fatalf("call after loss: %v", err)
+	}
+}
+
+// TestClientNeverHangsOnSilentCoordinator: a coordinator that accepts and
+// then says nothing (hung, or its host vanished) cannot hold a call past
+// its timeout, and the client gives the link up after the idle limit.
+func TestClientNeverHangsOnSilentCoordinator(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		// Answer hello with a 20 ms heartbeat, then go silent.
+		buf := make([]byte, 4096)
+		nc.Read(buf)
+		fmt.Fprintf(nc, `{"id":1,"ok":true,"v":1,"server":"fake","you":{"id":"m1","name":"p"},"heartbeat_ms":20,"misses":2,"max_line":65536}`+"\n")
+		nc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		for {
+			if _, err := nc.Read(buf); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := Dial(context.Background(), ln.Addr().String(), ClientConfig{Player: "p", Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = c.List(ctx, "")
+	if !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrConnectionLost) {
+		t.Fatalf("call on silent coordinator: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("call took %v with a 30ms deadline", d)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(3 * time.Second):
+		t.Fatal("client never gave up on a silent coordinator")
+	}
+	if !errors.Is(c.Err(), ErrConnectionLost) {
+		t.Fatalf("Err = %v", c.Err())
+	}
+	c.Close()
+	wg.Wait()
+}
+
+func TestDialUnreachableCoordinatorFails(t *testing.T) {
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	if _, err := Dial(context.Background(), addr, ClientConfig{Timeout: time.Second}); err == nil {
+		t.Fatal("dial to closed port succeeded")
+	}
+	if _, err := Dial(context.Background(), "127.0.0.1:1", ClientConfig{Player: "bad\x01name"}); !errors.Is(err, ErrInvalidName) {
+		t.Fatalf("bad player name: %v", err)
+	}
+}
+
+// TestSlowConsumerMemberIsDropped: a member that never reads is cut when its
+// queue overflows; the others keep getting notices and are told why.
+func TestSlowConsumerMemberIsDropped(t *testing.T) {
+	ts := startServer(t, ServerConfig{SendQueue: 16, WriteTimeout: 100 * time.Millisecond})
+	ctx := context.Background()
+	owner := dial(t, ts.addr, "owner")
+	l, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 64, JoinOptions: JoinOptions{Port: 1}})
+	stuck := dialRaw(t, ts.addr)
+	stuckID := stuck.hello("stuck")
+	stuck.send(map[string]any{"op": "join", "id": 2, "lobby": l.Lobby.ID, "port": 5})
+	stuck.recv()
+	expectEvent(t, owner, NoticeMemberJoined, nil)
+	// Churn produces notices; stuck never reads them. Each notice carries
+	// large metadata so the socket buffers fill quickly.
+	big := map[string]string{}
+	for i := 0; i < 4; i++ {
+		big[fmt.Sprint("k", i)] = strings.Repeat("v", 250)
+	}
+	gotDrop := false
+	for i := 0; i < 5000 && !gotDrop; i++ {
+		if err := owner.SetMeta(ctx, l.Lobby.ID, big); err != nil {
+			t.Fatal(err)
+		}
+		for drained := false; !drained; {
+			select {
+			case ev := <-owner.Events():
+				if ev.Kind == NoticeMemberLeft && ev.Member.ID == stuckID {
+					if ev.Reason != ReasonSlowConsumer {
+						t.Fatalf("reason = %s", ev.Reason)
+					}
+					gotDrop = true
+				}
+			default:
+				drained = true
+			}
+		}
+	}
+	if !gotDrop {
+		t.Fatal("member that never reads was never dropped")
+	}
+	if _, err := owner.Ping(ctx); err != nil {
+		t.Fatalf("owner affected: %v", err)
+	}
+}
+
+func TestShutdownClosesLobbiesAndReturns(t *testing.T) {
+	srv, _ := NewServer(ServerConfig{})
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(context.Background(), ln) }()
+	clients := make([]*Client, 5)
+	for i := range clients {
+		clients[i] = dial(t, ln.Addr().String(), fmt.Sprint("c", i))
+		clients[i].Create(context.Background(), CreateOptions{Game: "demo", Name: "x", Capacity: 2, JoinOptions: JoinOptions{Port: 1}})
+	}
+	srv.Close()
+	srv.Close() // idempotent
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrServerClosed) {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return")
+	}
+	for _, c := range clients {
+		expectEvent(t, c, NoticeClosed, func(e Event) bool { return e.Reason == ReasonShutdown })
+	}
+	if _, err := srv.Stats(context.Background()); !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("stats after close: %v", err)
+	}
+}
+
+func TestGameAddr(t *testing.T) {
+	seen4 := mustAddr("198.18.0.5")
+	seen6 := mustAddr("2001:2::5")
+	cases := []struct {
+		seen       string
+		port       int
+		addr, want string
+		code       Code
+	}{
+		{"198.18.0.5", 7777, "", "198.18.0.5:7777", ""},
+		{"2001:2::5", 7777, "", "[2001:2::5]:7777", ""},
+		{"198.18.0.5", 0, "198.18.1.1:9", "198.18.1.1:9", ""},
+		{"198.18.0.5", 0, "0.0.0.0:9", "198.18.0.5:9", ""},
+		{"2001:2::5", 0, "[::]:9", "[2001:2::5]:9", ""},
+		{"198.18.0.5", 0, "[::ffff:198.18.1.1]:9", "198.18.1.1:9", ""},
+		{"198.18.0.5", 0, "", "", CodeInvalidAddress},
+		{"198.18.0.5", 70000, "", "", CodeInvalidAddress},
+		{"198.18.0.5", 0, "host.example:9", "", CodeInvalidAddress},
+		{"198.18.0.5", 0, "1.2.3.4:0", "", CodeInvalidAddress},
+	}
+	for _, tc := range cases {
+		seen := seen4
+		if strings.Contains(tc.seen, ":") {
+			seen = seen6
+		}
+		got, err := GameAddr(seen, tc.port, tc.addr)
+		if tc.code != "" {
+			var e *Error
+			if !errors.As(err, &e) || e.Code != tc.code {
+				t.Errorf("%+v: err = %v, want %s", tc, err, tc.code)
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%+v: got %q %v, want %q", tc, got, err, tc.want)
+		}
+	}
+}
+
+func TestStatsCountMembersAndLobbies(t *testing.T) {
+	ts := startServer(t, ServerConfig{})
+	a := dial(t, ts.addr, "a")
+	dial(t, ts.addr, "b")
+	a.Create(context.Background(), CreateOptions{Game: "g", Name: "n", Capacity: 2, JoinOptions: JoinOptions{Port: 1}})
+	st := ts.stats(t)
+	if st.Members != 2 || st.Lobbies != 1 || st.Connections != 2 || st.Accepted != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	a.Close()
+	waitFor(t, 2*time.Second, "a's lobby to close", func() bool { return ts.stats(t).Lobbies == 0 })
+}
+
+func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }

@@ -1,0 +1,238 @@
+package lobby
+
+import (
+	"bytes"
+	"encoding/json"
+	"strconv"
+)
+
+// ProtocolVersion is the newest wire protocol version this package speaks
+// (PROTOCOL.md). MinProtocolVersion is the oldest it still accepts.
+const (
+	ProtocolVersion    = 1
+	MinProtocolVersion = 1
+)
+
+// MaxRequestIDLen bounds the request id a client may choose (a JSON number or
+// string); the server echoes it byte for byte.
+const MaxRequestIDLen = 64
+
+// Request ops. Their values are the wire names.
+const (
+	OpHello     = "hello"
+	OpPing      = "ping"
+	OpPong      = "pong"
+	OpCreate    = "create"
+	OpJoin      = "join"
+	OpQuickJoin = "quick_join"
+	OpLeave     = "leave"
+	OpKick      = "kick"
+	OpStart     = "start"
+	OpClose     = "close"
+	OpSetMeta   = "set_meta"
+	OpList      = "list"
+)
+
+// request is every field any request may carry; each op reads its own.
+// Unknown fields are ignored, as the protocol promises.
+type request struct {
+	Op       string            `json:"op"`
+	ID       json.RawMessage   `json:"id,omitempty"`
+	V        int               `json:"v,omitempty"`
+	Client   string            `json:"client,omitempty"`
+	Player   string            `json:"player,omitempty"`
+	Game     string            `json:"game,omitempty"`
+	Name     string            `json:"name,omitempty"`
+	Capacity int               `json:"capacity,omitempty"`
+	Port     int               `json:"port,omitempty"`
+	Addr     string            `json:"addr,omitempty"`
+	Lobby    string            `json:"lobby,omitempty"`
+	Member   string            `json:"member,omitempty"`
+	Meta     map[string]string `json:"meta,omitempty"`
+	Seq      uint64            `json:"seq,omitempty"`
+}
+
+// lobbyState is the block of lobby fields carried by join replies, list
+// entries and every notice, so a client can always refresh its view from
+// the last message it got.
+type lobbyState struct {
+	Lobby     string            `json:"lobby"`
+	Game      string            `json:"game"`
+	Name      string            `json:"name"`
+	Players   int               `json:"players"`
+	Capacity  int               `json:"capacity"`
+	State     State             `json:"state"`
+	Owner     string            `json:"owner"`
+	Successor string            `json:"successor"`
+	Meta      map[string]string `json:"meta,omitempty"`
+}
+
+func stateOf(i Info) lobbyState {
+	return lobbyState{Lobby: i.ID, Game: i.Game, Name: i.Name, Players: i.Players, Capacity: i.Capacity,
+		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta}
+}
+
+func (s lobbyState) info() Info {
+	return Info{ID: s.Lobby, Game: s.Game, Name: s.Name, Players: s.Players, Capacity: s.Capacity,
+		State: s.State, Owner: s.Owner, Successor: s.Successor, Meta: s.Meta}
+}
+
+// Server to client messages.
+
+type okReply struct {
+	ID json.RawMessage `json:"id"`
+	OK bool            `json:"ok"`
+}
+
+type errorReply struct {
+	ID    json.RawMessage `json:"id"`
+	OK    bool            `json:"ok"`
+	Error *Error          `json:"error"`
+}
+
+type helloReply struct {
+	ID          json.RawMessage `json:"id"`
+	OK          bool            `json:"ok"`
+	V           int             `json:"v"`
+	Server      string          `json:"server"`
+	You         Member          `json:"you"`
+	HeartbeatMS int64           `json:"heartbeat_ms"`
+	Misses      int             `json:"misses"`
+	MaxLine     int             `json:"max_line"`
+}
+
+type joinReply struct {
+	ID json.RawMessage `json:"id"`
+	OK bool            `json:"ok"`
+	lobbyState
+	You   Member   `json:"you"`
+	Peers []Member `json:"peers"`
+}
+
+type listReply struct {
+	ID      json.RawMessage `json:"id"`
+	OK      bool            `json:"ok"`
+	Lobbies []lobbyState    `json:"lobbies"`
+}
+
+type notice struct {
+	Event string `json:"event"`
+	lobbyState
+	Member *Member  `json:"member,omitempty"`
+	Reason Reason   `json:"reason,omitempty"`
+	Peers  []Member `json:"peers,omitempty"`
+}
+
+// inbound is the client's view of any server message: one decode per frame
+// serves replies, notices and pings alike.
+type inbound struct {
+	Event       string          `json:"event"`
+	ID          json.RawMessage `json:"id"`
+	OK          bool            `json:"ok"`
+	Error       *Error          `json:"error"`
+	Seq         uint64          `json:"seq"`
+	V           int             `json:"v"`
+	Server      string          `json:"server"`
+	HeartbeatMS int64           `json:"heartbeat_ms"`
+	Misses      int             `json:"misses"`
+	MaxLine     int             `json:"max_line"`
+	lobbyState
+	You     *Member      `json:"you"`
+	Peers   []Member     `json:"peers"`
+	Member  *Member      `json:"member"`
+	Reason  Reason       `json:"reason"`
+	Lobbies []lobbyState `json:"lobbies"`
+}
+
+var nullID = json.RawMessage("null")
+
+// validID reports whether a request id is acceptable: absent, a JSON number
+// or a JSON string, at most MaxRequestIDLen bytes.
+func validID(id json.RawMessage) bool {
+	if len(id) == 0 {
+		return true
+	}
+	if len(id) > MaxRequestIDLen {
+		return false
+	}
+	switch c := id[0]; {
+	case c == '"':
+		return true
+	case c == '-' || c >= '0' && c <= '9':
+		return true
+	}
+	return false
+}
+
+// salvageID digs the id out of a request that failed to decode as a whole
+// (say, a field of the wrong type), so the error reply can still echo it.
+func salvageID(line []byte) json.RawMessage {
+	var probe struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(line, &probe) != nil || len(probe.ID) == 0 || !validID(probe.ID) {
+		return nullID
+	}
+	return probe.ID
+}
+
+func replyID(id json.RawMessage) json.RawMessage {
+	if len(id) == 0 {
+		return nullID
+	}
+	return id
+}
+
+func marshal(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Only our own types are marshalled; a failure is a bug.
+		panic("lobby: marshal: " + err.Error())
+	}
+	return b
+}
+
+func encodeError(id json.RawMessage, e *Error) []byte {
+	return marshal(errorReply{ID: replyID(id), Error: e})
+}
+
+func encodeOK(id json.RawMessage) []byte {
+	return marshal(okReply{ID: replyID(id), OK: true})
+}
+
+func encodeNotice(n Notice) []byte {
+	msg := notice{Event: string(n.Kind), lobbyState: stateOf(n.Lobby), Reason: n.Reason, Peers: n.Peers}
+	if n.Kind == NoticeMemberJoined || n.Kind == NoticeMemberLeft {
+		m := n.Member
+		msg.Member = &m
+	}
+	return marshal(msg)
+}
+
+// encodePing builds the server's ping push by hand: it is sent to every
+// member every heartbeat interval.
+func encodePing(seq uint64) []byte {
+	b := make([]byte, 0, 40)
+	b = append(b, `{"event":"ping","seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	return append(b, '}')
+}
+
+// encodePong builds the client's answer to a ping.
+func encodePong(seq uint64) []byte {
+	b := make([]byte, 0, 40)
+	b = append(b, `{"op":"pong","seq":`...)
+	b = strconv.AppendUint(b, seq, 10)
+	return append(b, '}')
+}
+
+// isPing spots the server's ping without a full decode, so answering it
+// costs next to nothing on the client's read path.
+func isPing(line []byte) (uint64, bool) {
+	const prefix = `{"event":"ping","seq":`
+	if !bytes.HasPrefix(line, []byte(prefix)) || line[len(line)-1] != '}' {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(line[len(prefix):len(line)-1]), 10, 64)
+	return seq, err == nil
+}

@@ -1,0 +1,90 @@
+// Package tcpconn provides the persistent, framed TCP links that lanlobby's
+// coordinator holds to every lobby member: newline-delimited frames with a hard
+// length limit, a bounded outbound queue drained by one writer goroutine with a
+// write deadline, and a heartbeat that drops silent peers.
+//
+// The package knows nothing about the messages inside the frames: callers
+// supply the ping frame and report pongs, so the same link serves the
+// coordinator (which pings) and the client (which only watches for silence).
+package tcpconn
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// DefaultMaxLineLength is the largest frame, in bytes without the trailing
+// newline, that a link accepts. It is part of the wire protocol (PROTOCOL.md).
+const DefaultMaxLineLength = 64 * 1024
+
+// ErrLineTooLong is returned by LineReader.ReadLine when a frame exceeds the
+// maximum length. The stream cannot be resynchronised safely after it, so
+// links treat it as a protocol violation and disconnect.
+var ErrLineTooLong = errors.New("tcpconn: line exceeds maximum length")
+
+// LineReader splits a byte stream into newline-terminated frames. A "\r"
+// before the newline is dropped, so "\r\n" line endings work too. Frames are
+// returned without their terminator.
+type LineReader struct {
+	br  *bufio.Reader
+	max int
+	buf []byte // assembles frames longer than the bufio buffer
+}
+
+// NewLineReader returns a reader of frames of at most max bytes (max <= 0
+// means DefaultMaxLineLength).
+func NewLineReader(r io.Reader, max int) *LineReader {
+	if max <= 0 {
+		max = DefaultMaxLineLength
+	}
+	size := 4096
+	if max+1 < size {
+		size = max + 1
+	}
+	if size < 16 {
+		size = 16 // bufio's minimum
+	}
+	return &LineReader{br: bufio.NewReaderSize(r, size), max: max}
+}
+
+// ReadLine returns the next frame. The slice is valid only until the next
+// call. It returns ErrLineTooLong as soon as a frame grows past the limit,
+// without reading the rest of it, and io.EOF when the stream ends, also when
+// it ends inside an unterminated frame (a peer that vanishes mid-frame has
+// sent nothing usable).
+func (lr *LineReader) ReadLine() ([]byte, error) {
+	lr.buf = lr.buf[:0]
+	for {
+		chunk, err := lr.br.ReadSlice('\n')
+		switch {
+		case err == nil:
+			var line []byte
+			if len(lr.buf) == 0 {
+				line = chunk[:len(chunk)-1]
+			} else {
+				lr.buf = append(lr.buf, chunk[:len(chunk)-1]...)
+				line = lr.buf
+			}
+			line = bytes.TrimSuffix(line, []byte{'\r'})
+			if len(line) > lr.max {
+				return nil, ErrLineTooLong
+			}
+			return line, nil
+		case errors.Is(err, bufio.ErrBufferFull):
+			if len(lr.buf)+len(chunk) > lr.max+1 { // +1: room for a trailing '\r'
+				return nil, ErrLineTooLong
+			}
+			lr.buf = append(lr.buf, chunk...)
+		default:
+			if len(lr.buf)+len(chunk) > lr.max+1 {
+				return nil, ErrLineTooLong
+			}
+			if errors.Is(err, io.EOF) {
+				return nil, io.EOF
+			}
+			return nil, err
+		}
+	}
+}
