@@ -336,7 +336,7 @@ func (c *Client) call(ctx context.Context, req *request) (*inbound, error) {
 	}()
 
 	req.ID = json.RawMessage(strconv.FormatUint(id, 10))
-	if err := c.conn.Send(marshal(req)); err != nil {
+	if err := c.conn.SendNow(marshal(req)); err != nil {
 		return nil, c.linkErr(err)
 	}
 	select {

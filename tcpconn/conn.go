@@ -142,6 +142,13 @@ type Conn struct {
 	rtt        atomic.Int64 // nanoseconds; 0 until the first pong
 
 	flushOnce sync.Once
+
+	// wmu serialises socket writes between the writer goroutine and
+	// SendNow; queued counts frames handed to Send and not yet written, so
+	// SendNow never overtakes them.
+	wmu    sync.Mutex
+	bw     *bufio.Writer
+	queued atomic.Int64
 }
 
 // New wraps nc. Nothing runs until Start.
@@ -157,6 +164,7 @@ func New(nc net.Conn, cfg Config) *Conn {
 		flushQuit: make(chan struct{}),
 	}
 	c.idle.Store(int64(cfg.IdleTimeout))
+	c.bw = bufio.NewWriterSize(nc, 16*1024)
 	return c
 }
 
@@ -212,13 +220,37 @@ func (c *Conn) Send(frame []byte) error {
 		return ErrClosed
 	default:
 	}
+	c.queued.Add(1)
 	select {
 	case c.out <- frame:
 		return nil
 	default:
+		c.queued.Add(-1)
 		c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
+}
+
+// SendNow writes frame from the caller's goroutine, saving the hand-off to
+// the writer goroutine on latency-critical paths (a client's request). When
+// frames are already queued it queues behind them instead, so order is
+// kept. It may block up to the write timeout.
+func (c *Conn) SendNow(frame []byte) error {
+	c.wmu.Lock()
+	if c.queued.Load() > 0 {
+		c.wmu.Unlock()
+		return c.Send(frame)
+	}
+	defer c.wmu.Unlock()
+	select {
+	case <-c.closing:
+		return ErrClosed
+	default:
+	}
+	if !c.writeFrameLocked(frame) || !c.flushLocked() {
+		return ErrClosed
+	}
+	return nil
 }
 
 // Close closes the link at once, dropping queued frames. Only the first
@@ -349,55 +381,62 @@ func (c *Conn) readLoop(h Handler) {
 	}
 }
 
+// writeFrameLocked buffers one frame; false when the link failed (and is
+// now closed).
+func (c *Conn) writeFrameLocked(frame []byte) bool {
+	c.bw.Write(frame)
+	if err := c.bw.WriteByte('\n'); err != nil {
+		c.writeFailed(err) // bufio flushed on its own and failed
+		return false
+	}
+	return true
+}
+
+func (c *Conn) flushLocked() bool {
+	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
+	if err := c.bw.Flush(); err != nil {
+		c.writeFailed(err)
+		return false
+	}
+	return true
+}
+
+func (c *Conn) writeFailed(err error) {
+	if isTimeout(err) {
+		c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
+	} else {
+		c.closeWith(ReasonDisconnected, err)
+	}
+}
+
+// drainLocked writes the frame taken from the queue and everything queued
+// behind it, in one flush.
+func (c *Conn) drainLocked(first []byte) bool {
+	ok := first == nil || c.writeFrameLocked(first)
+	if first != nil {
+		c.queued.Add(-1)
+	}
+	for n := len(c.out); ok && n > 0; n-- {
+		ok = c.writeFrameLocked(<-c.out)
+		c.queued.Add(-1)
+	}
+	return ok && c.flushLocked()
+}
+
 func (c *Conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 16*1024)
-	flush := func() bool {
-		c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-		if err := bw.Flush(); err != nil {
-			if isTimeout(err) {
-				c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
-			} else {
-				c.closeWith(ReasonDisconnected, err)
-			}
-			return false
-		}
-		return true
-	}
-	write := func(frame []byte) bool {
-		bw.Write(frame)
-		if err := bw.WriteByte('\n'); err != nil {
-			// bufio flushed on its own and failed.
-			if isTimeout(err) {
-				c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
-			} else {
-				c.closeWith(ReasonDisconnected, err)
-			}
-			return false
-		}
-		return true
-	}
 	for {
 		select {
 		case frame := <-c.out:
-			if !write(frame) {
-				return
-			}
-			// Batch whatever else is queued into the same flush.
-			for n := len(c.out); n > 0; n-- {
-				if !write(<-c.out) {
-					return
-				}
-			}
-			if !flush() {
+			c.wmu.Lock()
+			ok := c.drainLocked(frame)
+			c.wmu.Unlock()
+			if !ok {
 				return
 			}
 		case <-c.flushQuit:
-			for n := len(c.out); n > 0; n-- {
-				if !write(<-c.out) {
-					return
-				}
-			}
-			flush()
+			c.wmu.Lock()
+			c.drainLocked(nil)
+			c.wmu.Unlock()
 			c.closeWith(ReasonClosed, nil) // keeps the reason set by CloseAfterFlush
 			return
 		case <-c.closing:

@@ -1,0 +1,150 @@
+// Command lanlobby lists, hosts, joins and watches LAN game lobbies, and
+// runs the coordinator daemon. See README.md for a tour and PROTOCOL.md for
+// the wire protocol other-language clients speak.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lanlobby/lanlobby/lobby"
+)
+
+// version is the CLI's version, printed by --version.
+const version = "0.1.0"
+
+// Exit codes.
+const (
+	exitFailure = 1 // the operation failed (unknown lobby, full, unreachable, ...)
+	exitUsage   = 2 // bad flags or arguments
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	app := newApp(os.Stdout, os.Stderr)
+	if err := app.RunContext(ctx, os.Args); err != nil {
+		code := exitFailure
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			code = ec.ExitCode()
+		}
+		if msg := err.Error(); msg != "" {
+			fmt.Fprintln(os.Stderr, "lanlobby:", msg)
+		}
+		os.Exit(code)
+	}
+}
+
+// Flags shared by several commands. urfave/cli only accepts a command's
+// flags after the command name, so each command lists the ones it uses.
+var (
+	flagJSON = &cli.BoolFlag{Name: "json", Usage: "print one JSON object per line instead of text"}
+	flagCoordinator = &cli.StringFlag{Name: "coordinator", Aliases: []string{"c"}, EnvVars: []string{"LANLOBBY_COORDINATOR"},
+		Usage: "coordinator address host[:port] (port 7600 when omitted)"}
+	flagTimeout = &cli.DurationFlag{Name: "timeout", Value: lobby.DefaultTimeout,
+		Usage: "give up on the coordinator after this long (each call)"}
+	flagGame     = &cli.StringFlag{Name: "game", Aliases: []string{"g"}, Usage: "game id (a-z, 0-9, '-', '_', '.')"}
+	flagPort     = &cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "your game's port; peers connect to the address the coordinator sees you at, on this port"}
+	flagAddr     = &cli.StringFlag{Name: "addr", Usage: "your game's full address ip:port, instead of --port"}
+	flagPlayer   = &cli.StringFlag{Name: "player", EnvVars: []string{"LANLOBBY_PLAYER"}, Usage: "your player name", Value: defaultPlayer()}
+	flagLogLevel = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (logs go to stderr)"}
+)
+
+func defaultPlayer() string {
+	for _, k := range []string{"USER", "USERNAME", "LOGNAME"} {
+		if v := os.Getenv(k); v != "" && lobby.ValidatePlayerName(v) == nil {
+			return v
+		}
+	}
+	return ""
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	return &cli.App{
+		Name:      "lanlobby",
+		Usage:     "find and form multiplayer game parties on a LAN",
+		Version:   version,
+		Writer:    stdout,
+		ErrWriter: stderr,
+		// Errors are printed once, by main.
+		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError: func(c *cli.Context, err error, _ bool) error {
+			return cli.Exit(err.Error(), exitUsage)
+		},
+		Commands: []*cli.Command{
+			coordinatorCommand(),
+			hostCommand(),
+			joinCommand(),
+			listCommand(),
+			benchCommand(),
+		},
+	}
+}
+
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, cli.Exit(fmt.Sprintf("bad --log-level %q", c.String("log-level")), exitUsage)
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})), nil
+}
+
+// dialCoordinator connects with the command's timeout and turns failures
+// into a clear message.
+func dialCoordinator(c *cli.Context) (*lobby.Client, error) {
+	addr := c.String("coordinator")
+	if addr == "" {
+		return nil, cli.Exit("--coordinator ADDR is required", exitUsage)
+	}
+	cl, err := lobby.Dial(c.Context, addr, lobby.ClientConfig{Player: c.String("player"), Timeout: c.Duration("timeout")})
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, lobby.ErrTimeout) {
+			return nil, cli.Exit(fmt.Sprintf("coordinator %s unreachable within %v", addr, c.Duration("timeout")), exitFailure)
+		}
+		return nil, cli.Exit(fmt.Sprintf("cannot reach coordinator %s: %v", addr, err), exitFailure)
+	}
+	return cl, nil
+}
+
+// failure turns an error from a lobby call into an exit error with a
+// message a player understands.
+func failure(err error) error {
+	var e *lobby.Error
+	if errors.As(err, &e) {
+		msg := strings.ReplaceAll(string(e.Code), "_", " ")
+		if e.Message != "" {
+			msg = e.Message
+		}
+		return cli.Exit(fmt.Sprintf("%s (%s)", msg, e.Code), exitFailure)
+	}
+	if errors.Is(err, lobby.ErrTimeout) {
+		return cli.Exit("coordinator did not answer in time", exitFailure)
+	}
+	return cli.Exit(err.Error(), exitFailure)
+}
+
+// gameEndpoint reads --port / --addr.
+func gameEndpoint(c *cli.Context) (lobby.JoinOptions, error) {
+	o := lobby.JoinOptions{Port: c.Int("port"), Addr: c.String("addr")}
+	if o.Port == 0 && o.Addr == "" {
+		return o, cli.Exit("--port GAMEPORT (or --addr IP:PORT) is required: it is where peers reach your game", exitUsage)
+	}
+	if o.Addr == "" && (o.Port < 1 || o.Port > 65535) {
+		return o, cli.Exit(fmt.Sprintf("--port %d outside 1..65535", o.Port), exitUsage)
+	}
+	return o, nil
+}
+
+// leaveTimeout bounds the clean leave on Ctrl-C.
+const leaveTimeout = 2 * time.Second

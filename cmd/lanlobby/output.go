@@ -1,0 +1,222 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/lanlobby/lanlobby/lobby"
+)
+
+// printer writes what the CLI has to say, as text for people or as one JSON
+// object per line (each with an "event" field) for programs.
+type printer struct {
+	mu   sync.Mutex // one line at a time
+	w    io.Writer
+	json bool
+	self string // our member id, to say "you" in text
+	// names remembers player names by member id for readable text output.
+	names map[string]string
+}
+
+func newPrinter(w io.Writer, asJSON bool) *printer {
+	return &printer{w: w, json: asJSON, names: map[string]string{}}
+}
+
+// peerJSON is a peer in JSON output.
+type peerJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+func peersJSON(ms []lobby.Member) []peerJSON {
+	out := make([]peerJSON, len(ms))
+	for i, m := range ms {
+		out[i] = peerJSON{ID: m.ID, Name: m.Name, Addr: m.Addr}
+	}
+	return out
+}
+
+func (p *printer) emit(v any, text string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.json {
+		b, _ := json.Marshal(v)
+		p.w.Write(append(b, '\n'))
+		return
+	}
+	fmt.Fprintln(p.w, text)
+}
+
+func (p *printer) who(id string) string {
+	if id == "" {
+		return "nobody"
+	}
+	if id == p.self {
+		return "you"
+	}
+	if n := p.names[id]; n != "" {
+		return fmt.Sprintf("%s (%s)", n, id)
+	}
+	return id
+}
+
+func (p *printer) remember(ms ...lobby.Member) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range ms {
+		p.names[m.ID] = m.Name
+	}
+}
+
+// joined reports a successful create (created=true) or join.
+func (p *printer) joined(j *lobby.Joined, created bool, coordinator string) {
+	p.self = j.You.ID
+	p.remember(j.You)
+	p.remember(j.Peers...)
+	l := j.Lobby
+	event := "joined"
+	if created {
+		event = "created"
+	}
+	v := struct {
+		Event       string     `json:"event"`
+		Lobby       string     `json:"lobby"`
+		Game        string     `json:"game"`
+		Name        string     `json:"name"`
+		Players     int        `json:"players"`
+		Capacity    int        `json:"capacity"`
+		Owner       string     `json:"owner"`
+		Coordinator string     `json:"coordinator,omitempty"`
+		You         peerJSON   `json:"you"`
+		Peers       []peerJSON `json:"peers"`
+	}{event, l.ID, l.Game, l.Name, l.Players, l.Capacity, l.Owner, coordinator,
+		peerJSON{j.You.ID, j.You.Name, j.You.Addr}, peersJSON(j.Peers)}
+	var b strings.Builder
+	if created {
+		fmt.Fprintf(&b, "created lobby %s %q (%s, %d/%d players)", l.ID, l.Name, l.Game, l.Players, l.Capacity)
+	} else {
+		fmt.Fprintf(&b, "joined lobby %s %q (%s, %d/%d players), owner %s", l.ID, l.Name, l.Game, l.Players, l.Capacity, p.who(l.Owner))
+	}
+	if coordinator != "" {
+		fmt.Fprintf(&b, " on coordinator %s", coordinator)
+	}
+	fmt.Fprintf(&b, "\nyou are %s, your game address %s", j.You.ID, j.You.Addr)
+	if len(j.Peers) == 0 {
+		b.WriteString("\nno peers yet; waiting for players")
+	} else {
+		b.WriteString("\npeers:")
+		for _, m := range j.Peers {
+			fmt.Fprintf(&b, "\n  %-10s %-20s %s", m.ID, m.Name, m.Addr)
+		}
+	}
+	p.emit(v, b.String())
+}
+
+// event reports a notice from the coordinator.
+func (p *printer) event(ev lobby.Event) {
+	l := ev.Lobby
+	switch ev.Kind {
+	case lobby.NoticeMemberJoined:
+		p.remember(ev.Member)
+		p.emit(struct {
+			Event     string   `json:"event"`
+			Lobby     string   `json:"lobby"`
+			Member    peerJSON `json:"member"`
+			Players   int      `json:"players"`
+			Capacity  int      `json:"capacity"`
+			Owner     string   `json:"owner"`
+			Successor string   `json:"successor"`
+		}{"member_joined", l.ID, peerJSON{ev.Member.ID, ev.Member.Name, ev.Member.Addr}, l.Players, l.Capacity, l.Owner, l.Successor},
+			fmt.Sprintf("+ %s joined from %s (%d/%d players)", p.who(ev.Member.ID), ev.Member.Addr, l.Players, l.Capacity))
+	case lobby.NoticeMemberLeft:
+		p.emit(struct {
+			Event     string   `json:"event"`
+			Lobby     string   `json:"lobby"`
+			Member    peerJSON `json:"member"`
+			Reason    string   `json:"reason"`
+			Players   int      `json:"players"`
+			Capacity  int      `json:"capacity"`
+			Owner     string   `json:"owner"`
+			Successor string   `json:"successor"`
+		}{"member_left", l.ID, peerJSON{ev.Member.ID, ev.Member.Name, ev.Member.Addr}, string(ev.Reason), l.Players, l.Capacity, l.Owner, l.Successor},
+			fmt.Sprintf("- %s left: %s (%d/%d players)", p.who(ev.Member.ID), ev.Reason, l.Players, l.Capacity))
+	case lobby.NoticeOwnerChanged:
+		p.emit(struct {
+			Event     string `json:"event"`
+			Lobby     string `json:"lobby"`
+			Owner     string `json:"owner"`
+			Successor string `json:"successor"`
+		}{"owner_changed", l.ID, l.Owner, l.Successor},
+			fmt.Sprintf("* owner is now %s; next in line %s", p.who(l.Owner), p.who(l.Successor)))
+	case lobby.NoticeStarted:
+		var b strings.Builder
+		fmt.Fprintf(&b, "> game started with %d players:", len(ev.Peers))
+		for _, m := range ev.Peers {
+			fmt.Fprintf(&b, "\n  %-10s %-20s %s", m.ID, m.Name, m.Addr)
+		}
+		p.emit(struct {
+			Event string     `json:"event"`
+			Lobby string     `json:"lobby"`
+			Peers []peerJSON `json:"peers"`
+		}{"started", l.ID, peersJSON(ev.Peers)}, b.String())
+	case lobby.NoticeClosed:
+		p.emit(struct {
+			Event  string `json:"event"`
+			Lobby  string `json:"lobby"`
+			Reason string `json:"reason"`
+		}{"closed", l.ID, string(ev.Reason)}, fmt.Sprintf("x lobby %s closed: %s", l.ID, ev.Reason))
+	case lobby.NoticeUpdated:
+		p.emit(struct {
+			Event string            `json:"event"`
+			Lobby string            `json:"lobby"`
+			Meta  map[string]string `json:"meta"`
+		}{"lobby_updated", l.ID, l.Meta}, fmt.Sprintf("~ lobby %s metadata: %v", l.ID, l.Meta))
+	case lobby.EventError:
+		p.fail(ev.Err)
+	}
+}
+
+// fail reports an error as an "error" event.
+func (p *printer) fail(err error) {
+	code := ""
+	if e, ok := err.(*lobby.Error); ok {
+		code = string(e.Code)
+	}
+	p.emit(struct {
+		Event string `json:"event"`
+		Error string `json:"error"`
+		Code  string `json:"code,omitempty"`
+	}{"error", err.Error(), code}, "! "+err.Error())
+}
+
+// lobbies prints a listing: a table for people, one object per lobby for
+// programs.
+func (p *printer) lobbies(ls []lobby.Info) {
+	if !p.json {
+		if len(ls) == 0 {
+			p.emit(nil, "no lobbies")
+			return
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, "%-10s  %-16s  %-24s  %-7s  %s", "ID", "GAME", "NAME", "PLAYERS", "STATE")
+		for _, l := range ls {
+			fmt.Fprintf(&b, "\n%-10s  %-16s  %-24s  %3d/%-3d  %s", l.ID, l.Game, l.Name, l.Players, l.Capacity, l.State)
+		}
+		p.emit(nil, b.String())
+		return
+	}
+	for _, l := range ls {
+		p.emit(struct {
+			ID       string `json:"id"`
+			Game     string `json:"game"`
+			Name     string `json:"name"`
+			Players  int    `json:"players"`
+			Capacity int    `json:"capacity"`
+			State    string `json:"state"`
+		}{l.ID, l.Game, l.Name, l.Players, l.Capacity, string(l.State)}, "")
+	}
+}

@@ -1,0 +1,297 @@
+// Package bench measures lanlobby's request latencies over loopback against
+// a plain TCP echo measured in the same process and run, so figures can be
+// compared across noisy machines as ratios.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lanlobby/lanlobby/lobby"
+)
+
+// Op is one measured operation. Run returns the latency of the part being
+// measured (set-up and clean-up around it are excluded).
+type Op struct {
+	Name string
+	Run  func(ctx context.Context) (time.Duration, error)
+}
+
+// Env is a coordinator, an echo server and the clients the ops use, all on
+// loopback.
+type Env struct {
+	srv    *lobby.Server
+	addr   string
+	lobby  string
+	owner  *lobby.Client
+	joiner *lobby.Client
+
+	echoLn   net.Listener
+	echoConn net.Conn
+	echoBR   *bufio.Reader
+	echoMsg  []byte
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// NewEnv starts everything. Close releases it.
+func NewEnv(ctx context.Context) (*Env, error) {
+	e := &Env{}
+	srvCtx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	var err error
+	e.srv, err = lobby.NewServer(lobby.ServerConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	e.addr = ln.Addr().String()
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.srv.Serve(srvCtx, ln)
+	}()
+	if err := e.startEcho(); err != nil {
+		e.Close()
+		return nil, err
+	}
+	if e.owner, err = lobby.Dial(ctx, e.addr, lobby.ClientConfig{Player: "owner"}); err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.wg.Add(1)
+	go func() { // the owner reads its notices, as a real host does
+		defer e.wg.Done()
+		for range e.owner.Events() {
+		}
+	}()
+	j, err := e.owner.Create(ctx, lobby.CreateOptions{Game: "bench", Name: "bench lobby", Capacity: lobby.MaxCapacity,
+		JoinOptions: lobby.JoinOptions{Port: 7777}})
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.lobby = j.Lobby.ID
+	if e.joiner, err = lobby.Dial(ctx, e.addr, lobby.ClientConfig{Player: "joiner"}); err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// startEcho runs a line echo server and connects to it. The message has the
+// size of a join request, so the baseline moves the same bytes.
+func (e *Env) startEcho() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	e.echoLn = ln
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			e.wg.Add(1)
+			go func() {
+				defer e.wg.Done()
+				defer c.Close()
+				c.(*net.TCPConn).SetNoDelay(true)
+				br := bufio.NewReader(c)
+				for {
+					line, err := br.ReadSlice('\n')
+					if err != nil {
+						return
+					}
+					if _, err := c.Write(line); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	e.echoConn, err = net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return err
+	}
+	e.echoConn.(*net.TCPConn).SetNoDelay(true)
+	e.echoBR = bufio.NewReader(e.echoConn)
+	e.echoMsg = []byte(`{"op":"join","id":123,"lobby":"abcdefghij","port":7777}` + "\n")
+	return nil
+}
+
+// Close stops the coordinator and the echo server and waits for them.
+func (e *Env) Close() {
+	for _, c := range []*lobby.Client{e.joiner, e.owner} {
+		if c != nil {
+			c.Close()
+		}
+	}
+	if e.echoConn != nil {
+		e.echoConn.Close()
+	}
+	if e.echoLn != nil {
+		e.echoLn.Close()
+	}
+	e.cancel()
+	e.wg.Wait()
+}
+
+// Ops lists the measured operations; the first is the echo baseline.
+func (e *Env) Ops() []Op {
+	return []Op{
+		{"tcp echo (baseline)", e.echo},
+		{"join, open link", e.join},
+		{"quick-join, open link", e.quickJoin},
+		{"dial + hello + join", e.coldJoin},
+	}
+}
+
+func (e *Env) echo(context.Context) (time.Duration, error) {
+	start := time.Now()
+	if _, err := e.echoConn.Write(e.echoMsg); err != nil {
+		return 0, err
+	}
+	if _, err := e.echoBR.ReadSlice('\n'); err != nil {
+		return 0, err
+	}
+	return time.Since(start), nil
+}
+
+func (e *Env) join(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	if _, err := e.joiner.Join(ctx, e.lobby, lobby.JoinOptions{Port: 7778}); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	return d, e.joiner.Leave(ctx, e.lobby)
+}
+
+func (e *Env) quickJoin(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	j, err := e.joiner.QuickJoin(ctx, "bench", lobby.JoinOptions{Port: 7778})
+	if err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	return d, e.joiner.Leave(ctx, j.Lobby.ID)
+}
+
+func (e *Env) coldJoin(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	c, err := lobby.Dial(ctx, e.addr, lobby.ClientConfig{Player: "cold"})
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if _, err := c.Join(ctx, e.lobby, lobby.JoinOptions{Port: 7779}); err != nil {
+		return 0, err
+	}
+	d := time.Since(start)
+	return d, c.Leave(ctx, e.lobby)
+}
+
+// Result summarises one op's samples.
+type Result struct {
+	Name     string
+	N        int
+	P50, P99 time.Duration
+	Ratio    float64 // P50 / baseline P50
+}
+
+// Percentile returns the p-th percentile (0..100) of sorted samples, by the
+// nearest-rank method.
+func Percentile(sorted []time.Duration, p float64) time.Duration {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(float64(len(sorted))*p/100+0.5) - 1
+	return sorted[max(0, min(i, len(sorted)-1))]
+}
+
+// Summarize sorts samples in place and returns p50 and p99.
+func Summarize(samples []time.Duration) (p50, p99 time.Duration) {
+	slices.Sort(samples)
+	return Percentile(samples, 50), Percentile(samples, 99)
+}
+
+// Config sets the size of a run.
+type Config struct {
+	Rounds int // samples per op (default 2000)
+	Warmup int // unmeasured rounds first (default 200)
+}
+
+// Latency measures every op Rounds times, interleaved round by round so
+// that machine noise falls on all of them alike, and reports each against
+// the echo baseline.
+func Latency(ctx context.Context, cfg Config) ([]Result, error) {
+	if cfg.Rounds <= 0 {
+		cfg.Rounds = 2000
+	}
+	if cfg.Warmup < 0 {
+		cfg.Warmup = 0
+	} else if cfg.Warmup == 0 {
+		cfg.Warmup = 200
+	}
+	env, err := NewEnv(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer env.Close()
+	ops := env.Ops()
+	samples := make([][]time.Duration, len(ops))
+	for round := 0; round < cfg.Warmup+cfg.Rounds; round++ {
+		for k := range ops {
+			i := (round + k) % len(ops) // rotate the order each round
+			d, err := ops[i].Run(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", ops[i].Name, err)
+			}
+			if round >= cfg.Warmup {
+				samples[i] = append(samples[i], d)
+			}
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+	}
+	results := make([]Result, len(ops))
+	for i, op := range ops {
+		p50, p99 := Summarize(samples[i])
+		results[i] = Result{Name: op.Name, N: len(samples[i]), P50: p50, P99: p99}
+	}
+	base := results[0].P50
+	if base <= 0 {
+		return results, errors.New("bench: echo baseline measured as zero")
+	}
+	for i := range results {
+		results[i].Ratio = float64(results[i].P50) / float64(base)
+	}
+	return results, nil
+}
+
+// Format renders results as a table.
+func Format(results []Result) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-24s %7s %10s %10s %8s\n", "op", "n", "p50", "p99", "p50/echo")
+	for _, r := range results {
+		fmt.Fprintf(&b, "%-24s %7d %10s %10s %8.2f\n", r.Name, r.N, r.P50.Round(100*time.Nanosecond), r.P99.Round(100*time.Nanosecond), r.Ratio)
+	}
+	return b.String()
+}
