@@ -33,7 +33,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	app := newApp(os.Stdout, os.Stderr)
-	if err := app.RunContext(ctx, os.Args); err != nil {
+	if err := app.RunContext(ctx, interspersed(app, os.Args)); err != nil {
 		code := exitFailure
 		var ec cli.ExitCoder
 		if errors.As(err, &ec) {
@@ -71,7 +71,7 @@ func defaultPlayer() string {
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:      "lanlobby",
 		Usage:     "find and form multiplayer game parties on a LAN",
 		Version:   version,
@@ -89,6 +89,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			listCommand(),
 			benchCommand(),
 		},
+	}
+	setUsageErrors(app.Commands, app.OnUsageError)
+	return app
+}
+
+// setUsageErrors makes every command exit with exitUsage on bad flags.
+func setUsageErrors(cmds []*cli.Command, f cli.OnUsageErrorFunc) {
+	for _, c := range cmds {
+		c.OnUsageError = f
+		setUsageErrors(c.Subcommands, f)
 	}
 }
 

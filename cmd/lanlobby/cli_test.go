@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// binPath is the lanlobby binary built once for these tests: they run the
+// real program as separate processes, as a user would.
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "lanlobby-cli-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "lanlobby")
+	build := exec.Command("go", "build", "-race", "-o", binPath, ".")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building lanlobby:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running lanlobby process whose stdout lines are collected.
+type proc struct {
+	t     *testing.T
+	name  string
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	lines []string
+	seen  int // lines consumed by next()
+	done  chan struct{}
+	err   error
+	errb  bytes.Buffer
+}
+
+func start(t *testing.T, name string, args ...string) *proc {
+	t.Helper()
+	p := &proc{t: t, name: name, cmd: exec.Command(binPath, args...), done: make(chan struct{})}
+	p.cmd.Stderr = &p.errb
+	out, err := p.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.lines = append(p.lines, sc.Text())
+			p.mu.Unlock()
+		}
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.cmd.Process.Signal(syscall.SIGCONT)
+		p.cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("%s stdout:\n%s\n%s stderr:\n%s", p.name, strings.Join(p.snapshot(), "\n"), p.name, p.errb.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) snapshot() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]string(nil), p.lines...)
+}
+
+// next returns the next unconsumed JSON line that satisfies match, waiting
+// up to timeout.
+func (p *proc) next(timeout time.Duration, match func(map[string]any) bool) map[string]any {
+	p.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		p.mu.Lock()
+		for p.seen < len(p.lines) {
+			line := p.lines[p.seen]
+			p.seen++
+			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && match(m) {
+				p.mu.Unlock()
+				return m
+			}
+		}
+		p.mu.Unlock()
+		if time.Now().After(deadline) {
+			p.t.Fatalf("%s: no matching line within %v", p.name, timeout)
+		}
+		select {
+		case <-p.done:
+			// Drain what is left, then give up.
+			p.mu.Lock()
+			left := p.seen < len(p.lines)
+			p.mu.Unlock()
+			if !left {
+				p.t.Fatalf("%s exited (%v) before printing the expected line", p.name, p.err)
+			}
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+func event(name string) func(map[string]any) bool {
+	return func(m map[string]any) bool { return m["event"] == name }
+}
+
+func (p *proc) wait(timeout time.Duration) int {
+	p.t.Helper()
+	select {
+	case <-p.done:
+	case <-time.After(timeout):
+		p.t.Fatalf("%s did not exit within %v", p.name, timeout)
+	}
+	if p.err == nil {
+		return 0
+	}
+	if ee, ok := p.err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}
+
+// startCoordinator runs `lanlobby coordinator` on a free loopback port.
+func startCoordinator(t *testing.T, args ...string) (*proc, string) {
+	t.Helper()
+	c := start(t, "coordinator", append([]string{"coordinator", "--listen", "127.0.0.1:0", "--json"}, args...)...)
+	m := c.next(10*time.Second, event("listening"))
+	return c, m["addr"].(string)
+}
+
+// TestHostJoinNoticesKillAndStop is the issue's acceptance scenario: a
+// coordinator, one host and three joins; every member sees the peers and
+// the notices; kill -9 of a join is noticed at once, kill -STOP of one
+// after the heartbeat limit, and Ctrl-C of the host leaves cleanly.
+func TestHostJoinNoticesKillAndStop(t *testing.T) {
+	const heartbeat, misses = 100 * time.Millisecond, 3
+	_, addr := startCoordinator(t, "--heartbeat", heartbeat.String(), "--misses", fmt.Sprint(misses))
+
+	host := start(t, "host", "host", "--coordinator", addr, "--game", "demo", "--name", "Alice's game",
+		"--players", "4", "--port", "7777", "--player", "alice", "--json")
+	created := host.next(10*time.Second, event("created"))
+	lobbyID := created["lobby"].(string)
+	if created["name"] != "Alice's game" || created["capacity"] != float64(4) {
+		t.Fatalf("created: %v", created)
+	}
+
+	joins := make([]*proc, 3)
+	for i := range joins {
+		args := []string{"join", "--coordinator", addr, "--port", fmt.Sprint(8000 + i), "--player", fmt.Sprint("p", i), "--json"}
+		if i == 0 {
+			args = append(args, lobbyID) // by id
+		} else {
+			args = append(args, "--game", "demo") // quick-join
+		}
+		joins[i] = start(t, fmt.Sprint("join", i), args...)
+		j := joins[i].next(10*time.Second, event("joined"))
+		peers := j["peers"].([]any)
+		if j["lobby"] != lobbyID || len(peers) != i+1 {
+			t.Fatalf("join%d: %v", i, j)
+		}
+		if first := peers[0].(map[string]any); first["addr"] != "127.0.0.1:7777" || first["name"] != "alice" {
+			t.Fatalf("join%d peers: %v", i, peers)
+		}
+		// Everyone already in hears of the newcomer.
+		for _, p := range append([]*proc{host}, joins[:i]...) {
+			m := p.next(5*time.Second, event("member_joined"))
+			if m["member"].(map[string]any)["name"] != fmt.Sprint("p", i) {
+				t.Fatalf("%s: %v", p.name, m)
+			}
+		}
+	}
+
+	// kill -9 of join0: the others print member_left (disconnected) at once.
+	killedAt := time.Now()
+	joins[0].cmd.Process.Kill()
+	for _, p := range []*proc{host, joins[1], joins[2]} {
+		m := p.next(5*time.Second, event("member_left"))
+		if m["reason"] != "disconnected" || m["member"].(map[string]any)["name"] != "p0" {
+			t.Fatalf("%s: %v", p.name, m)
+		}
+	}
+	t.Logf("kill -9 noticed by all after %v", time.Since(killedAt))
+	if d := time.Since(killedAt); d > 2*time.Second {
+		t.Fatalf("kill -9 noticed after %v", d)
+	}
+
+	// kill -STOP of join1: dropped as timeout within heartbeat × (misses+1).
+	stoppedAt := time.Now()
+	joins[1].cmd.Process.Signal(syscall.SIGSTOP)
+	for _, p := range []*proc{host, joins[2]} {
+		m := p.next(5*time.Second, event("member_left"))
+		if m["reason"] != "timeout" || m["member"].(map[string]any)["name"] != "p1" {
+			t.Fatalf("%s: %v", p.name, m)
+		}
+	}
+	elapsed := time.Since(stoppedAt)
+	t.Logf("kill -STOP dropped after %v (limit %v)", elapsed, heartbeat*(misses+1))
+	if elapsed > heartbeat*(misses+1)+time.Second {
+		t.Fatalf("stopped member dropped after %v", elapsed)
+	}
+
+	// SIGTERM of the host: it leaves cleanly (exit 0), join2 becomes owner.
+	host.cmd.Process.Signal(syscall.SIGTERM)
+	if code := host.wait(5 * time.Second); code != 0 {
+		t.Fatalf("host exit code %d", code)
+	}
+	m := joins[2].next(5*time.Second, event("member_left"))
+	if m["reason"] != "left" || m["member"].(map[string]any)["name"] != "alice" {
+		t.Fatalf("join2: %v", m)
+	}
+	oc := joins[2].next(5*time.Second, event("owner_changed"))
+	if oc["owner"] == "" || oc["owner"] != m["owner"] {
+		t.Fatalf("owner_changed: %v", oc)
+	}
+}
+
+func TestListShowsLobbies(t *testing.T) {
+	_, addr := startCoordinator(t)
+	host := start(t, "host", "host", "-c", addr, "--game", "demo", "--name", "Zoë's room", "--players", "3", "--port", "7777", "--json")
+	host.next(10*time.Second, event("created"))
+	start(t, "other", "host", "-c", addr, "--game", "other", "--name", "x", "--players", "2", "--port", "1", "--json").
+		next(10*time.Second, event("created"))
+
+	out, err := exec.Command(binPath, "list", "-c", addr, "--game", "demo", "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("list --json: %q", out)
+	}
+	var l map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &l); err != nil {
+		t.Fatal(err)
+	}
+	if l["name"] != "Zoë's room" || l["game"] != "demo" || l["players"] != float64(1) || l["capacity"] != float64(3) || l["id"] == "" {
+		t.Fatalf("list entry: %v", l)
+	}
+	text, err := exec.Command(binPath, "list", "-c", addr).Output()
+	if err != nil || !strings.Contains(string(text), "Zoë's room") || !strings.Contains(string(text), "1/3") {
+		t.Fatalf("list text: %q %v", text, err)
+	}
+}
+
+// TestFailuresExitNonZero: unknown lobby, full lobby, unreachable
+// coordinator and bad flags each exit non-zero with a clear message.
+func TestFailuresExitNonZero(t *testing.T) {
+	_, addr := startCoordinator(t)
+	host := start(t, "host", "host", "-c", addr, "--game", "demo", "--name", "duo", "--players", "2", "--port", "1", "--json")
+	lobbyID := host.next(10*time.Second, event("created"))["lobby"].(string)
+	start(t, "filler", "join", lobbyID, "-c", addr, "--port", "2", "--json").next(10*time.Second, event("joined"))
+
+	// A port nothing listens on, for the unreachable case.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := ln.Addr().String()
+	ln.Close()
+
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"unknown lobby", []string{"join", "nosuchlobby", "-c", addr, "--port", "3"}, exitFailure, "unknown_lobby"},
+		{"full lobby", []string{"join", lobbyID, "-c", addr, "--port", "3"}, exitFailure, "lobby_full"},
+		{"no open lobby", []string{"join", "--game", "nogame", "-c", addr, "--port", "3"}, exitFailure, "no_open_lobby"},
+		{"unreachable", []string{"list", "-c", dead, "--timeout", "1s"}, exitFailure, "cannot reach coordinator"},
+		{"missing port", []string{"join", "--game", "demo", "-c", addr}, exitUsage, "--port"},
+		{"bad capacity", []string{"host", "-c", addr, "--game", "demo", "--name", "x", "--players", "99", "--port", "1"}, exitFailure, "invalid_capacity"},
+		{"missing coordinator", []string{"list"}, exitUsage, "--coordinator"},
+		{"bad flag", []string{"list", "--nope"}, exitUsage, "nope"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(binPath, tc.args...)
+			cmd.Env = append(os.Environ(), "LANLOBBY_COORDINATOR=")
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			go func() { done <- cmd.Wait() }()
+			var err error
+			select {
+			case err = <-done:
+			case <-ctx.Done():
+				cmd.Process.Kill()
+				t.Fatal("command hung")
+			}
+			ee, ok := err.(*exec.ExitError)
+			if !ok || ee.ExitCode() != tc.code {
+				t.Fatalf("exit = %v, want code %d; stderr %q", err, tc.code, stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.msg) {
+				t.Fatalf("stderr %q does not mention %q", stderr.String(), tc.msg)
+			}
+		})
+	}
+}
+
+// TestCoordinatorShutdownEndsMembers: when the coordinator stops, members
+// print closed and an error, and exit non-zero instead of hanging.
+func TestCoordinatorShutdownEndsMembers(t *testing.T) {
+	coord, addr := startCoordinator(t)
+	host := start(t, "host", "host", "-c", addr, "--game", "demo", "--name", "x", "--players", "2", "--port", "1", "--json")
+	host.next(10*time.Second, event("created"))
+	coord.cmd.Process.Signal(syscall.SIGTERM)
+	if code := coord.wait(5 * time.Second); code != 0 {
+		t.Fatalf("coordinator exit %d", code)
+	}
+	m := host.next(5*time.Second, event("closed"))
+	if m["reason"] != "shutdown" {
+		t.Fatalf("closed: %v", m)
+	}
+	if code := host.wait(5 * time.Second); code != 0 {
+		t.Fatalf("host exit %d after its lobby closed", code)
+	}
+}
