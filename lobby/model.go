@@ -7,6 +7,7 @@ package lobby
 import (
 	"crypto/rand"
 	"encoding/base32"
+	"net/netip"
 	"slices"
 )
 
@@ -149,6 +150,37 @@ type Notice struct {
 	Reason     Reason   // member_left, closed
 	Peers      []Member // started: every member, in join order
 	Recipients []string // member ids to tell: the lobby's members (but not a joiner, who has its reply), plus a kicked member
+}
+
+func (n Notice) hasLoopbackAddr() bool {
+	if isLoopbackAddr(n.Member.Addr) {
+		return true
+	}
+	for _, m := range n.Peers {
+		if isLoopbackAddr(m.Addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackAs returns a copy of the notice with loopback game addresses
+// rewritten (see LoopbackAs).
+func (n Notice) loopbackAs(local netip.Addr) Notice {
+	n.Member.Addr = LoopbackAs(n.Member.Addr, local)
+	if len(n.Peers) > 0 {
+		peers := slices.Clone(n.Peers)
+		for i := range peers {
+			peers[i].Addr = LoopbackAs(peers[i].Addr, local)
+		}
+		n.Peers = peers
+	}
+	return n
+}
+
+func isLoopbackAddr(addr string) bool {
+	ap, err := netip.ParseAddrPort(addr)
+	return err == nil && ap.Addr().IsLoopback()
 }
 
 // CreateSpec describes a lobby to create.

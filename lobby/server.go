@@ -265,6 +265,9 @@ func (s *Server) startSession(nc net.Conn) {
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
 		sess.ip = ap.Addr().Unmap()
 	}
+	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
+		sess.local = ap.Addr().Unmap()
+	}
 	sess.conn = tcpconn.New(nc, tcpconn.Config{
 		MaxLineLength: s.cfg.MaxLineLength,
 		SendQueue:     s.cfg.SendQueue,
@@ -408,14 +411,36 @@ func memberReason(r tcpconn.CloseReason) Reason {
 	}
 }
 
-// deliver sends each notice, encoded once, to its recipients.
+// deliver sends each notice to its recipients, encoded once; only when the
+// notice names a member on the coordinator's own host (a loopback game
+// address) do remote recipients get a copy with that address rewritten to
+// the coordinator address they reached (see LoopbackAs).
 func (s *Server) deliver(notices []Notice) {
 	for _, n := range notices {
-		frame := encodeNotice(n)
+		var plain []byte
+		var byView map[netip.Addr][]byte
+		local := n.hasLoopbackAddr()
 		for _, id := range n.Recipients {
-			if m := s.members[id]; m != nil {
-				m.conn.Send(frame)
+			m := s.members[id]
+			if m == nil {
+				continue
 			}
+			if !local || !m.local.IsValid() || m.local.IsLoopback() {
+				if plain == nil {
+					plain = encodeNotice(n)
+				}
+				m.conn.Send(plain)
+				continue
+			}
+			frame := byView[m.local]
+			if frame == nil {
+				frame = encodeNotice(n.loopbackAs(m.local))
+				if byView == nil {
+					byView = make(map[netip.Addr][]byte)
+				}
+				byView[m.local] = frame
+			}
+			m.conn.Send(frame)
 		}
 	}
 }
@@ -441,7 +466,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			var l *Lobby
 			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta})
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m)
+				reply = encodeJoined(req.ID, l, m, sess.local)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
 			}
 		}
@@ -455,7 +480,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 				l, notices, err = s.reg.QuickJoin(m, req.Game)
 			}
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m)
+				reply = encodeJoined(req.ID, l, m, sess.local)
 			}
 		}
 	case OpLeave:
@@ -500,10 +525,11 @@ func (s *Server) handleRequest(sess *session, req *request) {
 	s.deliver(notices)
 }
 
-func encodeJoined(id json.RawMessage, l *Lobby, you Member) []byte {
+func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr) []byte {
 	peers := make([]Member, 0, len(l.Members)-1)
 	for _, m := range l.Members {
 		if m.ID != you.ID {
+			m.Addr = LoopbackAs(m.Addr, local)
 			peers = append(peers, m)
 		}
 	}
@@ -547,6 +573,7 @@ type session struct {
 	srv        *Server
 	conn       *tcpconn.Conn
 	ip         netip.Addr // the peer's address as the coordinator sees it
+	local      netip.Addr // the coordinator's address the peer reached
 	helloTimer *time.Timer
 	helloDone  atomic.Bool // hello succeeded; read by the hello timer
 	helloSeen  bool        // a hello was forwarded; reader goroutine only
@@ -566,6 +593,26 @@ func (sess *session) member(req *request) (Member, error) {
 		return Member{}, err
 	}
 	return Member{ID: sess.id, Name: sess.player, Addr: addr}, nil
+}
+
+// LoopbackAs rewrites a loopback game address to the same port on local,
+// the coordinator address a remote recipient connected to. A member on the
+// coordinator's own host (such as an owner whose process runs the
+// coordinator) reaches it over loopback; remote peers must be given an
+// address of that host they can reach, and the one they used to reach the
+// coordinator is the best evidence there is. Other addresses, and an
+// invalid or loopback local, are returned unchanged.
+func LoopbackAs(addr string, local netip.Addr) string {
+	if !local.IsValid() || local.IsLoopback() {
+		return addr
+	}
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return addr
+	}
+	// A zone names an interface of the coordinator's host, meaningless to
+	// the recipient.
+	return netip.AddrPortFrom(local.WithZone(""), ap.Port()).String()
 }
 
 // GameAddr derives a member's game address (see session.member).

@@ -554,3 +554,32 @@ func TestStatsCountMembersAndLobbies(t *testing.T) {
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+func TestLoopbackAs(t *testing.T) {
+	cases := []struct{ addr, local, want string }{
+		{"127.0.0.1:7777", "198.18.0.1", "198.18.0.1:7777"},
+		{"[::1]:7777", "198.18.0.1", "198.18.0.1:7777"},
+		{"127.0.0.1:7777", "2001:2::1", "[2001:2::1]:7777"},
+		{"127.0.0.1:7777", "fe80::1%lan0", "[fe80::1]:7777"},
+		{"127.0.0.1:7777", "127.0.0.1", "127.0.0.1:7777"}, // recipient on the same host
+		{"198.18.0.9:7777", "198.18.0.1", "198.18.0.9:7777"},
+		{"127.0.0.1:7777", "", "127.0.0.1:7777"},
+	}
+	for _, tc := range cases {
+		var local netip.Addr
+		if tc.local != "" {
+			local = netip.MustParseAddr(tc.local)
+		}
+		if got := LoopbackAs(tc.addr, local); got != tc.want {
+			t.Errorf("LoopbackAs(%s, %s) = %s, want %s", tc.addr, tc.local, got, tc.want)
+		}
+	}
+	n := Notice{Member: Member{Addr: "127.0.0.1:1"}, Peers: []Member{{Addr: "127.0.0.1:2"}, {Addr: "198.18.0.5:3"}}}
+	if !n.hasLoopbackAddr() {
+		t.Fatal("hasLoopbackAddr")
+	}
+	r := n.loopbackAs(netip.MustParseAddr("198.18.0.1"))
+	if r.Member.Addr != "198.18.0.1:1" || r.Peers[0].Addr != "198.18.0.1:2" || r.Peers[1].Addr != "198.18.0.5:3" || n.Peers[0].Addr != "127.0.0.1:2" {
+		t.Fatalf("loopbackAs: %+v (original %+v)", r, n)
+	}
+}
