@@ -49,7 +49,7 @@ func main() {
 // Flags shared by several commands. urfave/cli only accepts a command's
 // flags after the command name, so each command lists the ones it uses.
 var (
-	flagJSON = &cli.BoolFlag{Name: "json", Usage: "print one JSON object per line instead of text"}
+	flagJSON        = &cli.BoolFlag{Name: "json", Usage: "print one JSON object per line instead of text"}
 	flagCoordinator = &cli.StringFlag{Name: "coordinator", Aliases: []string{"c"}, EnvVars: []string{"LANLOBBY_COORDINATOR"},
 		Usage: "coordinator address host[:port] (port 7600 when omitted)"}
 	flagTimeout = &cli.DurationFlag{Name: "timeout", Value: lobby.DefaultTimeout,
