@@ -200,7 +200,19 @@ type Registry struct {
 	seq       uint64
 	newID     func() string
 	maxPerMbr int
+	changed   []Info // lobbies changed since the last TakeChanges
 }
+
+// TakeChanges returns the state of every lobby changed since the last call
+// (closed ones with State closed), oldest change first, and forgets them.
+// The coordinator feeds them to whatever advertises its lobbies on the LAN.
+func (r *Registry) TakeChanges() []Info {
+	c := r.changed
+	r.changed = nil
+	return c
+}
+
+func (r *Registry) noteChange(l *Lobby) { r.changed = append(r.changed, l.Info()) }
 
 // RegistryConfig tunes a Registry.
 type RegistryConfig struct {
@@ -308,6 +320,7 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	gi := r.index(game)
 	gi.lobbies++
 	gi.update(l)
+	r.noteChange(l)
 	return l, nil
 }
 
@@ -368,6 +381,7 @@ func (r *Registry) addMember(l *Lobby, m Member) []Notice {
 	l.refreshState()
 	r.byMember[m.ID] = append(r.byMember[m.ID], l.ID)
 	r.index(l.Game).update(l)
+	r.noteChange(l)
 	// The joiner itself learns everything from its join reply.
 	others := l.MemberIDs()[:len(l.Members)-1]
 	return []Notice{{Kind: NoticeMemberJoined, Lobby: l.Info(), Member: m, Recipients: others}}
@@ -414,6 +428,7 @@ func (r *Registry) Start(ownerID, lobbyID string) ([]Notice, error) {
 	}
 	l.State = StateStarted
 	r.index(l.Game).remove(l)
+	r.noteChange(l)
 	return []Notice{{Kind: NoticeStarted, Lobby: l.Info(), Peers: slices.Clone(l.Members), Recipients: l.MemberIDs()}}, nil
 }
 
@@ -436,6 +451,7 @@ func (r *Registry) SetMeta(ownerID, lobbyID string, meta map[string]string) ([]N
 		return nil, err
 	}
 	l.Meta = cloneMeta(meta)
+	r.noteChange(l)
 	return []Notice{{Kind: NoticeUpdated, Lobby: l.Info(), Recipients: l.MemberIDs()}}, nil
 }
 
@@ -487,6 +503,7 @@ func (r *Registry) removeMember(l *Lobby, i int, reason Reason, alsoTell []strin
 	}
 	l.refreshState()
 	r.index(l.Game).update(l)
+	r.noteChange(l)
 	info := l.Info()
 	recipients := append(l.MemberIDs(), alsoTell...)
 	notices := []Notice{{Kind: NoticeMemberLeft, Lobby: info, Member: m, Reason: reason, Recipients: recipients}}
@@ -512,6 +529,7 @@ func (r *Registry) dropLobby(l *Lobby) {
 	gi := r.index(l.Game)
 	gi.remove(l)
 	delete(r.lobbies, l.ID)
+	r.noteChange(l)
 	if gi.lobbies--; gi.lobbies <= 0 {
 		delete(r.games, l.Game)
 	}

@@ -347,3 +347,24 @@ func TestValidatePlayerName(t *testing.T) {
 		}
 	}
 }
+
+func TestTakeChanges(t *testing.T) {
+	r := newTestRegistry()
+	l := mustCreate(t, r, "a", "demo", 2)
+	mustJoin(t, r, "b", l.ID)
+	r.Leave("b", l.ID, ReasonLeft)
+	r.Leave("a", l.ID, ReasonLeft) // empties and closes it
+	got := r.TakeChanges()
+	states := []State{}
+	players := []int{}
+	for _, in := range got {
+		states = append(states, in.State)
+		players = append(players, in.Players)
+	}
+	if !slices.Equal(states, []State{StateOpen, StateFull, StateOpen, StateClosed}) || !slices.Equal(players, []int{1, 2, 1, 0}) {
+		t.Fatalf("changes: %+v", got)
+	}
+	if len(r.TakeChanges()) != 0 {
+		t.Fatal("changes not forgotten")
+	}
+}

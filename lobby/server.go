@@ -58,6 +58,11 @@ type ServerConfig struct {
 	MaxLobbiesPerMember int
 	// Logger receives structured logs (default: discarded).
 	Logger *slog.Logger
+	// OnLobbyChange, when set, is called with a lobby's new state after
+	// every change (created, joined, left, started, metadata, closed: State
+	// StateClosed), in order, from the goroutine that owns lobby state. It
+	// must not block; it is how a LAN advertiser follows the lobbies.
+	OnLobbyChange func(Info)
 	// NewLobbyID makes lobby ids (default RandomID); tests make them
 	// predictable.
 	NewLobbyID func() string
@@ -369,8 +374,19 @@ func (s *Server) loop() {
 	}
 }
 
+func (s *Server) publishChanges() {
+	changes := s.reg.TakeChanges()
+	if s.cfg.OnLobbyChange == nil {
+		return
+	}
+	for _, in := range changes {
+		s.cfg.OnLobbyChange(in)
+	}
+}
+
 func (s *Server) shutdown() {
 	s.deliver(s.reg.CloseAll(ReasonShutdown))
+	s.publishChanges()
 	s.sessMu.Lock()
 	defer s.sessMu.Unlock()
 	for sess := range s.sessions {
@@ -379,6 +395,7 @@ func (s *Server) shutdown() {
 }
 
 func (s *Server) handle(o op) {
+	defer s.publishChanges()
 	switch o.kind {
 	case opStats:
 		o.stats <- Stats{Members: len(s.members), Lobbies: s.reg.Len()}

@@ -583,3 +583,32 @@ func TestLoopbackAs(t *testing.T) {
 		t.Fatalf("loopbackAs: %+v (original %+v)", r, n)
 	}
 }
+
+func TestOnLobbyChangeFollowsLobbies(t *testing.T) {
+	var mu sync.Mutex
+	var seen []Info
+	ts := startServer(t, ServerConfig{OnLobbyChange: func(in Info) {
+		mu.Lock()
+		seen = append(seen, in)
+		mu.Unlock()
+	}})
+	ctx := context.Background()
+	a, b := dial(t, ts.addr, "a"), dial(t, ts.addr, "b")
+	j, _ := a.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 2, JoinOptions: JoinOptions{Port: 1}})
+	b.Join(ctx, j.Lobby.ID, JoinOptions{Port: 2})
+	b.Close() // disconnect: back to open
+	a.Close() // empties and closes it
+	waitFor(t, 2*time.Second, "four changes", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) == 4
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	want := []State{StateOpen, StateFull, StateOpen, StateClosed}
+	for i, in := range seen {
+		if in.ID != j.Lobby.ID || in.State != want[i] {
+			t.Fatalf("change %d: %+v", i, in)
+		}
+	}
+}
