@@ -7,6 +7,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lanlobby/lanlobby/beacon"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -20,7 +21,8 @@ func coordinatorCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: fmt.Sprintf(":%d", lobby.DefaultPort), Usage: "TCP address to listen on"},
 			&cli.DurationFlag{Name: "heartbeat", Value: lobby.DefaultHeartbeatInterval, Usage: "ping interval"},
 			&cli.IntFlag{Name: "misses", Value: lobby.DefaultHeartbeatMisses, Usage: "missed heartbeats before a member is dropped"},
-			flagJSON, flagLogLevel,
+			&cli.BoolFlag{Name: "announce", Value: true, Usage: "announce the coordinator and its lobbies on the LAN (--announce=false to stay silent)"},
+			flagJSON, flagLogLevel, flagInterface, flagBeaconPort, flagBeaconInterval,
 		},
 		Action: runCoordinator,
 	}
@@ -34,17 +36,31 @@ func runCoordinator(c *cli.Context) error {
 	if c.Duration("heartbeat") <= 0 || c.Int("misses") < 1 {
 		return cli.Exit("--heartbeat must be positive and --misses at least 1", exitUsage)
 	}
-	srv, err := lobby.NewServer(lobby.ServerConfig{
-		HeartbeatInterval: c.Duration("heartbeat"),
-		HeartbeatMisses:   c.Int("misses"),
-		Logger:            log,
-	})
-	if err != nil {
-		return cli.Exit(err.Error(), exitUsage)
-	}
 	ln, err := net.Listen("tcp", c.String("listen"))
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v", c.String("listen"), err), exitFailure)
+	}
+	cfg := lobby.ServerConfig{
+		HeartbeatInterval: c.Duration("heartbeat"),
+		HeartbeatMisses:   c.Int("misses"),
+		Logger:            log,
+	}
+	if c.Bool("announce") {
+		// Hosts on the LAN find the daemon and hand it their lobbies;
+		// players find its lobbies like any other.
+		port := uint16(ln.Addr().(*net.TCPAddr).Port)
+		ann, err := startAnnouncer(c, port, &beacon.Coordinator{ID: lobby.RandomID(), Name: hostname(), Port: port}, log)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		defer ann.stop()
+		cfg.OnLobbyChange = ann.follow
+	}
+	srv, err := lobby.NewServer(cfg)
+	if err != nil {
+		ln.Close()
+		return cli.Exit(err.Error(), exitUsage)
 	}
 	p := newPrinter(c.App.Writer, c.Bool("json"))
 	p.emit(struct {

@@ -87,6 +87,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			hostCommand(),
 			joinCommand(),
 			listCommand(),
+			watchCommand(),
 			benchCommand(),
 		},
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/lanlobby/lanlobby/beacon"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -219,4 +220,48 @@ func (p *printer) lobbies(ls []lobby.Info) {
 			State    string `json:"state"`
 		}{l.ID, l.Game, l.Name, l.Players, l.Capacity, string(l.State)}, "")
 	}
+}
+
+// lanLobbyJSON is a lobby seen on the LAN, in JSON output.
+type lanLobbyJSON struct {
+	Event    string  `json:"event,omitempty"`
+	ID       string  `json:"id"`
+	Name     string  `json:"name"`
+	Game     string  `json:"game"`
+	Players  int     `json:"players"`
+	Capacity int     `json:"capacity"`
+	State    string  `json:"state"`
+	Addr     string  `json:"addr"`
+	RTTms    float64 `json:"rtt_ms,omitempty"`
+	Source   string  `json:"source,omitempty"`
+}
+
+func toLANJSON(event string, l beacon.LobbyInfo) lanLobbyJSON {
+	return lanLobbyJSON{Event: event, ID: l.ID, Name: l.Name, Game: l.Game, Players: l.Players, Capacity: l.Capacity,
+		State: l.State.String(), Addr: l.Host.String(), RTTms: float64(l.RTT.Microseconds()) / 1000, Source: l.Source}
+}
+
+const lanHeader = "NAME                      GAME          PLAYERS  STATE    HOST                          RTT"
+
+func lanRow(l beacon.LobbyInfo) string {
+	rtt := "-"
+	if l.RTT > 0 {
+		rtt = fmt.Sprintf("%.1fms", float64(l.RTT.Microseconds())/1000)
+	}
+	return fmt.Sprintf("%-24s  %-12s  %3d/%-3d  %-7s  %-28s  %s", l.Name, l.Game, l.Players, l.Capacity, l.State, l.Host, rtt)
+}
+
+// lanLobby prints one lobby of a LAN listing as soon as it is heard.
+func (p *printer) lanLobby(l beacon.LobbyInfo, first bool) {
+	row := lanRow(l)
+	if first {
+		row = lanHeader + "\n" + row
+	}
+	p.emit(toLANJSON("", l), row)
+}
+
+// lanEvent prints one change seen by watch as a line.
+func (p *printer) lanEvent(ev beacon.Event) {
+	mark := map[beacon.EventType]string{beacon.Added: "+", beacon.Updated: "~", beacon.Removed: "-"}[ev.Type]
+	p.emit(toLANJSON(ev.Type.String(), ev.Lobby), mark+" "+lanRow(ev.Lobby))
 }

@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lanlobby/lanlobby/beacon"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -18,6 +20,7 @@ func hostCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "lobby name shown to players", Required: true},
 			&cli.IntFlag{Name: "players", Aliases: []string{"k"}, Usage: fmt.Sprintf("players needed to start (%d..%d)", lobby.MinCapacity, lobby.MaxCapacity), Required: true},
 			flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
+			flagInterface, flagBeaconPort, flagBeaconInterval, flagDaemonWait,
 		},
 		Action: runHost,
 	}
@@ -26,9 +29,13 @@ func hostCommand() *cli.Command {
 func joinCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "join",
-		Usage:     "join a lobby by id, or quick-join the one closest to starting; then stay and print events",
-		ArgsUsage: "[LOBBY-ID]",
-		Flags:     []cli.Flag{flagCoordinator, flagGame, flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel},
+		Usage:     "join a lobby by name or id, or quick-join the one closest to starting; then stay and print events",
+		ArgsUsage: "[LOBBY-NAME-OR-ID]",
+		Description: "Without --coordinator, lobbies are found on the LAN: with no argument the open lobby\n" +
+			"of --game closest to full is joined (the next one if it fills meanwhile); with one, the\n" +
+			"lobby of that id or name. With --coordinator, the argument is a lobby id on that coordinator.",
+		Flags: []cli.Flag{flagCoordinator, flagGame, flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
+			flagInterface, flagBeaconPort, flagQuiet},
 		Action:    runJoin,
 	}
 }
@@ -44,9 +51,31 @@ func runHost(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	cl, err := dialCoordinator(c)
+	log, err := newLogger(c)
 	if err != nil {
 		return err
+	}
+	coordinator := c.String("coordinator")
+	if coordinator == "" {
+		if coordinator, err = findDaemon(c.Context, c, c.Duration("daemon-wait"), log); err != nil {
+			return err
+		}
+	}
+	var own *embeddedCoordinator
+	shown := coordinator
+	if coordinator == "" {
+		// Zero-config: this process is the coordinator of its lobby, and
+		// announces it on the LAN.
+		if own, err = startEmbedded(c, log); err != nil {
+			return err
+		}
+		defer own.stop()
+		coordinator = own.addr
+		shown = fmt.Sprintf(":%d", own.port)
+	}
+	cl, err := lobby.Dial(c.Context, coordinator, lobby.ClientConfig{Player: c.String("player"), Timeout: c.Duration("timeout")})
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("cannot reach coordinator %s: %v", coordinator, err), exitFailure)
 	}
 	defer cl.Close()
 	j, err := cl.Create(c.Context, lobby.CreateOptions{Game: c.String("game"), Name: c.String("name"),
@@ -55,8 +84,11 @@ func runHost(c *cli.Context) error {
 		return failure(err)
 	}
 	p := newPrinter(c.App.Writer, c.Bool("json"))
-	p.joined(j, true, c.String("coordinator"))
-	return stay(c.Context, cl, p, j.Lobby.ID)
+	p.joined(j, true, shown)
+	// With its own coordinator, the host's exit ends the lobby for all
+	// (closed: shutdown, and a LAN goodbye); with a shared one, it leaves
+	// and ownership passes on.
+	return stay(c.Context, cl, p, j.Lobby.ID, own == nil)
 }
 
 func runJoin(c *cli.Context) error {
@@ -70,6 +102,9 @@ func runJoin(c *cli.Context) error {
 	ep, err := gameEndpoint(c)
 	if err != nil {
 		return err
+	}
+	if c.String("coordinator") == "" {
+		return joinLAN(c, id, ep)
 	}
 	cl, err := dialCoordinator(c)
 	if err != nil {
@@ -87,13 +122,98 @@ func runJoin(c *cli.Context) error {
 	}
 	p := newPrinter(c.App.Writer, c.Bool("json"))
 	p.joined(j, false, c.String("coordinator"))
-	return stay(c.Context, cl, p, j.Lobby.ID)
+	return stay(c.Context, cl, p, j.Lobby.ID, true)
+}
+
+// joinLAN finds the lobby on the LAN and joins it at its coordinator: by
+// name or id when one is given, else the open lobby of --game closest to
+// full, trying the next when one fills (or vanishes) meanwhile.
+func joinLAN(c *cli.Context, want string, ep lobby.JoinOptions) error {
+	log, err := newLogger(c)
+	if err != nil {
+		return err
+	}
+	game := c.String("game")
+	if game != "" {
+		if game, err = lobby.NormalizeGame(game); err != nil {
+			return failure(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(c.Context)
+	br, err := startBrowser(ctx, c, game, log)
+	if err != nil {
+		cancel()
+		return err
+	}
+	var stop func(beacon.LobbyInfo) bool
+	if want != "" {
+		stop = func(l beacon.LobbyInfo) bool { return l.ID == want || l.Name == want }
+	}
+	seen, err := br.collect(ctx, c.Duration("quiet"), c.Duration("timeout"), nil, stop)
+	cancel()
+	if cerr := br.close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	all := make([]beacon.LobbyInfo, 0, len(seen))
+	for _, l := range seen {
+		all = append(all, l)
+	}
+	var candidates []beacon.LobbyInfo
+	if want != "" {
+		for _, l := range all {
+			if l.ID == want {
+				candidates = []beacon.LobbyInfo{l}
+			}
+		}
+		if candidates == nil {
+			for _, l := range quickJoinOrder(all, "") {
+				if l.Name == want {
+					candidates = append(candidates, l)
+				}
+			}
+		}
+		if candidates == nil {
+			return cli.Exit(fmt.Sprintf("no lobby %q visible on the LAN (unknown_lobby)", want), exitFailure)
+		}
+	} else {
+		candidates = quickJoinOrder(all, game)
+		if len(candidates) == 0 {
+			return cli.Exit(fmt.Sprintf("no open lobby of game %q visible on the LAN (no_open_lobby)", game), exitFailure)
+		}
+	}
+	var lastErr error
+	for _, l := range candidates {
+		cl, err := dialLAN(c, l.Host)
+		if err != nil {
+			lastErr = err
+			log.Info("lobby's coordinator unreachable, trying the next", "lobby", l.ID, "host", l.Host, "err", err)
+			continue
+		}
+		j, err := cl.Join(c.Context, l.ID, ep)
+		if err != nil {
+			cl.Close()
+			lastErr = err
+			if errors.Is(err, lobby.ErrLobbyFull) || errors.Is(err, lobby.ErrLobbyStarted) || errors.Is(err, lobby.ErrUnknownLobby) {
+				log.Info("lobby no longer open, trying the next", "lobby", l.ID, "err", err)
+				continue
+			}
+			return failure(err)
+		}
+		defer cl.Close()
+		p := newPrinter(c.App.Writer, c.Bool("json"))
+		p.joined(j, false, l.Host.String())
+		return stay(c.Context, cl, p, j.Lobby.ID, true)
+	}
+	return failure(lastErr)
 }
 
 // stay prints the lobby's events until the lobby ends for us (closed, or we
 // were kicked: exit 0), the link is lost (exit 1), or ctx ends (Ctrl-C,
-// SIGTERM), when it leaves cleanly so the others are told at once.
-func stay(ctx context.Context, cl *lobby.Client, p *printer, lobbyID string) error {
+// SIGTERM), when it leaves cleanly (if leave) so the others are told at once.
+func stay(ctx context.Context, cl *lobby.Client, p *printer, lobbyID string, leave bool) error {
 	for {
 		select {
 		case ev, ok := <-cl.Events():
@@ -110,6 +230,9 @@ func stay(ctx context.Context, cl *lobby.Client, p *printer, lobbyID string) err
 				return nil
 			}
 		case <-ctx.Done():
+			if !leave {
+				return nil
+			}
 			lctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
 			defer cancel()
 			if err := cl.Leave(lctx, lobbyID); err != nil {

@@ -1,0 +1,477 @@
+package beacon
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lanlobby/lanlobby/netutil"
+)
+
+// Advertiser defaults and limits.
+const (
+	// DefaultInterval is the mean time between periodic announcements.
+	DefaultInterval = 1500 * time.Millisecond
+	// DefaultAnswerInterval is the least time between two answers to the
+	// same querier (address and port).
+	DefaultAnswerInterval = 100 * time.Millisecond
+	// MaxAdvertisedLobbies bounds the lobbies one Advertiser holds (a
+	// coordinator daemon holds many).
+	MaxAdvertisedLobbies = 1024
+	// queryQueueLen bounds queries waiting for an answer; more are dropped.
+	queryQueueLen = 32
+)
+
+// Advertiser errors.
+var (
+	ErrUnknownLobby   = errors.New("beacon: unknown lobby")
+	ErrTooManyLobbies = errors.New("beacon: too many lobbies")
+)
+
+// AdvertiserConfig configures an Advertiser. NewAdvertiser copies it.
+type AdvertiserConfig struct {
+	// Net says where to send; the zero value is the default.
+	Net NetConfig
+	// Interval is the mean time between periodic announcements; 0 means
+	// DefaultInterval.
+	Interval time.Duration
+	// Jitter spreads the periods uniformly over Interval ± Jitter so that
+	// hosts do not announce in lockstep; 0 means Interval/3 (1-2 s with
+	// the default interval), negative means none.
+	Jitter time.Duration
+	// TTL is how long receivers keep a lobby without hearing from it,
+	// rounded up to whole seconds; 0 means three of the longest periods,
+	// 3 × (Interval + Jitter): 6 s by default, so two lost announcements
+	// in a row do not make a lobby flicker.
+	TTL time.Duration
+	// AnswerInterval is the least time between answers to one querier;
+	// 0 means DefaultAnswerInterval.
+	AnswerInterval time.Duration
+	// Coordinator, when set, is announced beside the lobbies: a
+	// coordinator daemon telling hosts where it listens. It is withdrawn
+	// when the Advertiser stops.
+	Coordinator *Coordinator
+	// Logger receives warnings; nil means slog.Default().
+	Logger *slog.Logger
+
+	// Test seams; nil means the real clock and network.
+	now    func() time.Time
+	ifaces func() ([]netutil.Iface, error)
+	listen listenFunc
+}
+
+// DefaultAdvertiserConfig returns the LAN defaults spelled out.
+func DefaultAdvertiserConfig() AdvertiserConfig {
+	return AdvertiserConfig{
+		Interval:       DefaultInterval,
+		Jitter:         DefaultInterval / 3,
+		TTL:            6 * time.Second,
+		AnswerInterval: DefaultAnswerInterval,
+	}
+}
+
+// AdvertiserStats are an Advertiser's counters.
+type AdvertiserStats struct {
+	Sent        uint64 // packets sent (a multicast counts once)
+	SendErrors  uint64 // sends that failed on every interface
+	Queries     uint64 // queries received
+	Answers     uint64 // queries answered
+	RateLimited uint64 // queries not answered: same querier too soon
+	OffLink     uint64 // queries not answered: source not on the link
+	QueueDrops  uint64 // queries dropped: answer queue full
+	Malformed   uint64 // packets that failed to decode
+}
+
+type advertiserCounters struct {
+	sent, sendErrors, queries, answers, rateLimited, offLink, queueDrops, malformed atomic.Uint64
+}
+
+// Advertiser announces lobbies: at once when one is set or changed, then
+// periodically; a goodbye at once when one is removed and for all when it
+// stops; and an immediate unicast answer to every query (rate-limited per
+// querier). Its methods are safe for concurrent use.
+type Advertiser struct {
+	cfg  AdvertiserConfig
+	log  *slog.Logger
+	ttl  uint16 // seconds
+	life lifecycle
+	kick chan struct{} // wakes Run to send changes
+
+	lobbiesMu sync.Mutex // guards lobbies, dirty and gone
+	lobbies   map[string]Lobby
+	dirty     map[string]bool  // set or changed since last sent
+	gone      map[string]Lobby // removed, goodbye not sent yet
+
+	stats advertiserCounters
+}
+
+// NewAdvertiser validates cfg and returns an idle Advertiser; lobbies may
+// be set before Run.
+func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
+	var err error
+	if cfg.Net, err = cfg.Net.withDefaults(); err != nil {
+		return nil, err
+	}
+	if cfg.Interval < 0 || cfg.TTL < 0 || cfg.AnswerInterval < 0 {
+		return nil, errors.New("beacon: negative Interval, TTL or AnswerInterval")
+	}
+	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
+	cfg.AnswerInterval = cmp.Or(cfg.AnswerInterval, DefaultAnswerInterval)
+	switch {
+	case cfg.Jitter == 0:
+		cfg.Jitter = cfg.Interval / 3
+	case cfg.Jitter < 0:
+		cfg.Jitter = 0
+	case cfg.Jitter >= cfg.Interval:
+		return nil, fmt.Errorf("beacon: Jitter %v not below Interval %v", cfg.Jitter, cfg.Interval)
+	}
+	if cfg.TTL == 0 {
+		cfg.TTL = 3 * (cfg.Interval + cfg.Jitter)
+	}
+	secs := (cfg.TTL + time.Second - 1) / time.Second
+	if secs > 65535 {
+		return nil, fmt.Errorf("beacon: TTL %v over 65535 s", cfg.TTL)
+	}
+	if c := cfg.Coordinator; c != nil {
+		if err := validate(&Packet{Kind: KindCoordinator, Coordinator: c}); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		cc := *c
+		cfg.Coordinator = &cc
+	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	if cfg.ifaces == nil {
+		cfg.ifaces = cfg.Net.interfaces()
+	}
+	if cfg.listen == nil {
+		cfg.listen = cfg.Net.listener(cfg.Logger)
+	}
+	return &Advertiser{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		ttl:     uint16(secs),
+		kick:    make(chan struct{}, 1),
+		lobbies: make(map[string]Lobby),
+		dirty:   make(map[string]bool),
+		gone:    make(map[string]Lobby),
+	}, nil
+}
+
+// TTL returns the TTL announced, in whole seconds.
+func (a *Advertiser) TTL() time.Duration { return time.Duration(a.ttl) * time.Second }
+
+// Set creates or updates a lobby; a change is announced at once (while
+// running). Setting an unchanged lobby sends nothing.
+func (a *Advertiser) Set(l Lobby) error {
+	if err := ValidateLobby(l); err != nil {
+		return err
+	}
+	if a.life.stopped() {
+		return ErrClosed
+	}
+	a.lobbiesMu.Lock()
+	old, ok := a.lobbies[l.ID]
+	switch {
+	case ok && old == l:
+		a.lobbiesMu.Unlock()
+		return nil
+	case !ok && len(a.lobbies) >= MaxAdvertisedLobbies:
+		a.lobbiesMu.Unlock()
+		return ErrTooManyLobbies
+	}
+	a.lobbies[l.ID] = l
+	a.dirty[l.ID] = true
+	delete(a.gone, l.ID)
+	a.lobbiesMu.Unlock()
+	a.wake()
+	return nil
+}
+
+// Remove withdraws a lobby; a goodbye is sent at once (while running).
+func (a *Advertiser) Remove(id string) error {
+	if a.life.stopped() {
+		return ErrClosed
+	}
+	a.lobbiesMu.Lock()
+	l, ok := a.lobbies[id]
+	if ok {
+		delete(a.lobbies, id)
+		delete(a.dirty, id)
+		a.gone[id] = l
+	}
+	a.lobbiesMu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrUnknownLobby, id)
+	}
+	a.wake()
+	return nil
+}
+
+// Lobbies returns the lobbies held, sorted by id.
+func (a *Advertiser) Lobbies() []Lobby {
+	a.lobbiesMu.Lock()
+	defer a.lobbiesMu.Unlock()
+	return sortedLobbies(a.lobbies, "")
+}
+
+// Stats returns the counters.
+func (a *Advertiser) Stats() AdvertiserStats {
+	s := &a.stats
+	return AdvertiserStats{
+		Sent: s.sent.Load(), SendErrors: s.sendErrors.Load(), Queries: s.queries.Load(),
+		Answers: s.answers.Load(), RateLimited: s.rateLimited.Load(), OffLink: s.offLink.Load(),
+		QueueDrops: s.queueDrops.Load(), Malformed: s.malformed.Load(),
+	}
+}
+
+// Close stops Run (which sends goodbyes first) and waits for it. It is
+// idempotent; afterwards Set, Remove and Run return ErrClosed.
+func (a *Advertiser) Close() error {
+	a.life.close()
+	return nil
+}
+
+func (a *Advertiser) wake() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run opens the sockets on the configured interfaces and advertises until
+// ctx is cancelled or Close is called, then sends goodbyes for every
+// lobby, withdraws the coordinator and returns nil. It fails only when the
+// interfaces or sockets cannot be had; send failures are logged, counted
+// and retried on the next period.
+func (a *Advertiser) Run(ctx context.Context) error {
+	ctx, finish, err := a.life.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer finish()
+	ifaces, err := a.cfg.ifaces()
+	if err != nil {
+		return fmt.Errorf("beacon: advertiser: %w", err)
+	}
+	conn, err := a.cfg.listen(true, ifaces)
+	if err != nil {
+		return fmt.Errorf("beacon: advertiser: %w", err)
+	}
+	queries := make(chan received, queryQueueLen)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go a.readLoop(&wg, conn, queries)
+	defer func() {
+		conn.Close()
+		wg.Wait()
+	}()
+
+	r := &advRun{a: a, conn: conn, ifaces: ifaces, seq: rand.Uint32(), limiter: newRateLimiter(a.cfg.AnswerInterval)}
+	r.send(true)
+	timer := time.NewTimer(a.period())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			r.farewell()
+			return nil
+		case <-timer.C:
+			r.send(true)
+			timer.Reset(a.period())
+		case <-a.kick:
+			r.send(false)
+		case q := <-queries:
+			r.answer(q)
+		}
+	}
+}
+
+// period draws the time to the next periodic announcement.
+func (a *Advertiser) period() time.Duration {
+	if j := a.cfg.Jitter; j > 0 {
+		return a.cfg.Interval - j + rand.N(2*j+1)
+	}
+	return a.cfg.Interval
+}
+
+// readLoop decodes packets and queues the queries for Run; it never
+// blocks on a busy Run (queries beyond the queue are dropped).
+func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries chan<- received) {
+	defer wg.Done()
+	buf := make([]byte, MaxPacketSize+1)
+	for {
+		n, src, ifIndex, err := conn.ReadFrom(buf)
+		if err != nil {
+			return // closed
+		}
+		p, err := Decode(buf[:n])
+		if err != nil {
+			if errors.Is(err, ErrMalformed) {
+				a.stats.malformed.Add(1)
+				a.log.Debug("beacon: malformed packet", "src", src, "err", err)
+			}
+			continue
+		}
+		if p.Kind != KindQuery {
+			continue
+		}
+		a.stats.queries.Add(1)
+		select {
+		case queries <- received{pkt: p, src: src, ifIndex: ifIndex}:
+		default:
+			a.stats.queueDrops.Add(1)
+		}
+	}
+}
+
+// advRun is the state of one Run, owned by its goroutine.
+type advRun struct {
+	a       *Advertiser
+	conn    packetConn
+	ifaces  []netutil.Iface
+	seq     uint32
+	limiter *rateLimiter
+}
+
+// send multicasts pending goodbyes, then the changed lobbies, or with all
+// every lobby and the coordinator.
+func (r *advRun) send(all bool) {
+	a := r.a
+	a.lobbiesMu.Lock()
+	var changed []Lobby
+	if all {
+		changed = sortedLobbies(a.lobbies, "")
+	} else {
+		for id := range a.dirty {
+			changed = append(changed, a.lobbies[id])
+		}
+		slices.SortFunc(changed, func(x, y Lobby) int { return cmp.Compare(x.ID, y.ID) })
+	}
+	gone := sortedLobbies(a.gone, "")
+	clear(a.dirty)
+	clear(a.gone)
+	a.lobbiesMu.Unlock()
+
+	r.multicast(&Packet{Kind: KindGoodbye, Lobbies: gone})
+	r.multicast(&Packet{Kind: KindAnnounce, TTLSeconds: a.ttl, Lobbies: changed})
+	if c := a.cfg.Coordinator; all && c != nil {
+		r.multicast(&Packet{Kind: KindCoordinator, TTLSeconds: a.ttl, Coordinator: c})
+	}
+}
+
+// farewell says goodbye for everything on the way out.
+func (r *advRun) farewell() {
+	a := r.a
+	a.lobbiesMu.Lock()
+	bye := append(sortedLobbies(a.lobbies, ""), sortedLobbies(a.gone, "")...)
+	clear(a.gone)
+	a.lobbiesMu.Unlock()
+	r.multicast(&Packet{Kind: KindGoodbye, Lobbies: bye})
+	if c := a.cfg.Coordinator; c != nil {
+		r.multicast(&Packet{Kind: KindCoordinator, Coordinator: c})
+	}
+}
+
+func (r *advRun) multicast(p *Packet) {
+	if (p.Kind == KindAnnounce || p.Kind == KindGoodbye) && len(p.Lobbies) == 0 {
+		return
+	}
+	r.seq++
+	p.Seq = r.seq
+	pkts, err := Pack(p)
+	if err != nil {
+		r.a.log.Error("beacon: cannot encode", "kind", p.Kind, "err", err) // a bug: lobbies are validated
+		return
+	}
+	for _, b := range pkts {
+		r.count(r.conn.SendMulticast(b), p.Kind, netip.AddrPort{})
+	}
+}
+
+func (r *advRun) count(err error, kind Kind, dst netip.AddrPort) {
+	s := &r.a.stats
+	if err == nil {
+		s.sent.Add(1)
+		return
+	}
+	// Log the 1st, 2nd, 4th, 8th... failure: a dead network must not
+	// flood the log every period.
+	if n := s.sendErrors.Add(1); n&(n-1) == 0 {
+		r.a.log.Warn("beacon: send failed", "kind", kind, "dst", dst, "failures", n, "err", err)
+	}
+}
+
+// answer replies to a query by unicast to its source: every lobby of the
+// asked game in as few packets as fit, and the coordinator if any.
+func (r *advRun) answer(q received) {
+	a := r.a
+	if !r.onLink(q.src.Addr(), q.ifIndex) {
+		a.stats.offLink.Add(1)
+		return
+	}
+	if !r.limiter.allow(a.cfg.now(), q.src) {
+		a.stats.rateLimited.Add(1)
+		return
+	}
+	a.lobbiesMu.Lock()
+	lobbies := sortedLobbies(a.lobbies, q.pkt.Game)
+	a.lobbiesMu.Unlock()
+	var pkts [][]byte
+	r.seq++
+	if len(lobbies) > 0 {
+		var err error
+		pkts, err = Pack(&Packet{Kind: KindAnnounce, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Lobbies: lobbies})
+		if err != nil {
+			a.log.Error("beacon: cannot encode answer", "err", err)
+			return
+		}
+	}
+	if c := a.cfg.Coordinator; c != nil {
+		b, err := Encode(&Packet{Kind: KindCoordinator, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Coordinator: c})
+		if err == nil {
+			pkts = append(pkts, b)
+		}
+	}
+	if len(pkts) == 0 {
+		return
+	}
+	a.stats.answers.Add(1)
+	for _, b := range pkts {
+		r.count(r.conn.SendTo(b, q.src), KindAnnounce, q.src)
+	}
+}
+
+// onLink accepts queries only from neighbours on the interface they came
+// in on (any of ours when the platform does not say), so a forged query
+// from off the link cannot aim answers at a third party.
+func (r *advRun) onLink(a netip.Addr, ifIndex int) bool {
+	for _, i := range r.ifaces {
+		if i.Index == ifIndex {
+			return i.OnLink(a)
+		}
+	}
+	return slices.ContainsFunc(r.ifaces, func(i netutil.Iface) bool { return i.OnLink(a) })
+}
+
+// sortedLobbies returns the lobbies of game ("" = all) sorted by id.
+func sortedLobbies(m map[string]Lobby, game string) []Lobby {
+	out := make([]Lobby, 0, len(m))
+	for _, l := range m {
+		if game == "" || l.Game == game {
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(x, y Lobby) int { return cmp.Compare(x.ID, y.ID) })
+	return out
+}

@@ -1,0 +1,272 @@
+package beacon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+// newTestAdvertiser returns an Advertiser on host h of n, not yet running.
+func newTestAdvertiser(t *testing.T, n *fakeNet, h fakeHost, cfg AdvertiserConfig) (*Advertiser, *opened) {
+	t.Helper()
+	var opened *opened
+	cfg.ifaces, cfg.listen, opened = n.seams(h)
+	cfg.Logger = quiet
+	a, err := NewAdvertiser(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, opened
+}
+
+// startListening runs a and returns once its socket is open.
+func startListening(t *testing.T, a *Advertiser, o *opened) {
+	t.Helper()
+	start(t, a)
+	waitFor(t, waitTimeout, "advertiser listening", func() bool { return o.count() > 0 })
+}
+
+// slow keeps periodic announcements out of the way of a test.
+var slow = AdvertiserConfig{Interval: time.Hour}
+
+// TestAdvertiserAnnounces: set sends at once, an unchanged set sends
+// nothing, a change sends at once, remove sends a goodbye at once, and
+// stopping says goodbye for the rest.
+func TestAdvertiserAnnounces(t *testing.T) {
+	n := newFakeNet()
+	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
+	tap := n.tap(t, h2)
+	a, _ := newTestAdvertiser(t, n, h1, slow)
+	if err := a.Set(testLobby("early")); err != nil { // before Run: sent when it starts
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(context.Background()) }()
+
+	p, src := tap.nextKind(t, KindAnnounce)
+	if src != netip.AddrPortFrom(h1.v4, DefaultPort) || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "early" || p.TTLSeconds != 4*3600 {
+		t.Fatalf("first announce %+v from %v", p, src)
+	}
+	l := testLobby("a")
+	if err := a.Set(l); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = tap.nextKind(t, KindAnnounce)
+	if len(p.Lobbies) != 1 || p.Lobbies[0] != l {
+		t.Fatalf("announce %+v", p)
+	}
+	seq := p.Seq
+	if err := a.Set(l); err != nil { // unchanged: nothing
+		t.Fatal(err)
+	}
+	l.Players++
+	if err := a.Set(l); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = tap.nextKind(t, KindAnnounce)
+	if len(p.Lobbies) != 1 || p.Lobbies[0].Players != l.Players || p.Seq != seq+1 {
+		t.Fatalf("change %+v (seq was %d)", p, seq)
+	}
+	if err := a.Remove("a"); err != nil {
+		t.Fatal(err)
+	}
+	p, _ = tap.next(t)
+	if p.Kind != KindGoodbye || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "a" {
+		t.Fatalf("goodbye %+v", p)
+	}
+	if err := a.Remove("a"); !errors.Is(err, ErrUnknownLobby) {
+		t.Fatalf("Remove twice: %v", err)
+	}
+	a.Close()
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	p, _ = tap.next(t)
+	if p.Kind != KindGoodbye || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "early" {
+		t.Fatalf("farewell %+v", p)
+	}
+	if err := a.Set(l); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Set after Close: %v", err)
+	}
+	if err := a.Run(context.Background()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Run after Close: %v", err)
+	}
+	if s := a.Stats(); s.SendErrors != 0 || s.Sent < 5 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestAdvertiserPeriodic: with a short interval announcements repeat, with
+// the whole set, from a fresh sequence number each time.
+func TestAdvertiserPeriodic(t *testing.T) {
+	n := newFakeNet()
+	h1, h2 := newFakeHost(1, ""), newFakeHost(2, "")
+	tap := n.tap(t, h2)
+	a, _ := newTestAdvertiser(t, n, h1, AdvertiserConfig{Interval: 20 * time.Millisecond})
+	if a.TTL() != time.Second {
+		t.Fatalf("TTL %v, want 1s (3 × 26.6 ms rounded up)", a.TTL())
+	}
+	a.Set(testLobby("a"))
+	a.Set(testLobby("b"))
+	start(t, a)
+	var last uint32
+	full := 0
+	for full < 3 {
+		p, _ := tap.nextKind(t, KindAnnounce)
+		if p.Seq == last { // the other family's copy
+			continue
+		}
+		last = p.Seq
+		if len(p.Lobbies) == 2 {
+			full++
+		}
+	}
+}
+
+// TestAdvertiserAnswersQuery: a query gets a unicast answer to its source
+// at once, flagged as a reply, with only the asked game, rate-limited per
+// querier.
+func TestAdvertiserAnswersQuery(t *testing.T) {
+	n := newFakeNet()
+	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
+	a, o := newTestAdvertiser(t, n, h1, AdvertiserConfig{Interval: time.Hour, AnswerInterval: time.Hour})
+	doom := testLobby("d")
+	doom.Game = "doom"
+	a.Set(testLobby("q"))
+	a.Set(doom)
+	startListening(t, a, o)
+	querier := n.open(h2, false)
+	defer querier.Close()
+	q, _ := Encode(&Packet{Kind: KindQuery, Game: "doom"})
+	querier.SendMulticast(q)
+	p, src := querier.next(t)
+	if p.Kind != KindAnnounce || p.Flags&FlagReply == 0 || src != netip.AddrPortFrom(h1.v4, DefaultPort) {
+		t.Fatalf("answer %+v from %v", p, src)
+	}
+	if len(p.Lobbies) != 1 || p.Lobbies[0] != doom {
+		t.Fatalf("answer lobbies %+v", p.Lobbies)
+	}
+	// Again at once: rate-limited (the interval is an hour).
+	querier.SendMulticast(q)
+	waitFor(t, waitTimeout, "rate limit", func() bool { return a.Stats().RateLimited == 1 })
+	// Another querier is answered.
+	q2 := n.open(h2, false)
+	defer q2.Close()
+	all, _ := Encode(&Packet{Kind: KindQuery})
+	q2.SendMulticast(all)
+	if p, _ := q2.next(t); len(p.Lobbies) != 2 {
+		t.Fatalf("answer to all %+v", p)
+	}
+	if s := a.Stats(); s.Queries != 3 || s.Answers != 2 {
+		t.Fatalf("stats %+v", s)
+	}
+	select {
+	case p := <-querier.in:
+		t.Fatalf("rate-limited querier got %x", p.data)
+	default:
+	}
+}
+
+// TestAdvertiserIgnoresOffLink: a query whose source is not on the link
+// it came in on gets no answer (no amplification towards third parties).
+func TestAdvertiserIgnoresOffLink(t *testing.T) {
+	n := newFakeNet()
+	h1 := newFakeHost(1, "udp4")
+	far := fakeHost{v4: netip.MustParseAddr("192.0.2.7"), v6: netip.MustParseAddr("2001:db8::7"), only: "udp4"}
+	a, o := newTestAdvertiser(t, n, h1, slow)
+	a.Set(testLobby("a"))
+	startListening(t, a, o)
+	q := n.open(far, false)
+	defer q.Close()
+	b, _ := Encode(&Packet{Kind: KindQuery})
+	q.SendMulticast(b)
+	waitFor(t, waitTimeout, "off-link count", func() bool { return a.Stats().OffLink == 1 })
+	if a.Stats().Answers != 0 {
+		t.Fatal("answered an off-link query")
+	}
+}
+
+// TestAdvertiserManyLobbies: a daemon with many lobbies answers a query
+// with as few packets as fit, each within MaxPacketSize.
+func TestAdvertiserManyLobbies(t *testing.T) {
+	n := newFakeNet()
+	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
+	a, o := newTestAdvertiser(t, n, h1, AdvertiserConfig{Interval: time.Hour,
+		Coordinator: &Coordinator{ID: "daemon", Name: "LAN server", Port: 7600}})
+	for i := range 200 {
+		if err := a.Set(testLobby(fmt.Sprintf("lobby-%03d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startListening(t, a, o)
+	querier := n.open(h2, false)
+	defer querier.Close()
+	b, _ := Encode(&Packet{Kind: KindQuery})
+	querier.SendMulticast(b)
+	got, packets, coord := 0, 0, false
+	for got < 200 || !coord {
+		p, _ := querier.next(t)
+		packets++
+		switch p.Kind {
+		case KindAnnounce:
+			got += len(p.Lobbies)
+		case KindCoordinator:
+			coord = p.Coordinator.ID == "daemon" && p.Flags&FlagReply != 0
+		}
+	}
+	if packets > 200/MaxLobbiesPerPacket+2 {
+		t.Fatalf("%d packets for 200 lobbies", packets)
+	}
+	if querier.dropped.Load() != 0 {
+		t.Fatal("fake queue overflowed")
+	}
+}
+
+func TestAdvertiserConfig(t *testing.T) {
+	for name, cfg := range map[string]AdvertiserConfig{
+		"negative interval":  {Interval: -1},
+		"jitter >= interval": {Interval: time.Second, Jitter: time.Second},
+		"ttl too long":       {TTL: 70000 * time.Second},
+		"bad coordinator":    {Coordinator: &Coordinator{ID: "", Port: 1}},
+		"bad network":        {Net: NetConfig{Network: "tcp"}},
+		"unicast group":      {Net: NetConfig{Group4: netip.MustParseAddr("10.0.0.1")}},
+	} {
+		if _, err := NewAdvertiser(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	a, err := NewAdvertiser(AdvertiserConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.TTL() != 6*time.Second || a.cfg.Jitter != 500*time.Millisecond {
+		t.Fatalf("defaults: TTL %v, jitter %v", a.TTL(), a.cfg.Jitter)
+	}
+	d := DefaultAdvertiserConfig()
+	if b, _ := NewAdvertiser(d); b.TTL() != a.TTL() || b.cfg.Interval != a.cfg.Interval {
+		t.Fatal("DefaultAdvertiserConfig differs from the zero-value defaults")
+	}
+	for range 1000 {
+		if p := a.period(); p < time.Second || p > 2*time.Second {
+			t.Fatalf("period %v outside 1-2 s", p)
+		}
+	}
+	if err := a.Set(Lobby{ID: "x"}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("Set(invalid) = %v", err)
+	}
+	for i := range MaxAdvertisedLobbies {
+		if err := a.Set(testLobby(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.Set(testLobby("one-more")); !errors.Is(err, ErrTooManyLobbies) {
+		t.Fatalf("Set beyond the limit: %v", err)
+	}
+	a.Close()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

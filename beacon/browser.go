@@ -1,0 +1,322 @@
+package beacon
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/lanlobby/lanlobby/netutil"
+)
+
+// Browser defaults and limits.
+const (
+	// DefaultMaxLobbies bounds the lobbies a Browser tracks; announcements
+	// of more are dropped and counted.
+	DefaultMaxLobbies = 4096
+	// RecvQueueLen bounds decoded packets waiting for the browser loop;
+	// more are dropped and counted.
+	RecvQueueLen = 256
+	// SourceName is LobbyInfo.Source for lobbies heard by a Browser.
+	SourceName = "beacon"
+)
+
+// queryRepeats are the delays, after the first query, of the repeats that
+// make up for a lost query or answer; the first answers arrive within
+// milliseconds of the first query.
+var queryRepeats = [...]time.Duration{250 * time.Millisecond, time.Second}
+
+// BrowserConfig configures a Browser. NewBrowser copies it.
+type BrowserConfig struct {
+	// Net says where to listen; the zero value is the default.
+	Net NetConfig
+	// Game keeps only the lobbies of this game; "" keeps all. The query
+	// carries it, so other games' hosts do not answer.
+	Game string
+	// MaxLobbies bounds the lobbies tracked; 0 means DefaultMaxLobbies.
+	MaxLobbies int
+	// Logger receives warnings; nil means slog.Default().
+	Logger *slog.Logger
+
+	// Test seams; nil means the real clock and network.
+	now    func() time.Time
+	ifaces func() ([]netutil.Iface, error)
+	listen listenFunc
+}
+
+// DefaultBrowserConfig returns the defaults spelled out.
+func DefaultBrowserConfig() BrowserConfig {
+	return BrowserConfig{MaxLobbies: DefaultMaxLobbies}
+}
+
+// BrowserStats are a Browser's counters.
+type BrowserStats struct {
+	Packets    uint64 // beacon packets decoded
+	Malformed  uint64 // packets that failed to decode
+	QueueDrops uint64 // packets dropped: receive queue full
+	TableFull  uint64 // lobbies dropped: MaxLobbies tracked
+	Stale      uint64 // packets older than what was already seen
+	Coalesced  uint64 // events merged into a pending one (slow consumer)
+	EventDrops uint64 // events dropped (should stay 0; see coalescer)
+	Queries    uint64 // queries sent
+}
+
+type browserCounters struct {
+	packets, malformed, queueDrops, queries atomic.Uint64
+}
+
+// Browser finds lobbies: it listens to the beacon group, queries all hosts
+// when it starts, and reports lobbies appearing, changing and disappearing
+// (goodbye, or TTL expiry). Lobbies heard over several interfaces or both
+// address families are one entry (one id, one lobby). Events are coalesced
+// per lobby while the consumer is slow, so the receive loop never blocks.
+type Browser struct {
+	cfg    BrowserConfig
+	log    *slog.Logger
+	life   lifecycle
+	events chan Event
+	kick   chan struct{} // Query asks Run to query
+
+	tableMu sync.Mutex // guards table and queue (read by Lobbies, Stats)
+	table   *table
+	queue   *coalescer
+
+	stats browserCounters
+}
+
+var _ Source = (*Browser)(nil)
+
+// NewBrowser validates cfg and returns an idle Browser.
+func NewBrowser(cfg BrowserConfig) (*Browser, error) {
+	var err error
+	if cfg.Net, err = cfg.Net.withDefaults(); err != nil {
+		return nil, err
+	}
+	if cfg.Game != "" {
+		if err := validText("game", cfg.Game, 1, MaxGameLen); err != nil {
+			return nil, fmt.Errorf("beacon: %w", err)
+		}
+	}
+	if cfg.MaxLobbies < 0 {
+		return nil, errors.New("beacon: negative MaxLobbies")
+	}
+	cfg.MaxLobbies = cmp.Or(cfg.MaxLobbies, DefaultMaxLobbies)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
+	if cfg.now == nil {
+		cfg.now = time.Now
+	}
+	if cfg.ifaces == nil {
+		cfg.ifaces = cfg.Net.interfaces()
+	}
+	if cfg.listen == nil {
+		cfg.listen = cfg.Net.listener(cfg.Logger)
+	}
+	return &Browser{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		events: make(chan Event),
+		kick:   make(chan struct{}, 1),
+		table:  newTable(cfg.Game, cfg.MaxLobbies, SourceName),
+		// Twice the table: the consumer may still hold lobbies that left it.
+		queue: newCoalescer(2*cfg.MaxLobbies + 64),
+	}, nil
+}
+
+// Events returns the lobby events; it is closed when Run returns.
+func (b *Browser) Events() <-chan Event { return b.events }
+
+// Lobbies returns the lobbies visible now, sorted by id, with RTT.
+func (b *Browser) Lobbies() []LobbyInfo {
+	b.tableMu.Lock()
+	defer b.tableMu.Unlock()
+	return b.table.snapshot()
+}
+
+// Coordinators returns the coordinator daemons visible now, sorted by id.
+func (b *Browser) Coordinators() []CoordinatorInfo {
+	b.tableMu.Lock()
+	defer b.tableMu.Unlock()
+	return b.table.coordinators()
+}
+
+// Query sends another query at once (a CLI "refresh"); answers come as
+// events. It does nothing before Run.
+func (b *Browser) Query() {
+	select {
+	case b.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Stats returns the counters.
+func (b *Browser) Stats() BrowserStats {
+	b.tableMu.Lock()
+	defer b.tableMu.Unlock()
+	return BrowserStats{
+		Packets: b.stats.packets.Load(), Malformed: b.stats.malformed.Load(),
+		QueueDrops: b.stats.queueDrops.Load(), Queries: b.stats.queries.Load(),
+		TableFull: b.table.tableFull, Stale: b.table.stale,
+		Coalesced: b.queue.coalesced, EventDrops: b.queue.dropped,
+	}
+}
+
+// Close stops Run and waits for it. It is idempotent.
+func (b *Browser) Close() error {
+	b.life.close()
+	return nil
+}
+
+// Run listens, queries, and emits events until ctx is cancelled or Close
+// is called; then it closes Events and returns nil. It fails only when
+// the interfaces or sockets cannot be had.
+func (b *Browser) Run(ctx context.Context) error {
+	ctx, finish, err := b.life.start(ctx)
+	if err != nil {
+		return err
+	}
+	defer finish()
+	defer close(b.events)
+	ifaces, err := b.cfg.ifaces()
+	if err != nil {
+		return fmt.Errorf("beacon: browser: %w", err)
+	}
+	// Announcements arrive on the shared group port; answers to our
+	// queries on a querier port of our own, since unicast to the shared
+	// port would reach only one of the processes sharing it.
+	group, err := b.cfg.listen(true, ifaces)
+	if err != nil {
+		return fmt.Errorf("beacon: browser: %w", err)
+	}
+	querier, err := b.cfg.listen(false, ifaces)
+	if err != nil {
+		group.Close()
+		return fmt.Errorf("beacon: browser: %w", err)
+	}
+	names := make(map[int]string, len(ifaces))
+	for _, i := range ifaces {
+		names[i.Index] = i.Name
+	}
+	rx := make(chan received, RecvQueueLen)
+	var wg sync.WaitGroup
+	defer func() {
+		group.Close()
+		querier.Close()
+		wg.Wait()
+	}()
+	for _, c := range []packetConn{group, querier} {
+		wg.Add(1)
+		go b.readLoop(&wg, c, rx)
+	}
+
+	query, err := Encode(&Packet{Kind: KindQuery, Game: b.cfg.Game})
+	if err != nil {
+		return fmt.Errorf("beacon: browser: %w", err)
+	}
+	b.sendQuery(querier, query)
+	repeat := time.NewTimer(queryRepeats[0])
+	defer repeat.Stop()
+	repeats := 1
+	expiry := time.NewTimer(time.Hour)
+	defer expiry.Stop()
+	b.resetExpiry(expiry)
+
+	for {
+		var out chan Event
+		b.tableMu.Lock()
+		next, ok := b.queue.peek()
+		b.tableMu.Unlock()
+		if ok {
+			out = b.events
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case r := <-rx:
+			b.apply(func(t *table, now time.Time) []Event {
+				return t.observe(now, &r.pkt, r.src, names[r.ifIndex])
+			})
+			b.resetExpiry(expiry)
+		case <-expiry.C:
+			b.apply(func(t *table, now time.Time) []Event { return t.expire(now) })
+			b.resetExpiry(expiry)
+		case <-repeat.C:
+			b.sendQuery(querier, query)
+			if repeats < len(queryRepeats) {
+				repeat.Reset(queryRepeats[repeats] - queryRepeats[repeats-1])
+				repeats++
+			}
+		case <-b.kick:
+			b.sendQuery(querier, query)
+		case out <- next:
+			b.tableMu.Lock()
+			b.queue.pop()
+			b.tableMu.Unlock()
+		}
+	}
+}
+
+// apply runs one table update and queues its events.
+func (b *Browser) apply(update func(*table, time.Time) []Event) {
+	b.tableMu.Lock()
+	defer b.tableMu.Unlock()
+	for _, ev := range update(b.table, b.cfg.now()) {
+		b.queue.push(ev)
+	}
+}
+
+func (b *Browser) resetExpiry(t *time.Timer) {
+	b.tableMu.Lock()
+	at, ok := b.table.next()
+	b.tableMu.Unlock()
+	d := time.Hour
+	if ok {
+		d = max(at.Sub(b.cfg.now()), 0)
+	}
+	t.Reset(d)
+}
+
+func (b *Browser) sendQuery(c packetConn, query []byte) {
+	b.tableMu.Lock()
+	b.table.queried(b.cfg.now())
+	b.tableMu.Unlock()
+	b.stats.queries.Add(1)
+	if err := c.SendMulticast(query); err != nil {
+		b.log.Warn("beacon: query failed", "err", err)
+	}
+}
+
+// readLoop decodes packets into rx without ever blocking: when the loop
+// is behind, packets are dropped and counted.
+func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received) {
+	defer wg.Done()
+	buf := make([]byte, MaxPacketSize+1)
+	for {
+		n, src, ifIndex, err := c.ReadFrom(buf)
+		if err != nil {
+			return // closed
+		}
+		p, err := Decode(buf[:n])
+		if err != nil {
+			if errors.Is(err, ErrMalformed) {
+				b.stats.malformed.Add(1)
+				b.log.Debug("beacon: malformed packet", "src", src, "err", err)
+			}
+			continue
+		}
+		if p.Kind == KindQuery {
+			continue
+		}
+		b.stats.packets.Add(1)
+		select {
+		case rx <- received{pkt: p, src: src, ifIndex: ifIndex}:
+		default:
+			if d := b.stats.queueDrops.Add(1); d&(d-1) == 0 {
+				b.log.Warn("beacon: browser receive queue full, packet dropped", "dropped", d)
+			}
+		}
+	}
+}

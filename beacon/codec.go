@@ -1,0 +1,334 @@
+package beacon
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Errors of Encode and Decode. Receivers count ErrMalformed (a bug or an
+// attack) apart from ErrNotBeacon (other traffic on the port) and
+// ErrVersion (a newer lanlobby).
+var (
+	ErrNotBeacon = errors.New("beacon: not a beacon packet")
+	ErrVersion   = errors.New("beacon: unsupported version")
+	ErrMalformed = errors.New("beacon: malformed packet")
+	// ErrInvalid is returned by Encode and Pack for a packet that breaks
+	// the rules Decode enforces; nothing invalid is ever sent.
+	ErrInvalid = errors.New("beacon: invalid packet")
+)
+
+// Encode returns the wire form of p, or an error wrapping ErrInvalid.
+func Encode(p *Packet) ([]byte, error) { return AppendEncode(make([]byte, 0, 256), p) }
+
+// AppendEncode appends the wire form of p to dst. It lets a sender reuse
+// one buffer.
+func AppendEncode(dst []byte, p *Packet) ([]byte, error) {
+	if err := validate(p); err != nil {
+		return dst, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	start := len(dst)
+	count := len(p.Lobbies)
+	if p.Kind == KindCoordinator {
+		count = 1
+	}
+	dst = append(dst, Magic...)
+	dst = append(dst, Version, byte(p.Kind), byte(p.Flags), byte(count))
+	dst = binary.BigEndian.AppendUint32(dst, p.Seq)
+	dst = binary.BigEndian.AppendUint16(dst, p.TTLSeconds)
+	switch p.Kind {
+	case KindAnnounce, KindGoodbye:
+		for i := range p.Lobbies {
+			dst = appendLobby(dst, &p.Lobbies[i])
+		}
+	case KindQuery:
+		dst = appendStr(dst, p.Game)
+	case KindCoordinator:
+		c := p.Coordinator
+		dst = append(dst, byte(1+len(c.ID)+1+len(c.Name)+2))
+		dst = appendStr(dst, c.ID)
+		dst = appendStr(dst, c.Name)
+		dst = binary.BigEndian.AppendUint16(dst, c.Port)
+	}
+	if n := len(dst) - start; n > MaxPacketSize {
+		return dst[:start], fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, n, MaxPacketSize)
+	}
+	return dst, nil
+}
+
+// lobbyRecordLen is the encoded size of l including its length byte.
+func lobbyRecordLen(l *Lobby) int { return 1 + 3 + len(l.ID) + len(l.Game) + len(l.Name) + 5 }
+
+func appendLobby(dst []byte, l *Lobby) []byte {
+	dst = append(dst, byte(lobbyRecordLen(l)-1))
+	dst = appendStr(dst, l.ID)
+	dst = appendStr(dst, l.Game)
+	dst = appendStr(dst, l.Name)
+	dst = append(dst, byte(l.Players), byte(l.Capacity), byte(l.State))
+	return binary.BigEndian.AppendUint16(dst, l.Port)
+}
+
+func appendStr(dst []byte, s string) []byte { return append(append(dst, byte(len(s))), s...) }
+
+// Pack encodes p as one or more packets of at most MaxPacketSize bytes
+// and MaxLobbiesPerPacket lobbies each, all with p's header: how a host
+// with many lobbies announces them or answers a query in as few packets
+// as fit. Kinds without lobbies give one packet.
+func Pack(p *Packet) ([][]byte, error) {
+	if (p.Kind != KindAnnounce && p.Kind != KindGoodbye) || len(p.Lobbies) == 0 {
+		b, err := Encode(p)
+		if err != nil {
+			return nil, err
+		}
+		return [][]byte{b}, nil
+	}
+	var out [][]byte
+	rest := p.Lobbies
+	for len(rest) > 0 {
+		size, n := headerLen, 0
+		for n < len(rest) && n < MaxLobbiesPerPacket && size+lobbyRecordLen(&rest[n]) <= MaxPacketSize {
+			size += lobbyRecordLen(&rest[n])
+			n++
+		}
+		q := *p
+		q.Lobbies = rest[:max(n, 1)] // an oversized record fails in Encode
+		b, err := Encode(&q)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+		rest = rest[len(q.Lobbies):]
+	}
+	return out, nil
+}
+
+// Decode parses one packet. It never panics, allocates no more than the
+// packet's length justifies, and accepts only what Encode could produce
+// plus the extension space of PACKET.md (record tails, trailing TLVs).
+func Decode(b []byte) (Packet, error) {
+	if len(b) < len(Magic) || string(b[:len(Magic)]) != Magic {
+		return Packet{}, ErrNotBeacon
+	}
+	if len(b) < headerLen {
+		return Packet{}, fmt.Errorf("%w: %d-byte header", ErrMalformed, len(b))
+	}
+	if b[4] != Version {
+		return Packet{}, fmt.Errorf("%w %d", ErrVersion, b[4])
+	}
+	if len(b) > MaxPacketSize {
+		return Packet{}, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), MaxPacketSize)
+	}
+	p := Packet{
+		Kind:       Kind(b[5]),
+		Flags:      Flags(b[6]),
+		Seq:        binary.BigEndian.Uint32(b[8:]),
+		TTLSeconds: binary.BigEndian.Uint16(b[12:]),
+	}
+	count := int(b[7])
+	r := reader{b: b[headerLen:]}
+	switch p.Kind {
+	case KindAnnounce, KindGoodbye:
+		if count < 1 || count > MaxLobbiesPerPacket || count*minLobbyRecord > len(r.b) {
+			return Packet{}, fmt.Errorf("%w: %d lobbies in %d bytes", ErrMalformed, count, len(r.b))
+		}
+		p.Lobbies = make([]Lobby, count)
+		for i := range p.Lobbies {
+			rec := reader{b: r.bytes(int(r.u8()))}
+			l := &p.Lobbies[i]
+			l.ID, l.Game, l.Name = rec.str(), rec.str(), rec.str()
+			l.Players, l.Capacity, l.State = int(rec.u8()), int(rec.u8()), State(rec.u8())
+			l.Port = rec.u16()
+			if rec.bad {
+				r.bad = true
+			}
+		}
+	case KindQuery:
+		if count != 0 {
+			return Packet{}, fmt.Errorf("%w: query with %d records", ErrMalformed, count)
+		}
+		p.Game = r.str()
+	case KindCoordinator:
+		if count != 1 {
+			return Packet{}, fmt.Errorf("%w: coordinator with %d records", ErrMalformed, count)
+		}
+		rec := reader{b: r.bytes(int(r.u8()))}
+		p.Coordinator = &Coordinator{ID: rec.str(), Name: rec.str(), Port: rec.u16()}
+		if rec.bad {
+			r.bad = true
+		}
+	default:
+		return Packet{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, p.Kind)
+	}
+	if r.bad {
+		return Packet{}, fmt.Errorf("%w: truncated %s", ErrMalformed, p.Kind)
+	}
+	// Extension area: TLVs (type, length, value) filling the rest exactly.
+	// Version 1 defines none and skips them all.
+	for len(r.b) > 0 {
+		r.u8()
+		r.bytes(int(r.u8()))
+		if r.bad {
+			return Packet{}, fmt.Errorf("%w: broken extension area", ErrMalformed)
+		}
+	}
+	if err := validate(&p); err != nil {
+		return Packet{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	return p, nil
+}
+
+// reader consumes a byte slice; reads past the end set bad and return
+// zero values, so a parse runs to completion and is checked once.
+type reader struct {
+	b   []byte
+	bad bool
+}
+
+func (r *reader) bytes(n int) []byte {
+	if n > len(r.b) {
+		r.bad, r.b = true, nil
+		return nil
+	}
+	out := r.b[:n:n]
+	r.b = r.b[n:]
+	return out
+}
+
+func (r *reader) u8() uint8 {
+	if b := r.bytes(1); b != nil {
+		return b[0]
+	}
+	return 0
+}
+
+func (r *reader) u16() uint16 {
+	if b := r.bytes(2); b != nil {
+		return binary.BigEndian.Uint16(b)
+	}
+	return 0
+}
+
+func (r *reader) str() string { return string(r.bytes(int(r.u8()))) }
+
+// validate holds every rule of a version 1 packet, shared by Encode and
+// Decode.
+func validate(p *Packet) error {
+	switch p.Kind {
+	case KindAnnounce, KindGoodbye:
+		if n := len(p.Lobbies); n < 1 || n > MaxLobbiesPerPacket {
+			return fmt.Errorf("%s with %d lobbies", p.Kind, n)
+		}
+		if (p.Kind == KindAnnounce) != (p.TTLSeconds > 0) {
+			return fmt.Errorf("%s with TTL %d", p.Kind, p.TTLSeconds)
+		}
+		if p.Game != "" || p.Coordinator != nil {
+			return fmt.Errorf("%s with query or coordinator fields", p.Kind)
+		}
+		for i := range p.Lobbies {
+			if err := validateLobby(&p.Lobbies[i]); err != nil {
+				return err
+			}
+		}
+	case KindQuery:
+		if p.TTLSeconds != 0 || p.Lobbies != nil || p.Coordinator != nil {
+			return errors.New("query with TTL, lobbies or coordinator")
+		}
+		if p.Game != "" {
+			if err := validText("game filter", p.Game, 1, MaxGameLen); err != nil {
+				return err
+			}
+		}
+	case KindCoordinator:
+		c := p.Coordinator
+		if c == nil || p.Lobbies != nil || p.Game != "" {
+			return errors.New("coordinator packet without coordinator or with other fields")
+		}
+		if err := validID(c.ID); err != nil {
+			return err
+		}
+		if err := validText("coordinator name", c.Name, 0, MaxNameLen); err != nil {
+			return err
+		}
+		if c.Port == 0 {
+			return errors.New("coordinator port 0")
+		}
+	default:
+		return fmt.Errorf("unknown kind %d", p.Kind)
+	}
+	return nil
+}
+
+// ValidateLobby reports whether l can be announced: Advertiser.Set calls
+// it so a bad lobby is refused up front instead of failing every send.
+func ValidateLobby(l Lobby) error {
+	if err := validateLobby(&l); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return nil
+}
+
+func validateLobby(l *Lobby) error {
+	if err := validID(l.ID); err != nil {
+		return err
+	}
+	if err := validText("game", l.Game, 1, MaxGameLen); err != nil {
+		return err
+	}
+	if err := validText("name", l.Name, 1, MaxNameLen); err != nil {
+		return err
+	}
+	switch {
+	case l.Capacity < MinCapacity || l.Capacity > MaxCapacity:
+		return fmt.Errorf("lobby %q: capacity %d not in %d..%d", l.ID, l.Capacity, MinCapacity, MaxCapacity)
+	case l.Players < 0 || l.Players > l.Capacity:
+		return fmt.Errorf("lobby %q: %d players, capacity %d", l.ID, l.Players, l.Capacity)
+	case l.State < StateOpen || l.State > StateClosed:
+		return fmt.Errorf("lobby %q: unknown state %d", l.ID, l.State)
+	case l.Port == 0:
+		return fmt.Errorf("lobby %q: port 0", l.ID)
+	}
+	return nil
+}
+
+// validID: ids are machine-made, so printable ASCII without space keeps
+// them safe to print, log and pass on a command line.
+func validID(id string) error {
+	if len(id) < 1 || len(id) > MaxIDLen {
+		return fmt.Errorf("id length %d not in 1..%d", len(id), MaxIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] > '~' {
+			return fmt.Errorf("id %q: byte %#x not printable ASCII", id, id[i])
+		}
+	}
+	return nil
+}
+
+// validText checks a human-readable string: length in bytes, valid UTF-8,
+// and no rune that could forge or reorder a terminal line when a list of
+// lobbies is printed (forbiddenRune).
+func validText(what, s string, minLen, maxLen int) error {
+	if len(s) < minLen || len(s) > maxLen {
+		return fmt.Errorf("%s length %d not in %d..%d", what, len(s), minLen, maxLen)
+	}
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("%s %q: invalid UTF-8", what, s)
+	}
+	for _, c := range s {
+		if forbiddenRune(c) {
+			return fmt.Errorf("%s %q: forbidden character %U", what, s, c)
+		}
+	}
+	return nil
+}
+
+// forbiddenRune: control characters (Cc), line and paragraph separators,
+// and the bidi embedding, override and isolate characters.
+func forbiddenRune(c rune) bool {
+	return unicode.IsControl(c) ||
+		c == '\u2028' || c == '\u2029' ||
+		(c >= '\u202a' && c <= '\u202e') ||
+		(c >= '\u2066' && c <= '\u2069')
+}

@@ -1,0 +1,96 @@
+package beacon
+
+import (
+	"fmt"
+	"log/slog"
+	"net/netip"
+
+	"github.com/lanlobby/lanlobby/netutil"
+)
+
+// packetConn is the network seam: *netutil.MulticastConn in production, a
+// channel-backed fake in tests.
+type packetConn interface {
+	// ReadFrom blocks for the next packet; after Close it returns an error.
+	ReadFrom(b []byte) (n int, src netip.AddrPort, ifIndex int, err error)
+	// SendMulticast sends to the group on every interface.
+	SendMulticast(b []byte) error
+	// SendTo sends by unicast, from the conn's own port.
+	SendTo(b []byte, dst netip.AddrPort) error
+	Close() error
+}
+
+var _ packetConn = (*netutil.MulticastConn)(nil)
+
+// listenFunc opens a conn on the given interfaces: with join a listener
+// on the shared group port, without it a querier on a port of its own.
+type listenFunc func(join bool, ifaces []netutil.Iface) (packetConn, error)
+
+// NetConfig says where beacons travel. The zero value is the default:
+// both families, default groups and port, automatic interface choice.
+type NetConfig struct {
+	// Port is the UDP port of the groups; 0 means DefaultPort.
+	Port uint16
+	// Group4 is the IPv4 group; the zero value means DefaultGroupIPv4.
+	Group4 netip.Addr
+	// Group6 is the IPv6 group; the zero value means DefaultGroupIPv6.
+	Group6 netip.Addr
+	// Network is "udp" or "" for both families, "udp4" or "udp6" for one.
+	Network string
+	// Interfaces chooses the interfaces (see netutil.IfaceOptions). They
+	// are read when Run starts.
+	Interfaces netutil.IfaceOptions
+}
+
+// withDefaults validates n and fills in the defaults, on a copy.
+func (n NetConfig) withDefaults() (NetConfig, error) {
+	if n.Port == 0 {
+		n.Port = DefaultPort
+	}
+	if !n.Group4.IsValid() {
+		n.Group4 = netip.MustParseAddr(DefaultGroupIPv4)
+	}
+	if !n.Group6.IsValid() {
+		n.Group6 = netip.MustParseAddr(DefaultGroupIPv6)
+	}
+	if !n.Group4.Is4() || !n.Group4.IsMulticast() {
+		return n, fmt.Errorf("beacon: Group4 %v is not an IPv4 multicast group", n.Group4)
+	}
+	if !n.Group6.Is6() || n.Group6.Is4In6() || !n.Group6.IsMulticast() {
+		return n, fmt.Errorf("beacon: Group6 %v is not an IPv6 multicast group", n.Group6)
+	}
+	switch n.Network {
+	case "":
+		n.Network = "udp"
+	case "udp", "udp4", "udp6":
+	default:
+		return n, fmt.Errorf("beacon: Network %q: want udp, udp4 or udp6", n.Network)
+	}
+	return n, nil
+}
+
+// listener returns the production listenFunc.
+func (n NetConfig) listener(log *slog.Logger) listenFunc {
+	return func(join bool, ifaces []netutil.Iface) (packetConn, error) {
+		cfg := netutil.MulticastConfig{Join: join, Ifaces: ifaces, Logger: log}
+		if n.Network != "udp6" {
+			cfg.Group4 = netip.AddrPortFrom(n.Group4, n.Port)
+		}
+		if n.Network != "udp4" {
+			cfg.Group6 = netip.AddrPortFrom(n.Group6, n.Port)
+		}
+		return netutil.ListenMulticast(cfg)
+	}
+}
+
+// interfaces returns the production interface lookup.
+func (n NetConfig) interfaces() func() ([]netutil.Iface, error) {
+	return func() ([]netutil.Iface, error) { return netutil.Interfaces(n.Interfaces) }
+}
+
+// received is one decoded packet with where it came from.
+type received struct {
+	pkt     Packet
+	src     netip.AddrPort
+	ifIndex int
+}

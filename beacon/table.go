@@ -1,0 +1,333 @@
+package beacon
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+)
+
+// staleWindow: a packet whose sequence number is up to this much behind
+// the last one accepted for a lobby is a late duplicate or reordered and is
+// ignored. Anything further behind is taken as a restarted sender (their
+// counters start at random, so a restart lands inside the window with
+// probability 2^-22).
+const staleWindow = 1024
+
+// table is the browser's state: the lobbies and coordinators heard of,
+// when each expires, and round-trip times. It is pure: every method takes
+// the time, so expiry is tested without sleeping. Not safe for concurrent
+// use.
+type table struct {
+	game       string // filter; "" = all
+	maxLobbies int
+	source     string // LobbyInfo.Source
+
+	lobbies map[string]*entry // live entries and goodbye tombstones
+	live    int               // entries that are not tombstones
+	coords  map[string]*coordEntry
+
+	querySent time.Time // last query; zero before the first
+	queryNo   uint64
+	rtt       map[netip.Addr]rttSample
+
+	tableFull uint64 // new lobbies dropped because maxLobbies were live
+	stale     uint64 // packets older than what was accepted
+}
+
+type entry struct {
+	info     LobbyInfo
+	seq      uint32
+	ttl      time.Duration
+	expires  time.Time
+	hostSeen time.Time // last packet from info.Host's address
+	gone     bool      // tombstone: removed by goodbye, kept until expires
+}
+
+type coordEntry struct {
+	info    CoordinatorInfo
+	seq     uint32
+	expires time.Time
+}
+
+type rttSample struct {
+	rtt     time.Duration
+	queryNo uint64
+}
+
+// CoordinatorInfo is a coordinator daemon heard of on the LAN.
+type CoordinatorInfo struct {
+	ID   string
+	Name string
+	// Addr is the packet's source address and the announced TCP port.
+	Addr  netip.AddrPort
+	Iface string
+	Seen  time.Time
+}
+
+// maxCoordinators bounds the coordinators a browser tracks.
+const maxCoordinators = 64
+
+func newTable(game string, maxLobbies int, source string) *table {
+	return &table{
+		game:       game,
+		maxLobbies: maxLobbies,
+		source:     source,
+		lobbies:    make(map[string]*entry),
+		coords:     make(map[string]*coordEntry),
+		rtt:        make(map[netip.Addr]rttSample),
+	}
+}
+
+// seqOrder compares a packet's sequence number with the last accepted one:
+// -1 stale, 0 duplicate, +1 newer (see staleWindow).
+func seqOrder(seq, last uint32) int {
+	d := int32(seq - last)
+	switch {
+	case d == 0:
+		return 0
+	case d < 0 && d > -staleWindow:
+		return -1
+	}
+	return 1
+}
+
+// hostRank orders the addresses a lobby is heard from: lower is preferred.
+func hostRank(a netip.Addr) int {
+	switch {
+	case a.Is4():
+		return 0
+	case !a.IsLinkLocalUnicast():
+		return 1
+	}
+	return 2
+}
+
+// queried records that a query was sent at now; the first answer from each
+// address afterwards gives its round-trip time.
+func (t *table) queried(now time.Time) {
+	t.querySent = now
+	t.queryNo++
+}
+
+// observe applies one packet from src, received on iface, and returns the
+// resulting events.
+func (t *table) observe(now time.Time, p *Packet, src netip.AddrPort, iface string) []Event {
+	if p.Flags&FlagReply != 0 {
+		t.recordRTT(now, src.Addr())
+	}
+	var evs []Event
+	switch p.Kind {
+	case KindAnnounce:
+		ttl := time.Duration(p.TTLSeconds) * time.Second
+		for i := range p.Lobbies {
+			if ev, ok := t.announce(now, p.Seq, ttl, &p.Lobbies[i], src.Addr(), iface); ok {
+				evs = append(evs, ev)
+			}
+		}
+	case KindGoodbye:
+		for i := range p.Lobbies {
+			if ev, ok := t.goodbye(now, p.Seq, p.Lobbies[i].ID); ok {
+				evs = append(evs, ev)
+			}
+		}
+	case KindCoordinator:
+		t.coordinator(now, p, src.Addr(), iface)
+	}
+	return evs
+}
+
+func (t *table) recordRTT(now time.Time, a netip.Addr) {
+	if t.querySent.IsZero() || t.rtt[a].queryNo == t.queryNo {
+		return
+	}
+	if _, ok := t.rtt[a]; !ok && len(t.rtt) >= t.maxLobbies {
+		return
+	}
+	t.rtt[a] = rttSample{rtt: now.Sub(t.querySent), queryNo: t.queryNo}
+}
+
+func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby, a netip.Addr, iface string) (Event, bool) {
+	if t.game != "" && l.Game != t.game {
+		return Event{}, false
+	}
+	e := t.lobbies[l.ID]
+	fresh := e == nil || e.gone
+	if e != nil {
+		switch seqOrder(seq, e.seq) {
+		case -1:
+			t.stale++
+			return Event{}, false
+		case 0:
+			if e.gone {
+				return Event{}, false // a late copy of what the goodbye ended
+			}
+		}
+	}
+	if fresh && t.live >= t.maxLobbies {
+		t.tableFull++
+		return Event{}, false
+	}
+	if e == nil {
+		if len(t.lobbies) >= 2*t.maxLobbies {
+			t.dropTombstone()
+		}
+		e = &entry{}
+		t.lobbies[l.ID] = e
+	}
+	old := e.info
+	if fresh {
+		t.live++
+		*e = entry{}
+		e.info.Host = netip.AddrPortFrom(a, l.Port)
+		e.info.Iface = iface
+		e.hostSeen = now
+	}
+	e.seq, e.ttl = seq, ttl
+	e.expires = now.Add(ttl)
+	// Keep the preferred address; switch when a better one is heard or
+	// the current one has not been heard for a TTL.
+	switch cur := e.info.Host.Addr(); {
+	case a == cur:
+		e.hostSeen = now
+	case hostRank(a) < hostRank(cur) || now.Sub(e.hostSeen) >= ttl:
+		e.info.Host, e.info.Iface, e.hostSeen = netip.AddrPortFrom(a, l.Port), iface, now
+	}
+	e.info = LobbyInfo{
+		ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity, State: l.State,
+		Host: netip.AddrPortFrom(e.info.Host.Addr(), l.Port), Iface: e.info.Iface,
+		Seen: now, Source: t.source,
+	}
+	switch {
+	case fresh:
+		return Event{Type: Added, Lobby: t.view(e)}, true
+	case !old.sameContent(e.info):
+		return Event{Type: Updated, Lobby: t.view(e)}, true
+	}
+	return Event{}, false
+}
+
+func (t *table) goodbye(now time.Time, seq uint32, id string) (Event, bool) {
+	e := t.lobbies[id]
+	if e == nil || e.gone {
+		return Event{}, false
+	}
+	if seqOrder(seq, e.seq) < 0 {
+		t.stale++
+		return Event{}, false
+	}
+	// The tombstone outlives late copies of earlier announcements (over
+	// the other family or another interface) for one TTL.
+	e.gone, e.seq, e.expires = true, seq, now.Add(e.ttl)
+	t.live--
+	return Event{Type: Removed, Lobby: t.view(e)}, true
+}
+
+// dropTombstone makes room when tombstones pile up: one goes (the one
+// that expires first).
+func (t *table) dropTombstone() {
+	var victim string
+	var at time.Time
+	for id, e := range t.lobbies {
+		if e.gone && (victim == "" || e.expires.Before(at)) {
+			victim, at = id, e.expires
+		}
+	}
+	if victim != "" {
+		delete(t.lobbies, victim)
+	}
+}
+
+func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string) {
+	c := p.Coordinator
+	e := t.coords[c.ID]
+	if e != nil && seqOrder(p.Seq, e.seq) < 0 {
+		t.stale++
+		return
+	}
+	if p.TTLSeconds == 0 {
+		delete(t.coords, c.ID)
+		return
+	}
+	if e == nil {
+		if len(t.coords) >= maxCoordinators {
+			t.tableFull++
+			return
+		}
+		e = &coordEntry{info: CoordinatorInfo{Addr: netip.AddrPortFrom(a, c.Port), Iface: iface}}
+		t.coords[c.ID] = e
+	}
+	if hostRank(a) <= hostRank(e.info.Addr.Addr()) || now.After(e.expires) {
+		e.info.Addr, e.info.Iface = netip.AddrPortFrom(a, c.Port), iface
+	}
+	e.seq = p.Seq
+	e.expires = now.Add(time.Duration(p.TTLSeconds) * time.Second)
+	e.info = CoordinatorInfo{ID: c.ID, Name: c.Name, Addr: netip.AddrPortFrom(e.info.Addr.Addr(), c.Port), Iface: e.info.Iface, Seen: now}
+}
+
+// expire removes what was not heard of for its TTL and returns the
+// Removed events.
+func (t *table) expire(now time.Time) []Event {
+	var evs []Event
+	for id, e := range t.lobbies {
+		if now.Before(e.expires) {
+			continue
+		}
+		delete(t.lobbies, id)
+		if !e.gone {
+			t.live--
+			evs = append(evs, Event{Type: Removed, Lobby: t.view(e)})
+		}
+	}
+	for id, c := range t.coords {
+		if !now.Before(c.expires) {
+			delete(t.coords, id)
+		}
+	}
+	slices.SortFunc(evs, func(a, b Event) int { return strings.Compare(a.Lobby.ID, b.Lobby.ID) })
+	return evs
+}
+
+// next returns when the next entry expires; ok is false when none will.
+func (t *table) next() (at time.Time, ok bool) {
+	for _, e := range t.lobbies {
+		if !ok || e.expires.Before(at) {
+			at, ok = e.expires, true
+		}
+	}
+	for _, c := range t.coords {
+		if !ok || c.expires.Before(at) {
+			at, ok = c.expires, true
+		}
+	}
+	return at, ok
+}
+
+// view is the entry as handed out, with the host's round-trip time.
+func (t *table) view(e *entry) LobbyInfo {
+	info := e.info
+	info.RTT = t.rtt[info.Host.Addr()].rtt
+	return info
+}
+
+// snapshot returns the live lobbies sorted by id.
+func (t *table) snapshot() []LobbyInfo {
+	out := make([]LobbyInfo, 0, t.live)
+	for _, e := range t.lobbies {
+		if !e.gone {
+			out = append(out, t.view(e))
+		}
+	}
+	slices.SortFunc(out, func(a, b LobbyInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}
+
+// coordinators returns the live coordinators sorted by id.
+func (t *table) coordinators() []CoordinatorInfo {
+	out := make([]CoordinatorInfo, 0, len(t.coords))
+	for _, c := range t.coords {
+		out = append(out, c.info)
+	}
+	slices.SortFunc(out, func(a, b CoordinatorInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}

@@ -1,0 +1,239 @@
+package beacon
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+var (
+	t0     = time.Date(2025, 1, 1, 12, 0, 0, 0, time.UTC)
+	src4   = netip.MustParseAddrPort("10.0.0.1:7601")
+	src4b  = netip.MustParseAddrPort("10.0.0.9:7601")
+	src6ll = netip.MustParseAddrPort("[fe80::1%eth0]:7601")
+	src6g  = netip.MustParseAddrPort("[2001:db8::1]:7601")
+)
+
+func announce(seq uint32, ls ...Lobby) *Packet {
+	return &Packet{Kind: KindAnnounce, Seq: seq, TTLSeconds: 6, Lobbies: ls}
+}
+
+func goodbye(seq uint32, ls ...Lobby) *Packet {
+	return &Packet{Kind: KindGoodbye, Seq: seq, Lobbies: ls}
+}
+
+// check asserts the events' types and ids.
+func check(t *testing.T, evs []Event, want ...string) {
+	t.Helper()
+	var got []string
+	for _, ev := range evs {
+		got = append(got, ev.Type.String()+" "+ev.Lobby.ID)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("events %v, want %v", got, want)
+	}
+}
+
+func TestTableLifecycle(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	l := testLobby("a")
+	evs := tb.observe(t0, announce(1, l), src4, "eth0")
+	check(t, evs, "added a")
+	got := evs[0].Lobby
+	want := LobbyInfo{ID: "a", Game: "quake", Name: "Alice's game", Players: 3, Capacity: 8, State: StateOpen,
+		Host: netip.MustParseAddrPort("10.0.0.1:7600"), Iface: "eth0", Seen: t0, Source: SourceName}
+	if got != want {
+		t.Fatalf("added %+v\nwant %+v", got, want)
+	}
+	// The same packet again (other family or interface): no event.
+	check(t, tb.observe(t0.Add(time.Millisecond), announce(1, l), src4, "eth0"))
+	// A periodic announcement with nothing new: no event, but Seen moves.
+	check(t, tb.observe(t0.Add(time.Second), announce(2, l), src4, "eth0"))
+	if s := tb.snapshot(); len(s) != 1 || !s[0].Seen.Equal(t0.Add(time.Second)) {
+		t.Fatalf("snapshot %+v", s)
+	}
+	// A change.
+	l.Players = 4
+	evs = tb.observe(t0.Add(2*time.Second), announce(3, l), src4, "eth0")
+	check(t, evs, "updated a")
+	if evs[0].Lobby.Players != 4 {
+		t.Fatalf("updated %+v", evs[0].Lobby)
+	}
+	// A reordered older packet is ignored.
+	old := l
+	old.Players = 3
+	check(t, tb.observe(t0.Add(2*time.Second), announce(2, old), src4, "eth0"))
+	if tb.stale != 1 {
+		t.Fatalf("stale = %d", tb.stale)
+	}
+	// Goodbye removes at once; its copy over the other family does nothing.
+	check(t, tb.observe(t0.Add(3*time.Second), goodbye(4, l), src4, "eth0"), "removed a")
+	check(t, tb.observe(t0.Add(3*time.Second), goodbye(4, l), src6ll, "eth0"))
+	// A late copy of an earlier announcement does not resurrect it.
+	check(t, tb.observe(t0.Add(3*time.Second), announce(3, l), src6ll, "eth0"))
+	if len(tb.snapshot()) != 0 || tb.live != 0 {
+		t.Fatalf("still listed: %+v", tb.snapshot())
+	}
+	// Set again later (newer sequence number): back.
+	check(t, tb.observe(t0.Add(4*time.Second), announce(5, l), src4, "eth0"), "added a")
+	// A restarted sender (sequence far behind) is accepted.
+	restartSeq := uint32(5)
+	restartSeq -= 100000
+	l.Name = "restarted"
+	check(t, tb.observe(t0.Add(5*time.Second), announce(restartSeq, l), src4, "eth0"), "updated a")
+}
+
+func TestTableExpiry(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	if _, ok := tb.next(); ok {
+		t.Fatal("next with empty table")
+	}
+	tb.observe(t0, announce(1, testLobby("a")), src4, "eth0")
+	tb.observe(t0.Add(2*time.Second), announce(2, testLobby("b")), src4, "eth0")
+	if at, ok := tb.next(); !ok || !at.Equal(t0.Add(6*time.Second)) {
+		t.Fatalf("next = %v %v", at, ok)
+	}
+	check(t, tb.expire(t0.Add(6*time.Second-1)))
+	check(t, tb.expire(t0.Add(6*time.Second)), "removed a")
+	// b refreshed at 7 s lives until 13 s.
+	tb.observe(t0.Add(7*time.Second), announce(3, testLobby("b")), src4, "eth0")
+	check(t, tb.expire(t0.Add(12*time.Second)))
+	check(t, tb.expire(t0.Add(13*time.Second)), "removed b")
+	if _, ok := tb.next(); ok || tb.live != 0 || len(tb.lobbies) != 0 {
+		t.Fatalf("left: %+v", tb.lobbies)
+	}
+	// A tombstone expires silently.
+	tb.observe(t0, announce(10, testLobby("c")), src4, "eth0")
+	check(t, tb.observe(t0, goodbye(11, testLobby("c")), src4, "eth0"), "removed c")
+	check(t, tb.expire(t0.Add(time.Hour)))
+	if len(tb.lobbies) != 0 {
+		t.Fatal("tombstone kept")
+	}
+}
+
+// TestTableHostChoice: one lobby heard over several addresses is one entry
+// with the preferred address: IPv4, then IPv6 global, then link-local; the
+// choice falls back when the preferred address goes quiet for a TTL.
+func TestTableHostChoice(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	l := testLobby("a")
+	check(t, tb.observe(t0, announce(1, l), src6ll, "eth0"), "added a")
+	evs := tb.observe(t0, announce(1, l), src6g, "eth0")
+	check(t, evs, "updated a")
+	if h := evs[0].Lobby.Host; h != netip.MustParseAddrPort("[2001:db8::1]:7600") {
+		t.Fatalf("host %v", h)
+	}
+	evs = tb.observe(t0, announce(1, l), src4, "wlan0")
+	check(t, evs, "updated a")
+	if h := evs[0].Lobby; h.Host != netip.MustParseAddrPort("10.0.0.1:7600") || h.Iface != "wlan0" {
+		t.Fatalf("host %v on %s", h.Host, h.Iface)
+	}
+	// IPv6 keeps coming, IPv4 does not: still IPv4 until a TTL passed.
+	check(t, tb.observe(t0.Add(5*time.Second), announce(2, l), src6ll, "eth0"))
+	evs = tb.observe(t0.Add(6*time.Second), announce(3, l), src6ll, "eth0")
+	check(t, evs, "updated a")
+	if h := evs[0].Lobby.Host; h.Addr() != src6ll.Addr() {
+		t.Fatalf("host %v, want the link-local one", h)
+	}
+	// Another IPv4 address of the same rank does not displace a live one.
+	check(t, tb.observe(t0.Add(7*time.Second), announce(4, l), src4, "eth0"), "updated a")
+	check(t, tb.observe(t0.Add(7*time.Second), announce(4, l), src4b, "eth0"))
+}
+
+func TestTableGameFilter(t *testing.T) {
+	tb := newTable("doom", 10, SourceName)
+	d := testLobby("d")
+	d.Game = "doom"
+	check(t, tb.observe(t0, announce(1, testLobby("q"), d), src4, "eth0"), "added d")
+	check(t, tb.observe(t0, goodbye(2, testLobby("q")), src4, "eth0"))
+}
+
+// TestTableFull: beyond maxLobbies new lobbies are dropped and counted;
+// tombstones never crowd out live lobbies and stay bounded.
+func TestTableFull(t *testing.T) {
+	tb := newTable("", 3, SourceName)
+	for i := range 5 {
+		tb.observe(t0, announce(uint32(i+1), testLobby(fmt.Sprint(i))), src4, "eth0")
+	}
+	if tb.live != 3 || tb.tableFull != 2 {
+		t.Fatalf("live %d, dropped %d", tb.live, tb.tableFull)
+	}
+	seq := uint32(100)
+	for i := range 50 {
+		id := fmt.Sprint("churn", i)
+		tb.observe(t0, goodbye(seq, testLobby("0")), src4, "eth0")
+		seq++
+		tb.observe(t0, announce(seq, testLobby(id)), src4, "eth0")
+		seq++
+		tb.observe(t0, goodbye(seq, testLobby(id)), src4, "eth0")
+		seq++
+		tb.observe(t0, announce(seq, testLobby("0")), src4, "eth0")
+		seq++
+		if len(tb.lobbies) > 2*tb.maxLobbies {
+			t.Fatalf("%d entries for max %d", len(tb.lobbies), tb.maxLobbies)
+		}
+	}
+	if tb.live != 3 {
+		t.Fatalf("live %d", tb.live)
+	}
+}
+
+func TestTableRTT(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	reply := announce(1, testLobby("a"))
+	reply.Flags = FlagReply
+	tb.observe(t0, reply, src4, "eth0") // before any query: no RTT
+	if tb.snapshot()[0].RTT != 0 {
+		t.Fatal("RTT without query")
+	}
+	tb.queried(t0.Add(time.Second))
+	reply.Seq = 2
+	evs := tb.observe(t0.Add(time.Second+3*time.Millisecond), reply, src4, "eth0")
+	check(t, evs) // RTT alone is no event
+	reply.Seq = 3
+	tb.observe(t0.Add(time.Second+9*time.Millisecond), reply, src4, "eth0") // not the first answer
+	if rtt := tb.snapshot()[0].RTT; rtt != 3*time.Millisecond {
+		t.Fatalf("RTT %v", rtt)
+	}
+	// Periodic announcements (no reply flag) do not count.
+	tb.queried(t0.Add(2 * time.Second))
+	tb.observe(t0.Add(2*time.Second+time.Millisecond), announce(4, testLobby("a")), src4, "eth0")
+	if rtt := tb.snapshot()[0].RTT; rtt != 3*time.Millisecond {
+		t.Fatalf("RTT %v after a multicast announcement", rtt)
+	}
+}
+
+func TestTableCoordinators(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	c := &Coordinator{ID: "d1", Name: "daemon", Port: 7600}
+	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 1, TTLSeconds: 6, Coordinator: c}, src6ll, "eth0")
+	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 1, TTLSeconds: 6, Coordinator: c}, src4, "eth0")
+	cs := tb.coordinators()
+	if len(cs) != 1 || cs[0].Addr != netip.MustParseAddrPort("10.0.0.1:7600") || cs[0].Name != "daemon" {
+		t.Fatalf("coordinators %+v", cs)
+	}
+	tb.expire(t0.Add(6 * time.Second))
+	if len(tb.coordinators()) != 0 {
+		t.Fatal("coordinator not expired")
+	}
+	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 2, TTLSeconds: 6, Coordinator: c}, src4, "eth0")
+	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 3, Coordinator: c}, src4, "eth0") // withdrawn
+	if len(tb.coordinators()) != 0 {
+		t.Fatal("coordinator not withdrawn")
+	}
+}
+
+func TestSeqOrder(t *testing.T) {
+	for _, tt := range []struct {
+		seq, last uint32
+		want      int
+	}{
+		{5, 5, 0}, {6, 5, 1}, {4, 5, -1}, {0, 0xffffffff, 1}, {0xffffffff, 0, -1},
+		{5000 - staleWindow + 1, 5000, -1}, {5000 - staleWindow, 5000, 1}, {5 + 1<<31, 5, 1},
+	} {
+		if got := seqOrder(tt.seq, tt.last); got != tt.want {
+			t.Errorf("seqOrder(%d, %d) = %d, want %d", tt.seq, tt.last, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/lanlobby/lanlobby/internal/netlab"
+)
+
+// The lab benchmarks time discovery between hosts in network namespaces,
+// with a binary built without the race detector. They report medians
+// (p50) and p90 over the iterations: run with -benchtime 20x or more.
+
+var (
+	benchBinOnce sync.Once
+	benchBin     string
+	benchBinErr  error
+)
+
+func plainBinary(b *testing.B) string {
+	benchBinOnce.Do(func() {
+		benchBin = filepath.Join(filepath.Dir(binPath), "lanlobby-norace")
+		out, err := exec.Command("go", "build", "-o", benchBin, ".").CombinedOutput()
+		if err != nil {
+			benchBinErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if benchBinErr != nil {
+		b.Fatal(benchBinErr)
+	}
+	return benchBin
+}
+
+func reportDurations(b *testing.B, name string, ds []time.Duration) {
+	if len(ds) == 0 {
+		return
+	}
+	slices.Sort(ds)
+	p := func(q float64) float64 {
+		return float64(ds[min(len(ds)-1, int(float64(len(ds))*q))].Microseconds()) / 1000
+	}
+	b.ReportMetric(p(0.5), name+"-p50-ms")
+	b.ReportMetric(p(0.9), name+"-p90-ms")
+}
+
+func jsonEvent(line, event string) map[string]any {
+	var m map[string]any
+	if json.Unmarshal([]byte(line), &m) != nil || (event != "" && m["event"] != event) {
+		return nil
+	}
+	return m
+}
+
+// BenchmarkLabHostVisible: time from starting `lanlobby host` on one lab
+// host to the lobby appearing in a `lanlobby watch` already running on
+// another (process start, coordinator start, daemon lookup and announce
+// included), with the default --daemon-wait and with --daemon-wait 0.
+func BenchmarkLabHostVisible(b *testing.B) {
+	bin := plainBinary(b)
+	lab := netlab.New(b, netlab.Options{Hosts: 2})
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	watch := h2.Start(b, bin, "watch", "--interface", labIface, "--json")
+	for _, wait := range []string{"default", "0"} {
+		b.Run("daemon-wait="+wait, func(b *testing.B) {
+			var visible []time.Duration
+			for i := 0; i < b.N; i++ {
+				name := fmt.Sprintf("bench %s %d", wait, i)
+				args := []string{"host", "--game", "bench", "--name", name, "--players", "2", "--port", "1", "--interface", labIface, "--json"}
+				if wait != "default" {
+					args = append(args, "--daemon-wait", wait)
+				}
+				start := time.Now()
+				host := h1.Start(b, bin, args...)
+				watch.WaitForStdoutLine(b, 10*time.Second, func(l string) bool {
+					m := jsonEvent(l, "added")
+					return m != nil && m["name"] == name
+				})
+				visible = append(visible, time.Since(start))
+				host.Signal(syscall.SIGTERM)
+				watch.WaitForStdoutLine(b, 10*time.Second, func(l string) bool {
+					m := jsonEvent(l, "removed")
+					return m != nil && m["name"] == name
+				})
+				host.Wait(5 * time.Second)
+			}
+			reportDurations(b, "visible", visible)
+		})
+	}
+}
+
+// BenchmarkLabList: `lanlobby list` with three lobbies up on three other
+// hosts: time to the first result and wall time (both from process start),
+// and the first answer's delay after the query (rtt_ms, measured inside).
+func BenchmarkLabList(b *testing.B) {
+	bin := plainBinary(b)
+	lab := netlab.New(b, netlab.Options{Hosts: 4})
+	for i := 0; i < 3; i++ {
+		p := lab.Hosts[i].Start(b, bin, "host", "--game", "bench", "--name", fmt.Sprint("lobby ", i), "--players", "4",
+			"--port", "1", "--interface", labIface, "--json")
+		p.WaitForStdoutLine(b, 10*time.Second, func(l string) bool { return jsonEvent(l, "created") != nil })
+	}
+	h4 := lab.Hosts[3]
+	var first, wall, rtt []time.Duration
+	for i := 0; i < b.N; i++ {
+		cmd := h4.Command(b.Context(), bin, "list", "--interface", labIface, "--json")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, 4096)
+		n, _ := out.Read(buf)
+		first = append(first, time.Since(start))
+		rest := make([]byte, 0, 4096)
+		rest = append(rest, buf[:n]...)
+		for {
+			k, err := out.Read(buf)
+			rest = append(rest, buf[:k]...)
+			if err != nil {
+				break
+			}
+		}
+		if err := cmd.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		wall = append(wall, time.Since(start))
+		lines := 0
+		best := time.Duration(0)
+		for _, l := range splitLines(string(rest)) {
+			if m := jsonEvent(l, ""); m != nil {
+				lines++
+				if r, ok := m["rtt_ms"].(float64); ok {
+					d := time.Duration(r * float64(time.Millisecond))
+					if best == 0 || d < best {
+						best = d
+					}
+				}
+			}
+		}
+		if lines != 3 {
+			b.Fatalf("list saw %d lobbies, want 3:\n%s", lines, rest)
+		}
+		rtt = append(rtt, best)
+	}
+	reportDurations(b, "first", first)
+	reportDurations(b, "wall", wall)
+	reportDurations(b, "query-to-answer", rtt)
+}
+
+func splitLines(s string) []string {
+	var out []string
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != '\n' {
+			i++
+		}
+		out = append(out, s[:i])
+		if i < len(s) {
+			i++
+		}
+		s = s[i:]
+	}
+	return out
+}
+

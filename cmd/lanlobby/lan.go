@@ -1,0 +1,292 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/lobby"
+	"github.com/lanlobby/lanlobby/netutil"
+)
+
+// Zero-config flags: where discovery happens on the LAN.
+var (
+	flagInterface = &cli.StringSliceFlag{Name: "interface", Aliases: []string{"i"}, EnvVars: []string{"LANLOBBY_INTERFACE"},
+		Usage: "network interface(s) to announce and discover on (default: every LAN interface, skipping container and VPN bridges)"}
+	flagBeaconPort = &cli.UintFlag{Name: "beacon-port", Value: beacon.DefaultPort, EnvVars: []string{"LANLOBBY_BEACON_PORT"},
+		Usage: "UDP port of the LAN beacon"}
+	flagBeaconInterval = &cli.DurationFlag{Name: "beacon-interval", Value: beacon.DefaultInterval,
+		Usage: "mean time between periodic announcements (lobbies expire after 3 silent periods)"}
+	flagQuiet = &cli.DurationFlag{Name: "quiet", Value: defaultQuiet,
+		Usage: "stop listening this long after the last answer (and after the query when nobody answers)"}
+	flagDaemonWait = &cli.DurationFlag{Name: "daemon-wait", Value: defaultDaemonWait,
+		Usage: "how long host looks for a coordinator daemon on the LAN before running its own (0: never use one)"}
+)
+
+const (
+	// defaultQuiet ends a LAN listing: answers to a query come within a few
+	// milliseconds on a LAN, so 100 ms of silence means everyone answered.
+	defaultQuiet = 100 * time.Millisecond
+	// defaultListTimeout caps a LAN listing.
+	defaultListTimeout = time.Second
+	// defaultDaemonWait is how long host waits for a daemon's answer to
+	// its query; daemons answer at once (well under a millisecond on a wired LAN),
+	// so this is many round trips, and costs a host start no more than that.
+	defaultDaemonWait = 5 * time.Millisecond
+)
+
+func beaconNet(c *cli.Context) beacon.NetConfig {
+	return beacon.NetConfig{
+		Port:       uint16(c.Uint("beacon-port")),
+		Interfaces: netutil.IfaceOptions{Names: c.StringSlice("interface")},
+	}
+}
+
+func toBeacon(in lobby.Info, port uint16) beacon.Lobby {
+	st := map[lobby.State]beacon.State{lobby.StateOpen: beacon.StateOpen, lobby.StateFull: beacon.StateFull,
+		lobby.StateStarted: beacon.StateStarted, lobby.StateClosed: beacon.StateClosed}[in.State]
+	return beacon.Lobby{ID: in.ID, Game: in.Game, Name: in.Name, Players: in.Players, Capacity: in.Capacity, State: st, Port: port}
+}
+
+// announcer runs a beacon Advertiser for a coordinator's lobbies.
+type announcer struct {
+	adv  *beacon.Advertiser
+	port uint16
+	log  *slog.Logger
+	done chan error
+}
+
+// startAnnouncer starts advertising on the LAN. coord announces a daemon
+// (nil for a host's own coordinator).
+func startAnnouncer(c *cli.Context, port uint16, coord *beacon.Coordinator, log *slog.Logger) (*announcer, error) {
+	adv, err := beacon.NewAdvertiser(beacon.AdvertiserConfig{
+		Net: beaconNet(c), Interval: c.Duration("beacon-interval"), Coordinator: coord, Logger: log,
+	})
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("beacon: %v", err), exitUsage)
+	}
+	a := &announcer{adv: adv, port: port, log: log, done: make(chan error, 1)}
+	go func() { a.done <- adv.Run(context.Background()) }()
+	return a, nil
+}
+
+// follow is the coordinator's OnLobbyChange hook: it mirrors every lobby
+// change into the advertiser (which announces it at once).
+func (a *announcer) follow(in lobby.Info) {
+	var err error
+	if in.State == lobby.StateClosed {
+		err = a.adv.Remove(in.ID)
+	} else {
+		err = a.adv.Set(toBeacon(in, a.port))
+	}
+	if err != nil && !errors.Is(err, beacon.ErrClosed) {
+		a.log.Warn("cannot announce lobby", "lobby", in.ID, "err", err)
+	}
+}
+
+// stop sends goodbyes for every lobby and waits for the advertiser.
+func (a *announcer) stop() error {
+	a.adv.Close()
+	return <-a.done
+}
+
+// embeddedCoordinator is the coordinator a host runs for its own lobby
+// when no daemon is around: zero configuration.
+type embeddedCoordinator struct {
+	srv    *lobby.Server
+	ann    *announcer
+	addr   string // loopback address the host's own client dials
+	port   uint16
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startEmbedded(c *cli.Context, log *slog.Logger) (*embeddedCoordinator, error) {
+	ln, err := net.Listen("tcp", ":0")
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("cannot listen for players: %v", err), exitFailure)
+	}
+	port := uint16(ln.Addr().(*net.TCPAddr).Port)
+	ann, err := startAnnouncer(c, port, nil, log)
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	srv, err := lobby.NewServer(lobby.ServerConfig{Logger: log, OnLobbyChange: ann.follow})
+	if err != nil {
+		ln.Close()
+		ann.stop()
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &embeddedCoordinator{srv: srv, ann: ann, port: port, cancel: cancel, done: make(chan error, 1),
+		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(int(port)))}
+	go func() { e.done <- srv.Serve(ctx, ln) }()
+	return e, nil
+}
+
+// stop closes the lobby for everyone (they get closed: shutdown), sends the
+// LAN goodbye and waits for both.
+func (e *embeddedCoordinator) stop() {
+	e.cancel()
+	<-e.done
+	if err := e.ann.stop(); err != nil {
+		e.ann.log.Warn("beacon stopped with an error", "err", err)
+	}
+}
+
+// browser runs a beacon Browser until the context ends.
+type browser struct {
+	b    *beacon.Browser
+	done chan error
+}
+
+func startBrowser(ctx context.Context, c *cli.Context, game string, log *slog.Logger) (*browser, error) {
+	if game != "" {
+		g, err := lobby.NormalizeGame(game)
+		if err != nil {
+			return nil, failure(err)
+		}
+		game = g
+	}
+	b, err := beacon.NewBrowser(beacon.BrowserConfig{Net: beaconNet(c), Game: game, Logger: log})
+	if err != nil {
+		return nil, cli.Exit(fmt.Sprintf("beacon: %v", err), exitUsage)
+	}
+	br := &browser{b: b, done: make(chan error, 1)}
+	go func() { br.done <- b.Run(ctx) }()
+	return br, nil
+}
+
+// close stops browsing and reports why it ended, if it failed.
+func (br *browser) close() error {
+	br.b.Close()
+	err := <-br.done
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("cannot browse the LAN: %v", err), exitFailure)
+	}
+	return nil
+}
+
+// collect gathers the lobbies visible on the LAN: it returns when no answer
+// has come for quiet (counted from the start, then from each answer), at
+// timeout, or as soon as stop accepts a lobby. onNew sees each lobby as it
+// first appears.
+func (br *browser) collect(ctx context.Context, quiet, timeout time.Duration, onNew func(beacon.LobbyInfo), stop func(beacon.LobbyInfo) bool) (map[string]beacon.LobbyInfo, error) {
+	seen := map[string]beacon.LobbyInfo{}
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	idle := time.NewTimer(quiet)
+	defer idle.Stop()
+	for {
+		select {
+		case ev, ok := <-br.b.Events():
+			if !ok {
+				return seen, br.close()
+			}
+			switch ev.Type {
+			case beacon.Added, beacon.Updated:
+				_, known := seen[ev.Lobby.ID]
+				seen[ev.Lobby.ID] = ev.Lobby
+				if !known && onNew != nil {
+					onNew(ev.Lobby)
+				}
+				if stop != nil && stop(ev.Lobby) {
+					return seen, nil
+				}
+			case beacon.Removed:
+				delete(seen, ev.Lobby.ID)
+			}
+			idle.Reset(quiet)
+		case <-idle.C:
+			return seen, nil
+		case <-deadline.C:
+			return seen, nil
+		case <-ctx.Done():
+			return seen, nil
+		}
+	}
+}
+
+// findDaemon looks for a coordinator daemon on the LAN for up to wait and
+// returns its address, or "" when none answered.
+func findDaemon(ctx context.Context, c *cli.Context, wait time.Duration, log *slog.Logger) (string, error) {
+	if wait <= 0 {
+		return "", nil
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	br, err := startBrowser(ctx, c, "", log)
+	if err != nil {
+		return "", err
+	}
+	defer br.close()
+	deadline := time.Now().Add(wait)
+	for time.Now().Before(deadline) {
+		if cs := br.b.Coordinators(); len(cs) > 0 {
+			return cs[0].Addr.String(), nil
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	return "", nil
+}
+
+// quickJoinOrder sorts open lobbies the way the coordinator's quick-join
+// does: fewest free slots first; then the nearest host, then by id, so
+// every player tries them in the same order.
+func quickJoinOrder(ls []beacon.LobbyInfo, game string) []beacon.LobbyInfo {
+	var open []beacon.LobbyInfo
+	for _, l := range ls {
+		if l.State == beacon.StateOpen && l.Players < l.Capacity && (game == "" || l.Game == game) {
+			open = append(open, l)
+		}
+	}
+	slices.SortFunc(open, func(a, b beacon.LobbyInfo) int {
+		return cmp.Or(cmp.Compare(a.Capacity-a.Players, b.Capacity-b.Players), cmp.Compare(a.RTT, b.RTT), cmp.Compare(a.ID, b.ID))
+	})
+	return open
+}
+
+// dialLAN connects to the coordinator at addr for a LAN lobby.
+func dialLAN(c *cli.Context, addr netip.AddrPort) (*lobby.Client, error) {
+	return lobby.Dial(c.Context, addr.String(), lobby.ClientConfig{Player: c.String("player"), Timeout: c.Duration("timeout")})
+}
+
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || lobby.ValidateLobbyName(h) != nil {
+		return ""
+	}
+	return h
+}
+
+// parseHost resolves a coordinator address given on the command line.
+func parseHost(addr string) (string, error) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, strconv.Itoa(lobby.DefaultPort))
+	}
+	return addr, nil
+}
+
+func parseAddrPort(addr string) (netip.AddrPort, error) {
+	ap, err := netip.ParseAddrPort(addr)
+	if err == nil {
+		return ap, nil
+	}
+	tcp, err := net.ResolveTCPAddr("tcp", addr)
+	if err != nil {
+		return netip.AddrPort{}, err
+	}
+	return tcp.AddrPort(), nil
+}

@@ -1,0 +1,115 @@
+package netutil
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// stubConn is a net.PacketConn that only accepts deadlines: sends go
+// through fakeOps, so nothing touches a network.
+type stubConn struct{ net.PacketConn }
+
+func (stubConn) SetWriteDeadline(time.Time) error { return nil }
+func (stubConn) Close() error                     { return nil }
+
+// fakeOps fails sends on the interfaces listed in fail.
+type fakeOps struct {
+	fail map[int]error
+	sent *[]int
+}
+
+var _ familyOps = fakeOps{}
+
+func (fakeOps) setup() error                                { return nil }
+func (fakeOps) enableControl() error                        { return nil }
+func (fakeOps) join(*net.Interface, net.Addr) error         { return nil }
+func (fakeOps) setIface(*net.Interface) error               { return nil }
+func (fakeOps) readFrom([]byte) (int, int, net.Addr, error) { return 0, 0, nil, net.ErrClosed }
+func (o fakeOps) writeTo(b []byte, idx int, _ net.Addr) (int, error) {
+	if err := o.fail[idx]; err != nil {
+		return 0, err
+	}
+	*o.sent = append(*o.sent, idx)
+	return len(b), nil
+}
+
+func fakeConn(fail map[int]error, sent *[]int) *MulticastConn {
+	ifs := []Iface{
+		{Index: 2, Name: "eth0", Flags: mcast, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
+		{Index: 3, Name: "eth1", Flags: mcast, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/24")}},
+	}
+	return &MulticastConn{
+		cfg: MulticastConfig{Ifaces: ifs, WriteTimeout: time.Second},
+		log: slog.New(slog.DiscardHandler),
+		fams: []*family{{name: "udp4", conn: stubConn{}, ops: fakeOps{fail, sent},
+			group: testGroup4, ifaces: ifs}},
+	}
+}
+
+// TestSendMulticastFailsOnlyWhenAllFail: a send is attempted on every
+// interface; one success is success; all failures give every cause.
+func TestSendMulticastFailsOnlyWhenAllFail(t *testing.T) {
+	var sent []int
+	c := fakeConn(map[int]error{2: syscall.ENETUNREACH}, &sent)
+	if err := c.SendMulticast([]byte("x")); err != nil {
+		t.Fatalf("one of two interfaces failed: %v", err)
+	}
+	if len(sent) != 1 || sent[0] != 3 {
+		t.Fatalf("sent on %v, want [3]", sent)
+	}
+	c = fakeConn(map[int]error{2: syscall.ENETUNREACH, 3: syscall.ENOBUFS}, &sent)
+	err := c.SendMulticast([]byte("x"))
+	if !errors.Is(err, syscall.ENETUNREACH) || !errors.Is(err, syscall.ENOBUFS) {
+		t.Fatalf("err = %v, want both causes", err)
+	}
+	if !strings.Contains(err.Error(), "eth0") || !strings.Contains(err.Error(), "eth1") {
+		t.Fatalf("err %q does not name the interfaces", err)
+	}
+	if err := c.SendTo([]byte("x"), netip.MustParseAddrPort("[fe80::1%eth0]:1")); !errors.Is(err, ErrNoFamily) {
+		t.Fatalf("SendTo IPv6 on IPv4-only conn: %v", err)
+	}
+}
+
+func TestListenMulticastConfig(t *testing.T) {
+	ifs := []Iface{{Index: 1, Name: "x", Flags: mcast, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}}}
+	for name, cfg := range map[string]MulticastConfig{
+		"unicast group4": {Group4: netip.MustParseAddrPort("10.0.0.1:1"), Ifaces: ifs},
+		"v6 as group4":   {Group4: testGroup6, Ifaces: ifs},
+		"v4 as group6":   {Group6: testGroup4, Ifaces: ifs},
+	} {
+		if _, err := ListenMulticast(cfg); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := ListenMulticast(MulticastConfig{Group4: testGroup4}); !errors.Is(err, ErrNoInterfaces) {
+		t.Errorf("no interfaces: %v", err)
+	}
+	// An IPv6 group with only IPv4 interfaces opens nothing (and sends nothing).
+	if _, err := ListenMulticast(MulticastConfig{Group6: testGroup6, Ifaces: ifs}); !errors.Is(err, ErrNoInterfaces) {
+		t.Errorf("no IPv6 interface: %v", err)
+	}
+}
+
+func TestZones(t *testing.T) {
+	var sent []int
+	c := fakeConn(nil, &sent)
+	ll := netip.MustParseAddrPort("[fe80::1%bogus]:7601")
+	if got := c.fixZone(ll, 3); got.Addr().Zone() != "eth1" {
+		t.Errorf("fixZone known index: %v", got)
+	}
+	if got := c.fixZone(ll, 9); got.Addr().Zone() != "9" {
+		t.Errorf("fixZone unknown index: %v", got)
+	}
+	if got := c.fixZone(netip.MustParseAddrPort("[::ffff:10.0.0.1]:1"), 2); got.Addr() != netip.MustParseAddr("10.0.0.1") {
+		t.Errorf("fixZone v4-mapped: %v", got)
+	}
+	if got := c.zoneIndex(netip.MustParseAddr("fe80::1%eth0")); got.Zone() != "2" {
+		t.Errorf("zoneIndex: %v", got)
+	}
+}
