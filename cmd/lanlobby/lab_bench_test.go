@@ -172,4 +172,3 @@ func splitLines(s string) []string {
 	}
 	return out
 }
-

@@ -36,7 +36,7 @@ func joinCommand() *cli.Command {
 			"lobby of that id or name. With --coordinator, the argument is a lobby id on that coordinator.",
 		Flags: []cli.Flag{flagCoordinator, flagGame, flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
 			flagInterface, flagBeaconPort, flagQuiet},
-		Action:    runJoin,
+		Action: runJoin,
 	}
 }
 
