@@ -106,7 +106,7 @@ func Pack(p *Packet) ([][]byte, error) {
 
 // Decode parses one packet. It never panics, allocates no more than the
 // packet's length justifies, and accepts only what Encode could produce
-// plus the extension space of PACKET.md (record tails, trailing TLVs).
+// plus the extension space of PROTOCOL.md ("LAN beacon") (record tails, trailing TLVs).
 func Decode(b []byte) (Packet, error) {
 	if len(b) < len(Magic) || string(b[:len(Magic)]) != Magic {
 		return Packet{}, ErrNotBeacon

@@ -15,7 +15,7 @@ func testLobby(id string) Lobby {
 	return Lobby{ID: id, Game: "quake", Name: "Alice's game", Players: 3, Capacity: 8, State: StateOpen, Port: 7600}
 }
 
-// golden pins the byte layout documented in PACKET.md.
+// golden pins the byte layout documented in PROTOCOL.md ("LAN beacon").
 func TestEncodeGolden(t *testing.T) {
 	p := &Packet{Kind: KindAnnounce, Seq: 0x01020304, TTLSeconds: 6, Lobbies: []Lobby{
 		{ID: "ab", Game: "q", Name: "Zoë", Players: 1, Capacity: 4, State: StateStarted, Port: 7600},

@@ -4,7 +4,7 @@
 // host answers within milliseconds instead of one beacon period) and
 // turns what it hears into Added / Updated / Removed events.
 //
-// The wire format is in PACKET.md; Encode, Decode and Pack are pure.
+// The wire format is in PROTOCOL.md ("LAN beacon"); Encode, Decode and Pack are pure.
 // Browsers of other kinds (mDNS) plug in beside the beacon through Source,
 // and Merge combines them by lobby id.
 package beacon
