@@ -157,7 +157,10 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 		switch seqOrder(seq, e.seq) {
 		case -1:
 			t.stale++
-			return Event{}, false
+			// Older content, but possibly a better address: a host's
+			// answers over IPv4 and IPv6 are separate sends with their own
+			// seq, and may arrive in either order.
+			return t.betterAddress(now, e, a, iface)
 		case 0:
 			if e.gone {
 				return Event{}, false // a late copy of what the goodbye ended
@@ -207,6 +210,17 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 	return Event{}, false
 }
 
+// betterAddress switches a live entry to address a when it ranks better
+// than the current one, without touching the (newer) content.
+func (t *table) betterAddress(now time.Time, e *entry, a netip.Addr, iface string) (Event, bool) {
+	if e.gone || hostRank(a) >= hostRank(e.info.Host.Addr()) {
+		return Event{}, false
+	}
+	e.info.Host = netip.AddrPortFrom(a, e.info.Host.Port())
+	e.info.Iface, e.hostSeen = iface, now
+	return Event{Type: Updated, Lobby: t.view(e)}, true
+}
+
 func (t *table) goodbye(now time.Time, seq uint32, id string) (Event, bool) {
 	e := t.lobbies[id]
 	if e == nil || e.gone {
@@ -243,6 +257,10 @@ func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string
 	e := t.coords[c.ID]
 	if e != nil && seqOrder(p.Seq, e.seq) < 0 {
 		t.stale++
+		// Older, but maybe over a better address family (see betterAddress).
+		if p.TTLSeconds > 0 && hostRank(a) < hostRank(e.info.Addr.Addr()) {
+			e.info.Addr, e.info.Iface = netip.AddrPortFrom(a, e.info.Addr.Port()), iface
+		}
 		return
 	}
 	if p.TTLSeconds == 0 {

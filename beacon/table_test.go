@@ -141,6 +141,26 @@ func TestTableHostChoice(t *testing.T) {
 	check(t, tb.observe(t0.Add(7*time.Second), announce(4, l), src4b, "eth0"))
 }
 
+// TestTableHostChoiceAcrossReorder: a host answers a query over IPv6 and
+// IPv4 in two sends (seq 5, then 6); when the IPv6 one arrives last it is
+// stale for content, but its address must not be lost the other way round:
+// the IPv4 address wins whichever copy came first.
+func TestTableHostChoiceAcrossReorder(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	l := testLobby("a")
+	check(t, tb.observe(t0, announce(6, l), src6ll, "eth0"), "added a")
+	evs := tb.observe(t0, announce(5, l), src4, "eth0") // older seq, better address
+	check(t, evs, "updated a")
+	if h := evs[0].Lobby.Host; h != netip.MustParseAddrPort("10.0.0.1:7600") {
+		t.Fatalf("host %v, want the IPv4 one", h)
+	}
+	// An older packet from a worse address changes nothing.
+	check(t, tb.observe(t0, announce(4, l), src6g, "eth0"))
+	// Nor does an older packet bring back a lobby a goodbye removed.
+	check(t, tb.observe(t0, goodbye(7, l), src4, "eth0"), "removed a")
+	check(t, tb.observe(t0, announce(5, l), src4, "eth0"))
+}
+
 func TestTableGameFilter(t *testing.T) {
 	tb := newTable("doom", 10, SourceName)
 	d := testLobby("d")
@@ -207,7 +227,8 @@ func TestTableRTT(t *testing.T) {
 func TestTableCoordinators(t *testing.T) {
 	tb := newTable("", 10, SourceName)
 	c := &Coordinator{ID: "d1", Name: "daemon", Port: 7600}
-	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 1, TTLSeconds: 6, Coordinator: c}, src6ll, "eth0")
+	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 2, TTLSeconds: 6, Coordinator: c}, src6ll, "eth0")
+	// The IPv4 copy was sent first (seq 1) but arrives last: its address wins.
 	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 1, TTLSeconds: 6, Coordinator: c}, src4, "eth0")
 	cs := tb.coordinators()
 	if len(cs) != 1 || cs[0].Addr != netip.MustParseAddrPort("10.0.0.1:7600") || cs[0].Name != "daemon" {
@@ -217,8 +238,8 @@ func TestTableCoordinators(t *testing.T) {
 	if len(tb.coordinators()) != 0 {
 		t.Fatal("coordinator not expired")
 	}
-	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 2, TTLSeconds: 6, Coordinator: c}, src4, "eth0")
-	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 3, Coordinator: c}, src4, "eth0") // withdrawn
+	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 3, TTLSeconds: 6, Coordinator: c}, src4, "eth0")
+	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 4, Coordinator: c}, src4, "eth0") // withdrawn
 	if len(tb.coordinators()) != 0 {
 		t.Fatal("coordinator not withdrawn")
 	}

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -171,4 +172,45 @@ func splitLines(s string) []string {
 		s = s[i:]
 	}
 	return out
+}
+
+// BenchmarkLabAvahiReference measures avahi in the same lab, as the
+// reference the beacon is compared with: publish on one host to resolved
+// in an avahi-browse already running on another, and the wall time of a
+// fresh `avahi-browse -rtp` (what a player's "list" costs with avahi).
+// Each iteration takes about a second: run with -benchtime 5x.
+func BenchmarkLabAvahiReference(b *testing.B) {
+	lab := netlab.New(b, netlab.Options{Hosts: 3})
+	avahis := lab.StartAvahi(b, lab.Hosts...)
+	pub, browse, fresh := avahis[0], avahis[1], avahis[2]
+	running := browse.Start(b, "avahi-browse", "-rp", "_lanlobby._tcp")
+	var visible, wall []time.Duration
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("avahi bench %d", i)
+		start := time.Now()
+		p := pub.Start(b, "avahi-publish", "-s", name, "_lanlobby._tcp", "7600", "v=1")
+		running.WaitForStdoutLine(b, 10*time.Second, func(l string) bool {
+			e, ok := netlab.ParseAvahiBrowse(l)
+			return ok && e.Event == "=" && e.Name == name
+		})
+		visible = append(visible, time.Since(start))
+
+		cmd := fresh.Command(b.Context(), "avahi-browse", "-rtp", "_lanlobby._tcp")
+		t0 := time.Now()
+		out, err := cmd.Output()
+		if err != nil {
+			b.Fatalf("avahi-browse -rtp: %v", err)
+		}
+		wall = append(wall, time.Since(t0))
+		if !strings.Contains(string(out), "bench") {
+			b.Fatalf("avahi-browse -rtp did not list the service:\n%s", out)
+		}
+		p.Stop()
+		running.WaitForStdoutLine(b, 10*time.Second, func(l string) bool {
+			e, ok := netlab.ParseAvahiBrowse(l)
+			return ok && e.Event == "-" && e.Name == name
+		})
+	}
+	reportDurations(b, "publish-to-visible", visible)
+	reportDurations(b, "browse-rtp-wall", wall)
 }

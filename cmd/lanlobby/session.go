@@ -56,22 +56,28 @@ func runHost(c *cli.Context) error {
 		return err
 	}
 	coordinator := c.String("coordinator")
-	if coordinator == "" {
-		if coordinator, err = findDaemon(c.Context, c, c.Duration("daemon-wait"), log); err != nil {
-			return err
-		}
-	}
 	var own *embeddedCoordinator
 	shown := coordinator
 	if coordinator == "" {
-		// Zero-config: this process is the coordinator of its lobby, and
-		// announces it on the LAN.
-		if own, err = startEmbedded(c, log); err != nil {
+		// Zero-config: look for a coordinator daemon on the LAN while this
+		// process gets its own coordinator ready, so the lookup costs no
+		// more than the set-up it overlaps; use the daemon if one answered.
+		found := make(chan string, 1)
+		go func() { found <- findDaemon(c.Context, c, c.Duration("daemon-wait"), log) }()
+		own, err = startEmbedded(c, log)
+		daemon := <-found
+		if err != nil {
 			return err
 		}
-		defer own.stop()
-		coordinator = own.addr
-		shown = fmt.Sprintf(":%d", own.port)
+		if daemon != "" {
+			own.stop()
+			own = nil
+			coordinator, shown = daemon, daemon
+		} else {
+			defer own.stop()
+			coordinator = own.addr
+			shown = fmt.Sprintf(":%d", own.port)
+		}
 	}
 	cl, err := lobby.Dial(c.Context, coordinator, lobby.ClientConfig{Player: c.String("player"), Timeout: c.Duration("timeout")})
 	if err != nil {

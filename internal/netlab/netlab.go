@@ -145,9 +145,10 @@ type Lab struct {
 	ipPath      string
 	unsharePath string // set when Options.Hostnames
 
-	mu         sync.Mutex // guards namespaces, procs and closed
+	mu         sync.Mutex // guards namespaces, procs, closers, closed and Host.avahi
 	namespaces []string   // in creation order; deleted in reverse
 	procs      []*Process
+	closers    []func() error // run by Close once every process is gone
 	closed     bool
 }
 
@@ -173,6 +174,7 @@ type Host struct {
 	lab    *Lab
 	ifaces []string // every LAN interface in the host's namespace
 	ports  []string // the switch-side ends of the host's cables
+	avahi  *Avahi   // the running StartAvahi, if any; guarded by lab.mu
 }
 
 // New builds a lab and registers its teardown with t.Cleanup, so the lab
@@ -582,7 +584,8 @@ func nestedU8(b []byte, typ uint16) (uint8, bool) {
 // Close tears the lab down: it kills the processes started with Start (their
 // whole process groups), deletes the namespaces in reverse order of
 // creation, and kills every process still inside one of them, whoever
-// started it, or about to enter one (see removeNamespaces). When the last
+// started it, or about to enter one (see removeNamespaces); then it removes
+// the state of the hosts' avahi daemons (StartAvahi). When the last
 // process has left, the kernel frees the namespaces; freeing the switch
 // namespace deletes the bridges and both ends of every cable. Close is
 // idempotent and may be called before the test ends (the cleanup
@@ -597,13 +600,16 @@ func (l *Lab) Close() error {
 		return nil
 	}
 	l.closed = true
-	procs, nss := l.procs, l.namespaces
+	procs, nss, closers := l.procs, l.namespaces, l.closers
 	l.mu.Unlock()
 
 	for _, p := range procs {
 		p.kill()
 	}
 	err := removeNamespaces(nss)
+	for _, fn := range closers {
+		err = errors.Join(err, fn())
+	}
 	if rerr := os.Remove(filepath.Join(stateDir, l.ID)); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 		err = errors.Join(err, rerr)
 	}

@@ -68,11 +68,35 @@ type outLine struct {
 func (h *Host) Start(t testing.TB, name string, args ...string) *Process {
 	t.Helper()
 	cmd := h.Command(context.Background(), name, args...)
+	return h.lab.startTest(t, cmd, h.Name+": "+strings.Join(append([]string{name}, args...), " "))
+}
+
+// startTest starts cmd with startProcess and ties it to t as Start
+// documents: killed at t's cleanup, output logged if t failed.
+func (l *Lab) startTest(t testing.TB, cmd *exec.Cmd, desc string) *Process {
+	t.Helper()
+	p, err := l.startProcess(cmd, desc)
+	if err != nil {
+		t.Fatalf("netlab: starting %s: %v", desc, err)
+	}
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("netlab: output of %s:\n%s", p.desc, p.format())
+		}
+	})
+	return p
+}
+
+// startProcess starts cmd (made by a Command method, so with SysProcAttr
+// set) in its own process group, capturing its output, and registers it
+// with the lab, whose teardown kills it.
+func (l *Lab) startProcess(cmd *exec.Cmd, desc string) (*Process, error) {
 	cmd.SysProcAttr.Setpgid = true
 	cmd.WaitDelay = outputDelay
 	p := &Process{
 		Cmd:     cmd,
-		desc:    h.Name + ": " + strings.Join(append([]string{name}, args...), " "),
+		desc:    desc,
 		done:    make(chan struct{}),
 		changed: make(chan struct{}),
 	}
@@ -81,7 +105,6 @@ func (h *Host) Start(t testing.TB, name string, args ...string) *Process {
 
 	// Under the lab's lock, so that Close either sees the process or
 	// refuses it, never misses one that starts while it tears down.
-	l := h.lab
 	l.mu.Lock()
 	err := ErrClosed
 	if !l.closed {
@@ -91,16 +114,10 @@ func (h *Host) Start(t testing.TB, name string, args ...string) *Process {
 	}
 	l.mu.Unlock()
 	if err != nil {
-		t.Fatalf("netlab: starting %s: %v", p.desc, err)
+		return nil, err
 	}
 	go p.wait()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("netlab: output of %s:\n%s", p.desc, p.format())
-		}
-	})
-	return p
+	return p, nil
 }
 
 func (p *Process) wait() {
