@@ -8,29 +8,31 @@ type Code string
 
 // Error codes. Their string values are part of the wire protocol.
 const (
-	CodeBadRequest         Code = "bad_request"         // malformed JSON or missing/ill-typed fields
-	CodeInvalidUTF8        Code = "invalid_utf8"        // the frame is not valid UTF-8
-	CodeLineTooLong        Code = "line_too_long"       // frame over the maximum length; the link is closed
-	CodeUnknownOp          Code = "unknown_op"          // the op is not one this server knows
-	CodeUnsupportedVersion Code = "unsupported_version" // no common protocol version; the link is closed
-	CodeHelloRequired      Code = "hello_required"      // a request came before hello
-	CodeAlreadyHello       Code = "already_hello"       // hello sent twice
-	CodeInvalidName        Code = "invalid_name"        // lobby or player name empty, too long or with control characters
-	CodeInvalidGame        Code = "invalid_game"        // game id not of the allowed form
-	CodeInvalidCapacity    Code = "invalid_capacity"    // capacity outside MinCapacity..MaxCapacity
-	CodeInvalidAddress     Code = "invalid_address"     // port or game address unusable
-	CodeInvalidMeta        Code = "invalid_meta"        // metadata over the limits
-	CodeUnknownLobby       Code = "unknown_lobby"       // no lobby with that id
-	CodeUnknownMember      Code = "unknown_member"      // no such member in that lobby
-	CodeLobbyFull          Code = "lobby_full"          // the lobby has no free slot
-	CodeLobbyStarted       Code = "lobby_started"       // the lobby has started and takes no one new
-	CodeNoOpenLobby        Code = "no_open_lobby"       // quick-join found no open lobby for the game
-	CodeAlreadyMember      Code = "already_member"      // joining a lobby twice
-	CodeNotMember          Code = "not_member"          // acting on a lobby one is not in
-	CodeNotOwner           Code = "not_owner"           // an owner-only action by someone else
-	CodeTooManyLobbies     Code = "too_many_lobbies"    // the connection is in too many lobbies
-	CodeShuttingDown       Code = "shutting_down"       // the coordinator is stopping
-	CodeInternal           Code = "internal"            // a bug on the coordinator's side
+	CodeBadRequest         Code = "bad_request"          // malformed JSON or missing/ill-typed fields
+	CodeInvalidUTF8        Code = "invalid_utf8"         // the frame is not valid UTF-8
+	CodeLineTooLong        Code = "line_too_long"        // frame over the maximum length; the link is closed
+	CodeUnknownOp          Code = "unknown_op"           // the op is not one this server knows
+	CodeUnsupportedVersion Code = "unsupported_version"  // no common protocol version; the link is closed
+	CodeHelloRequired      Code = "hello_required"       // a request came before hello
+	CodeAlreadyHello       Code = "already_hello"        // hello sent twice
+	CodeInvalidName        Code = "invalid_name"         // lobby or player name empty, too long or with control characters
+	CodeInvalidGame        Code = "invalid_game"         // game id not of the allowed form
+	CodeInvalidCapacity    Code = "invalid_capacity"     // capacity outside MinCapacity..MaxCapacity
+	CodeInvalidAddress     Code = "invalid_address"      // port or game address unusable
+	CodeInvalidMeta        Code = "invalid_meta"         // metadata over the limits
+	CodeUnknownLobby       Code = "unknown_lobby"        // no lobby with that id
+	CodeUnknownMember      Code = "unknown_member"       // no such member in that lobby
+	CodeLobbyFull          Code = "lobby_full"           // the lobby has no free slot
+	CodeLobbyStarted       Code = "lobby_started"        // the lobby has started and takes no one new
+	CodeNoOpenLobby        Code = "no_open_lobby"        // quick-join found no open lobby for the game
+	CodeAlreadyMember      Code = "already_member"       // joining a lobby twice
+	CodeNotMember          Code = "not_member"           // acting on a lobby one is not in
+	CodeNotOwner           Code = "not_owner"            // an owner-only action by someone else
+	CodeTooManyLobbies     Code = "too_many_lobbies"     // the connection is in too many lobbies
+	CodeShuttingDown       Code = "shutting_down"        // the coordinator is stopping
+	CodeTooManyConnections Code = "too_many_connections" // a connection limit is reached; the connection is closed
+	CodeRateLimited        Code = "rate_limited"         // over the per-connection request rate; not carried out
+	CodeInternal           Code = "internal"             // a bug on the coordinator's side
 )
 
 // Error is an error reply from the coordinator, or a validation failure of

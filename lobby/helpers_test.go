@@ -212,3 +212,5 @@ func (r *rawClient) expectClosed(timeout time.Duration) {
 	}
 	r.t.Fatalf("connection still open after %v", timeout)
 }
+
+func newBufReader(nc net.Conn) *bufio.Reader { return bufio.NewReader(nc) }

@@ -28,6 +28,18 @@ const (
 	DefaultHeartbeatMisses   = tcpconn.DefaultHeartbeatMisses
 	// DefaultHelloTimeout is how long a new connection has to complete hello.
 	DefaultHelloTimeout = 2 * time.Second
+	// DefaultSocketBuffer is each connection's kernel send buffer.
+	DefaultSocketBuffer = 64 * 1024
+	// DefaultMaxConns caps open connections in total.
+	DefaultMaxConns = 16384
+	// DefaultMaxConnsPerIP caps open connections from one source address:
+	// a LAN party has one or a few per machine.
+	DefaultMaxConnsPerIP = 512
+	// DefaultRequestRate and DefaultRequestBurst are each connection's
+	// token bucket for requests (pongs are free): far above what a player
+	// does, far below what a flood does.
+	DefaultRequestRate  = 200
+	DefaultRequestBurst = 400
 	// DefaultOpQueue bounds requests waiting for the state goroutine; past
 	// it, connection readers wait, which pushes back on the senders' TCP.
 	DefaultOpQueue = 4096
@@ -52,10 +64,29 @@ type ServerConfig struct {
 	WriteTimeout time.Duration
 	// SendQueue is each member's outbound queue in messages (default 1024).
 	SendQueue int
+	// SocketBuffer is each connection's kernel send buffer in bytes
+	// (default 64 KiB; negative: the system's default). Small enough that a
+	// member that stops reading is noticed (its writes block, then the
+	// write timeout cuts it) before megabytes pile up in the kernel, big
+	// enough for any burst of notices a healthy member reads at once.
+	SocketBuffer int
 	// MaxLineLength is the largest request frame (default 64 KiB).
 	MaxLineLength int
 	// MaxLobbiesPerMember caps lobbies per connection (default 8).
 	MaxLobbiesPerMember int
+	// MaxConns caps open connections (default 16384; negative: no cap).
+	// Past it a new connection gets a too_many_connections error and is
+	// closed.
+	MaxConns int
+	// MaxConnsPerIP caps open connections from one source address
+	// (default 512; negative: no cap).
+	MaxConnsPerIP int
+	// RequestRate is each connection's sustained requests per second and
+	// RequestBurst its bucket size (defaults 200 and 400; a negative rate
+	// means no limit). A request over the rate gets a rate_limited error
+	// and is not carried out.
+	RequestRate  float64
+	RequestBurst int
 	// Logger receives structured logs (default: discarded).
 	Logger *slog.Logger
 	// OnLobbyChange, when set, is called with a lobby's new state after
@@ -76,8 +107,13 @@ func DefaultServerConfig() ServerConfig {
 		HelloTimeout:        DefaultHelloTimeout,
 		WriteTimeout:        tcpconn.DefaultWriteTimeout,
 		SendQueue:           tcpconn.DefaultSendQueue,
+		SocketBuffer:        DefaultSocketBuffer,
 		MaxLineLength:       tcpconn.DefaultMaxLineLength,
 		MaxLobbiesPerMember: DefaultMaxLobbiesPerMember,
+		MaxConns:            DefaultMaxConns,
+		MaxConnsPerIP:       DefaultMaxConnsPerIP,
+		RequestRate:         DefaultRequestRate,
+		RequestBurst:        DefaultRequestBurst,
 	}
 }
 
@@ -98,11 +134,26 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	if c.SendQueue == 0 {
 		c.SendQueue = d.SendQueue
 	}
+	if c.SocketBuffer == 0 {
+		c.SocketBuffer = d.SocketBuffer
+	}
 	if c.MaxLineLength == 0 {
 		c.MaxLineLength = d.MaxLineLength
 	}
 	if c.MaxLobbiesPerMember == 0 {
 		c.MaxLobbiesPerMember = d.MaxLobbiesPerMember
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = d.MaxConns
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = d.MaxConnsPerIP
+	}
+	if c.RequestRate == 0 {
+		c.RequestRate = d.RequestRate
+	}
+	if c.RequestBurst <= 0 {
+		c.RequestBurst = max(d.RequestBurst, int(2*c.RequestRate))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -133,8 +184,9 @@ type Server struct {
 	// Owned by the state goroutine.
 	members map[string]*session // by member id, after hello
 
-	sessMu   sync.Mutex // guards sessions, for shutdown
+	sessMu   sync.Mutex // guards sessions and perIP
 	sessions map[*session]struct{}
+	perIP    map[netip.Addr]int
 	sessWG   sync.WaitGroup
 
 	serving   atomic.Bool
@@ -142,6 +194,7 @@ type Server struct {
 	closing   chan struct{}
 
 	accepted atomic.Int64
+	rejected atomic.Int64
 }
 
 // NewServer checks cfg and returns a server ready to Serve.
@@ -158,6 +211,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		loopDone: make(chan struct{}),
 		members:  make(map[string]*session),
 		sessions: make(map[*session]struct{}),
+		perIP:    make(map[netip.Addr]int),
 		closing:  make(chan struct{}),
 	}, nil
 }
@@ -265,6 +319,9 @@ func isTemporary(err error) bool {
 func (s *Server) startSession(nc net.Conn) {
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetNoDelay(true)
+		if s.cfg.SocketBuffer > 0 {
+			tc.SetWriteBuffer(s.cfg.SocketBuffer)
+		}
 	}
 	sess := &session{srv: s}
 	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
@@ -292,9 +349,21 @@ func (s *Server) startSession(nc net.Conn) {
 		return
 	default:
 	}
+	if over := s.overLimitLocked(sess.ip); over != "" {
+		s.sessMu.Unlock()
+		s.rejected.Add(1)
+		s.log.Warn("connection refused", "remote", sess.ip, "limit", over)
+		// The socket's send buffer is empty: this write does not block.
+		nc.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+		nc.Write(append(encodeError(nil, errorf(CodeTooManyConnections, "%s", over)), '\n'))
+		nc.Close()
+		return
+	}
 	s.sessions[sess] = struct{}{}
+	s.perIP[sess.ip]++
 	s.sessWG.Add(1)
 	s.sessMu.Unlock()
+	sess.bucket = newTokenBucket(s.cfg.RequestRate, s.cfg.RequestBurst)
 	sess.helloTimer = time.AfterFunc(s.cfg.HelloTimeout, func() {
 		if !sess.helloDone.Load() {
 			sess.conn.Send(encodeError(nil, errorf(CodeHelloRequired, "no hello within %v", s.cfg.HelloTimeout)))
@@ -302,6 +371,18 @@ func (s *Server) startSession(nc net.Conn) {
 		}
 	})
 	sess.conn.Start(sess)
+}
+
+// overLimitLocked says which connection limit a new connection from ip
+// would break, or "".
+func (s *Server) overLimitLocked(ip netip.Addr) string {
+	if s.cfg.MaxConns > 0 && len(s.sessions) >= s.cfg.MaxConns {
+		return fmt.Sprintf("the coordinator has its maximum of %d connections", s.cfg.MaxConns)
+	}
+	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+		return fmt.Sprintf("%d connections from %v already", s.cfg.MaxConnsPerIP, ip)
+	}
+	return ""
 }
 
 // submit hands an op to the state goroutine; false when it has stopped.
@@ -320,6 +401,7 @@ type Stats struct {
 	Members     int // links that completed hello
 	Lobbies     int
 	Accepted    int64 // connections accepted since start
+	Rejected    int64 // connections refused by MaxConns / MaxConnsPerIP
 }
 
 // Stats asks the state goroutine for a snapshot.
@@ -334,6 +416,7 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 		st.Connections = len(s.sessions)
 		s.sessMu.Unlock()
 		st.Accepted = s.accepted.Load()
+		st.Rejected = s.rejected.Load()
 		return st, nil
 	case <-ctx.Done():
 		return Stats{}, ctx.Err()
@@ -594,6 +677,7 @@ type session struct {
 	helloTimer *time.Timer
 	helloDone  atomic.Bool // hello succeeded; read by the hello timer
 	helloSeen  bool        // a hello was forwarded; reader goroutine only
+	bucket     tokenBucket // request rate; reader goroutine only
 
 	// Set by the state goroutine at hello, read only by it afterwards.
 	id     string
@@ -657,6 +741,14 @@ func GameAddr(seen netip.Addr, port int, addr string) (string, error) {
 // request, answers pings and pongs itself, and hands the rest to the state
 // goroutine in order.
 func (sess *session) HandleLine(line []byte) error {
+	if seq, ok := isPong(line); ok {
+		sess.conn.Pong(seq) // the heartbeat's hot path: no decode
+		return nil
+	}
+	if !sess.bucket.take(time.Now()) {
+		sess.conn.Send(encodeError(salvageID(line), errorf(CodeRateLimited, "over %g requests per second", sess.srv.cfg.RequestRate)))
+		return nil
+	}
 	if !utf8.Valid(line) {
 		sess.conn.Send(encodeError(nil, errorf(CodeInvalidUTF8, "request is not valid UTF-8")))
 		return nil
@@ -706,6 +798,9 @@ func (sess *session) HandleClose(reason tcpconn.CloseReason, err error) {
 	s := sess.srv
 	s.sessMu.Lock()
 	delete(s.sessions, sess)
+	if s.perIP[sess.ip]--; s.perIP[sess.ip] <= 0 {
+		delete(s.perIP, sess.ip)
+	}
 	s.sessMu.Unlock()
 	s.sessWG.Done()
 	s.log.Debug("link closed", "remote", sess.ip, "reason", reason.String(), "err", err)

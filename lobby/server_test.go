@@ -431,7 +431,7 @@ func TestDialUnreachableCoordinatorFails(t *testing.T) {
 // TestSlowConsumerMemberIsDropped: a member that never reads is cut when its
 // queue overflows; the others keep getting notices and are told why.
 func TestSlowConsumerMemberIsDropped(t *testing.T) {
-	ts := startServer(t, ServerConfig{SendQueue: 16, WriteTimeout: 100 * time.Millisecond})
+	ts := startServer(t, ServerConfig{SendQueue: 16, WriteTimeout: 100 * time.Millisecond, RequestRate: -1})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "owner")
 	l, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 64, JoinOptions: JoinOptions{Port: 1}})

@@ -226,6 +226,17 @@ func encodePong(seq uint64) []byte {
 	return append(b, '}')
 }
 
+// isPong spots a pong in the exact form the Go client writes; other forms
+// take the general path.
+func isPong(line []byte) (uint64, bool) {
+	const prefix = `{"op":"pong","seq":`
+	if !bytes.HasPrefix(line, []byte(prefix)) || line[len(line)-1] != '}' {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(string(line[len(prefix):len(line)-1]), 10, 64)
+	return seq, err == nil
+}
+
 // isPing spots the server's ping without a full decode, so answering it
 // costs next to nothing on the client's read path.
 func isPing(line []byte) (uint64, bool) {

@@ -1,7 +1,6 @@
 package tcpconn
 
 import (
-	"bufio"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -123,7 +122,6 @@ type Conn struct {
 	cfg   Config
 	start time.Time // base for the monotonic timestamps below
 
-	out     chan []byte
 	closing chan struct{} // closed when the link starts closing
 	done    chan struct{} // closed after HandleClose returned
 
@@ -143,13 +141,22 @@ type Conn struct {
 
 	flushOnce sync.Once
 
+	// The outbound queue is a slice that grows only as far as the backlog
+	// does (an idle link holds almost nothing), drained by one writer
+	// goroutine with a single writev per batch.
+	qmu      sync.Mutex // guards queue and inFlight
+	queue    [][]byte
+	inFlight int           // frames taken by the writer, not yet written
+	wake     chan struct{} // capacity 1: the queue went from empty to not
+
 	// wmu serialises socket writes between the writer goroutine and
-	// SendNow; queued counts frames handed to Send and not yet written, so
-	// SendNow never overtakes them.
-	wmu    sync.Mutex
-	bw     *bufio.Writer
-	queued atomic.Int64
+	// SendNow.
+	wmu sync.Mutex
+	iov net.Buffers // reused by the writer, under wmu
 }
+
+// newline is shared by every frame's iovec list.
+var newline = []byte{'\n'}
 
 // New wraps nc. Nothing runs until Start.
 func New(nc net.Conn, cfg Config) *Conn {
@@ -158,13 +165,12 @@ func New(nc net.Conn, cfg Config) *Conn {
 		nc:        nc,
 		cfg:       cfg,
 		start:     time.Now(),
-		out:       make(chan []byte, cfg.SendQueue),
+		wake:      make(chan struct{}, 1),
 		closing:   make(chan struct{}),
 		done:      make(chan struct{}),
 		flushQuit: make(chan struct{}),
 	}
 	c.idle.Store(int64(cfg.IdleTimeout))
-	c.bw = bufio.NewWriterSize(nc, 16*1024)
 	return c
 }
 
@@ -211,33 +217,44 @@ func (c *Conn) checkPeriod() time.Duration {
 func (c *Conn) SetIdleTimeout(d time.Duration) { c.idle.Store(int64(d)) }
 
 // Send queues one frame (without its newline) for the writer. It never
-// blocks: when the queue is full the link is closed as a slow consumer and
-// ErrSlowConsumer returned. The frame must not be modified afterwards; the
-// same slice may be queued on many links.
+// blocks: when SendQueue frames are already waiting the link is closed as a
+// slow consumer and ErrSlowConsumer returned. The frame must not be
+// modified afterwards; the same slice may be queued on many links.
 func (c *Conn) Send(frame []byte) error {
+	c.qmu.Lock()
 	select {
 	case <-c.closing:
+		c.qmu.Unlock()
 		return ErrClosed
 	default:
 	}
-	c.queued.Add(1)
-	select {
-	case c.out <- frame:
-		return nil
-	default:
-		c.queued.Add(-1)
+	if len(c.queue) >= c.cfg.SendQueue {
+		c.qmu.Unlock()
 		c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
 		return ErrSlowConsumer
 	}
+	c.queue = append(c.queue, frame)
+	first := len(c.queue) == 1
+	c.qmu.Unlock()
+	if first {
+		select {
+		case c.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
 }
 
 // SendNow writes frame from the caller's goroutine, saving the hand-off to
 // the writer goroutine on latency-critical paths (a client's request). When
-// frames are already queued it queues behind them instead, so order is
-// kept. It may block up to the write timeout.
+// frames are queued or being written it queues behind them instead, so
+// order is kept. It may block up to the write timeout.
 func (c *Conn) SendNow(frame []byte) error {
 	c.wmu.Lock()
-	if c.queued.Load() > 0 {
+	c.qmu.Lock()
+	busy := len(c.queue) > 0 || c.inFlight > 0
+	c.qmu.Unlock()
+	if busy {
 		c.wmu.Unlock()
 		return c.Send(frame)
 	}
@@ -247,10 +264,17 @@ func (c *Conn) SendNow(frame []byte) error {
 		return ErrClosed
 	default:
 	}
-	if !c.writeFrameLocked(frame) || !c.flushLocked() {
+	if !c.writeLocked([][]byte{frame}) {
 		return ErrClosed
 	}
 	return nil
+}
+
+// Queued reports how many frames wait for the writer.
+func (c *Conn) Queued() int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return len(c.queue) + c.inFlight
 }
 
 // Close closes the link at once, dropping queued frames. Only the first
@@ -381,62 +405,61 @@ func (c *Conn) readLoop(h Handler) {
 	}
 }
 
-// writeFrameLocked buffers one frame; false when the link failed (and is
-// now closed).
-func (c *Conn) writeFrameLocked(frame []byte) bool {
-	c.bw.Write(frame)
-	if err := c.bw.WriteByte('\n'); err != nil {
-		c.writeFailed(err) // bufio flushed on its own and failed
-		return false
+// writeLocked writes frames, each followed by a newline, in one writev
+// bounded by the write timeout; false when the link failed (and is now
+// closed).
+func (c *Conn) writeLocked(frames [][]byte) bool {
+	iov := c.iov[:0]
+	for _, f := range frames {
+		iov = append(iov, f, newline)
 	}
-	return true
-}
-
-func (c *Conn) flushLocked() bool {
 	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-	if err := c.bw.Flush(); err != nil {
-		c.writeFailed(err)
+	bufs := iov // WriteTo consumes its receiver
+	_, err := bufs.WriteTo(c.nc)
+	clear(iov) // drop references to the frames sent
+	if cap(iov) > 256 {
+		iov = nil // a burst's iovec list is not kept by an idle link
+	}
+	c.iov = iov[:0]
+	if err != nil {
+		if isTimeout(err) {
+			c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
+		} else {
+			c.closeWith(ReasonDisconnected, err)
+		}
 		return false
 	}
 	return true
 }
 
-func (c *Conn) writeFailed(err error) {
-	if isTimeout(err) {
-		c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
-	} else {
-		c.closeWith(ReasonDisconnected, err)
+// drain writes everything queued; false when the link failed.
+func (c *Conn) drain() bool {
+	c.qmu.Lock()
+	batch := c.queue
+	c.queue = nil
+	c.inFlight = len(batch)
+	c.qmu.Unlock()
+	if len(batch) == 0 {
+		return true
 	}
-}
-
-// drainLocked writes the frame taken from the queue and everything queued
-// behind it, in one flush.
-func (c *Conn) drainLocked(first []byte) bool {
-	ok := first == nil || c.writeFrameLocked(first)
-	if first != nil {
-		c.queued.Add(-1)
-	}
-	for n := len(c.out); ok && n > 0; n-- {
-		ok = c.writeFrameLocked(<-c.out)
-		c.queued.Add(-1)
-	}
-	return ok && c.flushLocked()
+	c.wmu.Lock()
+	ok := c.writeLocked(batch)
+	c.wmu.Unlock()
+	c.qmu.Lock()
+	c.inFlight = 0
+	c.qmu.Unlock()
+	return ok
 }
 
 func (c *Conn) writeLoop() {
 	for {
 		select {
-		case frame := <-c.out:
-			c.wmu.Lock()
-			ok := c.drainLocked(frame)
-			c.wmu.Unlock()
-			if !ok {
+		case <-c.wake:
+			if !c.drain() {
 				return
 			}
 		case <-c.flushQuit:
-			c.wmu.Lock()
-			c.drainLocked(nil)
-			c.wmu.Unlock()
+			c.drain()
 			c.closeWith(ReasonClosed, nil) // keeps the reason set by CloseAfterFlush
 			return
 		case <-c.closing:

@@ -304,7 +304,7 @@ func TestSlowConsumerDoesNotSlowOthers(t *testing.T) {
 			t.Fatalf("healthy link cut at frame %d: %v", i, err)
 		}
 		if i%8 == 7 {
-			waitFor(t, 2*time.Second, "healthy queue drain", func() bool { return len(ok.out) < 8 })
+			waitFor(t, 2*time.Second, "healthy queue drain", func() bool { return ok.Queued() < 8 })
 		}
 	}
 	if c := <-got; c != n {

@@ -21,6 +21,9 @@ func coordinatorCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: fmt.Sprintf(":%d", lobby.DefaultPort), Usage: "TCP address to listen on"},
 			&cli.DurationFlag{Name: "heartbeat", Value: lobby.DefaultHeartbeatInterval, Usage: "ping interval"},
 			&cli.IntFlag{Name: "misses", Value: lobby.DefaultHeartbeatMisses, Usage: "missed heartbeats before a member is dropped"},
+			&cli.IntFlag{Name: "max-conns", Value: lobby.DefaultMaxConns, Usage: "most open connections (-1: no limit)"},
+			&cli.IntFlag{Name: "max-conns-per-ip", Value: lobby.DefaultMaxConnsPerIP, Usage: "most open connections from one address (-1: no limit)"},
+			&cli.Float64Flag{Name: "max-request-rate", Value: lobby.DefaultRequestRate, Usage: "requests per second per connection, burst twice that (-1: no limit)"},
 			&cli.BoolFlag{Name: "announce", Value: true, Usage: "announce the coordinator and its lobbies on the LAN (--announce=false to stay silent)"},
 			flagJSON, flagLogLevel, flagInterface, flagBeaconPort, flagBeaconInterval,
 		},
@@ -43,6 +46,9 @@ func runCoordinator(c *cli.Context) error {
 	cfg := lobby.ServerConfig{
 		HeartbeatInterval: c.Duration("heartbeat"),
 		HeartbeatMisses:   c.Int("misses"),
+		MaxConns:          c.Int("max-conns"),
+		MaxConnsPerIP:     c.Int("max-conns-per-ip"),
+		RequestRate:       c.Float64("max-request-rate"),
 		Logger:            log,
 	}
 	if c.Bool("announce") {
