@@ -32,6 +32,7 @@ const (
 	CodeShuttingDown       Code = "shutting_down"        // the coordinator is stopping
 	CodeTooManyConnections Code = "too_many_connections" // a connection limit is reached; the connection is closed
 	CodeRateLimited        Code = "rate_limited"         // over the per-connection request rate; not carried out
+	CodeResumeFailed       Code = "resume_failed"        // no such member waiting, wrong token, or grace over: hello afresh
 	CodeInternal           Code = "internal"             // a bug on the coordinator's side
 )
 
@@ -78,4 +79,5 @@ var (
 	ErrTooManyLobbies     = &Error{Code: CodeTooManyLobbies}
 	ErrUnsupportedVersion = &Error{Code: CodeUnsupportedVersion}
 	ErrBadRequest         = &Error{Code: CodeBadRequest}
+	ErrResumeFailed       = &Error{Code: CodeResumeFailed}
 )

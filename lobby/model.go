@@ -138,6 +138,8 @@ const (
 	NoticeStarted      NoticeKind = "started"
 	NoticeClosed       NoticeKind = "closed"
 	NoticeUpdated      NoticeKind = "lobby_updated" // metadata changed
+	NoticeMemberAway   NoticeKind = "member_away"   // a member's link dropped; its seat is kept for the resume grace
+	NoticeMemberBack   NoticeKind = "member_back"   // an away member resumed
 )
 
 // Notice is something members of one lobby must be told. Registry operations

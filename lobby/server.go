@@ -28,6 +28,8 @@ const (
 	DefaultHeartbeatMisses   = tcpconn.DefaultHeartbeatMisses
 	// DefaultHelloTimeout is how long a new connection has to complete hello.
 	DefaultHelloTimeout = 2 * time.Second
+	// DefaultResumeGrace is how long a dropped member may resume its seat.
+	DefaultResumeGrace = 10 * time.Second
 	// DefaultSocketBuffer is each connection's kernel send buffer.
 	DefaultSocketBuffer = 64 * 1024
 	// DefaultMaxConns caps open connections in total.
@@ -89,6 +91,11 @@ type ServerConfig struct {
 	RequestBurst int
 	// Logger receives structured logs (default: discarded).
 	Logger *slog.Logger
+	// ResumeGrace is how long a member whose link went silent or dropped
+	// after a silence keeps its seat, waiting to resume (default 10 s: VR
+	// headsets on Wi-Fi blip and sleep; negative: no grace). The others get
+	// member_away at once, then member_back, or member_left when it passes.
+	ResumeGrace time.Duration
 	// OnLobbyChange, when set, is called with a lobby's new state after
 	// every change (created, joined, left, started, metadata, closed: State
 	// StateClosed), in order, from the goroutine that owns lobby state. It
@@ -108,6 +115,7 @@ func DefaultServerConfig() ServerConfig {
 		WriteTimeout:        tcpconn.DefaultWriteTimeout,
 		SendQueue:           tcpconn.DefaultSendQueue,
 		SocketBuffer:        DefaultSocketBuffer,
+		ResumeGrace:         DefaultResumeGrace,
 		MaxLineLength:       tcpconn.DefaultMaxLineLength,
 		MaxLobbiesPerMember: DefaultMaxLobbiesPerMember,
 		MaxConns:            DefaultMaxConns,
@@ -136,6 +144,9 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	}
 	if c.SocketBuffer == 0 {
 		c.SocketBuffer = d.SocketBuffer
+	}
+	if c.ResumeGrace == 0 {
+		c.ResumeGrace = d.ResumeGrace
 	}
 	if c.MaxLineLength == 0 {
 		c.MaxLineLength = d.MaxLineLength
@@ -182,7 +193,7 @@ type Server struct {
 	loopDone chan struct{} // closed when the state goroutine exits
 
 	// Owned by the state goroutine.
-	members map[string]*session // by member id, after hello
+	members map[string]*member // by member id, after hello
 
 	sessMu   sync.Mutex // guards sessions and perIP
 	sessions map[*session]struct{}
@@ -209,7 +220,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		reg:      NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID}),
 		ops:      make(chan op, DefaultOpQueue),
 		loopDone: make(chan struct{}),
-		members:  make(map[string]*session),
+		members:  make(map[string]*member),
 		sessions: make(map[*session]struct{}),
 		perIP:    make(map[netip.Addr]int),
 		closing:  make(chan struct{}),
@@ -398,7 +409,8 @@ func (s *Server) submit(o op) bool {
 // Stats is a snapshot of the coordinator's load.
 type Stats struct {
 	Connections int // open links, with or without hello
-	Members     int // links that completed hello
+	Members     int // members (links that completed hello), away ones included
+	Away        int // members waiting to resume
 	Lobbies     int
 	Accepted    int64 // connections accepted since start
 	Rejected    int64 // connections refused by MaxConns / MaxConnsPerIP
@@ -431,6 +443,7 @@ const (
 	opRequest opKind = iota
 	opClosed
 	opStats
+	opGraceExpired
 )
 
 // op is one unit of work for the state goroutine.
@@ -440,6 +453,8 @@ type op struct {
 	req    *request
 	reason tcpconn.CloseReason
 	stats  chan Stats
+	member string // opGraceExpired
+	gen    uint64
 }
 
 // loop is the state goroutine: the only code that touches the registry and
@@ -481,16 +496,27 @@ func (s *Server) handle(o op) {
 	defer s.publishChanges()
 	switch o.kind {
 	case opStats:
-		o.stats <- Stats{Members: len(s.members), Lobbies: s.reg.Len()}
+		st := Stats{Members: len(s.members), Lobbies: s.reg.Len()}
+		for _, m := range s.members {
+			if m.sess == nil {
+				st.Away++
+			}
+		}
+		o.stats <- st
 	case opClosed:
-		if o.sess.id == "" {
-			return
+		m := s.members[o.sess.id]
+		if m == nil || m.sess != o.sess {
+			return // no hello, or a link replaced by a resume
 		}
 		reason := memberReason(o.reason)
-		notices := s.reg.RemoveMember(o.sess.id, reason)
-		delete(s.members, o.sess.id)
-		s.deliver(notices)
-		s.log.Debug("member gone", "member", o.sess.id, "reason", reason)
+		if s.suspend(m, o.sess, reason) {
+			return
+		}
+		s.removeMember(m, reason)
+	case opGraceExpired:
+		if m := s.members[o.member]; m != nil && m.sess == nil && m.gen == o.gen {
+			s.removeMember(m, m.awayReason)
+		}
 	case opRequest:
 		s.handleRequest(o.sess, o.req)
 	}
@@ -529,7 +555,7 @@ func (s *Server) deliver(notices []Notice) {
 				if plain == nil {
 					plain = encodeNotice(n)
 				}
-				m.conn.Send(plain)
+				s.send(m, plain)
 				continue
 			}
 			frame := byView[m.local]
@@ -540,14 +566,18 @@ func (s *Server) deliver(notices []Notice) {
 				}
 				byView[m.local] = frame
 			}
-			m.conn.Send(frame)
+			s.send(m, frame)
 		}
 	}
 }
 
 func (s *Server) handleRequest(sess *session, req *request) {
-	if req.Op == OpHello {
+	switch req.Op {
+	case OpHello:
 		s.hello(sess, req)
+		return
+	case OpResume:
+		s.resume(sess, req)
 		return
 	}
 	if sess.id == "" {
@@ -566,7 +596,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			var l *Lobby
 			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta})
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m, sess.local)
+				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
 			}
 		}
@@ -580,7 +610,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 				l, notices, err = s.reg.QuickJoin(m, req.Game)
 			}
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m, sess.local)
+				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token)
 			}
 		}
 	case OpLeave:
@@ -625,7 +655,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 	s.deliver(notices)
 }
 
-func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr) []byte {
+func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token string) []byte {
 	peers := make([]Member, 0, len(l.Members)-1)
 	for _, m := range l.Members {
 		if m.ID != you.ID {
@@ -633,7 +663,7 @@ func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr) []
 			peers = append(peers, m)
 		}
 	}
-	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you, Peers: peers})
+	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you, Peers: peers, Resume: token})
 }
 
 func (s *Server) hello(sess *session, req *request) {
@@ -656,15 +686,11 @@ func (s *Server) hello(sess *session, req *request) {
 		id = RandomID()
 	}
 	sess.id, sess.player = id, req.Player
-	s.members[id] = sess
+	m := &member{id: id, player: req.Player, token: newToken(), sess: sess, local: sess.local}
+	s.members[id] = m
 	sess.helloDone.Store(true)
 	sess.helloTimer.Stop()
-	sess.conn.Send(marshal(helloReply{
-		ID: replyID(req.ID), OK: true, V: min(req.V, ProtocolVersion), Server: ServerName,
-		You:         Member{ID: id, Name: req.Player},
-		HeartbeatMS: s.cfg.HeartbeatInterval.Milliseconds(), Misses: s.cfg.HeartbeatMisses,
-		MaxLine: s.cfg.MaxLineLength,
-	}))
+	sess.conn.Send(s.encodeHello(req, m, nil))
 	s.log.Debug("hello", "member", id, "player", req.Player, "client", req.Client, "remote", sess.ip)
 }
 
@@ -766,7 +792,7 @@ func (sess *session) HandleLine(line []byte) error {
 	case OpPong:
 		sess.conn.Pong(req.Seq)
 		return nil
-	case OpHello:
+	case OpHello, OpResume:
 		sess.helloSeen = true
 	case "":
 		sess.conn.Send(encodeError(req.ID, errorf(CodeBadRequest, "missing op")))

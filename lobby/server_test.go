@@ -182,11 +182,13 @@ func TestNoticesReachOnlyLobbyMembers(t *testing.T) {
 }
 
 // TestSilentMemberDroppedByHeartbeat: a member that stops answering pings
-// is dropped with reason timeout within interval × (misses + 1), and the
-// others are told.
+// loses its link within interval × (misses + 1): the others are told at
+// once (member_away, reason timeout), and when it does not resume within
+// the grace it is dropped (member_left, reason timeout).
 func TestSilentMemberDroppedByHeartbeat(t *testing.T) {
 	const interval, misses = 50 * time.Millisecond, 3
-	ts := startServer(t, ServerConfig{HeartbeatInterval: interval, HeartbeatMisses: misses})
+	const grace = 200 * time.Millisecond
+	ts := startServer(t, ServerConfig{HeartbeatInterval: interval, HeartbeatMisses: misses, ResumeGrace: grace})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "owner")
 	l, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
@@ -194,7 +196,7 @@ func TestSilentMemberDroppedByHeartbeat(t *testing.T) {
 	silent := dialRaw(t, ts.addr)
 	silentID := silent.hello("silent")
 	silent.send(map[string]any{"op": "join", "id": 2, "lobby": l.Lobby.ID, "port": 5})
-	if m := silent.recv(); m["ok"] != true {
+	if m := silent.recv(); m["ok"] != true || m["resume"] == "" {
 		t.Fatalf("join: %v", m)
 	}
 	expectEvent(t, owner, NoticeMemberJoined, nil)
@@ -207,14 +209,19 @@ func TestSilentMemberDroppedByHeartbeat(t *testing.T) {
 		silent.sendLine(fmt.Sprintf(`{"op":"pong","seq":%v}`, m["seq"]))
 	}
 	silentSince := time.Now()
-	ev := expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool { return e.Member.ID == silentID })
+	ev := expectEvent(t, owner, NoticeMemberAway, func(e Event) bool { return e.Member.ID == silentID })
 	elapsed := time.Since(silentSince)
 	if ev.Reason != ReasonTimeout {
 		t.Fatalf("reason = %s", ev.Reason)
 	}
 	limit := interval * (misses + 1)
 	if elapsed < interval*misses-10*time.Millisecond || elapsed > limit+250*time.Millisecond {
-		t.Fatalf("dropped after %v; want between %v and %v (+scheduling slack)", elapsed, interval*misses, limit)
+		t.Fatalf("link dropped after %v; want between %v and %v (+scheduling slack)", elapsed, interval*misses, limit)
+	}
+	silent.expectClosed(2 * time.Second)
+	ev = expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool { return e.Member.ID == silentID })
+	if ev.Reason != ReasonTimeout || time.Since(silentSince) < grace {
+		t.Fatalf("left %v after silence with reason %s; grace is %v", time.Since(silentSince), ev.Reason, grace)
 	}
 	// The Go client answers pings by itself and is not dropped meanwhile.
 	if owner.Err() != nil {

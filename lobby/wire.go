@@ -31,6 +31,7 @@ const (
 	OpClose     = "close"
 	OpSetMeta   = "set_meta"
 	OpList      = "list"
+	OpResume    = "resume"
 )
 
 // request is every field any request may carry; each op reads its own.
@@ -50,6 +51,7 @@ type request struct {
 	Member   string            `json:"member,omitempty"`
 	Meta     map[string]string `json:"meta,omitempty"`
 	Seq      uint64            `json:"seq,omitempty"`
+	Token    string            `json:"token,omitempty"`
 }
 
 // lobbyState is the block of lobby fields carried by join replies, list
@@ -99,14 +101,25 @@ type helloReply struct {
 	HeartbeatMS int64           `json:"heartbeat_ms"`
 	Misses      int             `json:"misses"`
 	MaxLine     int             `json:"max_line"`
+	Resume      string          `json:"resume"`
+	GraceMS     int64           `json:"resume_grace_ms"`
+	// Resumed is set in the answer to resume: the member's lobbies as they
+	// are now (the notices it missed follow the reply).
+	Resumed *resumedState `json:"resumed,omitempty"`
+}
+
+type resumedState struct {
+	Lobbies []lobbyState `json:"lobbies"`
+	Missed  int          `json:"missed"`
 }
 
 type joinReply struct {
 	ID json.RawMessage `json:"id"`
 	OK bool            `json:"ok"`
 	lobbyState
-	You   Member   `json:"you"`
-	Peers []Member `json:"peers"`
+	You    Member   `json:"you"`
+	Peers  []Member `json:"peers"`
+	Resume string   `json:"resume"`
 }
 
 type listReply struct {
@@ -136,6 +149,9 @@ type inbound struct {
 	HeartbeatMS int64           `json:"heartbeat_ms"`
 	Misses      int             `json:"misses"`
 	MaxLine     int             `json:"max_line"`
+	Resume      string          `json:"resume"`
+	GraceMS     int64           `json:"resume_grace_ms"`
+	Resumed     *resumedState   `json:"resumed"`
 	lobbyState
 	You     *Member      `json:"you"`
 	Peers   []Member     `json:"peers"`
@@ -202,7 +218,8 @@ func encodeOK(id json.RawMessage) []byte {
 
 func encodeNotice(n Notice) []byte {
 	msg := notice{Event: string(n.Kind), lobbyState: stateOf(n.Lobby), Reason: n.Reason, Peers: n.Peers}
-	if n.Kind == NoticeMemberJoined || n.Kind == NoticeMemberLeft {
+	switch n.Kind {
+	case NoticeMemberJoined, NoticeMemberLeft, NoticeMemberAway, NoticeMemberBack:
 		m := n.Member
 		msg.Member = &m
 	}
