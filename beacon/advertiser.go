@@ -59,6 +59,16 @@ type AdvertiserConfig struct {
 	// coordinator daemon telling hosts where it listens. It is withdrawn
 	// when the Advertiser stops.
 	Coordinator *Coordinator
+	// Key, when set (NewKey), signs every packet sent and makes the
+	// Advertiser answer only queries signed with the same key; the zero
+	// Key signs nothing and answers every query. Periodic announcements
+	// stay readable by every host on the LAN: a key gives authenticity,
+	// not confidentiality.
+	Key Key
+	// ReplayWindow is how far a query's signed timestamp may be from this
+	// host's clock, either way, for it to be answered; 0 means
+	// DefaultReplayWindow. Used only with a Key.
+	ReplayWindow time.Duration
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -75,6 +85,7 @@ func DefaultAdvertiserConfig() AdvertiserConfig {
 		Jitter:         DefaultInterval / 3,
 		TTL:            6 * time.Second,
 		AnswerInterval: DefaultAnswerInterval,
+		ReplayWindow:   DefaultReplayWindow,
 	}
 }
 
@@ -88,6 +99,9 @@ type AdvertiserStats struct {
 	OffLink     uint64 // queries not answered: source not on the link
 	QueueDrops  uint64 // queries dropped: answer queue full
 	Malformed   uint64 // packets that failed to decode
+	// With a Key, queries not answered because they are unsigned, signed
+	// with another key (or altered), or signed outside ReplayWindow.
+	Unsigned, BadSignature, BadTimestamp uint64
 }
 
 type advertiserCounters struct {
@@ -111,6 +125,7 @@ type Advertiser struct {
 	gone      map[string]Lobby // removed, goodbye not sent yet
 
 	stats advertiserCounters
+	sig   signing // Key, and counters of rejected queries
 }
 
 // NewAdvertiser validates cfg and returns an idle Advertiser; lobbies may
@@ -120,9 +135,10 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 	if cfg.Net, err = cfg.Net.withDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Interval < 0 || cfg.TTL < 0 || cfg.AnswerInterval < 0 {
-		return nil, errors.New("beacon: negative Interval, TTL or AnswerInterval")
+	if cfg.Interval < 0 || cfg.TTL < 0 || cfg.AnswerInterval < 0 || cfg.ReplayWindow < 0 {
+		return nil, errors.New("beacon: negative Interval, TTL, AnswerInterval or ReplayWindow")
 	}
+	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultReplayWindow)
 	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
 	cfg.AnswerInterval = cmp.Or(cfg.AnswerInterval, DefaultAnswerInterval)
 	switch {
@@ -165,6 +181,7 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		lobbies: make(map[string]Lobby),
 		dirty:   make(map[string]bool),
 		gone:    make(map[string]Lobby),
+		sig:     signing{key: cfg.Key, window: cfg.ReplayWindow, now: cfg.now, log: cfg.Logger},
 	}, nil
 }
 
@@ -232,6 +249,8 @@ func (a *Advertiser) Stats() AdvertiserStats {
 		Sent: s.sent.Load(), SendErrors: s.sendErrors.Load(), Queries: s.queries.Load(),
 		Answers: s.answers.Load(), RateLimited: s.rateLimited.Load(), OffLink: s.offLink.Load(),
 		QueueDrops: s.queueDrops.Load(), Malformed: s.malformed.Load(),
+		Unsigned: a.sig.unsigned.Load(), BadSignature: a.sig.badSignature.Load(),
+		BadTimestamp: a.sig.badTimestamp.Load(),
 	}
 }
 
@@ -315,7 +334,7 @@ func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries chan<
 		if err != nil {
 			return // closed
 		}
-		p, err := Decode(buf[:n])
+		p, tail, err := decode(buf[:n])
 		if err != nil {
 			if errors.Is(err, ErrMalformed) {
 				a.stats.malformed.Add(1)
@@ -327,6 +346,9 @@ func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries chan<
 			continue
 		}
 		a.stats.queries.Add(1)
+		if !a.sig.accept(buf[:n], tail, src) {
+			continue
+		}
 		select {
 		case queries <- received{pkt: p, src: src, ifIndex: ifIndex}:
 		default:
@@ -389,7 +411,7 @@ func (r *advRun) multicast(p *Packet) {
 	}
 	r.seq++
 	p.Seq = r.seq
-	pkts, err := Pack(p)
+	pkts, err := r.a.sig.pack(p)
 	if err != nil {
 		r.a.log.Error("beacon: cannot encode", "kind", p.Kind, "err", err) // a bug: lobbies are validated
 		return
@@ -431,14 +453,14 @@ func (r *advRun) answer(q received) {
 	r.seq++
 	if len(lobbies) > 0 {
 		var err error
-		pkts, err = Pack(&Packet{Kind: KindAnnounce, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Lobbies: lobbies})
+		pkts, err = a.sig.pack(&Packet{Kind: KindAnnounce, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Lobbies: lobbies})
 		if err != nil {
 			a.log.Error("beacon: cannot encode answer", "err", err)
 			return
 		}
 	}
 	if c := a.cfg.Coordinator; c != nil {
-		b, err := Encode(&Packet{Kind: KindCoordinator, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Coordinator: c})
+		b, err := a.sig.encode(&Packet{Kind: KindCoordinator, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Coordinator: c})
 		if err == nil {
 			pkts = append(pkts, b)
 		}

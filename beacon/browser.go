@@ -39,6 +39,14 @@ type BrowserConfig struct {
 	Game string
 	// MaxLobbies bounds the lobbies tracked; 0 means DefaultMaxLobbies.
 	MaxLobbies int
+	// Key, when set (NewKey), signs the queries and makes the Browser
+	// ignore every packet not signed with the same key; the zero Key
+	// signs nothing and accepts signed and unsigned packets alike.
+	Key Key
+	// ReplayWindow is how far a packet's signed timestamp may be from
+	// this host's clock, either way; 0 means DefaultReplayWindow. Used
+	// only with a Key; hosts' clocks must agree to within it.
+	ReplayWindow time.Duration
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -50,7 +58,7 @@ type BrowserConfig struct {
 
 // DefaultBrowserConfig returns the defaults spelled out.
 func DefaultBrowserConfig() BrowserConfig {
-	return BrowserConfig{MaxLobbies: DefaultMaxLobbies}
+	return BrowserConfig{MaxLobbies: DefaultMaxLobbies, ReplayWindow: DefaultReplayWindow}
 }
 
 // BrowserStats are a Browser's counters.
@@ -63,6 +71,10 @@ type BrowserStats struct {
 	Coalesced  uint64 // events merged into a pending one (slow consumer)
 	EventDrops uint64 // events dropped (should stay 0; see coalescer)
 	Queries    uint64 // queries sent
+	// With a Key, packets dropped because they are unsigned, signed with
+	// another key (or altered), or signed outside ReplayWindow (replayed,
+	// or the sender's clock is off). Packets counts them too.
+	Unsigned, BadSignature, BadTimestamp uint64
 }
 
 type browserCounters struct {
@@ -86,6 +98,7 @@ type Browser struct {
 	queue   *coalescer
 
 	stats browserCounters
+	sig   signing // Key, and counters of rejected packets
 }
 
 var _ Source = (*Browser)(nil)
@@ -101,10 +114,11 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 			return nil, fmt.Errorf("beacon: %w", err)
 		}
 	}
-	if cfg.MaxLobbies < 0 {
-		return nil, errors.New("beacon: negative MaxLobbies")
+	if cfg.MaxLobbies < 0 || cfg.ReplayWindow < 0 {
+		return nil, errors.New("beacon: negative MaxLobbies or ReplayWindow")
 	}
 	cfg.MaxLobbies = cmp.Or(cfg.MaxLobbies, DefaultMaxLobbies)
+	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultReplayWindow)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.now == nil {
 		cfg.now = time.Now
@@ -115,14 +129,22 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 	if cfg.listen == nil {
 		cfg.listen = cfg.Net.listener(cfg.Logger)
 	}
+	t := newTable(cfg.Game, cfg.MaxLobbies, SourceName)
+	if !cfg.Key.IsZero() {
+		// A captured packet passes the signature check until its
+		// timestamp is a window behind our clock, and it may have been
+		// signed up to a window ahead of it.
+		t.hold = 2 * cfg.ReplayWindow
+	}
 	return &Browser{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		events: make(chan Event),
 		kick:   make(chan struct{}, 1),
-		table:  newTable(cfg.Game, cfg.MaxLobbies, SourceName),
+		table:  t,
 		// Twice the table: the consumer may still hold lobbies that left it.
 		queue: newCoalescer(2*cfg.MaxLobbies + 64),
+		sig:   signing{key: cfg.Key, window: cfg.ReplayWindow, now: cfg.now, log: cfg.Logger},
 	}, nil
 }
 
@@ -161,6 +183,8 @@ func (b *Browser) Stats() BrowserStats {
 		QueueDrops: b.stats.queueDrops.Load(), Queries: b.stats.queries.Load(),
 		TableFull: b.table.tableFull, Stale: b.table.stale,
 		Coalesced: b.queue.coalesced, EventDrops: b.queue.dropped,
+		Unsigned: b.sig.unsigned.Load(), BadSignature: b.sig.badSignature.Load(),
+		BadTimestamp: b.sig.badTimestamp.Load(),
 	}
 }
 
@@ -212,8 +236,9 @@ func (b *Browser) Run(ctx context.Context) error {
 		go b.readLoop(&wg, c, rx)
 	}
 
-	query, err := Encode(&Packet{Kind: KindQuery, Game: b.cfg.Game})
-	if err != nil {
+	// Encoded (and signed, with a fresh timestamp) at every send.
+	query := &Packet{Kind: KindQuery, Game: b.cfg.Game}
+	if _, err := Encode(query); err != nil {
 		return fmt.Errorf("beacon: browser: %w", err)
 	}
 	b.sendQuery(querier, query)
@@ -279,12 +304,17 @@ func (b *Browser) resetExpiry(t *time.Timer) {
 	t.Reset(d)
 }
 
-func (b *Browser) sendQuery(c packetConn, query []byte) {
+func (b *Browser) sendQuery(c packetConn, query *Packet) {
+	pkt, err := b.sig.encode(query)
+	if err != nil {
+		b.log.Error("beacon: cannot encode query", "err", err) // a bug: the game is validated
+		return
+	}
 	b.tableMu.Lock()
 	b.table.queried(b.cfg.now())
 	b.tableMu.Unlock()
 	b.stats.queries.Add(1)
-	if err := c.SendMulticast(query); err != nil {
+	if err := c.SendMulticast(pkt); err != nil {
 		b.log.Warn("beacon: query failed", "err", err)
 	}
 }
@@ -299,7 +329,7 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 		if err != nil {
 			return // closed
 		}
-		p, err := Decode(buf[:n])
+		p, tail, err := decode(buf[:n])
 		if err != nil {
 			if errors.Is(err, ErrMalformed) {
 				b.stats.malformed.Add(1)
@@ -311,6 +341,9 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 			continue
 		}
 		b.stats.packets.Add(1)
+		if !b.sig.accept(buf[:n], tail, src) {
+			continue
+		}
 		select {
 		case rx <- received{pkt: p, src: src, ifIndex: ifIndex}:
 		default:

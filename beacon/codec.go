@@ -76,7 +76,11 @@ func appendStr(dst []byte, s string) []byte { return append(append(dst, byte(len
 // and MaxLobbiesPerPacket lobbies each, all with p's header: how a host
 // with many lobbies announces them or answers a query in as few packets
 // as fit. Kinds without lobbies give one packet.
-func Pack(p *Packet) ([][]byte, error) {
+func Pack(p *Packet) ([][]byte, error) { return pack(p, MaxPacketSize) }
+
+// pack is Pack with packets of at most limit bytes: a signing sender
+// leaves room for the signature (SignedOverhead).
+func pack(p *Packet, limit int) ([][]byte, error) {
 	if (p.Kind != KindAnnounce && p.Kind != KindGoodbye) || len(p.Lobbies) == 0 {
 		b, err := Encode(p)
 		if err != nil {
@@ -88,7 +92,7 @@ func Pack(p *Packet) ([][]byte, error) {
 	rest := p.Lobbies
 	for len(rest) > 0 {
 		size, n := headerLen, 0
-		for n < len(rest) && n < MaxLobbiesPerPacket && size+lobbyRecordLen(&rest[n]) <= MaxPacketSize {
+		for n < len(rest) && n < MaxLobbiesPerPacket && size+lobbyRecordLen(&rest[n]) <= limit {
 			size += lobbyRecordLen(&rest[n])
 			n++
 		}
@@ -108,17 +112,24 @@ func Pack(p *Packet) ([][]byte, error) {
 // packet's length justifies, and accepts only what Encode could produce
 // plus the extension space of PROTOCOL.md ("LAN beacon") (record tails, trailing TLVs).
 func Decode(b []byte) (Packet, error) {
+	p, _, err := decode(b)
+	return p, err
+}
+
+// decode is Decode that also returns where the packet-tail TLVs start
+// (len(b) when there are none), for signature checks.
+func decode(b []byte) (Packet, int, error) {
 	if len(b) < len(Magic) || string(b[:len(Magic)]) != Magic {
-		return Packet{}, ErrNotBeacon
+		return Packet{}, 0, ErrNotBeacon
 	}
 	if len(b) < headerLen {
-		return Packet{}, fmt.Errorf("%w: %d-byte header", ErrMalformed, len(b))
+		return Packet{}, 0, fmt.Errorf("%w: %d-byte header", ErrMalformed, len(b))
 	}
 	if b[4] != Version {
-		return Packet{}, fmt.Errorf("%w %d", ErrVersion, b[4])
+		return Packet{}, 0, fmt.Errorf("%w %d", ErrVersion, b[4])
 	}
 	if len(b) > MaxPacketSize {
-		return Packet{}, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), MaxPacketSize)
+		return Packet{}, 0, fmt.Errorf("%w: %d bytes, limit %d", ErrMalformed, len(b), MaxPacketSize)
 	}
 	p := Packet{
 		Kind:       Kind(b[5]),
@@ -131,7 +142,7 @@ func Decode(b []byte) (Packet, error) {
 	switch p.Kind {
 	case KindAnnounce, KindGoodbye:
 		if count < 1 || count > MaxLobbiesPerPacket || count*minLobbyRecord > len(r.b) {
-			return Packet{}, fmt.Errorf("%w: %d lobbies in %d bytes", ErrMalformed, count, len(r.b))
+			return Packet{}, 0, fmt.Errorf("%w: %d lobbies in %d bytes", ErrMalformed, count, len(r.b))
 		}
 		p.Lobbies = make([]Lobby, count)
 		for i := range p.Lobbies {
@@ -146,12 +157,12 @@ func Decode(b []byte) (Packet, error) {
 		}
 	case KindQuery:
 		if count != 0 {
-			return Packet{}, fmt.Errorf("%w: query with %d records", ErrMalformed, count)
+			return Packet{}, 0, fmt.Errorf("%w: query with %d records", ErrMalformed, count)
 		}
 		p.Game = r.str()
 	case KindCoordinator:
 		if count != 1 {
-			return Packet{}, fmt.Errorf("%w: coordinator with %d records", ErrMalformed, count)
+			return Packet{}, 0, fmt.Errorf("%w: coordinator with %d records", ErrMalformed, count)
 		}
 		rec := reader{b: r.bytes(int(r.u8()))}
 		p.Coordinator = &Coordinator{ID: rec.str(), Name: rec.str(), Port: rec.u16()}
@@ -159,24 +170,25 @@ func Decode(b []byte) (Packet, error) {
 			r.bad = true
 		}
 	default:
-		return Packet{}, fmt.Errorf("%w: unknown kind %d", ErrMalformed, p.Kind)
+		return Packet{}, 0, fmt.Errorf("%w: unknown kind %d", ErrMalformed, p.Kind)
 	}
 	if r.bad {
-		return Packet{}, fmt.Errorf("%w: truncated %s", ErrMalformed, p.Kind)
+		return Packet{}, 0, fmt.Errorf("%w: truncated %s", ErrMalformed, p.Kind)
 	}
 	// Extension area: TLVs (type, length, value) filling the rest exactly.
-	// Version 1 defines none and skips them all.
+	// Decode skips them all; the signature TLVs are checked by Key.
+	tail := len(b) - len(r.b)
 	for len(r.b) > 0 {
 		r.u8()
 		r.bytes(int(r.u8()))
 		if r.bad {
-			return Packet{}, fmt.Errorf("%w: broken extension area", ErrMalformed)
+			return Packet{}, 0, fmt.Errorf("%w: broken extension area", ErrMalformed)
 		}
 	}
 	if err := validate(&p); err != nil {
-		return Packet{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+		return Packet{}, 0, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	return p, nil
+	return p, tail, nil
 }
 
 // reader consumes a byte slice; reads past the end set bad and return

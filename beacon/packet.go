@@ -5,6 +5,9 @@
 // turns what it hears into Added / Updated / Removed events.
 //
 // The wire format is in PROTOCOL.md ("LAN beacon"); Encode, Decode and Pack are pure.
+// With an optional LAN key (NewKey, AdvertiserConfig.Key, BrowserConfig.Key)
+// every packet is signed and packets not signed with the key are ignored
+// (PROTOCOL.md, "Signed beacons"): authenticity, not confidentiality.
 // Browsers of other kinds (mDNS) plug in beside the beacon through Source,
 // and Merge combines them by lobby id.
 package beacon

@@ -22,8 +22,14 @@ type table struct {
 	game       string // filter; "" = all
 	maxLobbies int
 	source     string // LobbyInfo.Source
+	// hold is the least time a lobby or coordinator that went away (by
+	// goodbye, withdrawal or expiry) is remembered as a tombstone, so
+	// that a replayed copy of its last packets cannot bring it back. It
+	// is 2 × the replay window with signed beacons, 0 without them (a
+	// goodbye tombstone lasts one TTL, an expired entry is forgotten).
+	hold time.Duration
 
-	lobbies map[string]*entry // live entries and goodbye tombstones
+	lobbies map[string]*entry // live entries and tombstones
 	live    int               // entries that are not tombstones
 	coords  map[string]*coordEntry
 
@@ -48,6 +54,7 @@ type coordEntry struct {
 	info    CoordinatorInfo
 	seq     uint32
 	expires time.Time
+	gone    bool // tombstone: withdrawn or expired, kept until expires (hold)
 }
 
 type rttSample struct {
@@ -165,6 +172,12 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 			if e.gone {
 				return Event{}, false // a late copy of what the goodbye ended
 			}
+			if t.hold > 0 {
+				// With signed beacons a copy does not extend the lobby's
+				// life, or a replayed copy of a crashed host's last packet
+				// would keep it listed until the packet left the window.
+				return t.betterAddress(now, e, a, iface)
+			}
 		}
 	}
 	if fresh && t.live >= t.maxLobbies {
@@ -231,8 +244,9 @@ func (t *table) goodbye(now time.Time, seq uint32, id string) (Event, bool) {
 		return Event{}, false
 	}
 	// The tombstone outlives late copies of earlier announcements (over
-	// the other family or another interface) for one TTL.
-	e.gone, e.seq, e.expires = true, seq, now.Add(e.ttl)
+	// the other family or another interface) for one TTL, and replays
+	// for hold.
+	e.gone, e.seq, e.expires = true, seq, now.Add(max(e.ttl, t.hold))
 	t.live--
 	return Event{Type: Removed, Lobby: t.view(e)}, true
 }
@@ -255,19 +269,46 @@ func (t *table) dropTombstone() {
 func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string) {
 	c := p.Coordinator
 	e := t.coords[c.ID]
-	if e != nil && seqOrder(p.Seq, e.seq) < 0 {
-		t.stale++
-		// Older, but maybe over a better address family (see betterAddress).
+	if e != nil && e.gone {
+		switch seqOrder(p.Seq, e.seq) {
+		case -1:
+			t.stale++
+			return
+		case 0:
+			return // a late copy of what ended it
+		}
+		delete(t.coords, c.ID) // back: start afresh
+		e = nil
+	}
+	if e != nil && (seqOrder(p.Seq, e.seq) < 0 || t.hold > 0 && p.Seq == e.seq) {
+		if p.Seq != e.seq {
+			t.stale++
+		}
+		// Older or a copy (which does not extend its life with signed
+		// beacons, see announce), but maybe over a better address family
+		// (see betterAddress).
 		if p.TTLSeconds > 0 && hostRank(a) < hostRank(e.info.Addr.Addr()) {
 			e.info.Addr, e.info.Iface = netip.AddrPortFrom(a, e.info.Addr.Port()), iface
 		}
 		return
 	}
 	if p.TTLSeconds == 0 {
+		if e != nil && t.hold > 0 {
+			e.gone, e.seq, e.expires = true, p.Seq, now.Add(t.hold)
+			return
+		}
 		delete(t.coords, c.ID)
 		return
 	}
 	if e == nil {
+		if len(t.coords) >= maxCoordinators {
+			for id, ce := range t.coords {
+				if ce.gone {
+					delete(t.coords, id) // make room: one tombstone goes
+					break
+				}
+			}
+		}
 		if len(t.coords) >= maxCoordinators {
 			t.tableFull++
 			return
@@ -291,15 +332,23 @@ func (t *table) expire(now time.Time) []Event {
 		if now.Before(e.expires) {
 			continue
 		}
-		delete(t.lobbies, id)
 		if !e.gone {
 			t.live--
 			evs = append(evs, Event{Type: Removed, Lobby: t.view(e)})
+			if t.hold > 0 {
+				e.gone, e.expires = true, now.Add(t.hold) // a tombstone against replays
+				continue
+			}
 		}
+		delete(t.lobbies, id)
 	}
 	for id, c := range t.coords {
-		if !now.Before(c.expires) {
+		switch {
+		case now.Before(c.expires):
+		case c.gone || t.hold == 0:
 			delete(t.coords, id)
+		default:
+			c.gone, c.expires = true, now.Add(t.hold)
 		}
 	}
 	slices.SortFunc(evs, func(a, b Event) int { return strings.Compare(a.Lobby.ID, b.Lobby.ID) })
@@ -344,7 +393,9 @@ func (t *table) snapshot() []LobbyInfo {
 func (t *table) coordinators() []CoordinatorInfo {
 	out := make([]CoordinatorInfo, 0, len(t.coords))
 	for _, c := range t.coords {
-		out = append(out, c.info)
+		if !c.gone {
+			out = append(out, c.info)
+		}
 	}
 	slices.SortFunc(out, func(a, b CoordinatorInfo) int { return strings.Compare(a.ID, b.ID) })
 	return out

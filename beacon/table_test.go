@@ -258,3 +258,96 @@ func TestSeqOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestTableHold: with signed beacons the table remembers what went away
+// (goodbye, withdrawal or expiry) for hold, so a replayed copy of its last
+// packets, still inside the replay window, does not bring it back; a newer
+// packet does. Without hold, an expired lobby comes back (as before).
+func TestTableHold(t *testing.T) {
+	const hold = time.Minute
+	for _, withHold := range []bool{false, true} {
+		tb := newTable("", 10, SourceName)
+		if withHold {
+			tb.hold = hold
+		}
+		a, b := testLobby("a"), testLobby("b")
+		c := &Coordinator{ID: "d1", Port: 7600}
+		coord := func(seq uint32, ttl uint16) *Packet {
+			return &Packet{Kind: KindCoordinator, Seq: seq, TTLSeconds: ttl, Coordinator: c}
+		}
+		check(t, tb.observe(t0, announce(1, a, b), src4, "eth0"), "added a", "added b")
+		tb.observe(t0, coord(2, 6), src4, "eth0")
+		check(t, tb.observe(t0, goodbye(3, b), src4, "eth0"), "removed b")
+		tb.observe(t0, coord(4, 0), src4, "eth0") // withdrawn
+		check(t, tb.expire(t0.Add(6*time.Second)), "removed a")
+
+		// 10 s later, past every TTL: the captured packets again.
+		later := t0.Add(10 * time.Second)
+		tb.expire(later)
+		evs := tb.observe(later, announce(1, a, b), src4b, "eth0")
+		tb.observe(later, coord(2, 6), src4b, "eth0")
+		if !withHold {
+			check(t, evs, "added a", "added b") // b's goodbye tombstone lasted one TTL
+			if len(tb.coordinators()) != 1 {
+				t.Fatalf("coordinators %+v", tb.coordinators())
+			}
+			continue
+		}
+		check(t, evs)
+		if len(tb.snapshot()) != 0 || len(tb.coordinators()) != 0 {
+			t.Fatalf("replay brought back %+v %+v", tb.snapshot(), tb.coordinators())
+		}
+		// The hosts come back: newer packets are taken.
+		check(t, tb.observe(later, announce(5, a, b), src4, "eth0"), "added a", "added b")
+		tb.observe(later, coord(6, 6), src4, "eth0")
+		if cs := tb.coordinators(); len(cs) != 1 || cs[0].Addr.Addr() != src4.Addr() {
+			t.Fatalf("coordinators %+v", cs)
+		}
+		// Tombstones go after hold.
+		tb.observe(later, goodbye(7, a, b), src4, "eth0")
+		tb.observe(later, coord(8, 0), src4, "eth0")
+		tb.expire(later.Add(hold))
+		if len(tb.lobbies) != 0 || len(tb.coords) != 0 {
+			t.Fatalf("left: %+v %+v", tb.lobbies, tb.coords)
+		}
+	}
+}
+
+// TestTableHoldCopies: with signed beacons a copy of the last packet (same
+// seq) does not extend a lobby's or coordinator's life, so replaying a
+// crashed host's last packet cannot keep it listed; it still moves the
+// entry to a better address. Without, a copy refreshes it (as before).
+func TestTableHoldCopies(t *testing.T) {
+	for _, withHold := range []bool{false, true} {
+		tb := newTable("", 10, SourceName)
+		if withHold {
+			tb.hold = time.Minute
+		}
+		c := &Coordinator{ID: "d1", Port: 7600}
+		tb.observe(t0, announce(1, testLobby("a")), src6ll, "eth0")
+		tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 2, TTLSeconds: 6, Coordinator: c}, src6ll, "eth0")
+		evs := tb.observe(t0.Add(5*time.Second), announce(1, testLobby("a")), src4, "eth0")
+		tb.observe(t0.Add(5*time.Second), &Packet{Kind: KindCoordinator, Seq: 2, TTLSeconds: 6, Coordinator: c}, src4, "eth0")
+		if withHold {
+			check(t, evs, "updated a") // the better address only
+		}
+		if l := tb.snapshot(); len(l) != 1 || l[0].Host.Addr() != src4.Addr() {
+			t.Fatalf("lobbies %+v", l)
+		}
+		if cs := tb.coordinators(); len(cs) != 1 || cs[0].Addr.Addr() != src4.Addr() {
+			t.Fatalf("coordinators %+v", cs)
+		}
+		evs = tb.expire(t0.Add(6 * time.Second))
+		if withHold {
+			check(t, evs, "removed a")
+			if len(tb.coordinators()) != 0 {
+				t.Fatal("coordinator kept by a copy")
+			}
+		} else {
+			check(t, evs)
+		}
+		if tb.stale != 0 {
+			t.Fatalf("copies counted stale: %d", tb.stale)
+		}
+	}
+}

@@ -260,8 +260,11 @@ func TestTrickledHellosAreShed(t *testing.T) {
 	first, last := shedAfter[0], shedAfter[len(shedAfter)-1]
 	mu.Unlock()
 	t.Logf("tricklers shed between %v and %v after connecting (deadline %v)", first, last, deadline)
-	if first < deadline-10*time.Millisecond {
-		t.Fatalf("a trickler was shed before the deadline: %v", first)
+	// (The client's clock starts after Dial returns, which on a loaded
+	// machine can be well after the coordinator accepted, so the first
+	// figure is only indicative; the upper bound is what matters.)
+	if last > deadline+3*time.Second {
+		t.Fatalf("a trickler lingered %v past connecting (deadline %v)", last, deadline)
 	}
 	waitFor(t, 5*time.Second, "connections back to baseline", func() bool { return ts.stats(t).Connections == 1 })
 	// The normal client still holds its 3 goroutines and its session 2.

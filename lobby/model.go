@@ -326,6 +326,45 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	return l, nil
 }
 
+// Restore re-creates a lobby under its old id, with m as owner, on a
+// coordinator that lost it (a restart). If the id is taken it fails with
+// CodeAlreadyMember when m is in it, else as Join would.
+func (r *Registry) Restore(m Member, id string, spec CreateSpec, started bool) (*Lobby, error) {
+	if !validLobbyID(id) {
+		return nil, errorf(CodeBadRequest, "lobby id %q is not restorable", id)
+	}
+	if l := r.lobbies[id]; l != nil {
+		if l.memberIndex(m.ID) >= 0 {
+			return l, nil
+		}
+		l, _, err := r.Join(m, id)
+		return l, err
+	}
+	prev := r.newID
+	r.newID = func() string { return id }
+	l, err := r.Create(m, spec)
+	r.newID = prev
+	if err == nil && started {
+		l.State = StateStarted
+		r.index(l.Game).remove(l)
+	}
+	return l, err
+}
+
+// validLobbyID accepts the ids RandomID makes and similar short tokens.
+func validLobbyID(id string) bool {
+	if id == "" || len(id) > 32 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
 // Join adds m to the lobby with that id.
 func (r *Registry) Join(m Member, lobbyID string) (*Lobby, []Notice, error) {
 	l := r.lobbies[lobbyID]

@@ -96,6 +96,12 @@ type ServerConfig struct {
 	// headsets on Wi-Fi blip and sleep; negative: no grace). The others get
 	// member_away at once, then member_back, or member_left when it passes.
 	ResumeGrace time.Duration
+	// KeepLobbiesOnShutdown makes Close drop the links without closing the
+	// lobbies (no closed notices): clients then restore them on the next
+	// instance at the same address, as after a crash. The daemon sets it, so
+	// a restart (an upgrade) loses no lobby; a host's own coordinator does
+	// not, since its lobby ends with it.
+	KeepLobbiesOnShutdown bool
 	// OnLobbyChange, when set, is called with a lobby's new state after
 	// every change (created, joined, left, started, metadata, closed: State
 	// StateClosed), in order, from the goroutine that owns lobby state. It
@@ -206,6 +212,7 @@ type Server struct {
 
 	accepted atomic.Int64
 	rejected atomic.Int64
+	crashed  atomic.Bool
 }
 
 // NewServer checks cfg and returns a server ready to Serve.
@@ -444,17 +451,19 @@ const (
 	opClosed
 	opStats
 	opGraceExpired
+	opInspect
 )
 
 // op is one unit of work for the state goroutine.
 type op struct {
-	kind   opKind
-	sess   *session
-	req    *request
-	reason tcpconn.CloseReason
-	stats  chan Stats
-	member string // opGraceExpired
-	gen    uint64
+	kind    opKind
+	sess    *session
+	req     *request
+	reason  tcpconn.CloseReason
+	stats   chan Stats
+	member  string // opGraceExpired
+	gen     uint64
+	inspect func(*Registry) // opInspect: runs on the state goroutine (tests)
 }
 
 // loop is the state goroutine: the only code that touches the registry and
@@ -483,13 +492,27 @@ func (s *Server) publishChanges() {
 }
 
 func (s *Server) shutdown() {
-	s.deliver(s.reg.CloseAll(ReasonShutdown))
-	s.publishChanges()
+	keep := s.cfg.KeepLobbiesOnShutdown || s.crashed.Load()
+	if !keep {
+		s.deliver(s.reg.CloseAll(ReasonShutdown))
+		s.publishChanges()
+	}
 	s.sessMu.Lock()
 	defer s.sessMu.Unlock()
 	for sess := range s.sessions {
-		sess.conn.CloseAfterFlush(tcpconn.ReasonShutdown)
+		if keep {
+			sess.conn.Close(tcpconn.ReasonShutdown)
+		} else {
+			sess.conn.CloseAfterFlush(tcpconn.ReasonShutdown)
+		}
 	}
+}
+
+// crash stops the server as a killed process would: links vanish, nobody is
+// told anything. Tests use it to exercise restore.
+func (s *Server) crash() {
+	s.crashed.Store(true)
+	s.Close()
 }
 
 func (s *Server) handle(o op) {
@@ -513,6 +536,8 @@ func (s *Server) handle(o op) {
 			return
 		}
 		s.removeMember(m, reason)
+	case opInspect:
+		o.inspect(s.reg)
 	case opGraceExpired:
 		if m := s.members[o.member]; m != nil && m.sess == nil && m.gen == o.gen {
 			s.removeMember(m, m.awayReason)
@@ -578,6 +603,9 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		return
 	case OpResume:
 		s.resume(sess, req)
+		return
+	case OpRestore:
+		s.restore(sess, req)
 		return
 	}
 	if sess.id == "" {
@@ -792,7 +820,7 @@ func (sess *session) HandleLine(line []byte) error {
 	case OpPong:
 		sess.conn.Pong(req.Seq)
 		return nil
-	case OpHello, OpResume:
+	case OpHello, OpResume, OpRestore:
 		sess.helloSeen = true
 	case "":
 		sess.conn.Send(encodeError(req.ID, errorf(CodeBadRequest, "missing op")))

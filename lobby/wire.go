@@ -32,6 +32,7 @@ const (
 	OpSetMeta   = "set_meta"
 	OpList      = "list"
 	OpResume    = "resume"
+	OpRestore   = "restore"
 )
 
 // request is every field any request may carry; each op reads its own.
@@ -52,6 +53,29 @@ type request struct {
 	Meta     map[string]string `json:"meta,omitempty"`
 	Seq      uint64            `json:"seq,omitempty"`
 	Token    string            `json:"token,omitempty"`
+	Restore  []restoreLobby    `json:"lobbies,omitempty"`
+}
+
+// restoreLobby is one lobby a client asks a restarted coordinator to take
+// back: as its owner (re-create it under the same id) or as a member.
+type restoreLobby struct {
+	Lobby    string            `json:"lobby"`
+	Owner    bool              `json:"owner,omitempty"`
+	Game     string            `json:"game,omitempty"`
+	Name     string            `json:"name,omitempty"`
+	Capacity int               `json:"capacity,omitempty"`
+	Meta     map[string]string `json:"meta,omitempty"`
+	Started  bool              `json:"started,omitempty"`
+	Port     int               `json:"port,omitempty"`
+	Addr     string            `json:"addr,omitempty"`
+}
+
+// restoreResult answers one restoreLobby: the lobby's state and peers, or
+// an error (unknown_lobby: its owner has not restored it yet; retry).
+type restoreResult struct {
+	lobbyState
+	Peers []Member `json:"peers,omitempty"`
+	Error *Error   `json:"error,omitempty"`
 }
 
 // lobbyState is the block of lobby fields carried by join replies, list
@@ -106,6 +130,8 @@ type helloReply struct {
 	// Resumed is set in the answer to resume: the member's lobbies as they
 	// are now (the notices it missed follow the reply).
 	Resumed *resumedState `json:"resumed,omitempty"`
+	// Restored is set in the answer to restore, one entry per lobby asked.
+	Restored []restoreResult `json:"restored,omitempty"`
 }
 
 type resumedState struct {
@@ -152,6 +178,7 @@ type inbound struct {
 	Resume      string          `json:"resume"`
 	GraceMS     int64           `json:"resume_grace_ms"`
 	Resumed     *resumedState   `json:"resumed"`
+	Restored    []restoreResult `json:"restored"`
 	lobbyState
 	You     *Member      `json:"you"`
 	Peers   []Member     `json:"peers"`

@@ -214,7 +214,14 @@ func (c *Conn) checkPeriod() time.Duration {
 // SetIdleTimeout changes the idle timeout of a started link, as a client
 // does once the server's hello has told it the heartbeat period. It only
 // takes effect on links started with a non-zero IdleTimeout or PingInterval.
-func (c *Conn) SetIdleTimeout(d time.Duration) { c.idle.Store(int64(d)) }
+func (c *Conn) SetIdleTimeout(d time.Duration) {
+	c.idle.Store(int64(d))
+	c.pingMu.Lock()
+	defer c.pingMu.Unlock()
+	if c.timer != nil {
+		c.timer.Reset(c.checkPeriod())
+	}
+}
 
 // Send queues one frame (without its newline) for the writer. It never
 // blocks: when SendQueue frames are already waiting the link is closed as a

@@ -164,7 +164,8 @@ func startCoordinator(t *testing.T, args ...string) (*proc, string) {
 // after the heartbeat limit, and Ctrl-C of the host leaves cleanly.
 func TestHostJoinNoticesKillAndStop(t *testing.T) {
 	const heartbeat, misses = 100 * time.Millisecond, 3
-	_, addr := startCoordinator(t, "--heartbeat", heartbeat.String(), "--misses", fmt.Sprint(misses))
+	const grace = 500 * time.Millisecond
+	_, addr := startCoordinator(t, "--heartbeat", heartbeat.String(), "--misses", fmt.Sprint(misses), "--resume-grace", grace.String())
 
 	host := start(t, "host", "host", "--coordinator", addr, "--game", "demo", "--name", "Alice's game",
 		"--players", "4", "--port", "7777", "--player", "alice", "--json")
@@ -214,20 +215,29 @@ func TestHostJoinNoticesKillAndStop(t *testing.T) {
 		t.Fatalf("kill -9 noticed after %v", d)
 	}
 
-	// kill -STOP of join1: dropped as timeout within heartbeat × (misses+1).
+	// kill -STOP of join1: its link is dropped as timeout within heartbeat ×
+	// (misses+1): the others see it away at once, and gone (member_left,
+	// timeout) when the resume grace passes.
 	stoppedAt := time.Now()
 	joins[1].cmd.Process.Signal(syscall.SIGSTOP)
+	for _, p := range []*proc{host, joins[2]} {
+		m := p.next(5*time.Second, event("member_away"))
+		if m["reason"] != "timeout" || m["member"].(map[string]any)["name"] != "p1" {
+			t.Fatalf("%s: %v", p.name, m)
+		}
+	}
+	elapsed := time.Since(stoppedAt)
+	t.Logf("kill -STOP: link dropped (member_away) after %v (limit %v)", elapsed, heartbeat*(misses+1))
+	if elapsed > heartbeat*(misses+1)+time.Second {
+		t.Fatalf("stopped member's link dropped after %v", elapsed)
+	}
 	for _, p := range []*proc{host, joins[2]} {
 		m := p.next(5*time.Second, event("member_left"))
 		if m["reason"] != "timeout" || m["member"].(map[string]any)["name"] != "p1" {
 			t.Fatalf("%s: %v", p.name, m)
 		}
 	}
-	elapsed := time.Since(stoppedAt)
-	t.Logf("kill -STOP dropped after %v (limit %v)", elapsed, heartbeat*(misses+1))
-	if elapsed > heartbeat*(misses+1)+time.Second {
-		t.Fatalf("stopped member dropped after %v", elapsed)
-	}
+	t.Logf("kill -STOP: member_left after %v (grace %v)", time.Since(stoppedAt), grace)
 
 	// SIGTERM of the host: it leaves cleanly (exit 0), join2 becomes owner.
 	host.cmd.Process.Signal(syscall.SIGTERM)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,6 +22,7 @@ func coordinatorCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: fmt.Sprintf(":%d", lobby.DefaultPort), Usage: "TCP address to listen on"},
 			&cli.DurationFlag{Name: "heartbeat", Value: lobby.DefaultHeartbeatInterval, Usage: "ping interval"},
 			&cli.IntFlag{Name: "misses", Value: lobby.DefaultHeartbeatMisses, Usage: "missed heartbeats before a member is dropped"},
+			&cli.DurationFlag{Name: "resume-grace", Value: lobby.DefaultResumeGrace, Usage: "how long a member whose link dropped keeps its seat (0: none)"},
 			&cli.IntFlag{Name: "max-conns", Value: lobby.DefaultMaxConns, Usage: "most open connections (-1: no limit)"},
 			&cli.IntFlag{Name: "max-conns-per-ip", Value: lobby.DefaultMaxConnsPerIP, Usage: "most open connections from one address (-1: no limit)"},
 			&cli.Float64Flag{Name: "max-request-rate", Value: lobby.DefaultRequestRate, Usage: "requests per second per connection, burst twice that (-1: no limit)"},
@@ -46,6 +48,7 @@ func runCoordinator(c *cli.Context) error {
 	cfg := lobby.ServerConfig{
 		HeartbeatInterval: c.Duration("heartbeat"),
 		HeartbeatMisses:   c.Int("misses"),
+		ResumeGrace:       graceFlag(c.Duration("resume-grace")),
 		MaxConns:          c.Int("max-conns"),
 		MaxConnsPerIP:     c.Int("max-conns-per-ip"),
 		RequestRate:       c.Float64("max-request-rate"),
@@ -80,4 +83,12 @@ func runCoordinator(c *cli.Context) error {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	return nil
+}
+
+// graceFlag maps the flag's "0: none" to the config's "negative: none".
+func graceFlag(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

@@ -145,6 +145,31 @@ func (p *printer) event(ev lobby.Event) {
 			Successor string   `json:"successor"`
 		}{"member_left", l.ID, peerJSON{ev.Member.ID, ev.Member.Name, ev.Member.Addr}, string(ev.Reason), l.Players, l.Capacity, l.Owner, l.Successor},
 			fmt.Sprintf("- %s left: %s (%d/%d players)", p.who(ev.Member.ID), ev.Reason, l.Players, l.Capacity))
+	case lobby.NoticeMemberAway, lobby.NoticeMemberBack:
+		text := fmt.Sprintf("? %s is away (%s); their seat is kept while they reconnect", p.who(ev.Member.ID), ev.Reason)
+		if ev.Kind == lobby.NoticeMemberBack {
+			text = fmt.Sprintf("= %s is back", p.who(ev.Member.ID))
+		}
+		p.emit(struct {
+			Event    string   `json:"event"`
+			Lobby    string   `json:"lobby"`
+			Member   peerJSON `json:"member"`
+			Reason   string   `json:"reason,omitempty"`
+			Players  int      `json:"players"`
+			Capacity int      `json:"capacity"`
+		}{string(ev.Kind), l.ID, peerJSON{ev.Member.ID, ev.Member.Name, ev.Member.Addr}, string(ev.Reason), l.Players, l.Capacity}, text)
+	case lobby.EventResumed, lobby.EventCoordinatorRestarted:
+		text := fmt.Sprintf("= link to the coordinator restored; still in lobby %s (%d/%d players)", l.ID, l.Players, l.Capacity)
+		if ev.Kind == lobby.EventCoordinatorRestarted {
+			text = fmt.Sprintf("= the coordinator restarted; lobby %s restored (%d/%d players so far)", l.ID, l.Players, l.Capacity)
+		}
+		p.emit(struct {
+			Event    string `json:"event"`
+			Lobby    string `json:"lobby"`
+			Players  int    `json:"players"`
+			Capacity int    `json:"capacity"`
+			Owner    string `json:"owner"`
+		}{string(ev.Kind), l.ID, l.Players, l.Capacity, l.Owner}, text)
 	case lobby.NoticeOwnerChanged:
 		p.emit(struct {
 			Event     string `json:"event"`

@@ -1,0 +1,254 @@
+package lobby
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// blipProxy forwards TCP between clients and a coordinator and can black-
+// hole the connections it carries, as a Wi-Fi blip does: the sockets stay
+// open, the bytes vanish.
+type blipProxy struct {
+	ln      net.Listener
+	target  string
+	blocked atomic.Bool
+	mu      sync.Mutex
+	conns   []net.Conn
+	wg      sync.WaitGroup
+}
+
+func startProxy(t *testing.T, target string) *blipProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &blipProxy{ln: ln, target: target}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, c, s)
+			p.mu.Unlock()
+			for _, pair := range [][2]net.Conn{{c, s}, {s, c}} {
+				p.wg.Add(1)
+				go func() {
+					defer p.wg.Done()
+					buf := make([]byte, 32*1024)
+					for {
+						n, err := pair[0].Read(buf)
+						if err != nil {
+							pair[1].Close()
+							return
+						}
+						if !p.blocked.Load() {
+							pair[1].Write(buf[:n])
+						}
+					}
+				}()
+			}
+		}
+	}()
+	t.Cleanup(p.close)
+	return p
+}
+
+func (p *blipProxy) addr() string { return p.ln.Addr().String() }
+
+// silence black-holes every connection, old and new, until heal.
+func (p *blipProxy) silence() { p.blocked.Store(true) }
+
+func (p *blipProxy) heal() { p.blocked.Store(false) }
+
+func (p *blipProxy) close() {
+	p.ln.Close()
+	p.mu.Lock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// TestClientResumesAfterBlip: a client whose link goes silent reconnects by
+// itself, resumes its seat and gets what it missed; the others see it away
+// and back, never a leave or a join.
+func TestClientResumesAfterBlip(t *testing.T) {
+	ts := startServer(t, ServerConfig{HeartbeatInterval: 30 * time.Millisecond, HeartbeatMisses: 2, ResumeGrace: 5 * time.Second})
+	ctx := context.Background()
+	owner := dial(t, ts.addr, "owner")
+	j, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
+	proxy := startProxy(t, ts.addr)
+	wifi := dial(t, proxy.addr(), "headset")
+	id := wifi.ID()
+	if _, err := wifi.Join(ctx, j.Lobby.ID, JoinOptions{Port: 7}); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, owner, NoticeMemberJoined, nil)
+
+	proxy.silence()
+	expectEvent(t, owner, NoticeMemberAway, func(e Event) bool { return e.Member.ID == id && e.Reason == ReasonTimeout })
+	if err := owner.SetMeta(ctx, j.Lobby.ID, map[string]string{"map": "dunes"}); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, owner, NoticeUpdated, nil)
+	proxy.heal()
+
+	expectEvent(t, wifi, EventResumed, func(e Event) bool { return e.Lobby.ID == j.Lobby.ID })
+	expectEvent(t, wifi, NoticeUpdated, func(e Event) bool { return e.Lobby.Meta["map"] == "dunes" })
+	expectEvent(t, owner, NoticeMemberBack, func(e Event) bool { return e.Member.ID == id })
+	if wifi.ID() != id || wifi.Err() != nil {
+		t.Fatalf("after resume: id %s (was %s), err %v", wifi.ID(), id, wifi.Err())
+	}
+	// The resumed client works as before.
+	if err := wifi.Leave(ctx, j.Lobby.ID); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool { return e.Member.ID == id && e.Reason == ReasonLeft })
+}
+
+// TestCoordinatorRestartRestoresLobbies: 20 members in 5 lobbies; the
+// coordinator dies without a word and a new one starts at the same
+// address; every client restores its lobby under the same ids, owners
+// first, and sees one coordinator_restarted event, no leaves, no joins.
+func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
+	cfg := ServerConfig{HeartbeatInterval: 50 * time.Millisecond, HeartbeatMisses: 3, ResumeGrace: 3 * time.Second}
+	srvA, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	doneA := make(chan error, 1)
+	go func() { doneA <- srvA.Serve(context.Background(), ln) }()
+
+	ctx := context.Background()
+	type lobbyWant struct {
+		id      string
+		owner   string
+		members []string
+	}
+	var lobbies []lobbyWant
+	var clients []*Client
+	for i := 0; i < 5; i++ {
+		owner := dial(t, addr, fmt.Sprint("owner", i))
+		j, err := owner.Create(ctx, CreateOptions{Game: "demo", Name: fmt.Sprint("L", i), Capacity: 4, JoinOptions: JoinOptions{Port: 1000 + i}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lw := lobbyWant{id: j.Lobby.ID, owner: owner.ID(), members: []string{owner.ID()}}
+		clients = append(clients, owner)
+		for k := 0; k < 3; k++ {
+			m := dial(t, addr, fmt.Sprintf("m%d-%d", i, k))
+			if _, err := m.Join(ctx, j.Lobby.ID, JoinOptions{Port: 2000 + 10*i + k}); err != nil {
+				t.Fatal(err)
+			}
+			lw.members = append(lw.members, m.ID())
+			clients = append(clients, m)
+		}
+		lobbies = append(lobbies, lw)
+	}
+	// Drain the join notices: an owner hears 3 joins, its k-th member 2-k.
+	for i, c := range clients {
+		for n := 3 - i%4; n > 0; n-- {
+			expectEvent(t, c, NoticeMemberJoined, nil)
+		}
+	}
+	srvA.crash()
+	<-doneA
+
+	srvB, err := NewServer(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lnB net.Listener
+	waitFor(t, 5*time.Second, "the address to be free again", func() bool {
+		lnB, err = net.Listen("tcp", addr)
+		return err == nil
+	})
+	ctxB, cancelB := context.WithCancel(context.Background())
+	doneB := make(chan error, 1)
+	go func() { doneB <- srvB.Serve(ctxB, lnB) }()
+	t.Cleanup(func() { cancelB(); <-doneB })
+
+	for _, c := range clients {
+		ev := nextEvent(t, c, 10*time.Second)
+		if ev.Kind != EventCoordinatorRestarted {
+			t.Fatalf("%s: first event after the restart is %+v", c.you.Name, ev)
+		}
+	}
+	waitFor(t, 10*time.Second, "every lobby back with 4 members", func() bool {
+		ls, err := clients[0].List(ctx, "demo")
+		if err != nil || len(ls) != 5 {
+			return false
+		}
+		for _, l := range ls {
+			if l.Players != 4 {
+				return false
+			}
+		}
+		return true
+	})
+	for _, lw := range lobbies {
+		l := srvB.lobbyForTest(t, lw.id)
+		if l.Owner != lw.owner {
+			t.Fatalf("lobby %s: owner %s, want %s", lw.id, l.Owner, lw.owner)
+		}
+		got := map[string]bool{}
+		for _, m := range l.Members {
+			got[m.ID] = true
+		}
+		for _, want := range lw.members {
+			if !got[want] {
+				t.Fatalf("lobby %s lost member %s: %+v", lw.id, want, l.Members)
+			}
+		}
+	}
+	// Nobody saw a leave or a join: the next event anyone gets is a marker.
+	for _, c := range clients {
+		select {
+		case ev := <-c.Events():
+			if ev.Kind == NoticeMemberLeft || ev.Kind == NoticeMemberJoined {
+				t.Fatalf("%s got %s after the restart", c.you.Name, ev.Kind)
+			}
+		default:
+		}
+		if err := c.Err(); err != nil {
+			t.Fatalf("%s: %v", c.you.Name, err)
+		}
+	}
+}
+
+// lobbyForTest fetches a copy of a lobby through the state goroutine.
+func (s *Server) lobbyForTest(t *testing.T, id string) Lobby {
+	t.Helper()
+	ch := make(chan Lobby, 1)
+	if !s.submit(op{kind: opInspect, inspect: func(r *Registry) {
+		if l := r.Get(id); l != nil {
+			ch <- *l
+		} else {
+			ch <- Lobby{}
+		}
+	}}) {
+		t.Fatal("server stopped")
+	}
+	return <-ch
+}
