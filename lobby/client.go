@@ -82,6 +82,9 @@ type Joined struct {
 	Lobby Info
 	You   Member   // this member as the coordinator recorded it (id, name, game address)
 	Peers []Member // the other members in join order
+	// Invite is the invite code of a private lobby created without a
+	// password: hand it to the players with the lobby id.
+	Invite string
 }
 
 // JoinOptions says where this player's game listens. Give Port (the
@@ -90,6 +93,8 @@ type Joined struct {
 type JoinOptions struct {
 	Port int
 	Addr string
+	// Password joins a private lobby (its password or invite code).
+	Password string
 }
 
 // CreateOptions describes a lobby to create.
@@ -98,6 +103,11 @@ type CreateOptions struct {
 	Name     string
 	Capacity int
 	Meta     map[string]string
+	// Private makes the lobby joinable only by id and password: with
+	// JoinOptions.Password set, that password; without, the coordinator
+	// makes an invite code (Joined.Invite). Private lobbies are not listed,
+	// quick-joined or advertised.
+	Private bool
 	JoinOptions
 }
 
@@ -141,6 +151,8 @@ type membership struct {
 	owner bool
 	info  Info
 	addr  string // our game address as the coordinator recorded it
+	// password of a private lobby, to get back in after a restart.
+	password string
 }
 
 type pendingCall struct {
@@ -360,14 +372,13 @@ func (c *Client) finish() {
 
 // Create makes a lobby with this client as owner and first member.
 func (c *Client) Create(ctx context.Context, o CreateOptions) (*Joined, error) {
-	j, err := c.join(ctx, &request{Op: OpCreate, Game: o.Game, Name: o.Name, Capacity: o.Capacity,
-		Meta: o.Meta, Port: o.Port, Addr: o.Addr})
-	return j, err
+	return c.join(ctx, &request{Op: OpCreate, Game: o.Game, Name: o.Name, Capacity: o.Capacity,
+		Meta: o.Meta, Port: o.Port, Addr: o.Addr, Password: o.Password, Private: o.Private})
 }
 
 // Join enters the lobby with that id.
 func (c *Client) Join(ctx context.Context, lobbyID string, o JoinOptions) (*Joined, error) {
-	return c.join(ctx, &request{Op: OpJoin, Lobby: lobbyID, Port: o.Port, Addr: o.Addr})
+	return c.join(ctx, &request{Op: OpJoin, Lobby: lobbyID, Port: o.Port, Addr: o.Addr, Password: o.Password})
 }
 
 // QuickJoin enters the open lobby of game closest to starting.
@@ -378,23 +389,32 @@ func (c *Client) QuickJoin(ctx context.Context, game string, o JoinOptions) (*Jo
 func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
 	in, err := c.callWith(ctx, req, func(in *inbound) {
 		if in.OK && in.You != nil {
-			c.remember(in.lobbyState.info(), req.Op == OpCreate, in.You.Addr)
+			password := req.Password
+			if in.Invite != "" {
+				password = in.Invite
+			}
+			c.remember(in.lobbyState.info(), req.Op == OpCreate, in.You.Addr, password)
 		}
 	})
 	if err != nil {
 		return nil, err
 	}
-	j := &Joined{Lobby: in.lobbyState.info(), Peers: in.Peers}
+	j := &Joined{Lobby: in.lobbyState.info(), Peers: in.Peers, Invite: in.Invite}
 	if in.You != nil {
 		j.You = *in.You
 	}
 	return j, nil
 }
 
-func (c *Client) remember(info Info, owner bool, addr string) {
+func (c *Client) remember(info Info, owner bool, addr, password string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.lobbies[info.ID] = &membership{owner: owner || info.Owner == c.you.ID, info: info, addr: addr}
+	if password == "" {
+		if old := c.lobbies[info.ID]; old != nil {
+			password = old.password
+		}
+	}
+	c.lobbies[info.ID] = &membership{owner: owner || info.Owner == c.you.ID, info: info, addr: addr, password: password}
 }
 
 func (c *Client) forget(lobbyID string) {
@@ -733,7 +753,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 	var owned, joined []restoreLobby
 	for id, m := range c.lobbies {
 		e := restoreLobby{Lobby: id, Owner: m.owner, Game: m.info.Game, Name: m.info.Name, Capacity: m.info.Capacity,
-			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted}
+			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password}
 		if m.owner {
 			owned = append(owned, e)
 		} else {
@@ -758,7 +778,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 			switch {
 			case r.Error == nil:
 				info := r.lobbyState.info()
-				c.remember(info, info.Owner == c.ID(), todo[i].Addr)
+				c.remember(info, info.Owner == c.ID(), todo[i].Addr, todo[i].Password)
 				c.events.push(Event{Kind: EventCoordinatorRestarted, Lobby: info, Peers: r.Peers})
 			case r.Error.Code == CodeUnknownLobby && time.Now().Before(deadline):
 				retry = append(retry, todo[i]) // its owner is not back yet

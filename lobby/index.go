@@ -14,7 +14,7 @@ type gameIndex struct {
 // index when it is not open.
 func (g *gameIndex) update(l *Lobby) {
 	want := 0
-	if l.State == StateOpen {
+	if l.State == StateOpen && !l.private {
 		want = l.Free()
 	}
 	if want == l.bucket {

@@ -6,6 +6,8 @@ package lobby
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base32"
 	"net/netip"
 	"slices"
@@ -56,6 +58,9 @@ type Lobby struct {
 	Owner    string   // member id of the owner
 	Meta     map[string]string
 	State    State
+
+	secret  [sha256.Size]byte // SHA-256 of the password of a private lobby
+	private bool              // joinable only with the password; never listed or advertised
 
 	created uint64 // creation order, for oldest-first tie breaks
 	bucket  int    // quick-join index bucket (free slots), 0 when not indexed
@@ -119,12 +124,15 @@ type Info struct {
 	Owner     string            `json:"owner"`
 	Successor string            `json:"successor,omitempty"`
 	Meta      map[string]string `json:"meta,omitempty"`
+	// Private lobbies are joined by id and password only: they are not
+	// listed, not quick-joined and not advertised on the LAN.
+	Private bool `json:"private,omitempty"`
 }
 
 // Info returns a copy of the lobby's public state.
 func (l *Lobby) Info() Info {
 	return Info{ID: l.ID, Game: l.Game, Name: l.Name, Players: len(l.Members), Capacity: l.Capacity,
-		State: l.State, Owner: l.Owner, Successor: l.Successor(), Meta: l.Meta}
+		State: l.State, Owner: l.Owner, Successor: l.Successor(), Meta: l.Meta, Private: l.private}
 }
 
 // NoticeKind names a push to lobby members; its value is the wire event name.
@@ -191,6 +199,9 @@ type CreateSpec struct {
 	Name     string
 	Capacity int
 	Meta     map[string]string
+	// Password, when set, makes the lobby private: joined by id with this
+	// password only (see Lobby.Private).
+	Password string
 }
 
 // Registry holds every lobby of one coordinator and implements the lobby
@@ -264,12 +275,12 @@ func (r *Registry) Get(id string) *Lobby { return r.lobbies[id] }
 // LobbiesOf lists the ids of the lobbies a member is in.
 func (r *Registry) LobbiesOf(memberID string) []string { return r.byMember[memberID] }
 
-// List returns the lobbies of a game (all games when game is ""), oldest
-// first.
+// List returns the public lobbies of a game (all games when game is ""),
+// oldest first.
 func (r *Registry) List(game string) []Info {
 	var ls []*Lobby
 	for _, l := range r.lobbies {
-		if game == "" || l.Game == game {
+		if (game == "" || l.Game == game) && !l.private {
 			ls = append(ls, l)
 		}
 	}
@@ -306,6 +317,9 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	if err := ValidateMeta(spec.Meta); err != nil {
 		return nil, err
 	}
+	if err := ValidatePassword(spec.Password); err != nil {
+		return nil, err
+	}
 	if len(r.byMember[m.ID]) >= r.maxPerMbr {
 		return nil, errorf(CodeTooManyLobbies, "already in %d lobbies", len(r.byMember[m.ID]))
 	}
@@ -316,6 +330,9 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	r.seq++
 	l := &Lobby{ID: id, Game: game, Name: spec.Name, Capacity: spec.Capacity, Owner: m.ID,
 		Members: []Member{m}, Meta: cloneMeta(spec.Meta), created: r.seq}
+	if spec.Password != "" {
+		l.private, l.secret = true, sha256.Sum256([]byte(spec.Password))
+	}
 	l.refreshState()
 	r.lobbies[id] = l
 	r.byMember[m.ID] = append(r.byMember[m.ID], id)
@@ -337,7 +354,7 @@ func (r *Registry) Restore(m Member, id string, spec CreateSpec, started bool) (
 		if l.memberIndex(m.ID) >= 0 {
 			return l, nil
 		}
-		l, _, err := r.Join(m, id)
+		l, _, err := r.JoinWithPassword(m, id, spec.Password)
 		return l, err
 	}
 	prev := r.newID
@@ -365,11 +382,26 @@ func validLobbyID(id string) bool {
 	return true
 }
 
-// Join adds m to the lobby with that id.
+// Join adds m to the lobby with that id (not to a private one: see
+// JoinWithPassword).
 func (r *Registry) Join(m Member, lobbyID string) (*Lobby, []Notice, error) {
+	return r.JoinWithPassword(m, lobbyID, "")
+}
+
+// JoinWithPassword adds m to the lobby with that id; a private lobby needs
+// its password, compared in constant time (of digests, so not even the
+// length leaks). A wrong password and an unknown id give different errors:
+// the id is the invitation, the password the proof.
+func (r *Registry) JoinWithPassword(m Member, lobbyID, password string) (*Lobby, []Notice, error) {
 	l := r.lobbies[lobbyID]
 	if l == nil {
 		return nil, nil, errorf(CodeUnknownLobby, "no lobby %q", lobbyID)
+	}
+	if l.private {
+		given := sha256.Sum256([]byte(password))
+		if subtle.ConstantTimeCompare(given[:], l.secret[:]) != 1 {
+			return nil, nil, errorf(CodeBadPassword, "lobby %s is private: wrong or missing password", lobbyID)
+		}
 	}
 	if err := r.joinable(m.ID, l); err != nil {
 		return nil, nil, err

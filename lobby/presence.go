@@ -225,11 +225,11 @@ func (s *Server) restore(sess *session, req *request) {
 			you := Member{ID: m.id, Name: m.player, Addr: addr}
 			var l *Lobby
 			if e.Owner {
-				l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta}, e.Started)
+				l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password}, e.Started)
 			} else if l = s.reg.Get(e.Lobby); l != nil && l.memberIndex(m.id) >= 0 {
 				err = nil
 			} else {
-				l, _, err = s.reg.Join(you, e.Lobby) // quietly: nothing changed for the others
+				l, _, err = s.reg.JoinWithPassword(you, e.Lobby, e.Password) // quietly: nothing changed for the others
 			}
 			if err == nil {
 				peers := make([]Member, 0, len(l.Members))

@@ -622,9 +622,14 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		var m Member
 		if m, err = sess.member(req); err == nil {
 			var l *Lobby
-			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta})
+			password, invite := req.Password, ""
+			if req.Private && password == "" {
+				password = RandomID() // an invite code: 50 random bits
+				invite = password
+			}
+			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password})
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token)
+				reply = encodeJoinedInvite(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
 			}
 		}
@@ -633,7 +638,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		if m, err = sess.member(req); err == nil {
 			var l *Lobby
 			if req.Op == OpJoin {
-				l, notices, err = s.reg.Join(m, req.Lobby)
+				l, notices, err = s.reg.JoinWithPassword(m, req.Lobby, req.Password)
 			} else {
 				l, notices, err = s.reg.QuickJoin(m, req.Game)
 			}
@@ -684,6 +689,10 @@ func (s *Server) handleRequest(sess *session, req *request) {
 }
 
 func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token string) []byte {
+	return encodeJoinedInvite(id, l, you, local, token, "")
+}
+
+func encodeJoinedInvite(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token, invite string) []byte {
 	peers := make([]Member, 0, len(l.Members)-1)
 	for _, m := range l.Members {
 		if m.ID != you.ID {
@@ -691,7 +700,7 @@ func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, to
 			peers = append(peers, m)
 		}
 	}
-	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you, Peers: peers, Resume: token})
+	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you, Peers: peers, Resume: token, Invite: invite})
 }
 
 func (s *Server) hello(sess *session, req *request) {

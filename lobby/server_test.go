@@ -619,3 +619,49 @@ func TestOnLobbyChangeFollowsLobbies(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivateLobbies: a private lobby is joined by id and password only;
+// it is not listed or quick-joined, and a wrong password is a clear error.
+func TestPrivateLobbies(t *testing.T) {
+	var mu sync.Mutex
+	var changes []Info
+	ts := startServer(t, ServerConfig{OnLobbyChange: func(in Info) { mu.Lock(); changes = append(changes, in); mu.Unlock() }})
+	ctx := context.Background()
+	owner := dial(t, ts.addr, "owner")
+	j, err := owner.Create(ctx, CreateOptions{Game: "demo", Name: "secret", Capacity: 4, JoinOptions: JoinOptions{Port: 1, Password: "hunter2"}})
+	if err != nil || !j.Lobby.Private || j.Invite != "" {
+		t.Fatalf("create: %+v %v", j, err)
+	}
+	inv, err := owner.Create(ctx, CreateOptions{Game: "demo", Name: "invite only", Capacity: 4, Private: true, JoinOptions: JoinOptions{Port: 1}})
+	if err != nil || len(inv.Invite) != 10 {
+		t.Fatalf("create with invite: %+v %v", inv, err)
+	}
+	p := dial(t, ts.addr, "p")
+	if ls, _ := p.List(ctx, ""); len(ls) != 0 {
+		t.Fatalf("private lobbies listed: %+v", ls)
+	}
+	if _, err := p.QuickJoin(ctx, "demo", JoinOptions{Port: 2}); !errors.Is(err, ErrNoOpenLobby) {
+		t.Fatalf("quick-join found a private lobby: %v", err)
+	}
+	for _, pw := range []string{"", "hunter3", "hunter2 ", "HUNTER2"} {
+		if _, err := p.Join(ctx, j.Lobby.ID, JoinOptions{Port: 2, Password: pw}); !errors.Is(err, ErrBadPassword) {
+			t.Fatalf("password %q: %v", pw, err)
+		}
+	}
+	if _, err := p.Join(ctx, j.Lobby.ID, JoinOptions{Port: 2, Password: "hunter2"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Join(ctx, inv.Lobby.ID, JoinOptions{Port: 2, Password: inv.Invite}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 2, JoinOptions: JoinOptions{Port: 1, Password: strings.Repeat("p", MaxPasswordLen+1)}}); !errors.Is(err, &Error{Code: CodeInvalidPassword}) {
+		t.Fatalf("long password: %v", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	for _, c := range changes {
+		if !c.Private {
+			t.Fatalf("change of a private lobby not marked private: %+v", c)
+		}
+	}
+}

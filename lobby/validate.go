@@ -24,6 +24,8 @@ const (
 	MaxMetaKeyLen   = 32
 	MaxMetaValueLen = 256
 	MaxMetaBytes    = 1024
+	// MaxPasswordLen bounds a private lobby's password, in bytes.
+	MaxPasswordLen = 64
 )
 
 // NormalizeGame lower-cases a game id and checks its form: 1 to MaxGameLen
@@ -95,6 +97,18 @@ func ValidateMeta(meta map[string]string) error {
 	}
 	if total > MaxMetaBytes {
 		return errorf(CodeInvalidMeta, "metadata is %d bytes, the limit is %d", total, MaxMetaBytes)
+	}
+	return nil
+}
+
+// ValidatePassword checks a private lobby's password: at most
+// MaxPasswordLen bytes of text ("" means a public lobby).
+func ValidatePassword(p string) error {
+	if len(p) > MaxPasswordLen {
+		return errorf(CodeInvalidPassword, "password is %d bytes, the limit is %d", len(p), MaxPasswordLen)
+	}
+	if err := validateText("password", p, MaxPasswordLen); err != nil {
+		return errorf(CodeInvalidPassword, "%s", err.(*Error).Message)
 	}
 	return nil
 }

@@ -54,6 +54,8 @@ type request struct {
 	Seq      uint64            `json:"seq,omitempty"`
 	Token    string            `json:"token,omitempty"`
 	Restore  []restoreLobby    `json:"lobbies,omitempty"`
+	Password string            `json:"password,omitempty"`
+	Private  bool              `json:"private,omitempty"`
 }
 
 // restoreLobby is one lobby a client asks a restarted coordinator to take
@@ -68,6 +70,7 @@ type restoreLobby struct {
 	Started  bool              `json:"started,omitempty"`
 	Port     int               `json:"port,omitempty"`
 	Addr     string            `json:"addr,omitempty"`
+	Password string            `json:"password,omitempty"`
 }
 
 // restoreResult answers one restoreLobby: the lobby's state and peers, or
@@ -91,16 +94,17 @@ type lobbyState struct {
 	Owner     string            `json:"owner"`
 	Successor string            `json:"successor"`
 	Meta      map[string]string `json:"meta,omitempty"`
+	Private   bool              `json:"private,omitempty"`
 }
 
 func stateOf(i Info) lobbyState {
 	return lobbyState{Lobby: i.ID, Game: i.Game, Name: i.Name, Players: i.Players, Capacity: i.Capacity,
-		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta}
+		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta, Private: i.Private}
 }
 
 func (s lobbyState) info() Info {
 	return Info{ID: s.Lobby, Game: s.Game, Name: s.Name, Players: s.Players, Capacity: s.Capacity,
-		State: s.State, Owner: s.Owner, Successor: s.Successor, Meta: s.Meta}
+		State: s.State, Owner: s.Owner, Successor: s.Successor, Meta: s.Meta, Private: s.Private}
 }
 
 // Server to client messages.
@@ -146,6 +150,9 @@ type joinReply struct {
 	You    Member   `json:"you"`
 	Peers  []Member `json:"peers"`
 	Resume string   `json:"resume"`
+	// Invite is the password of a private lobby created with "private"
+	// and no password of its own: the owner hands it to its players.
+	Invite string `json:"invite,omitempty"`
 }
 
 type listReply struct {
@@ -179,6 +186,7 @@ type inbound struct {
 	GraceMS     int64           `json:"resume_grace_ms"`
 	Resumed     *resumedState   `json:"resumed"`
 	Restored    []restoreResult `json:"restored"`
+	Invite      string          `json:"invite"`
 	lobbyState
 	You     *Member      `json:"you"`
 	Peers   []Member     `json:"peers"`

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/lobby"
 )
 
 // binPath is the lanlobby binary built once for these tests: they run the
@@ -340,21 +342,106 @@ func TestFailuresExitNonZero(t *testing.T) {
 	}
 }
 
-// TestCoordinatorShutdownEndsMembers: when the coordinator stops, members
-// print closed and an error, and exit non-zero instead of hanging.
-func TestCoordinatorShutdownEndsMembers(t *testing.T) {
-	coord, addr := startCoordinator(t)
-	host := start(t, "host", "host", "-c", addr, "--game", "demo", "--name", "x", "--players", "2", "--port", "1", "--json")
-	host.next(10*time.Second, event("created"))
-	coord.cmd.Process.Signal(syscall.SIGTERM)
-	if code := coord.wait(5 * time.Second); code != 0 {
-		t.Fatalf("coordinator exit %d", code)
+// TestDaemonRestartUnder20Members: 20 members in 5 lobbies (one of them a
+// real `lanlobby host` process) on a coordinator daemon that is killed with
+// SIGKILL and started again on the same address: every client restores its
+// lobby, owners first, under the same ids, and sees one
+// coordinator_restarted event; nobody sees a leave or a join.
+func TestDaemonRestartUnder20Members(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
 	}
-	m := host.next(5*time.Second, event("closed"))
-	if m["reason"] != "shutdown" {
-		t.Fatalf("closed: %v", m)
+	addr := ln.Addr().String()
+	ln.Close()
+	args := []string{"coordinator", "--listen", addr, "--announce=false", "--json", "--heartbeat", "100ms", "--resume-grace", "5s"}
+	daemon := start(t, "daemon", args...)
+	daemon.next(10*time.Second, event("listening"))
+
+	ctx := context.Background()
+	host := start(t, "host", "host", "-c", addr, "--game", "demo", "--name", "cli lobby", "--players", "4", "--port", "7777", "--json")
+	lobbyIDs := []string{host.next(10*time.Second, event("created"))["lobby"].(string)}
+	var clients []*lobby.Client
+	dialC := func(name string) *lobby.Client {
+		c, err := lobby.Dial(ctx, addr, lobby.ClientConfig{Player: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		clients = append(clients, c)
+		return c
 	}
-	if code := host.wait(5 * time.Second); code != 0 {
-		t.Fatalf("host exit %d after its lobby closed", code)
+	for i := 1; i < 5; i++ {
+		o := dialC(fmt.Sprint("owner", i))
+		j, err := o.Create(ctx, lobby.CreateOptions{Game: "demo", Name: fmt.Sprint("lobby ", i), Capacity: 4, JoinOptions: lobby.JoinOptions{Port: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lobbyIDs = append(lobbyIDs, j.Lobby.ID)
+	}
+	for i, id := range lobbyIDs {
+		for k := 0; k < 3; k++ {
+			if _, err := dialC(fmt.Sprintf("m%d-%d", i, k)).Join(ctx, id, lobby.JoinOptions{Port: 2}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(clients)+1 != 20 {
+		t.Fatalf("%d members", len(clients)+1)
+	}
+	// Let the join notices settle, then drain them.
+	for range 3 {
+		host.next(5*time.Second, event("member_joined"))
+	}
+	drain := func(c *lobby.Client) []lobby.Event {
+		var evs []lobby.Event
+		for {
+			select {
+			case ev := <-c.Events():
+				evs = append(evs, ev)
+			case <-time.After(50 * time.Millisecond):
+				return evs
+			}
+		}
+	}
+	for _, c := range clients {
+		drain(c)
+	}
+
+	daemon.cmd.Process.Kill()
+	daemon.wait(5 * time.Second)
+	restarted := start(t, "daemon2", args...)
+	restarted.next(10*time.Second, event("listening"))
+
+	m := host.next(15*time.Second, event("coordinator_restarted"))
+	if m["lobby"] != lobbyIDs[0] {
+		t.Fatalf("host restored %v", m)
+	}
+	for _, c := range clients {
+		var got []lobby.NoticeKind
+		deadline := time.Now().Add(15 * time.Second)
+		for len(got) == 0 && time.Now().Before(deadline) {
+			for _, ev := range drain(c) {
+				got = append(got, ev.Kind)
+			}
+		}
+		if len(got) != 1 || got[0] != lobby.EventCoordinatorRestarted {
+			t.Fatalf("client %s saw %v after the restart, want one coordinator_restarted", c.ID(), got)
+		}
+	}
+	waitForList := time.Now().Add(10 * time.Second)
+	for {
+		ls, err := clients[0].List(ctx, "demo")
+		full := err == nil && len(ls) == 5
+		for _, l := range ls {
+			full = full && l.Players == 4
+		}
+		if full {
+			break
+		}
+		if time.Now().After(waitForList) {
+			t.Fatalf("lobbies after the restart: %+v %v", ls, err)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

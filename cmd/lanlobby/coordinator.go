@@ -27,7 +27,7 @@ func coordinatorCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-conns-per-ip", Value: lobby.DefaultMaxConnsPerIP, Usage: "most open connections from one address (-1: no limit)"},
 			&cli.Float64Flag{Name: "max-request-rate", Value: lobby.DefaultRequestRate, Usage: "requests per second per connection, burst twice that (-1: no limit)"},
 			&cli.BoolFlag{Name: "announce", Value: true, Usage: "announce the coordinator and its lobbies on the LAN (--announce=false to stay silent)"},
-			flagJSON, flagLogLevel, flagInterface, flagBeaconPort, flagBeaconInterval,
+			flagJSON, flagLogLevel, flagInterface, flagBeaconPort, flagLANKey, flagBeaconInterval,
 		},
 		Action: runCoordinator,
 	}
@@ -52,7 +52,10 @@ func runCoordinator(c *cli.Context) error {
 		MaxConns:          c.Int("max-conns"),
 		MaxConnsPerIP:     c.Int("max-conns-per-ip"),
 		RequestRate:       c.Float64("max-request-rate"),
-		Logger:            log,
+		// A daemon restart (an upgrade, a crash) must not end the lobbies:
+		// clients restore them on the next instance.
+		KeepLobbiesOnShutdown: true,
+		Logger:                log,
 	}
 	if c.Bool("announce") {
 		// Hosts on the LAN find the daemon and hand it their lobbies;

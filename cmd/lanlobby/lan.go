@@ -30,6 +30,8 @@ var (
 		Usage: "mean time between periodic announcements (lobbies expire after 3 silent periods)"}
 	flagQuiet = &cli.DurationFlag{Name: "quiet", Value: defaultQuiet,
 		Usage: "stop listening this long after the last answer (and after the query when nobody answers)"}
+	flagLANKey = &cli.StringFlag{Name: "lan-key", EnvVars: []string{"LANLOBBY_LAN_KEY"},
+		Usage: "shared LAN passphrase: sign announcements and ignore unsigned ones (everyone on the LAN needs the same)"}
 	flagDaemonWait = &cli.DurationFlag{Name: "daemon-wait", Value: defaultDaemonWait,
 		Usage: "how long host looks for a coordinator daemon on the LAN before running its own (0: never use one)"}
 )
@@ -51,6 +53,28 @@ const (
 	// for the same host's answer over the other address family.
 	settleTime = 5 * time.Millisecond
 )
+
+// lanKey derives the LAN key from --lan-key once per process (the
+// derivation is deliberately slow) and keeps it in the app's metadata.
+func lanKey(c *cli.Context) (beacon.Key, error) {
+	const slot = "lan-key"
+	if k, ok := c.App.Metadata[slot].(beacon.Key); ok {
+		return k, nil
+	}
+	pass := c.String("lan-key")
+	if pass == "" {
+		return beacon.Key{}, nil
+	}
+	k, err := beacon.NewKey(pass)
+	if err != nil {
+		return beacon.Key{}, cli.Exit(fmt.Sprintf("--lan-key: %v", err), exitUsage)
+	}
+	if c.App.Metadata == nil {
+		c.App.Metadata = map[string]any{}
+	}
+	c.App.Metadata[slot] = k
+	return k, nil
+}
 
 func beaconNet(c *cli.Context) beacon.NetConfig {
 	return beacon.NetConfig{
@@ -76,8 +100,12 @@ type announcer struct {
 // startAnnouncer starts advertising on the LAN. coord announces a daemon
 // (nil for a host's own coordinator).
 func startAnnouncer(c *cli.Context, port uint16, coord *beacon.Coordinator, log *slog.Logger) (*announcer, error) {
+	key, err := lanKey(c)
+	if err != nil {
+		return nil, err
+	}
 	adv, err := beacon.NewAdvertiser(beacon.AdvertiserConfig{
-		Net: beaconNet(c), Interval: c.Duration("beacon-interval"), Coordinator: coord, Logger: log,
+		Net: beaconNet(c), Interval: c.Duration("beacon-interval"), Coordinator: coord, Logger: log, Key: key,
 	})
 	if err != nil {
 		return nil, cli.Exit(fmt.Sprintf("beacon: %v", err), exitUsage)
@@ -90,6 +118,9 @@ func startAnnouncer(c *cli.Context, port uint16, coord *beacon.Coordinator, log 
 // follow is the coordinator's OnLobbyChange hook: it mirrors every lobby
 // change into the advertiser (which announces it at once).
 func (a *announcer) follow(in lobby.Info) {
+	if in.Private {
+		return // never advertised
+	}
 	var err error
 	if in.State == lobby.StateClosed {
 		err = a.adv.Remove(in.ID)
@@ -166,7 +197,11 @@ func startBrowser(ctx context.Context, c *cli.Context, game string, log *slog.Lo
 		}
 		game = g
 	}
-	b, err := beacon.NewBrowser(beacon.BrowserConfig{Net: beaconNet(c), Game: game, Logger: log})
+	key, err := lanKey(c)
+	if err != nil {
+		return nil, err
+	}
+	b, err := beacon.NewBrowser(beacon.BrowserConfig{Net: beaconNet(c), Game: game, Logger: log, Key: key})
 	if err != nil {
 		return nil, cli.Exit(fmt.Sprintf("beacon: %v", err), exitUsage)
 	}

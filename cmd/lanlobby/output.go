@@ -92,9 +92,11 @@ func (p *printer) joined(j *lobby.Joined, created bool, coordinator string) {
 		Capacity    int        `json:"capacity"`
 		Owner       string     `json:"owner"`
 		Coordinator string     `json:"coordinator,omitempty"`
+		Private     bool       `json:"private,omitempty"`
+		Invite      string     `json:"invite,omitempty"`
 		You         peerJSON   `json:"you"`
 		Peers       []peerJSON `json:"peers"`
-	}{event, l.ID, l.Game, l.Name, l.Players, l.Capacity, l.Owner, coordinator,
+	}{event, l.ID, l.Game, l.Name, l.Players, l.Capacity, l.Owner, coordinator, l.Private, j.Invite,
 		peerJSON{j.You.ID, j.You.Name, j.You.Addr}, peersJSON(j.Peers)}
 	var b strings.Builder
 	if created {
@@ -104,6 +106,14 @@ func (p *printer) joined(j *lobby.Joined, created bool, coordinator string) {
 	}
 	if coordinator != "" {
 		fmt.Fprintf(&b, " on coordinator %s", coordinator)
+	}
+	if l.Private {
+		b.WriteString("\nprivate lobby: not listed or announced; players join with its id")
+		if j.Invite != "" {
+			fmt.Fprintf(&b, " and the invite code %s", j.Invite)
+		} else {
+			b.WriteString(" and the password")
+		}
 	}
 	fmt.Fprintf(&b, "\nyou are %s, your game address %s", j.You.ID, j.You.Addr)
 	if len(j.Peers) == 0 {

@@ -20,7 +20,9 @@ func hostCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "lobby name shown to players", Required: true},
 			&cli.IntFlag{Name: "players", Aliases: []string{"k"}, Usage: fmt.Sprintf("players needed to start (%d..%d)", lobby.MinCapacity, lobby.MaxCapacity), Required: true},
 			flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
-			flagInterface, flagBeaconPort, flagBeaconInterval, flagDaemonWait,
+			flagInterface, flagBeaconPort, flagLANKey, flagBeaconInterval, flagDaemonWait,
+			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "make the lobby private: players join by id with this password"},
+			&cli.BoolFlag{Name: "private", Usage: "make the lobby private with an invite code the coordinator makes up"},
 		},
 		Action: runHost,
 	}
@@ -35,7 +37,8 @@ func joinCommand() *cli.Command {
 			"of --game closest to full is joined (the next one if it fills meanwhile); with one, the\n" +
 			"lobby of that id or name. With --coordinator, the argument is a lobby id on that coordinator.",
 		Flags: []cli.Flag{flagCoordinator, flagGame, flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
-			flagInterface, flagBeaconPort, flagQuiet},
+			flagInterface, flagBeaconPort, flagLANKey, flagQuiet,
+			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "password or invite code of a private lobby"}},
 		Action: runJoin,
 	}
 }
@@ -53,6 +56,9 @@ func runHost(c *cli.Context) error {
 	}
 	log, err := newLogger(c)
 	if err != nil {
+		return err
+	}
+	if _, err := lanKey(c); err != nil { // derive it before any timing-sensitive step
 		return err
 	}
 	coordinator := c.String("coordinator")
@@ -84,8 +90,9 @@ func runHost(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("cannot reach coordinator %s: %v", coordinator, err), exitFailure)
 	}
 	defer cl.Close()
+	ep.Password = c.String("password")
 	j, err := cl.Create(c.Context, lobby.CreateOptions{Game: c.String("game"), Name: c.String("name"),
-		Capacity: c.Int("players"), JoinOptions: ep})
+		Capacity: c.Int("players"), Private: c.Bool("private"), JoinOptions: ep})
 	if err != nil {
 		return failure(err)
 	}
@@ -109,6 +116,7 @@ func runJoin(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	ep.Password = c.String("password")
 	if c.String("coordinator") == "" {
 		return joinLAN(c, id, ep)
 	}

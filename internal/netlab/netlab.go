@@ -38,6 +38,10 @@
 //	p := lab.Hosts[1].Start(t, "lanlobby", "browse") // a program in h2
 //	p.WaitForLine(t, 5*time.Second, netlab.Contains("lobby found"))
 //
+// Host.Impair makes a host's cable lossy and/or slow, Host.SetLinkSilent
+// cuts it without the host noticing, Host.SetLink pulls its plug (see
+// faults.go).
+//
 // The harness needs root and iproute2's ip. New fails the test, rather than
 // skipping it, when either is missing: a silently skipped network test is
 // worse than a red one.
@@ -150,6 +154,8 @@ type Lab struct {
 	procs      []*Process
 	closers    []func() error // run by Close once every process is gone
 	closed     bool
+
+	faults labFaults // fault injection, lab-wide part (faults.go)
 }
 
 // Host is one namespace of a lab: a machine on the LAN, or the router.
@@ -175,6 +181,8 @@ type Host struct {
 	ifaces []string // every LAN interface in the host's namespace
 	ports  []string // the switch-side ends of the host's cables
 	avahi  *Avahi   // the running StartAvahi, if any; guarded by lab.mu
+
+	faults hostFaults // Impair's state (faults.go)
 }
 
 // New builds a lab and registers its teardown with t.Cleanup, so the lab
@@ -751,7 +759,7 @@ func (h *Host) LinkLocal() (netip.Addr, error) {
 // ports down or up, like pulling the plug: the host sees its link lose
 // carrier, keeps its addresses and routes, and frames vanish both ways. For
 // the router all its cables switch together. SetLink(true) returns once
-// traffic flows again.
+// traffic flows again; it also heals a silent cut (SetLinkSilent).
 func (h *Host) SetLink(up bool) error {
 	if h.lab.isClosed() {
 		return ErrClosed
@@ -768,6 +776,7 @@ func (h *Host) SetLink(up bool) error {
 		return err
 	}
 	if up {
+		h.healSilentCut() // SetLink(true) heals a SetLinkSilent cut too
 		return h.waitReady()
 	}
 	return nil
