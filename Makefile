@@ -4,6 +4,10 @@ BIN       ?= bin
 PKGS      ?= ./...
 # Fuzz targets run briefly in `make test`; `make fuzz` runs them longer.
 FUZZTIME  ?= 3s
+FUZZLONG  ?= 60s
+# package:target pairs, one `go test -fuzz` each (Go fuzzes one target at a time).
+FUZZ_TARGETS = tcpconn:FuzzLineReader lobby:FuzzRequest lobby:FuzzClientMessage \
+	beacon:FuzzDecode beacon:FuzzVerify
 
 .PHONY: all build test vet fmt-check unit fuzz-short fuzz bench clean
 
@@ -14,7 +18,7 @@ build:
 
 # test: formatting, vet, then every package (unit, loopback and namespace
 # multi-host tests) under the race detector.
-test: fmt-check vet unit
+test: fmt-check vet unit fuzz-short
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -25,6 +29,18 @@ vet:
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+# fuzz-short: each fuzz target for FUZZTIME (seed corpora in */testdata/fuzz).
+fuzz-short:
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t#*:}; \
+		echo "fuzz $$pkg $$fn $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) ./$$pkg/ >/tmp/lanlobby-fuzz.log 2>&1 || { cat /tmp/lanlobby-fuzz.log; exit 1; }; \
+	done
+
+# fuzz: each target for FUZZLONG.
+fuzz:
+	$(MAKE) fuzz-short FUZZTIME=$(FUZZLONG)
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 ./lobby/ ./tcpconn/
