@@ -1,7 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,6 +30,77 @@ func benchCommand() *cli.Command {
 				fmt.Fprint(c.App.Writer, bench.Format(res))
 				return nil
 			},
-		}},
+		}, benchLoadCommand()},
+	}
+}
+
+func benchLoadCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "load",
+		Usage: "hold many members on one coordinator process over loopback, then measure quick-join throughput",
+		Description: "Starts this binary's coordinator as a separate process (--listen 127.0.0.1:0\n" +
+			"--announce=false), measures it idle, connects --members raw protocol clients in\n" +
+			"lobbies of --per-lobby that answer every heartbeat, holds them for --hold, then\n" +
+			"has --qj-conns connections quick-join and leave open lobbies for --qj-duration\n" +
+			"while the members stay connected. The coordinator's CPU time and RSS come from\n" +
+			"/proc (Linux only). Exits 1 if a member was dropped or a lobby was not full.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "members", Value: 10000, Usage: "members to connect and hold"},
+			&cli.IntFlag{Name: "per-lobby", Value: 4, Usage: "members per lobby (one owner; also the capacity)"},
+			&cli.DurationFlag{Name: "hold", Value: 60 * time.Second, Usage: "how long to hold the members"},
+			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "the coordinator's ping period"},
+			&cli.IntFlag{Name: "misses", Value: 3, Usage: "silent periods before the coordinator drops a member"},
+			&cli.DurationFlag{Name: "qj-duration", Value: 5 * time.Second, Usage: "length of the quick-join phase (0 skips it)"},
+			&cli.IntFlag{Name: "qj-conns", Value: 16, Usage: "quick-join connections"},
+			&cli.IntFlag{Name: "qj-depth", Value: 4, Usage: "quick-joins in flight per connection (1..8)"},
+			&cli.IntFlag{Name: "qj-lobbies", Value: 1000, Usage: "open lobbies (capacity 64) for the quick-join phase"},
+			&cli.IntFlag{Name: "sources", Usage: "loopback source addresses 127.0.0.2.. to dial from (0: one per 400 connections)"},
+			&cli.StringFlag{Name: "coordinator-bin", Usage: "run the coordinator of this lanlobby binary instead of this one's (to compare builds)"},
+			&cli.StringSliceFlag{Name: "coordinator-arg", Usage: "extra coordinator flag, after the bench's own (repeatable)"},
+			&cli.BoolFlag{Name: "keep-rate-limit", Usage: "keep the coordinator's per-connection request rate limit (it caps each quick-join connection at 100 joins/s)"},
+			flagJSON,
+		},
+		Action: func(c *cli.Context) error {
+			self := c.String("coordinator-bin")
+			if self == "" {
+				var err error
+				if self, err = os.Executable(); err != nil {
+					return cli.Exit(fmt.Sprintf("cannot find the lanlobby binary: %v", err), exitFailure)
+				}
+			}
+			qj := c.Duration("qj-duration")
+			if qj <= 0 {
+				qj = -1
+			}
+			res, err := bench.Load(c.Context, bench.LoadConfig{
+				Coordinator:     []string{self, "coordinator"},
+				CoordinatorArgs: c.StringSlice("coordinator-arg"),
+				KeepRateLimit:   c.Bool("keep-rate-limit"),
+				Members:         c.Int("members"),
+				PerLobby:        c.Int("per-lobby"),
+				Hold:            c.Duration("hold"),
+				Heartbeat:       c.Duration("heartbeat"),
+				Misses:          c.Int("misses"),
+				QJDuration:      qj,
+				QJConns:         c.Int("qj-conns"),
+				QJDepth:         c.Int("qj-depth"),
+				QJLobbies:       c.Int("qj-lobbies"),
+				Sources:         c.Int("sources"),
+				Progress:        c.App.ErrWriter,
+			})
+			if err != nil {
+				return cli.Exit(err.Error(), exitFailure)
+			}
+			if c.Bool("json") {
+				b, _ := json.Marshal(res)
+				fmt.Fprintf(c.App.Writer, "%s\n", b)
+			} else {
+				fmt.Fprint(c.App.Writer, bench.FormatLoad(res))
+			}
+			if res.FalseDrops+res.QJFalseDrops > 0 || res.ListFull != res.Lobbies || res.Connected != res.Members {
+				return cli.Exit(fmt.Sprintf("load: %d false drops, %d of %d lobbies full", res.FalseDrops+res.QJFalseDrops, res.ListFull, res.Lobbies), exitFailure)
+			}
+			return nil
+		},
 	}
 }
