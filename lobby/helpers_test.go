@@ -89,11 +89,11 @@ func nextEvent(t testing.TB, c *Client, timeout time.Duration) Event {
 	select {
 	case ev, ok := <-c.Events():
 		if !ok {
-			t.Fatalf("%s: events channel closed", c.you.Name)
+			t.Fatalf("%s: events channel closed", c.cfg.Player)
 		}
 		return ev
 	case <-time.After(timeout):
-		t.Fatalf("%s: no event within %v", c.you.Name, timeout)
+		t.Fatalf("%s: no event within %v", c.cfg.Player, timeout)
 	}
 	return Event{}
 }
@@ -102,7 +102,7 @@ func expectEvent(t testing.TB, c *Client, kind NoticeKind, check func(Event) boo
 	t.Helper()
 	ev := nextEvent(t, c, 5*time.Second)
 	if ev.Kind != kind || (check != nil && !check(ev)) {
-		t.Fatalf("%s: got event %+v, want %s", c.you.Name, ev, kind)
+		t.Fatalf("%s: got event %+v, want %s", c.cfg.Player, ev, kind)
 	}
 	return ev
 }

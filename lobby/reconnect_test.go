@@ -192,7 +192,7 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 	for _, c := range clients {
 		ev := nextEvent(t, c, 10*time.Second)
 		if ev.Kind != EventCoordinatorRestarted {
-			t.Fatalf("%s: first event after the restart is %+v", c.you.Name, ev)
+			t.Fatalf("%s: first event after the restart is %+v", c.cfg.Player, ev)
 		}
 	}
 	waitFor(t, 10*time.Second, "every lobby back with 4 members", func() bool {
@@ -227,12 +227,12 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 		select {
 		case ev := <-c.Events():
 			if ev.Kind == NoticeMemberLeft || ev.Kind == NoticeMemberJoined {
-				t.Fatalf("%s got %s after the restart", c.you.Name, ev.Kind)
+				t.Fatalf("%s got %s after the restart", c.cfg.Player, ev.Kind)
 			}
 		default:
 		}
 		if err := c.Err(); err != nil {
-			t.Fatalf("%s: %v", c.you.Name, err)
+			t.Fatalf("%s: %v", c.cfg.Player, err)
 		}
 	}
 }

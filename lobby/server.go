@@ -28,6 +28,9 @@ const (
 	DefaultHeartbeatMisses   = tcpconn.DefaultHeartbeatMisses
 	// DefaultHelloTimeout is how long a new connection has to complete hello.
 	DefaultHelloTimeout = 2 * time.Second
+	// serverReadBuffer is each link's read buffer: requests and pongs are
+	// short, and a coordinator holds thousands of mostly idle links.
+	serverReadBuffer = 1024
 	// DefaultResumeGrace is how long a dropped member may resume its seat.
 	DefaultResumeGrace = 10 * time.Second
 	// DefaultSocketBuffer is each connection's kernel send buffer.
@@ -206,6 +209,8 @@ type Server struct {
 	perIP    map[netip.Addr]int
 	sessWG   sync.WaitGroup
 
+	heartbeat *tcpconn.Heartbeat // pings every link; set by Serve
+
 	serving   atomic.Bool
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -259,6 +264,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ln.Close()
 		return errors.New("lobby: Serve called twice")
 	}
+	s.heartbeat = tcpconn.NewHeartbeat(s.cfg.HeartbeatInterval, s.cfg.HeartbeatInterval*time.Duration(s.cfg.HeartbeatMisses), encodePing)
+	defer s.heartbeat.Close()
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -352,9 +359,8 @@ func (s *Server) startSession(nc net.Conn) {
 		MaxLineLength: s.cfg.MaxLineLength,
 		SendQueue:     s.cfg.SendQueue,
 		WriteTimeout:  s.cfg.WriteTimeout,
-		PingInterval:  s.cfg.HeartbeatInterval,
-		Ping:          encodePing,
-		IdleTimeout:   s.cfg.HeartbeatInterval * time.Duration(s.cfg.HeartbeatMisses),
+		Heartbeat:     s.heartbeat,
+		ReadBuffer:    serverReadBuffer,
 		TooLongReply: func() []byte {
 			return encodeError(nil, errorf(CodeLineTooLong, "frame over %d bytes; closing", s.cfg.MaxLineLength))
 		},

@@ -84,6 +84,14 @@ type Config struct {
 	// TooLongReply, when set, builds a last frame sent to a peer whose
 	// frame exceeded MaxLineLength, before the link closes.
 	TooLongReply func() []byte
+	// Heartbeat, when set, drives the pings and silence checks of this link
+	// together with many others from one goroutine (see Heartbeat); then
+	// PingInterval, Ping and IdleTimeout are the Heartbeat's.
+	Heartbeat *Heartbeat
+	// ReadBuffer is the read buffer in bytes (default 4096); longer frames
+	// are assembled in a buffer that grows as needed. A coordinator with
+	// many mostly idle links uses a small one.
+	ReadBuffer int
 	// IdleTimeout closes the link with ReasonTimeout when nothing at all was
 	// read for this long; zero disables it. The check runs every
 	// PingInterval, or every IdleTimeout/4 when no pings are sent, so a silent
@@ -128,7 +136,6 @@ type Conn struct {
 	closeOnce sync.Once
 	reason    atomic.Uint32
 	closeErr  atomic.Pointer[error]
-	flushQuit chan struct{} // closed by CloseAfterFlush: writer drains, then closes
 
 	lastRead atomic.Int64 // nanoseconds since start of the last frame read
 	idle     atomic.Int64 // IdleTimeout in nanoseconds; see SetIdleTimeout
@@ -139,20 +146,20 @@ type Conn struct {
 	timer      *time.Timer
 	rtt        atomic.Int64 // nanoseconds; 0 until the first pong
 
-	flushOnce sync.Once
+	// Outbound: a frame is written at once, from the sender's goroutine,
+	// when nothing is queued and the socket takes it without blocking (the
+	// common case, with no goroutine hand-off at all). Otherwise it joins a
+	// queue that a writer goroutine, started for the occasion, drains with
+	// blocking writes under the write timeout, then exits. An idle link
+	// holds no writer goroutine and almost no buffer.
+	qmu        sync.Mutex // guards the fields below, and serialises writes
+	queue      [][]byte   // chunks to write in order: frames and newlines
+	writing    bool       // a writer goroutine owns the socket's writes
+	flushClose bool       // CloseAfterFlush: close once the queue is drained
+	writers    sync.WaitGroup
 
-	// The outbound queue is a slice that grows only as far as the backlog
-	// does (an idle link holds almost nothing), drained by one writer
-	// goroutine with a single writev per batch.
-	qmu      sync.Mutex // guards queue and inFlight
-	queue    [][]byte
-	inFlight int           // frames taken by the writer, not yet written
-	wake     chan struct{} // capacity 1: the queue went from empty to not
-
-	// wmu serialises socket writes between the writer goroutine and
-	// SendNow.
-	wmu sync.Mutex
-	iov net.Buffers // reused by the writer, under wmu
+	heart     *Heartbeat // shared heartbeat driving this link, or nil
+	heartSlot int
 }
 
 // newline is shared by every frame's iovec list.
@@ -162,29 +169,26 @@ var newline = []byte{'\n'}
 func New(nc net.Conn, cfg Config) *Conn {
 	cfg = cfg.withDefaults()
 	c := &Conn{
-		nc:        nc,
-		cfg:       cfg,
-		start:     time.Now(),
-		wake:      make(chan struct{}, 1),
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
-		flushQuit: make(chan struct{}),
+		nc:      nc,
+		cfg:     cfg,
+		start:   time.Now(),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	c.idle.Store(int64(cfg.IdleTimeout))
 	return c
 }
 
-// Start launches the reader and writer goroutines and the heartbeat. h gets
-// every frame and, once, the close.
+// Start launches the reader goroutine and the heartbeat. h gets every frame
+// and, once, the close.
 func (c *Conn) Start(h Handler) {
-	var writerDone = make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		c.writeLoop()
-	}()
 	go func() {
 		c.readLoop(h)
-		<-writerDone
+		// A sender that saw the link open may be starting a writer right
+		// now; after this barrier none can, and Wait covers them all.
+		c.qmu.Lock()
+		c.qmu.Unlock()
+		c.writers.Wait()
 		c.stopTimer()
 		reason := CloseReason(c.reason.Load())
 		var err error
@@ -194,6 +198,10 @@ func (c *Conn) Start(h Handler) {
 		h.HandleClose(reason, err)
 		close(c.done)
 	}()
+	if c.cfg.Heartbeat != nil {
+		c.cfg.Heartbeat.add(c)
+		return
+	}
 	if c.cfg.PingInterval > 0 || c.idle.Load() > 0 {
 		// Jitter the first tick so links accepted together do not ping together.
 		first := c.checkPeriod()
@@ -223,65 +231,56 @@ func (c *Conn) SetIdleTimeout(d time.Duration) {
 	}
 }
 
-// Send queues one frame (without its newline) for the writer. It never
-// blocks: when SendQueue frames are already waiting the link is closed as a
-// slow consumer and ErrSlowConsumer returned. The frame must not be
-// modified afterwards; the same slice may be queued on many links.
+// Send writes one frame (without its newline), at once when the socket
+// takes it without blocking, else behind the frames already waiting. It
+// never blocks: when SendQueue frames are already waiting the link is
+// closed as a slow consumer and ErrSlowConsumer returned. The frame must
+// not be modified afterwards; the same slice may be sent on many links.
 func (c *Conn) Send(frame []byte) error {
 	c.qmu.Lock()
+	defer c.qmu.Unlock()
 	select {
 	case <-c.closing:
-		c.qmu.Unlock()
 		return ErrClosed
 	default:
 	}
-	if len(c.queue) >= c.cfg.SendQueue {
-		c.qmu.Unlock()
-		c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
-		return ErrSlowConsumer
-	}
-	c.queue = append(c.queue, frame)
-	first := len(c.queue) == 1
-	c.qmu.Unlock()
-	if first {
-		select {
-		case c.wake <- struct{}{}:
-		default:
+	if c.writing || len(c.queue) > 0 {
+		if len(c.queue) >= 2*c.cfg.SendQueue {
+			c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
+			return ErrSlowConsumer
 		}
+		c.queue = append(c.queue, frame, newline)
+		return nil
 	}
+	n, err := tryWritev(c.nc, frame, newline)
+	if err != nil {
+		c.closeWith(ReasonDisconnected, err)
+		return ErrClosed
+	}
+	if n == len(frame)+1 {
+		return nil
+	}
+	// The socket is full: the rest waits for a writer goroutine.
+	if n < len(frame) {
+		c.queue = append(c.queue, frame[n:], newline)
+	} else {
+		c.queue = append(c.queue, newline)
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeLoop()
 	return nil
 }
 
-// SendNow writes frame from the caller's goroutine, saving the hand-off to
-// the writer goroutine on latency-critical paths (a client's request). When
-// frames are queued or being written it queues behind them instead, so
-// order is kept. It may block up to the write timeout.
-func (c *Conn) SendNow(frame []byte) error {
-	c.wmu.Lock()
-	c.qmu.Lock()
-	busy := len(c.queue) > 0 || c.inFlight > 0
-	c.qmu.Unlock()
-	if busy {
-		c.wmu.Unlock()
-		return c.Send(frame)
-	}
-	defer c.wmu.Unlock()
-	select {
-	case <-c.closing:
-		return ErrClosed
-	default:
-	}
-	if !c.writeLocked([][]byte{frame}) {
-		return ErrClosed
-	}
-	return nil
-}
+// SendNow is Send; it remains for callers that want to say the frame is
+// latency-critical (Send already writes at once when it can).
+func (c *Conn) SendNow(frame []byte) error { return c.Send(frame) }
 
 // Queued reports how many frames wait for the writer.
 func (c *Conn) Queued() int {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	return len(c.queue) + c.inFlight
+	return len(c.queue) / 2
 }
 
 // Close closes the link at once, dropping queued frames. Only the first
@@ -296,7 +295,13 @@ func (c *Conn) Close(reason CloseReason) {
 // is being disconnected.
 func (c *Conn) CloseAfterFlush(reason CloseReason) {
 	c.reason.CompareAndSwap(uint32(ReasonNone), uint32(reason))
-	c.flushOnce.Do(func() { close(c.flushQuit) })
+	c.qmu.Lock()
+	busy := c.writing
+	c.flushClose = true
+	c.qmu.Unlock()
+	if !busy {
+		c.closeWith(ReasonClosed, nil) // keeps the reason set above
+	}
 }
 
 // Done is closed once the link is fully closed and HandleClose has returned.
@@ -342,11 +347,22 @@ func (c *Conn) closeWith(reason CloseReason, err error) {
 }
 
 func (c *Conn) stopTimer() {
+	if c.cfg.Heartbeat != nil {
+		c.cfg.Heartbeat.remove(c)
+		return
+	}
 	c.pingMu.Lock()
 	defer c.pingMu.Unlock()
 	if c.timer != nil {
 		c.timer.Stop()
 	}
+}
+
+// notePing records that ping seq is going out now, for the RTT.
+func (c *Conn) notePing(seq uint64) {
+	c.pingMu.Lock()
+	c.pingSeq, c.pingSentAt = seq, time.Since(c.start)
+	c.pingMu.Unlock()
 }
 
 // tick runs on the timer's goroutine: drop a silent peer, else ping it.
@@ -375,7 +391,7 @@ func (c *Conn) tick() {
 }
 
 func (c *Conn) readLoop(h Handler) {
-	lr := NewLineReader(c.nc, c.cfg.MaxLineLength)
+	lr := newLineReaderSize(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
 	c.lastRead.Store(int64(time.Since(c.start)))
 	for {
 		line, err := lr.ReadLine()
@@ -412,64 +428,41 @@ func (c *Conn) readLoop(h Handler) {
 	}
 }
 
-// writeLocked writes frames, each followed by a newline, in one writev
-// bounded by the write timeout; false when the link failed (and is now
-// closed).
-func (c *Conn) writeLocked(frames [][]byte) bool {
-	iov := c.iov[:0]
-	for _, f := range frames {
-		iov = append(iov, f, newline)
-	}
-	c.nc.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout))
-	bufs := iov // WriteTo consumes its receiver
-	_, err := bufs.WriteTo(c.nc)
-	clear(iov) // drop references to the frames sent
-	if cap(iov) > 256 {
-		iov = nil // a burst's iovec list is not kept by an idle link
-	}
-	c.iov = iov[:0]
-	if err != nil {
-		if isTimeout(err) {
-			c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
-		} else {
-			c.closeWith(ReasonDisconnected, err)
-		}
-		return false
-	}
-	return true
-}
-
-// drain writes everything queued; false when the link failed.
-func (c *Conn) drain() bool {
-	c.qmu.Lock()
-	batch := c.queue
-	c.queue = nil
-	c.inFlight = len(batch)
-	c.qmu.Unlock()
-	if len(batch) == 0 {
-		return true
-	}
-	c.wmu.Lock()
-	ok := c.writeLocked(batch)
-	c.wmu.Unlock()
-	c.qmu.Lock()
-	c.inFlight = 0
-	c.qmu.Unlock()
-	return ok
-}
-
+// writeLoop drains the queue with blocking writes bounded by the write
+// timeout, then exits; the next backlog starts a new one.
 func (c *Conn) writeLoop() {
+	defer c.writers.Done()
+	var deadline time.Time
 	for {
-		select {
-		case <-c.wake:
-			if !c.drain() {
-				return
+		c.qmu.Lock()
+		batch := c.queue
+		c.queue = nil
+		if len(batch) == 0 {
+			c.writing = false
+			closeNow := c.flushClose
+			c.qmu.Unlock()
+			if closeNow {
+				c.closeWith(ReasonClosed, nil) // keeps the reason set by CloseAfterFlush
 			}
-		case <-c.flushQuit:
-			c.drain()
-			c.closeWith(ReasonClosed, nil) // keeps the reason set by CloseAfterFlush
 			return
-		case <-c.closing:
+		}
+		c.qmu.Unlock()
+		// Refresh the deadline only when less than half of it is left: a
+		// deadline per write costs a timer update each time.
+		if now := time.Now(); deadline.Sub(now) < c.cfg.WriteTimeout/2 {
+			deadline = now.Add(c.cfg.WriteTimeout)
+			c.nc.SetWriteDeadline(deadline)
+		}
+		bufs := net.Buffers(batch)
+		if _, err := bufs.WriteTo(c.nc); err != nil {
+			if isTimeout(err) {
+				c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
+			} else {
+				c.closeWith(ReasonDisconnected, err)
+			}
+			c.qmu.Lock()
+			c.queue, c.writing = nil, false
+			c.qmu.Unlock()
 			return
 		}
 	}

@@ -349,3 +349,78 @@ func TestCloseReasonNames(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedHeartbeat: one Heartbeat drives many links: answering links
+// stay, a silent one is closed with ReasonTimeout within idle + interval,
+// pings of one round share a sequence number, and Close stops it.
+func TestSharedHeartbeat(t *testing.T) {
+	const interval = 20 * time.Millisecond
+	hb := NewHeartbeat(interval, 3*interval, func(seq uint64) []byte { return []byte(fmt.Sprintf("ping %d", seq)) })
+	defer hb.Close()
+	type link struct {
+		c    *Conn
+		peer net.Conn
+		rec  *recorder
+	}
+	var links []link
+	for i := 0; i < 10; i++ {
+		s, cl := tcpPair(t)
+		var c *Conn
+		rec := &recorder{}
+		rec.onLine = func(l string) error {
+			var seq uint64
+			if _, err := fmt.Sscanf(l, "pong %d", &seq); err == nil {
+				c.Pong(seq)
+			}
+			return nil
+		}
+		c = New(s, Config{Heartbeat: hb})
+		c.Start(rec)
+		links = append(links, link{c, cl, rec})
+	}
+	// Links 1..9 answer every ping; link 0 never does.
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	for _, l := range links[1:] {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			br := bufio.NewReader(l.peer)
+			for {
+				line, err := br.ReadString('\n')
+				if err != nil {
+					return
+				}
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var seq uint64
+				fmt.Sscanf(line, "ping %d", &seq)
+				fmt.Fprintf(l.peer, "pong %d\n", seq)
+			}
+		}()
+	}
+	start := time.Now()
+	waitDone(t, links[0].c)
+	if d := time.Since(start); links[0].rec.reason != ReasonTimeout || d > 3*interval+interval+500*time.Millisecond {
+		t.Fatalf("silent link: reason %v after %v", links[0].rec.reason, d)
+	}
+	time.Sleep(6 * interval) // several more rounds: the answering links must survive them
+	for i, l := range links[1:] {
+		if r := l.c.Reason(); r != ReasonNone {
+			t.Fatalf("answering link %d closed: %v", i+1, r)
+		}
+		if l.c.RTT() <= 0 {
+			t.Fatalf("answering link %d: no RTT", i+1)
+		}
+	}
+	close(stop)
+	for _, l := range links[1:] {
+		l.c.Close(ReasonClosed)
+		l.peer.Close()
+		waitDone(t, l.c)
+	}
+	wg.Wait()
+}

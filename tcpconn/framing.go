@@ -36,10 +36,16 @@ type LineReader struct {
 // NewLineReader returns a reader of frames of at most max bytes (max <= 0
 // means DefaultMaxLineLength).
 func NewLineReader(r io.Reader, max int) *LineReader {
+	return newLineReaderSize(r, max, 0)
+}
+
+func newLineReaderSize(r io.Reader, max, size int) *LineReader {
 	if max <= 0 {
 		max = DefaultMaxLineLength
 	}
-	size := 4096
+	if size <= 0 {
+		size = 4096
+	}
 	if max+1 < size {
 		size = max + 1
 	}
