@@ -67,6 +67,13 @@ type LobbyInfo struct {
 	Source string
 }
 
+// sameLobby reports whether two views agree on the lobby itself: all
+// fields but where and how it was heard (Host, Iface, Source, Seen, RTT).
+func (l LobbyInfo) sameLobby(o LobbyInfo) bool {
+	return l.ID == o.ID && l.Game == o.Game && l.Name == o.Name && l.Players == o.Players &&
+		l.Capacity == o.Capacity && l.State == o.State
+}
+
 // sameContent reports whether a consumer would see a difference: all
 // fields but Seen and RTT.
 func (l LobbyInfo) sameContent(o LobbyInfo) bool {

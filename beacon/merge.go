@@ -16,8 +16,9 @@ type merger struct {
 }
 
 type merged struct {
-	views map[int]LobbyInfo // by source index
-	shown LobbyInfo
+	views    map[int]LobbyInfo // by source index
+	shown    LobbyInfo
+	shownSrc int // the source whose view is shown
 }
 
 func newMerger() *merger { return &merger{lobbies: make(map[string]*merged)} }
@@ -80,11 +81,19 @@ func (m *merger) settle(id string, e *merged) (Event, bool) {
 		}
 	}
 	old := e.shown
-	e.shown = best
+	_, shownLive := e.views[e.shownSrc]
+	if old.ID != "" && bestSrc != e.shownSrc && shownLive && old.sameLobby(best) {
+		// Another source says the same about the lobby: keep showing the
+		// current source's view, so a lobby heard both ways does not
+		// flip between them (and their addresses) with every packet.
+		e.shown.Seen = best.Seen
+		return Event{}, false
+	}
+	e.shown, e.shownSrc = best, bestSrc
 	switch {
 	case old.ID == "":
 		return Event{Type: Added, Lobby: best}, true
-	case !old.sameContent(best):
+	case !old.sameContent(best) && !(old.sameLobby(best) && old.Host == best.Host):
 		return Event{Type: Updated, Lobby: best}, true
 	}
 	return Event{}, false

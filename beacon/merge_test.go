@@ -24,13 +24,14 @@ func mustApply(t *testing.T, m *merger, src int, e Event, want string) {
 }
 
 // TestMerger: a lobby is present while any source has it; the most
-// recently heard view is shown; Seen alone changes nothing.
+// recently heard view is shown; Seen alone changes nothing, and neither
+// does another source saying the same (no flipping between sources).
 func TestMerger(t *testing.T) {
 	const beacon, mdns = 0, 1
 	m := newMerger()
 	mustApply(t, m, beacon, Event{Added, info("a", "beacon", 1, t0)}, "added beacon")
-	// mDNS reports the same, later: shown view switches source, content same.
-	mustApply(t, m, mdns, Event{Added, info("a", "mdns", 1, t0.Add(time.Second))}, "updated mdns")
+	// mDNS reports the same, later: the beacon's view stays shown.
+	mustApply(t, m, mdns, Event{Added, info("a", "mdns", 1, t0.Add(time.Second))}, "none")
 	// A newer beacon view with other content wins.
 	mustApply(t, m, beacon, Event{Updated, info("a", "beacon", 2, t0.Add(2*time.Second))}, "updated beacon")
 	// An older mDNS update does not displace it.
@@ -39,9 +40,11 @@ func TestMerger(t *testing.T) {
 	mustApply(t, m, beacon, Event{Removed, info("a", "beacon", 2, t0.Add(2*time.Second))}, "updated mdns")
 	mustApply(t, m, mdns, Event{Removed, info("a", "mdns", 1, t0)}, "removed mdns")
 	mustApply(t, m, mdns, Event{Removed, info("a", "mdns", 1, t0)}, "none")
-	// Equal Seen: the earlier source wins.
+	// Equal Seen and content: the source shown first stays.
 	mustApply(t, m, mdns, Event{Added, info("b", "mdns", 1, t0)}, "added mdns")
-	mustApply(t, m, beacon, Event{Added, info("b", "beacon", 1, t0)}, "updated beacon")
+	mustApply(t, m, beacon, Event{Added, info("b", "beacon", 1, t0)}, "none")
+	// A different view from the other source, heard later, is shown.
+	mustApply(t, m, beacon, Event{Updated, info("b", "beacon", 3, t0.Add(time.Second))}, "updated beacon")
 	// A source that stops takes its views along.
 	mustApply(t, m, mdns, Event{Added, info("c", "mdns", 1, t0)}, "added mdns")
 	evs := m.removeSource(mdns)
@@ -66,12 +69,12 @@ func TestMergeRun(t *testing.T) {
 	if e := nextEvent(t, m.Events()); e.Type != Added || e.Lobby.ID != "a" {
 		t.Fatalf("got %+v", e)
 	}
-	s2 <- Event{Added, info("a", "mdns", 1, t0.Add(time.Second))}
-	if e := nextEvent(t, m.Events()); e.Type != Updated || e.Lobby.Source != "mdns" {
+	s2 <- Event{Added, info("a", "mdns", 2, t0.Add(time.Second))}
+	if e := nextEvent(t, m.Events()); e.Type != Updated || e.Lobby.Source != "mdns" || e.Lobby.Players != 2 {
 		t.Fatalf("got %+v", e)
 	}
 	close(s2) // mDNS stops: its view goes, beacon's is shown
-	if e := nextEvent(t, m.Events()); e.Type != Updated || e.Lobby.Source != "beacon" {
+	if e := nextEvent(t, m.Events()); e.Type != Updated || e.Lobby.Source != "beacon" || e.Lobby.Players != 1 {
 		t.Fatalf("got %+v", e)
 	}
 	if l := m.Lobbies(); len(l) != 1 {

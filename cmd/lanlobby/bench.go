@@ -30,7 +30,7 @@ func benchCommand() *cli.Command {
 				fmt.Fprint(c.App.Writer, bench.Format(res))
 				return nil
 			},
-		}, benchLoadCommand()},
+		}, benchLoadCommand(), benchFloorServerCommand()},
 	}
 }
 
@@ -43,7 +43,12 @@ func benchLoadCommand() *cli.Command {
 			"lobbies of --per-lobby that answer every heartbeat, holds them for --hold, then\n" +
 			"has --qj-conns connections quick-join and leave open lobbies for --qj-duration\n" +
 			"while the members stay connected. The coordinator's CPU time and RSS come from\n" +
-			"/proc (Linux only). Exits 1 if a member was dropped or a lobby was not full.",
+			"/proc (Linux only). Exits 1 if a member was dropped or a lobby was not full.\n\n" +
+			"Before that, with --floor, a floor server (the cheapest Go server of the same\n" +
+			"traffic: a reader goroutine per connection and one ping a heartbeat written with\n" +
+			"a plain Write, nothing else) holds as many plain connections for --floor-hold,\n" +
+			"measured the same way, and the report gives the coordinator's CPU and RSS per\n" +
+			"member as ratios to the floor's.",
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "members", Value: 10000, Usage: "members to connect and hold"},
 			&cli.IntFlag{Name: "per-lobby", Value: 4, Usage: "members per lobby (one owner; also the capacity)"},
@@ -57,6 +62,8 @@ func benchLoadCommand() *cli.Command {
 			&cli.IntFlag{Name: "sources", Usage: "loopback source addresses 127.0.0.2.. to dial from (0: one per 400 connections)"},
 			&cli.StringFlag{Name: "coordinator-bin", Usage: "run the coordinator of this lanlobby binary instead of this one's (to compare builds)"},
 			&cli.StringSliceFlag{Name: "coordinator-arg", Usage: "extra coordinator flag, after the bench's own (repeatable)"},
+			&cli.BoolFlag{Name: "floor", Value: true, Usage: "measure the floor server first and report the coordinator's figures as ratios to it (--floor=false skips it)"},
+			&cli.DurationFlag{Name: "floor-hold", Value: 20 * time.Second, Usage: "how long the floor phase holds its connections (capped at --hold; CPU is a rate)"},
 			&cli.BoolFlag{Name: "keep-rate-limit", Usage: "keep the coordinator's per-connection request rate limit (it caps each quick-join connection at 100 joins/s)"},
 			flagJSON,
 		},
@@ -72,6 +79,20 @@ func benchLoadCommand() *cli.Command {
 			if qj <= 0 {
 				qj = -1
 			}
+			var floor []string
+			if c.Bool("floor") {
+				// This binary's floor server, also with --coordinator-bin:
+				// the floor is the same whichever coordinator is measured.
+				exe, err := os.Executable()
+				if err != nil {
+					return cli.Exit(fmt.Sprintf("cannot find the lanlobby binary: %v", err), exitFailure)
+				}
+				floor = []string{exe, "bench", "floor-server"}
+			}
+			floorHold := min(c.Duration("floor-hold"), c.Duration("hold"))
+			if floorHold <= 0 {
+				floor = nil
+			}
 			res, err := bench.Load(c.Context, bench.LoadConfig{
 				Coordinator:     []string{self, "coordinator"},
 				CoordinatorArgs: c.StringSlice("coordinator-arg"),
@@ -86,6 +107,8 @@ func benchLoadCommand() *cli.Command {
 				QJDepth:         c.Int("qj-depth"),
 				QJLobbies:       c.Int("qj-lobbies"),
 				Sources:         c.Int("sources"),
+				Floor:           floor,
+				FloorHold:       floorHold,
 				Progress:        c.App.ErrWriter,
 			})
 			if err != nil {
@@ -99,6 +122,26 @@ func benchLoadCommand() *cli.Command {
 			}
 			if res.FalseDrops+res.QJFalseDrops > 0 || res.ListFull != res.Lobbies || res.Connected != res.Members {
 				return cli.Exit(fmt.Sprintf("load: %d false drops, %d of %d lobbies full", res.FalseDrops+res.QJFalseDrops, res.ListFull, res.Lobbies), exitFailure)
+			}
+			return nil
+		},
+	}
+}
+
+// benchFloorServerCommand is the floor server bench load runs as a separate
+// process: hidden, it is no use on its own.
+func benchFloorServerCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "floor-server",
+		Usage:  "the floor server of bench load (internal)",
+		Hidden: true,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:0", Usage: "loopback address to listen on"},
+			&cli.DurationFlag{Name: "heartbeat", Value: time.Second, Usage: "ping period"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := bench.FloorServer(c.Context, c.String("listen"), c.Duration("heartbeat"), c.App.Writer); err != nil {
+				return cli.Exit(err.Error(), exitFailure)
 			}
 			return nil
 		},

@@ -27,7 +27,7 @@ func coordinatorCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-conns-per-ip", Value: lobby.DefaultMaxConnsPerIP, Usage: "most open connections from one address (-1: no limit)"},
 			&cli.Float64Flag{Name: "max-request-rate", Value: lobby.DefaultRequestRate, Usage: "requests per second per connection, burst twice that (-1: no limit)"},
 			&cli.BoolFlag{Name: "announce", Value: true, Usage: "announce the coordinator and its lobbies on the LAN (--announce=false to stay silent)"},
-			flagJSON, flagLogLevel, flagInterface, flagBeaconPort, flagLANKey, flagBeaconInterval,
+			flagJSON, flagLogLevel, flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon, flagBeaconInterval,
 		},
 		Action: runCoordinator,
 	}

@@ -252,3 +252,76 @@ func TestLabDaemon(t *testing.T) {
 	}
 	waitJSON(t, host, 5*time.Second, "member_joined", nil)
 }
+
+// TestLabMDNSOnly: with the beacon switched off, lobbies are listed,
+// joined and watched over mDNS/DNS-SD alone, and a host that dies without
+// goodbyes leaves a running watch within the beacon expiry even so; with
+// mDNS switched off the beacon works alone.
+func TestLabMDNSOnly(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 3})
+	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	watch := labRun(t, h3, "watch", "--no-beacon")
+	host := labRun(t, h1, "host", "--no-beacon", "--game", "demo", "--name", "Zoë's mDNS game", "--players", "3", "--port", "7777")
+	id := waitJSON(t, host, 10*time.Second, "created", nil)["lobby"].(string)
+	added := waitJSON(t, watch, 10*time.Second, "added", func(m map[string]any) bool { return m["id"] == id })
+	if added["source"] != "mdns" || added["name"] != "Zoë's mDNS game" {
+		t.Fatalf("watch --no-beacon: %v", added)
+	}
+	var ls []map[string]any
+	deadline := time.Now().Add(10 * time.Second)
+	for len(ls) == 0 && time.Now().Before(deadline) {
+		ls = lanList(t, h2, "--no-beacon")
+	}
+	if len(ls) != 1 || ls[0]["id"] != id || ls[0]["source"] != "mdns" || !strings.HasPrefix(ls[0]["addr"].(string), h1.IPv4.String()+":") {
+		t.Fatalf("list --no-beacon: %v", ls)
+	}
+	if only := lanList(t, h2, "--no-mdns"); len(only) != 0 {
+		t.Fatalf("the host announced on the beacon despite --no-beacon: %v", only)
+	}
+	p := labRun(t, h2, "join", "--no-beacon", "--game", "demo", "--port", "7777")
+	if j := waitJSON(t, p, 10*time.Second, "joined", nil); j["lobby"] != id {
+		t.Fatalf("join --no-beacon: %v", j)
+	}
+	waitJSON(t, watch, 10*time.Second, "updated", func(m map[string]any) bool { return m["id"] == id && m["players"] == float64(2) })
+	killAt := time.Now()
+	host.Cmd.Process.Kill()
+	waitJSON(t, watch, 15*time.Second, "removed", func(m map[string]any) bool { return m["id"] == id })
+	t.Logf("mDNS only: host killed without goodbyes, gone from watch after %v", time.Since(killAt))
+	if d := time.Since(killAt); d > 9*time.Second {
+		t.Fatalf("dead host lingered %v in an mDNS-only watch", d)
+	}
+
+	// And the beacon alone.
+	host2 := labRun(t, h1, "host", "--no-mdns", "--game", "demo", "--name", "beacon only", "--players", "2", "--port", "1")
+	id2 := waitJSON(t, host2, 10*time.Second, "created", nil)["lobby"].(string)
+	if ls := lanList(t, h2, "--no-mdns"); len(ls) != 1 || ls[0]["id"] != id2 || ls[0]["source"] != "beacon" {
+		t.Fatalf("list --no-mdns: %v", ls)
+	}
+}
+
+// TestLabAvahiSeesHost: a plain `lanlobby host` shows up in avahi-browse
+// on another host, resolved to the host's address with our TXT record.
+func TestLabAvahiSeesHost(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 2})
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	av := h2.StartAvahi(t)
+	host := labRun(t, h1, "host", "--game", "demo", "--name", "Alice's game", "--players", "3", "--port", "7777")
+	id := waitJSON(t, host, 10*time.Second, "created", nil)["lobby"].(string)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, _ := av.Command(t.Context(), "avahi-browse", "-rtp", "_lanlobby._tcp").Output()
+		for _, line := range strings.Split(string(out), "\n") {
+			e, ok := netlab.ParseAvahiBrowse(line)
+			if ok && e.Event == "=" && e.Name == "Alice's game" && e.Protocol == "IPv4" {
+				if e.Addr != h1.IPv4 || !strings.Contains(strings.Join(e.TXT, " "), "id="+id) {
+					t.Fatalf("avahi resolved %+v", e)
+				}
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("avahi-browse never resolved the lobby:\n%s", out)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

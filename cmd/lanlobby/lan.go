@@ -16,6 +16,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/beacon/mdns"
 	"github.com/lanlobby/lanlobby/lobby"
 	"github.com/lanlobby/lanlobby/netutil"
 )
@@ -32,6 +33,10 @@ var (
 		Usage: "stop listening this long after the last answer (and after the query when nobody answers)"}
 	flagLANKey = &cli.StringFlag{Name: "lan-key", EnvVars: []string{"LANLOBBY_LAN_KEY"},
 		Usage: "shared LAN passphrase: sign announcements and ignore unsigned ones (everyone on the LAN needs the same)"}
+	flagNoMDNS = &cli.BoolFlag{Name: "no-mdns", EnvVars: []string{"LANLOBBY_NO_MDNS"},
+		Usage: "do not use mDNS/DNS-SD (the UDP beacon alone)"}
+	flagNoBeacon = &cli.BoolFlag{Name: "no-beacon", EnvVars: []string{"LANLOBBY_NO_BEACON"},
+		Usage: "do not use the UDP beacon (mDNS/DNS-SD alone)"}
 	flagDaemonWait = &cli.DurationFlag{Name: "daemon-wait", Value: defaultDaemonWait,
 		Usage: "how long host looks for a coordinator daemon on the LAN before running its own (0: never use one)"}
 )
@@ -76,6 +81,12 @@ func lanKey(c *cli.Context) (beacon.Key, error) {
 	return k, nil
 }
 
+// mustKey is lanKey for callers that run after it succeeded once.
+func mustKey(c *cli.Context) beacon.Key {
+	k, _ := lanKey(c)
+	return k
+}
+
 func beaconNet(c *cli.Context) beacon.NetConfig {
 	return beacon.NetConfig{
 		Port:       uint16(c.Uint("beacon-port")),
@@ -89,53 +100,99 @@ func toBeacon(in lobby.Info, port uint16) beacon.Lobby {
 	return beacon.Lobby{ID: in.ID, Game: in.Game, Name: in.Name, Players: in.Players, Capacity: in.Capacity, State: st, Port: port}
 }
 
-// announcer runs a beacon Advertiser for a coordinator's lobbies.
+// announcer advertises a coordinator's lobbies on the LAN: the UDP beacon
+// and mDNS/DNS-SD, each unless switched off.
 type announcer struct {
-	adv  *beacon.Advertiser
+	adv  *beacon.Advertiser // nil with --no-beacon
+	resp *mdns.Responder    // nil with --no-mdns
 	port uint16
 	log  *slog.Logger
 	done chan error
+	runs int
 }
 
 // startAnnouncer starts advertising on the LAN. coord announces a daemon
-// (nil for a host's own coordinator).
+// (nil for a host's own coordinator); the beacon carries it.
 func startAnnouncer(c *cli.Context, port uint16, coord *beacon.Coordinator, log *slog.Logger) (*announcer, error) {
+	if c.Bool("no-beacon") && c.Bool("no-mdns") {
+		return nil, cli.Exit("--no-beacon and --no-mdns together leave nothing to announce with", exitUsage)
+	}
 	key, err := lanKey(c)
 	if err != nil {
 		return nil, err
 	}
-	adv, err := beacon.NewAdvertiser(beacon.AdvertiserConfig{
-		Net: beaconNet(c), Interval: c.Duration("beacon-interval"), Coordinator: coord, Logger: log, Key: key,
-	})
-	if err != nil {
-		return nil, cli.Exit(fmt.Sprintf("beacon: %v", err), exitUsage)
+	a := &announcer{port: port, log: log, done: make(chan error, 2)}
+	if !c.Bool("no-beacon") {
+		a.adv, err = beacon.NewAdvertiser(beacon.AdvertiserConfig{
+			Net: beaconNet(c), Interval: c.Duration("beacon-interval"), Coordinator: coord, Logger: log, Key: key,
+		})
+		if err != nil {
+			return nil, cli.Exit(fmt.Sprintf("beacon: %v", err), exitUsage)
+		}
 	}
-	a := &announcer{adv: adv, port: port, log: log, done: make(chan error, 1)}
-	go func() { a.done <- adv.Run(context.Background()) }()
+	if !c.Bool("no-mdns") {
+		a.resp, err = mdns.NewResponder(mdns.ResponderConfig{Interfaces: beaconNet(c).Interfaces, Logger: log})
+		if err != nil {
+			return nil, cli.Exit(fmt.Sprintf("mdns: %v", err), exitUsage)
+		}
+	}
+	if a.adv != nil {
+		a.runs++
+		go func() { a.done <- a.adv.Run(context.Background()) }()
+	}
+	if a.resp != nil {
+		a.runs++
+		go func() { a.done <- a.resp.Run(context.Background()) }()
+	}
 	return a, nil
 }
 
 // follow is the coordinator's OnLobbyChange hook: it mirrors every lobby
-// change into the advertiser (which announces it at once).
+// change into the advertisers (which announce it at once).
 func (a *announcer) follow(in lobby.Info) {
 	if in.Private {
 		return // never advertised
 	}
-	var err error
-	if in.State == lobby.StateClosed {
-		err = a.adv.Remove(in.ID)
-	} else {
-		err = a.adv.Set(toBeacon(in, a.port))
+	closed := in.State == lobby.StateClosed
+	if a.adv != nil {
+		var err error
+		if closed {
+			err = a.adv.Remove(in.ID)
+		} else {
+			err = a.adv.Set(toBeacon(in, a.port))
+		}
+		if err != nil && !errors.Is(err, beacon.ErrClosed) {
+			a.log.Warn("cannot announce lobby", "lobby", in.ID, "err", err)
+		}
 	}
-	if err != nil && !errors.Is(err, beacon.ErrClosed) {
-		a.log.Warn("cannot announce lobby", "lobby", in.ID, "err", err)
+	if a.resp != nil {
+		var err error
+		if closed {
+			err = a.resp.RemoveLobby(in.ID)
+		} else {
+			_, err = a.resp.SetLobby(toBeacon(in, a.port))
+		}
+		if err != nil && !errors.Is(err, mdns.ErrClosed) {
+			a.log.Warn("cannot publish lobby over mDNS", "lobby", in.ID, "err", err)
+		}
 	}
 }
 
-// stop sends goodbyes for every lobby and waits for the advertiser.
+// stop sends goodbyes for every lobby and waits for the advertisers.
 func (a *announcer) stop() error {
-	a.adv.Close()
-	return <-a.done
+	if a.adv != nil {
+		a.adv.Close()
+	}
+	if a.resp != nil {
+		a.resp.Close()
+	}
+	var first error
+	for range a.runs {
+		if err := <-a.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // embeddedCoordinator is the coordinator a host runs for its own lobby
@@ -183,13 +240,20 @@ func (e *embeddedCoordinator) stop() {
 	}
 }
 
-// browser runs a beacon Browser until the context ends.
+// browser finds lobbies on the LAN through the beacon and mDNS, merged by
+// lobby id, each source unless switched off.
 type browser struct {
-	b    *beacon.Browser
-	done chan error
+	beacon *beacon.Browser // nil with --no-beacon; also finds coordinator daemons
+	mdns   *mdns.Browser   // nil with --no-mdns
+	merge  *beacon.Merge
+	done   chan error
+	runs   int
 }
 
 func startBrowser(ctx context.Context, c *cli.Context, game string, log *slog.Logger) (*browser, error) {
+	if c.Bool("no-beacon") && c.Bool("no-mdns") {
+		return nil, cli.Exit("--no-beacon and --no-mdns together leave nothing to browse with", exitUsage)
+	}
 	if game != "" {
 		g, err := lobby.NormalizeGame(game)
 		if err != nil {
@@ -201,21 +265,57 @@ func startBrowser(ctx context.Context, c *cli.Context, game string, log *slog.Lo
 	if err != nil {
 		return nil, err
 	}
-	b, err := beacon.NewBrowser(beacon.BrowserConfig{Net: beaconNet(c), Game: game, Logger: log, Key: key})
-	if err != nil {
-		return nil, cli.Exit(fmt.Sprintf("beacon: %v", err), exitUsage)
+	br := &browser{done: make(chan error, 3)}
+	var sources []beacon.Source
+	if !c.Bool("no-beacon") {
+		br.beacon, err = beacon.NewBrowser(beacon.BrowserConfig{Net: beaconNet(c), Game: game, Logger: log, Key: key})
+		if err != nil {
+			return nil, cli.Exit(fmt.Sprintf("beacon: %v", err), exitUsage)
+		}
+		sources = append(sources, br.beacon)
 	}
-	br := &browser{b: b, done: make(chan error, 1)}
-	go func() { br.done <- b.Run(ctx) }()
+	if !c.Bool("no-mdns") {
+		br.mdns, err = mdns.NewBrowser(mdns.BrowserConfig{Interfaces: beaconNet(c).Interfaces, Game: game, Logger: log})
+		if err != nil {
+			return nil, cli.Exit(fmt.Sprintf("mdns: %v", err), exitUsage)
+		}
+		sources = append(sources, br.mdns)
+	}
+	br.merge = beacon.NewMerge(sources...)
+	run := func(f func(context.Context) error) {
+		br.runs++
+		go func() { br.done <- f(ctx) }()
+	}
+	if br.beacon != nil {
+		run(br.beacon.Run)
+	}
+	if br.mdns != nil {
+		run(br.mdns.Run)
+	}
+	run(br.merge.Run)
 	return br, nil
 }
 
+// events are the merged lobby events.
+func (br *browser) events() <-chan beacon.Event { return br.merge.Events() }
+
 // close stops browsing and reports why it ended, if it failed.
 func (br *browser) close() error {
-	br.b.Close()
-	err := <-br.done
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("cannot browse the LAN: %v", err), exitFailure)
+	if br.beacon != nil {
+		br.beacon.Close()
+	}
+	if br.mdns != nil {
+		br.mdns.Close()
+	}
+	br.merge.Close()
+	var first error
+	for range br.runs {
+		if err := <-br.done; err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return cli.Exit(fmt.Sprintf("cannot browse the LAN: %v", first), exitFailure)
 	}
 	return nil
 }
@@ -258,7 +358,7 @@ func (br *browser) collect(ctx context.Context, quiet, timeout time.Duration, on
 	}
 	for {
 		select {
-		case ev, ok := <-br.b.Events():
+		case ev, ok := <-br.events():
 			if !ok {
 				flush(time.Now(), true)
 				return seen, br.close()
@@ -318,26 +418,36 @@ func findDaemon(ctx context.Context, c *cli.Context, wait time.Duration, log *sl
 	if wait <= 0 {
 		return ""
 	}
+	if c.Bool("no-beacon") {
+		return "" // daemons announce themselves on the beacon only
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	br, err := startBrowser(ctx, c, "", log)
+	b, err := beacon.NewBrowser(beacon.BrowserConfig{Net: beaconNet(c), Logger: log, Key: mustKey(c)})
 	if err != nil {
 		log.Warn("cannot look for a coordinator daemon", "err", err)
 		return ""
 	}
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	go func() { // nobody reads its lobby events here
+		for range b.Events() {
+		}
+	}()
 	defer func() {
-		if err := br.close(); err != nil {
+		b.Close()
+		if err := <-done; err != nil {
 			log.Warn("cannot look for a coordinator daemon", "err", err)
 		}
 	}()
 	deadline := time.Now().Add(wait)
 	for time.Now().Before(deadline) {
-		if cs := br.b.Coordinators(); len(cs) > 0 {
+		if cs := b.Coordinators(); len(cs) > 0 {
 			// Give its answer over the other address family a moment:
 			// an IPv4 address beats a link-local IPv6 one.
 			if !cs[0].Addr.Addr().Is4() {
 				time.Sleep(settleTime)
-				cs = br.b.Coordinators()
+				cs = b.Coordinators()
 			}
 			return cs[0].Addr.String()
 		}

@@ -21,7 +21,7 @@ func listCommand() *cli.Command {
 		Description: "On the LAN, lobbies are printed as their hosts answer, and list returns once\n" +
 			"answers stop for --quiet, or at --timeout.",
 		Flags: []cli.Flag{flagCoordinator, flagGame, flagPlayer, listTimeout(), flagJSON, flagLogLevel,
-			flagInterface, flagBeaconPort, flagLANKey, flagQuiet},
+			flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon, flagQuiet},
 		Action: runList,
 	}
 }
@@ -84,7 +84,7 @@ func watchCommand() *cli.Command {
 		Name:  "watch",
 		Usage: "keep the live list of lobbies on screen (added, updated, removed)",
 		Flags: []cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
-			flagInterface, flagBeaconPort, flagLANKey,
+			flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon,
 			&cli.DurationFlag{Name: "poll", Value: time.Second, Usage: "with --coordinator: how often to ask it"}},
 		Action: runWatch,
 	}
@@ -120,7 +120,7 @@ func runWatch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	for ev := range br.b.Events() {
+	for ev := range br.events() {
 		show(ev)
 	}
 	return br.close()

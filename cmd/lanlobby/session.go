@@ -20,7 +20,7 @@ func hostCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "lobby name shown to players", Required: true},
 			&cli.IntFlag{Name: "players", Aliases: []string{"k"}, Usage: fmt.Sprintf("players needed to start (%d..%d)", lobby.MinCapacity, lobby.MaxCapacity), Required: true},
 			flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
-			flagInterface, flagBeaconPort, flagLANKey, flagBeaconInterval, flagDaemonWait,
+			flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon, flagBeaconInterval, flagDaemonWait,
 			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "make the lobby private: players join by id with this password"},
 			&cli.BoolFlag{Name: "private", Usage: "make the lobby private with an invite code the coordinator makes up"},
 		},
@@ -37,7 +37,7 @@ func joinCommand() *cli.Command {
 			"of --game closest to full is joined (the next one if it fills meanwhile); with one, the\n" +
 			"lobby of that id or name. With --coordinator, the argument is a lobby id on that coordinator.",
 		Flags: []cli.Flag{flagCoordinator, flagGame, flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
-			flagInterface, flagBeaconPort, flagLANKey, flagQuiet,
+			flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon, flagQuiet,
 			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "password or invite code of a private lobby"}},
 		Action: runJoin,
 	}

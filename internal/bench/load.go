@@ -78,6 +78,19 @@ type LoadConfig struct {
 	QJDepth    int // quick_joins in flight per connection, at most 8 [4]
 	QJLobbies  int // open lobbies of capacity 64 created for the phase [1000]
 
+	// Floor is the command that runs the floor server (see FloorServer), a
+	// binary and its leading arguments such as {"/usr/bin/lanlobby",
+	// "bench", "floor-server"}; Load appends --listen 127.0.0.1:0
+	// --heartbeat H. The floor phase runs first, before the coordinator
+	// starts: Members plain connections from the same source addresses,
+	// answering the floor's pings, held for FloorHold. Empty skips it.
+	Floor []string
+	// FloorHold is how long the floor phase holds its connections [the
+	// shorter of 20s and Hold]. CPU is reported as a rate, and the floor's
+	// work repeats every heartbeat, so 20 periods give its mean well
+	// within the run-to-run noise while keeping the phase short.
+	FloorHold time.Duration
+
 	// Progress, when set, gets one line per phase as the run goes.
 	Progress io.Writer
 }
@@ -104,6 +117,7 @@ func (c LoadConfig) withDefaults() (LoadConfig, error) {
 	defD(&c.Heartbeat, time.Second)
 	defD(&c.Baseline, time.Second)
 	defD(&c.QJDuration, 5*time.Second)
+	defD(&c.FloorHold, min(20*time.Second, c.Hold))
 	switch {
 	case len(c.Coordinator) == 0:
 		return c, errors.New("bench: no coordinator command")
@@ -111,8 +125,8 @@ func (c LoadConfig) withDefaults() (LoadConfig, error) {
 		return c, fmt.Errorf("bench: --per-lobby %d outside 2..64", c.PerLobby)
 	case c.Members < c.PerLobby || c.Members%c.PerLobby != 0:
 		return c, fmt.Errorf("bench: --members %d must be a positive multiple of --per-lobby %d", c.Members, c.PerLobby)
-	case c.Hold < 0 || c.Heartbeat < time.Millisecond || c.Misses < 1 || c.Baseline < 0:
-		return c, errors.New("bench: --hold must be >= 0, --heartbeat >= 1ms, --misses >= 1")
+	case c.Hold < 0 || c.FloorHold < 0 || c.Heartbeat < time.Millisecond || c.Misses < 1 || c.Baseline < 0:
+		return c, errors.New("bench: --hold and --floor-hold must be >= 0, --heartbeat >= 1ms, --misses >= 1")
 	case c.DialConcurrency < 1 || c.Sources < 0:
 		return c, errors.New("bench: dial concurrency must be >= 1 and sources 0..250")
 	case c.QJConns < 1 || c.QJDepth < 1 || c.QJDepth > 8 || c.QJLobbies < c.QJConns:
@@ -155,6 +169,14 @@ type LoadResult struct {
 	ListLobbies     int     `json:"list_lobbies"`
 	ListFull        int     `json:"list_full"`
 	ListMembers     int     `json:"list_members"`
+	PingsPerSec     float64 `json:"pings_per_s"` // pings the members answered, per second of the hold
+
+	// Floor is the floor phase (nil when skipped); the ratios divide the
+	// coordinator's hold figures by the floor's (0 when the floor measured
+	// no CPU time or memory).
+	Floor      *FloorResult `json:"floor,omitempty"`
+	CPUVsFloor float64      `json:"cpu_vs_floor,omitempty"`
+	RSSVsFloor float64      `json:"rss_per_member_vs_floor,omitempty"`
 
 	QJSeconds         float64 `json:"qj_s"`
 	QJConns           int     `json:"qj_conns"`
@@ -172,12 +194,38 @@ type LoadResult struct {
 	ShutdownSecond    float64 `json:"shutdown_s"`
 }
 
-// Load runs the load test: start the coordinator, measure it idle, connect
+// FloorResult is what the floor phase measured: the floor server holding
+// as many plain connections as the coordinator holds members, one ping out
+// and one pong in per connection and heartbeat. Its figures are taken as
+// the coordinator's are.
+type FloorResult struct {
+	PID             int      `json:"pid"`
+	Args            []string `json:"args"`
+	Conns           int      `json:"conns"`
+	Connected       int      `json:"connected"`
+	BaselineRSS     int64    `json:"baseline_rss_bytes"`
+	BaselineCPUPct  float64  `json:"baseline_cpu_pct"`
+	ConnectSeconds  float64  `json:"connect_s"`
+	HoldSeconds     float64  `json:"hold_s"`
+	CPUPct          float64  `json:"cpu_pct"`
+	CPUPctMax1s     float64  `json:"cpu_pct_max_1s"`
+	GeneratorCPUPct float64  `json:"generator_cpu_pct"`
+	LoadedRSS       int64    `json:"loaded_rss_bytes"`
+	PeakRSS         int64    `json:"peak_rss_bytes"`
+	RSSPerConn      float64  `json:"rss_per_conn_bytes"`
+	PingsPerSec     float64  `json:"pings_per_s"`
+	LostLinks       int64    `json:"lost_links"`
+	Unexpected      int64    `json:"unexpected"`
+	ShutdownSecond  float64  `json:"shutdown_s"`
+}
+
+// Load runs the load test: first the floor phase when cfg.Floor is set
+// (see runFloor), then start the coordinator, measure it idle, connect
 // the members, hold them, check the lobbies with list, run the quick-join
 // phase with the members still connected (the coordinator keeps pinging
 // them meanwhile, and a drop then counts in QJFalseDrops), then stop the
-// coordinator and close everything. The coordinator is killed on every
-// return path, also when ctx ends.
+// coordinator and close everything. The floor server and the coordinator
+// are killed on every return path, also when ctx ends.
 func Load(ctx context.Context, cfg LoadConfig) (res *LoadResult, err error) {
 	cfg, err = cfg.withDefaults()
 	if err != nil {
@@ -200,18 +248,28 @@ func Load(ctx context.Context, cfg LoadConfig) (res *LoadResult, err error) {
 		return nil, fmt.Errorf("bench: %d connections need %d source addresses; at most 250", need, sources)
 	}
 
-	g := &loadGen{cfg: cfg, dropped: map[string]int{}}
+	var dialers []net.Dialer
 	for i := range sources {
 		d := net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
 		if cfg.Sources > 0 || sources > 1 {
 			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(2+i))}
 		}
-		g.dialers = append(g.dialers, d)
+		dialers = append(dialers, d)
+	}
+	res = &LoadResult{Members: cfg.Members, Lobbies: cfg.Members / cfg.PerLobby, PerLobby: cfg.PerLobby,
+		Heartbeat: cfg.Heartbeat.Seconds(), Misses: cfg.Misses, Sources: sources}
+
+	// 0. The floor, alone on the machine before the coordinator starts.
+	if len(cfg.Floor) > 0 {
+		if res.Floor, err = runFloor(ctx, cfg, dialers); err != nil {
+			return res, err
+		}
 	}
 
+	g := &loadGen{cfg: cfg, dropped: map[string]int{}, dialers: dialers}
 	coord, err := startCoordinator(cfg)
 	if err != nil {
-		return nil, err
+		return res, err
 	}
 	g.coord = coord
 	// Whatever happens, the coordinator dies and every goroutine ends.
@@ -224,8 +282,7 @@ func Load(ctx context.Context, cfg LoadConfig) (res *LoadResult, err error) {
 		}
 	}()
 	g.addr = coord.addr
-	res = &LoadResult{Members: cfg.Members, Lobbies: cfg.Members / cfg.PerLobby, PerLobby: cfg.PerLobby,
-		Heartbeat: cfg.Heartbeat.Seconds(), Misses: cfg.Misses, Sources: sources, PID: coord.pid(), CoordinatorArgs: coord.args}
+	res.PID, res.CoordinatorArgs = coord.pid(), coord.args
 	g.logf("coordinator pid %d listening on %s: %s", res.PID, g.addr, strings.Join(coord.args, " "))
 
 	// 1. Baseline: the idle coordinator.
@@ -250,7 +307,7 @@ func Load(ctx context.Context, cfg LoadConfig) (res *LoadResult, err error) {
 	// 2. Connect.
 	g.logf("connecting %d members in %d lobbies (%d at a time, %d source address(es))", cfg.Members, res.Lobbies, cfg.DialConcurrency, sources)
 	start := time.Now()
-	if err := g.connect(ctx, res.Lobbies); err != nil {
+	if err := g.connect(ctx, res.Lobbies, "lobby", g.setupLobby); err != nil {
 		return res, g.coord.explain(err)
 	}
 	connect := time.Since(start)
@@ -266,6 +323,16 @@ func Load(ctx context.Context, cfg LoadConfig) (res *LoadResult, err error) {
 	}
 	g.logf("hold: coordinator CPU %.1f%% (max 1s %.0f%%), RSS %s (%s/member), false drops %d",
 		res.CPUPct, res.CPUPctMax1s, fmtBytes(res.LoadedRSS), fmtBytes(int64(res.RSSPerMember)), res.FalseDrops)
+	if f := res.Floor; f != nil {
+		if f.CPUPct > 0 {
+			res.CPUVsFloor = res.CPUPct / f.CPUPct
+		}
+		if f.RSSPerConn > 0 {
+			res.RSSVsFloor = res.RSSPerMember / f.RSSPerConn
+		}
+		g.logf("vs floor: CPU %.1f%% vs %.1f%% (%.2f×), RSS/member %s vs %s (%.2f×)", res.CPUPct, f.CPUPct, res.CPUVsFloor,
+			fmtBytes(int64(res.RSSPerMember)), fmtBytes(int64(f.RSSPerConn)), res.RSSVsFloor)
+	}
 	if err := g.checkList(ctx, res); err != nil {
 		return res, g.coord.explain(err)
 	}
@@ -285,6 +352,80 @@ func Load(ctx context.Context, cfg LoadConfig) (res *LoadResult, err error) {
 	res.LostLinks = g.lostLinks.Load()
 	res.Unexpected = g.unexpected.Load()
 	return res, nil
+}
+
+// runFloor is the floor phase: start the floor server, measure it idle,
+// connect cfg.Members plain connections from the given source addresses
+// (no hello, no lobbies: each just answers the floor's pings with pongs,
+// in the same member goroutine the coordinator's members use), hold them
+// for cfg.FloorHold measuring the floor as hold measures the coordinator,
+// then stop the floor server and close the connections. The floor server
+// is killed on every return path, also when ctx ends.
+func runFloor(ctx context.Context, cfg LoadConfig, dialers []net.Dialer) (fr *FloorResult, err error) {
+	args := append(append([]string(nil), cfg.Floor[1:]...), "--listen", "127.0.0.1:0", "--heartbeat", cfg.Heartbeat.String())
+	srv, err := startServer("floor server", cfg.Floor[0], args, nil)
+	if err != nil {
+		return nil, err
+	}
+	g := &loadGen{cfg: cfg, dropped: map[string]int{}, dialers: dialers, coord: srv, addr: srv.addr}
+	stopOnCancel := context.AfterFunc(ctx, g.closeConns)
+	fr = &FloorResult{PID: srv.pid(), Args: args, Conns: cfg.Members}
+	defer func() {
+		stopOnCancel()
+		fr.ShutdownSecond = g.finish().Seconds()
+	}()
+	g.logf("floor server pid %d listening on %s: %s", fr.PID, srv.addr, strings.Join(args, " "))
+
+	cpu0, err := procCPU(fr.PID)
+	if err != nil {
+		return fr, err
+	}
+	t0 := time.Now()
+	if err := g.sleep(ctx, cfg.Baseline); err != nil {
+		return fr, err
+	}
+	cpu1, err := procCPU(fr.PID)
+	if err != nil {
+		return fr, err
+	}
+	fr.BaselineCPUPct = cpuPct(cpu1-cpu0, time.Since(t0))
+	if fr.BaselineRSS, _, err = procRSS(fr.PID); err != nil {
+		return fr, err
+	}
+
+	g.logf("floor: connecting %d connections", cfg.Members)
+	start := time.Now()
+	err = g.connect(ctx, cfg.Members, "floor connection", func(ctx context.Context, _ int) error {
+		m, err := g.dial(ctx)
+		if err != nil {
+			return fmt.Errorf("dial: %w", err)
+		}
+		g.connected.Add(1)
+		g.wg.Add(1)
+		go g.serve(m)
+		return nil
+	})
+	if err != nil {
+		return fr, srv.explain(err)
+	}
+	fr.ConnectSeconds = time.Since(start).Seconds()
+	fr.Connected = int(g.connected.Load())
+
+	g.logf("floor: holding for %v", cfg.FloorHold)
+	s, err := g.measure(ctx, cfg.FloorHold)
+	if err != nil {
+		return fr, err
+	}
+	fr.HoldSeconds = s.wall.Seconds()
+	fr.CPUPct, fr.CPUPctMax1s, fr.GeneratorCPUPct = s.cpuPct, s.max1s, s.genPct
+	fr.LoadedRSS, fr.PeakRSS = s.rss, s.hwm
+	fr.RSSPerConn = float64(fr.LoadedRSS-fr.BaselineRSS) / float64(cfg.Members)
+	fr.PingsPerSec = s.pingsPerSec
+	fr.LostLinks = g.lostLinks.Load()
+	fr.Unexpected = g.unexpected.Load()
+	g.logf("floor: CPU %.1f%% (max 1s %.0f%%), RSS %s (%s/conn), %.0f pings/s, lost links %d",
+		fr.CPUPct, fr.CPUPctMax1s, fmtBytes(fr.LoadedRSS), fmtBytes(int64(fr.RSSPerConn)), fr.PingsPerSec, fr.LostLinks)
+	return fr, nil
 }
 
 // connsPerSource is how many connections dial from one loopback address
@@ -314,6 +455,7 @@ type loadGen struct {
 	dropNotices atomic.Int64
 	lostLinks   atomic.Int64
 	unexpected  atomic.Int64
+	pings       atomic.Int64 // answered by the members' serve goroutines
 
 	wg sync.WaitGroup // member goroutines
 }
@@ -413,9 +555,10 @@ func (g *loadGen) dial(ctx context.Context) (*lineConn, error) {
 	return &lineConn{c: c, br: bufio.NewReaderSize(c, 1024)}, nil
 }
 
-// connect sets up every lobby: its owner creates it, then the joiners join
-// it by id, each with hello pipelined in front of its request.
-func (g *loadGen) connect(ctx context.Context, lobbies int) error {
+// connect runs setup(ctx, i) for i in 0..n-1, DialConcurrency at a time,
+// and stops at the first error (which names what as "what i"), when ctx
+// ends or when the server exits.
+func (g *loadGen) connect(ctx context.Context, n int, what string, setup func(context.Context, int) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (
@@ -435,17 +578,17 @@ func (g *loadGen) connect(ctx context.Context, lobbies int) error {
 		case <-ctx.Done():
 		}
 	}()
-	for range min(g.cfg.DialConcurrency, lobbies) {
+	for range min(g.cfg.DialConcurrency, n) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
 				i := int(next.Add(1) - 1)
-				if i >= lobbies {
+				if i >= n {
 					return
 				}
-				if err := g.setupLobby(ctx, i); err != nil {
-					fail(fmt.Errorf("lobby %d: %w", i, err))
+				if err := setup(ctx, i); err != nil {
+					fail(fmt.Errorf("%s %d: %w", what, i, err))
 					return
 				}
 			}
@@ -460,6 +603,8 @@ func (g *loadGen) connect(ctx context.Context, lobbies int) error {
 
 const setupTimeout = 15 * time.Second
 
+// setupLobby sets up lobby i: its owner creates it, then the joiners join
+// it by id, each with hello pipelined in front of its request.
 func (g *loadGen) setupLobby(ctx context.Context, i int) error {
 	owner, err := g.dial(ctx)
 	if err != nil {
@@ -551,7 +696,9 @@ func (g *loadGen) serve(m *lineConn) {
 		line, err := m.readLine()
 		if err == nil && len(line) > 0 {
 			var ok bool
-			if ok, err = m.answerPing(line); !ok {
+			if ok, err = m.answerPing(line); ok {
+				g.pings.Add(1)
+			} else {
 				g.onPush(line)
 			}
 		}
@@ -598,20 +745,30 @@ func (g *loadGen) onPush(line []byte) {
 	}
 }
 
-// hold keeps the members connected for cfg.Hold and measures the
-// coordinator meanwhile.
-func (g *loadGen) hold(ctx context.Context, res *LoadResult) error {
+// holdStats is what measure saw of the server process.
+type holdStats struct {
+	wall          time.Duration
+	cpuPct, max1s float64 // the server's mean and busiest one-second sample
+	genPct        float64 // this process
+	rss, hwm      int64   // the server's, at the end
+	pingsPerSec   float64 // pings the members answered
+}
+
+// measure keeps the connections up for d and measures the server process
+// (g.coord) and this one meanwhile.
+func (g *loadGen) measure(ctx context.Context, d time.Duration) (s holdStats, err error) {
 	pid := g.coord.pid()
 	cpu0, err := procCPU(pid)
 	if err != nil {
-		return err
+		return s, err
 	}
 	self0, _ := procCPU(0)
+	pings0 := g.pings.Load()
 	start := time.Now()
 	last, lastT := cpu0, start
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	end := time.NewTimer(g.cfg.Hold)
+	end := time.NewTimer(d)
 	defer end.Stop()
 loop:
 	for {
@@ -619,30 +776,44 @@ loop:
 		case <-tick.C:
 			now := time.Now()
 			if c, err := procCPU(pid); err == nil {
-				res.CPUPctMax1s = max(res.CPUPctMax1s, cpuPct(c-last, now.Sub(lastT)))
+				s.max1s = max(s.max1s, cpuPct(c-last, now.Sub(lastT)))
 				last, lastT = c, now
 			}
 		case <-end.C:
 			break loop
 		case <-ctx.Done():
-			return ctx.Err()
+			return s, ctx.Err()
 		case <-g.coord.exited:
-			return g.coord.exitError()
+			return s, g.coord.exitError()
 		}
 	}
-	wall := time.Since(start)
+	s.wall = time.Since(start)
 	cpu1, err := procCPU(pid)
+	if err != nil {
+		return s, err
+	}
+	self1, _ := procCPU(0)
+	if s.wall > 0 {
+		s.pingsPerSec = float64(g.pings.Load()-pings0) / s.wall.Seconds()
+	}
+	s.cpuPct = cpuPct(cpu1-cpu0, s.wall)
+	s.genPct = cpuPct(self1-self0, s.wall)
+	s.rss, s.hwm, err = procRSS(pid)
+	return s, err
+}
+
+// hold keeps the members connected for cfg.Hold and measures the
+// coordinator meanwhile.
+func (g *loadGen) hold(ctx context.Context, res *LoadResult) error {
+	s, err := g.measure(ctx, g.cfg.Hold)
 	if err != nil {
 		return err
 	}
-	self1, _ := procCPU(0)
-	res.HoldSeconds = wall.Seconds()
-	res.CPUPct = cpuPct(cpu1-cpu0, wall)
-	res.GeneratorCPUPct = cpuPct(self1-self0, wall)
-	if res.LoadedRSS, res.PeakRSS, err = procRSS(pid); err != nil {
-		return err
-	}
+	res.HoldSeconds = s.wall.Seconds()
+	res.CPUPct, res.CPUPctMax1s, res.GeneratorCPUPct = s.cpuPct, s.max1s, s.genPct
+	res.LoadedRSS, res.PeakRSS = s.rss, s.hwm
 	res.RSSPerMember = float64(res.LoadedRSS-res.BaselineRSS) / float64(g.cfg.Members)
+	res.PingsPerSec = s.pingsPerSec
 	res.FalseDrops, _ = g.dropCounts()
 	return nil
 }
@@ -1042,8 +1213,10 @@ func stringField(line []byte, key string) string {
 	return string(rest[:j])
 }
 
-// coordinator is the coordinator process.
+// coordinator is the coordinator process, or the floor server's: a server
+// that prints {"event":"listening","addr":...} as its first line.
 type coordinator struct {
+	name   string // "coordinator" or "floor server", for messages
 	cmd    *exec.Cmd
 	args   []string // after the binary
 	addr   string
@@ -1061,15 +1234,21 @@ func startCoordinator(cfg LoadConfig) (*coordinator, error) {
 		args = append(args, "--max-request-rate", "-1")
 	}
 	args = append(args, cfg.CoordinatorArgs...)
-	cmd := exec.Command(cfg.Coordinator[0], args...)
-	cmd.Env = append(os.Environ(), cfg.Env...)
+	return startServer("coordinator", cfg.Coordinator[0], args, cfg.Env)
+}
+
+// startServer starts bin with args (and env added to the environment) and
+// waits for the loopback address it says it listens on.
+func startServer(name, bin string, args, env []string) (*coordinator, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
 	first := &firstLine{ch: make(chan string, 1)}
-	co := &coordinator{cmd: cmd, stderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
+	co := &coordinator{name: name, cmd: cmd, stderr: &tailBuffer{max: 16 << 10}, exited: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = first, co.stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	setDeathSignal(cmd.SysProcAttr)
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bench: start coordinator: %w", err)
+		return nil, fmt.Errorf("bench: start %s: %w", name, err)
 	}
 	go func() {
 		co.err = cmd.Wait()
@@ -1082,7 +1261,7 @@ func startCoordinator(cfg LoadConfig) (*coordinator, error) {
 		return nil, co.exitError()
 	case <-time.After(15 * time.Second):
 		co.stop(time.Second)
-		return nil, errors.New("bench: coordinator did not say where it listens within 15s")
+		return nil, fmt.Errorf("bench: %s did not say where it listens within 15s", name)
 	}
 	var ev struct {
 		Event string `json:"event"`
@@ -1096,7 +1275,7 @@ func startCoordinator(cfg LoadConfig) (*coordinator, error) {
 	}
 	if err != nil {
 		co.stop(time.Second)
-		return nil, fmt.Errorf("bench: coordinator: %w", err)
+		return nil, fmt.Errorf("bench: %s: %w", name, err)
 	}
 	co.addr = ev.Addr
 	co.args = args
@@ -1115,7 +1294,7 @@ func (co *coordinator) pid() int { return co.cmd.Process.Pid }
 
 func (co *coordinator) exitError() error {
 	<-co.exited
-	return fmt.Errorf("bench: coordinator exited early (%v): %s", co.err, strings.TrimSpace(co.stderr.String()))
+	return fmt.Errorf("bench: %s exited early (%v): %s", co.name, co.err, strings.TrimSpace(co.stderr.String()))
 }
 
 // explain adds the coordinator's last log lines to err: a connection it
@@ -1128,7 +1307,7 @@ func (co *coordinator) explain(err error) error {
 	if len(lines) == 0 || lines[0] == "" {
 		return err
 	}
-	return fmt.Errorf("%w\ncoordinator log (last lines):\n%s", err, strings.Join(lines[max(0, len(lines)-3):], "\n"))
+	return fmt.Errorf("%w\n%s log (last lines):\n%s", err, co.name, strings.Join(lines[max(0, len(lines)-3):], "\n"))
 }
 
 // stop asks the coordinator to shut down and kills it if it has not
@@ -1337,6 +1516,13 @@ func fmtBytes(n int64) string {
 	}
 }
 
+func ratioText(ratio float64, detail string) string {
+	if ratio == 0 {
+		return "- (" + detail + ")"
+	}
+	return fmt.Sprintf("%.2f× (%s)", ratio, detail)
+}
+
 // FormatLoad renders a load result as a table, with the targets.
 func FormatLoad(r *LoadResult) string {
 	var b strings.Builder
@@ -1365,6 +1551,17 @@ func FormatLoad(r *LoadResult) string {
 	row("", "list", fmt.Sprintf("%d/%d lobbies full, %d members", r.ListFull, r.ListLobbies, r.ListMembers),
 		check(r.ListFull == r.Lobbies && r.ListLobbies == r.Lobbies))
 	row("", "generator CPU", fmt.Sprintf("%.1f%% of a core", r.GeneratorCPUPct), "")
+	row("", "pings answered", fmt.Sprintf("%.0f/s", r.PingsPerSec), "")
+	if f := r.Floor; f != nil {
+		row(fmt.Sprintf("floor %.0fs", f.HoldSeconds), "floor CPU", fmt.Sprintf("%.1f%% of a core (max 1s: %.0f%%, idle %.1f%%)", f.CPUPct, f.CPUPctMax1s, f.BaselineCPUPct), "")
+		row("", "floor RSS", fmt.Sprintf("%s (baseline %s, peak %s)", fmtBytes(f.LoadedRSS), fmtBytes(f.BaselineRSS), fmtBytes(f.PeakRSS)), "")
+		row("", "floor RSS per conn", fmtBytes(int64(f.RSSPerConn)), "")
+		row("", "connections", fmt.Sprintf("%d of %d, %.0f pings/s, lost links %d", f.Connected, f.Conns, f.PingsPerSec, f.LostLinks),
+			check(f.Connected == f.Conns && f.LostLinks == 0))
+		row("", "generator CPU", fmt.Sprintf("%.1f%% of a core", f.GeneratorCPUPct), "")
+		row("vs floor", "coordinator CPU", ratioText(r.CPUVsFloor, fmt.Sprintf("%.1f%% / %.1f%%", r.CPUPct, f.CPUPct)), "")
+		row("", "RSS per member", ratioText(r.RSSVsFloor, fmt.Sprintf("%s / %s", fmtBytes(int64(r.RSSPerMember)), fmtBytes(int64(f.RSSPerConn)))), "")
+	}
 	if r.QJSeconds > 0 {
 		row(fmt.Sprintf("quick-join %.0fs", r.QJSeconds), "quick-joins/s",
 			fmt.Sprintf("%.0f (%d conns × %d in flight)", r.QJPerSec, r.QJConns, r.QJDepth),

@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,10 +59,10 @@ func TestMain(m *testing.M) {
 func processGone(t *testing.T, pid int) {
 	t.Helper()
 	if pid <= 0 {
-		t.Fatal("no coordinator pid")
+		t.Fatal("no process id")
 	}
 	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("coordinator process %d still exists after the run (stat: %v)", pid, err)
+		t.Errorf("process %d still exists after the run (stat: %v)", pid, err)
 	}
 }
 
@@ -77,6 +78,8 @@ func TestLoadShortRun(t *testing.T) {
 		QJDuration:  time.Second,
 		QJConns:     4,
 		QJLobbies:   40,
+		Floor:       []string{bin, "bench", "floor-server"},
+		FloorHold:   time.Second,
 		Progress:    &progress,
 	})
 	t.Logf("progress:\n%s", progress.String())
@@ -108,7 +111,33 @@ func TestLoadShortRun(t *testing.T) {
 	if res.Sources != 1 {
 		t.Errorf("sources %d, want 1 for %d connections", res.Sources, 200+5+4)
 	}
+	if res.PingsPerSec <= 0 {
+		t.Errorf("members answered %.0f pings/s during the hold", res.PingsPerSec)
+	}
 	processGone(t, res.PID)
+
+	f := res.Floor
+	if f == nil {
+		t.Fatal("no floor result")
+	}
+	if f.Connected != 200 || f.Conns != 200 || f.LostLinks != 0 || f.Unexpected != 0 {
+		t.Errorf("floor: %d of %d connected, %d lost links, %d unexpected; want all and none", f.Connected, f.Conns, f.LostLinks, f.Unexpected)
+	}
+	// CPU time comes in clock ticks (10 ms), which 200 connections may not
+	// fill in a second: the figure must be there, not above 0.
+	if f.HoldSeconds < 1 || f.CPUPct < 0 || math.IsNaN(f.CPUPct) || math.IsInf(f.CPUPct, 0) || f.CPUPctMax1s < 0 {
+		t.Errorf("floor CPU %.2f%% (max 1s %.2f%%) over %.2fs", f.CPUPct, f.CPUPctMax1s, f.HoldSeconds)
+	}
+	if f.PingsPerSec <= 0 || f.BaselineRSS <= 0 || f.LoadedRSS <= 0 {
+		t.Errorf("floor: %.0f pings/s, RSS baseline %d loaded %d", f.PingsPerSec, f.BaselineRSS, f.LoadedRSS)
+	}
+	if (f.CPUPct > 0) != (res.CPUVsFloor > 0) || (f.RSSPerConn > 0) != (res.RSSVsFloor > 0) {
+		t.Errorf("ratios %.2f %.2f for floor CPU %.2f%% RSS/conn %.0f", res.CPUVsFloor, res.RSSVsFloor, f.CPUPct, f.RSSPerConn)
+	}
+	if !strings.Contains(progress.String(), "floor: holding") || !strings.Contains(FormatLoad(res), "floor CPU") {
+		t.Error("floor phase missing from the progress or the report")
+	}
+	processGone(t, f.PID)
 }
 
 // A cancelled run (Ctrl-C) stops the coordinator and every connection and

@@ -1,0 +1,128 @@
+// Package mdns publishes and finds lanlobby lobbies with multicast DNS
+// (RFC 6762) and DNS-SD (RFC 6763), beside the UDP beacon: a Responder
+// publishes each lobby as a service instance of _lanlobby._tcp, a Browser
+// turns instances into the beacon package's events, so
+// beacon.NewMerge(beaconBrowser, mdnsBrowser) shows lobbies found either
+// way, merged by lobby id. Lobbies become visible to avahi-browse, macOS
+// and python-zeroconf as well, and lobbies published by them with the TXT
+// keys below are found.
+//
+// The Go mDNS libraries measured on our LAN lab failed needs of ours (no
+// subtype answers, wrong escaping of names with spaces, apostrophes or
+// UTF-8, no probing, every interface's addresses everywhere), so this
+// package implements the protocol itself on github.com/miekg/dns for
+// message encoding.
+//
+// # What is published
+//
+// A lobby is one service instance:
+//
+//	PTR  _lanlobby._tcp.local.              -> <name>._lanlobby._tcp.local.
+//	PTR  _<game>._sub._lanlobby._tcp.local. -> <name>._lanlobby._tcp.local.  (RFC 6763 §7.1)
+//	PTR  _services._dns-sd._udp.local.      -> _lanlobby._tcp.local.          (RFC 6763 §9)
+//	SRV  <name>._lanlobby._tcp.local.       -> <host>.local. : coordinator TCP port
+//	TXT  <name>._lanlobby._tcp.local.       v=1 id=… g=… p=… c=… s=… n=…
+//	A / AAAA <host>.local.                  the addresses of the interface the answer goes out on
+//
+// <name> is the lobby name as is (spaces, apostrophes, dots, any UTF-8; at
+// most 63 bytes); after a name conflict it becomes "<name> (2)", "(3)"…
+// <host> is a host name of our own, "lanlobby-" and 8 random hex digits,
+// never the machine's host name, which avahi-daemon or mDNSResponder
+// already own. Every record has TTL 120 s (DefaultTTL).
+//
+// # TXT record (version 1)
+//
+// Keys are case-insensitive, only a key's first occurrence counts, and
+// unknown keys are ignored (RFC 6763 §6.4), so later versions may add
+// keys; an incompatible change raises v.
+//
+//	v  required  "1"
+//	id required  lobby id: 1..32 bytes of printable ASCII without space
+//	g  required  game id: 1..32 bytes of text (a-z 0-9 . _ - for a subtype)
+//	p  required  players present: 0..c, decimal
+//	c  required  capacity: 2..64, decimal
+//	s  required  state: open, full, started or closed
+//	n  optional  lobby name, 1..63 bytes of text; default: the instance name
+//
+// A third-party publisher must set v=1, id, g, p, c and s, and should add
+// the subtype _<g>._sub._lanlobby._tcp so that browsers of one game find
+// it; for example:
+//
+//	avahi-publish -s "Bob's lobby" --subtype _demo._sub._lanlobby._tcp \
+//	    _lanlobby._tcp 7600 v=1 id=bob1 g=demo p=1 c=4 s=open
+//
+// A service without a valid TXT record of this form is not shown: it has
+// no lobby id to merge by and may be some other program's. "Text" is
+// UTF-8 without control, line-separator or bidi-override characters, as
+// in the beacon.
+//
+// # Responder behaviour
+//
+//   - Probing (RFC 6762 §8.1): 3 probes 250 ms apart after 0-250 ms, for
+//     our host name and every instance, with the records claimed in the
+//     authority section; a response with the name renames the instance
+//     ("(2)") or the host ("-2") and probes again; a simultaneous probe
+//     is tie-broken by comparing the authority records (§8.2), the loser
+//     probing again a second later. More than 15 conflicts in 10 s slow
+//     probing to one per 5 s. Probes are QM: a unicast defense could go
+//     to another socket sharing port 5353 on our host.
+//   - Announcements (§8.3): at once when probing succeeds, then after 1 s
+//     and 2 s more; a TXT change is announced at once and repeated after
+//     1 s (§8.4). Registration.Established closes with the first one.
+//   - Conflicts after announcing (§9): the name goes back to probing; if
+//     the other host still claims it, it is renamed. Our own packets
+//     coming back (multicast loopback) are recognised and ignored.
+//   - Goodbyes (§10.1): TTL 0 for all records of a removed service, and
+//     for everything on Close.
+//   - Answers (§6): QU questions by unicast at once; legacy unicast
+//     queries (source port not 5353, §6.7) by unicast to the source, with
+//     ID and questions copied and TTLs capped at 10 s, from the address
+//     the query was sent to; QM questions by multicast, unique records at
+//     once, shared ones (PTR) after 20-120 ms (400-500 ms when the TC bit
+//     says more known answers follow, §7.2), a record at most once a
+//     second per interface (§6.2) except in probe defense; additional
+//     records per RFC 6763 §12. Known answers with at least half the TTL
+//     are not repeated (§7.1); an identical answer multicast by another
+//     responder cancels ours (§7.4).
+//   - Per interface: each answer carries only the A/AAAA records of the
+//     interface it leaves on; unicast queries from off the link are
+//     ignored (§5.5); unicast responses from off the link without TTL 255
+//     are ignored (§11); messages with a non-zero opcode or rcode are
+//     ignored (§18.3, §18.11). Everything is sent with TTL / hop limit 255.
+//
+// # Browser behaviour
+//
+//   - The first query has the QU bit and is sent from a socket bound to
+//     the interface's own address on port 5353, so the unicast answers
+//     reach this browser even when avahi-daemon or a responder shares the
+//     port (Linux gives a unicast datagram to the most specific socket):
+//     answers arrive about a millisecond later. Repeats are QM with known
+//     answers, 1 s, 2 s, 4 s… apart up to 60 min (§5.2).
+//   - A cache with TTLs and refresh queries at 80, 85, 90, 95 % of a
+//     record's TTL (§5.2); cache-flush records replace the RRset (§10.2),
+//     SRV and TXT at once, addresses after a second.
+//   - Follow-up QU queries for a missing SRV, TXT or address, up to 3 times.
+//   - A goodbye removes the lobby at once instead of after the RFC's 1 s:
+//     a closed lobby leaves the list as fast as with the beacon.
+//   - Liveness beyond TTLs: a lobby not heard of for LivenessInterval
+//     (2 s) is asked for its SRV and TXT (QM, without known answers, so
+//     the responder must answer, by multicast, which also refreshes every
+//     other browser), then every half interval (at least 1 s); one silent
+//     for Expiry (6 s) is removed, as a beacon lobby is, however long its
+//     TTLs (§10.5's "passive observation of failures" made active).
+//     avahi-daemon and libp2p/zeroconf answer these queries too.
+//   - Host is an address of the SRV target: IPv4, then IPv6 global, then
+//     link-local (zoned), preferring addresses inside the receiving
+//     interface's prefixes; RTT is the time from the first query to the
+//     first unicast answer from that address.
+//   - A lobby id is shown by one instance at a time (the first to claim
+//     it); events are coalesced per id while the consumer is slow, so the
+//     receive loop never blocks.
+//
+// # Known limits
+//
+// Interfaces and their addresses are read when Run starts. Several
+// browsers on one host share the unicast answers to their first query
+// (the kernel gives each to one socket); the others learn of lobbies from
+// the multicast answers to the repeats, about a second later.
+package mdns

@@ -1,0 +1,484 @@
+package mdns
+
+import (
+	"log/slog"
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/lanlobby/lanlobby/netutil"
+)
+
+// Timing of probing and announcing (RFC 6762 §8). Fixed by the RFC, so
+// not configurable, except through coreConfig in pure tests.
+const (
+	probeInterval = 250 * time.Millisecond
+	probeCount    = 3
+	// probeDefer is how long the loser of a simultaneous probe tie-break
+	// waits before probing again (RFC 6762 §8.2).
+	probeDefer = time.Second
+	// announceInterval is the gap before the second announcement; later
+	// gaps double (RFC 6762 §8.3).
+	announceInterval = time.Second
+	// conflictBurst renames within conflictWindow slow probing to one
+	// every conflictSlowdown (RFC 6762 §8.1).
+	conflictBurst    = 15
+	conflictWindow   = 10 * time.Second
+	conflictSlowdown = 5 * time.Second
+	// rateLimit is the least time between two multicasts of one record on
+	// one interface (RFC 6762 §6.2); probe defense is exempt.
+	rateLimit = time.Second
+	// legacyTTL caps TTLs in answers to legacy unicast queries (§6.7).
+	legacyTTL = 10
+	// maxPending bounds delayed multicast answers per interface; a query
+	// flood cannot grow it further.
+	maxPending = 4096
+)
+
+// phase is where an owner of unique records (our host name, a service
+// instance) is in its life (RFC 6762 §8).
+type phase uint8
+
+const (
+	phaseIdle        phase = iota // registered before Run: nothing sent yet
+	phaseProbing                  // probes going out
+	phaseProbed                   // probing succeeded; a service waits for the host name
+	phaseAnnouncing               // announcements going out; answers queries
+	phaseEstablished              // answers queries
+)
+
+// owner is the probe and announcement state shared by the host name and
+// each service.
+type owner struct {
+	phase     phase
+	sent      int       // probes or announcements sent in this phase
+	next      time.Time // next probe or announcement
+	base      string    // the name asked for (raw label)
+	n         int       // rename counter: the name is renamed(base, n)
+	label     string    // current raw label
+	conflicts []time.Time
+}
+
+func (o *owner) answering() bool { return o.phase == phaseAnnouncing || o.phase == phaseEstablished }
+
+// startProbing restarts probing of the current name at "at".
+func (o *owner) startProbing(at time.Time) {
+	o.phase, o.sent, o.next = phaseProbing, 0, at
+}
+
+// service is the state of one registered service.
+type service struct {
+	reg   *Registration
+	owner owner
+	game  string
+	port  uint16
+	txt   []string
+	// txtDue asks for the announcement of a changed TXT record;
+	// txtRepeat, when set, is when it is repeated (RFC 6762 §8.4: at
+	// least twice).
+	txtDue    bool
+	txtRepeat time.Time
+	// announced becomes true with the first announcement; it tells
+	// whether goodbyes are owed on removal.
+	announced bool
+	removed   bool
+}
+
+// coreConfig is the part of the configuration the pure core uses.
+type coreConfig struct {
+	ttl           uint32 // seconds, every record
+	announceCount int
+	// jitter returns a uniformly random duration in [0, d).
+	jitter func(d time.Duration) time.Duration
+	log    *slog.Logger
+}
+
+// outPacket is a datagram the core wants sent.
+type outPacket struct {
+	data    []byte
+	ifIndex int
+	// dst is the unicast destination; invalid means multicast on ifIndex.
+	dst netip.AddrPort
+	// src is the unicast source address to use; invalid lets the kernel
+	// choose.
+	src netip.Addr
+}
+
+// pendingAnswer is a delayed multicast answer (RFC 6762 §6).
+type pendingAnswer struct {
+	rr  dns.RR
+	due time.Time
+}
+
+// core is the responder's protocol state machine. It does no I/O and
+// reads no clock: every method takes the time and returns the datagrams
+// to send, so probing, conflicts and answering are tested without
+// sockets. Not safe for concurrent use (Responder guards it).
+type core struct {
+	cfg    coreConfig
+	ifaces []netutil.Iface
+	host   owner
+	svcs   []*service // registration order
+
+	running bool
+	// lastMcast[ifIndex][key] is when a record was last multicast there.
+	lastMcast map[int]map[recordKey]time.Time
+	pending   map[int]map[recordKey]*pendingAnswer
+
+	stats ResponderStats
+}
+
+func newCore(cfg coreConfig, hostLabel string) *core {
+	return &core{
+		cfg:       cfg,
+		host:      owner{base: hostLabel, label: hostLabel, n: 1},
+		lastMcast: make(map[int]map[recordKey]time.Time),
+		pending:   make(map[int]map[recordKey]*pendingAnswer),
+	}
+}
+
+// start begins probing the host name and every registered service on
+// ifaces.
+func (c *core) start(now time.Time, ifaces []netutil.Iface) {
+	c.ifaces = slices.Clone(ifaces)
+	c.running = true
+	c.host.startProbing(now.Add(c.cfg.jitter(probeInterval)))
+	for _, s := range c.svcs {
+		if !s.removed {
+			s.owner.startProbing(now.Add(c.cfg.jitter(probeInterval)))
+		}
+	}
+}
+
+func (c *core) iface(index int) (netutil.Iface, bool) {
+	i := slices.IndexFunc(c.ifaces, func(i netutil.Iface) bool { return i.Index == index })
+	if i < 0 {
+		return netutil.Iface{}, false
+	}
+	return c.ifaces[i], true
+}
+
+// hostName is our current host name, fully qualified.
+func (c *core) hostName() string { return hostFQDN(c.host.label) }
+
+// add registers s: it starts probing at once when running. Its name is
+// first made unique among our own services.
+func (c *core) add(now time.Time, s *service) {
+	s.owner.n = 1
+	s.owner.label = s.owner.base
+	c.uniqueLocally(s)
+	c.svcs = append(c.svcs, s)
+	if c.running {
+		s.owner.startProbing(now.Add(c.cfg.jitter(probeInterval)))
+	}
+}
+
+// uniqueLocally renames s until no other service of ours has its name:
+// a conflict with ourselves needs no probe to be seen.
+func (c *core) uniqueLocally(s *service) {
+	for c.localClash(s) {
+		s.owner.n++
+		s.owner.label = renamed(s.owner.base, s.owner.n)
+	}
+}
+
+func (c *core) localClash(s *service) bool {
+	key := canonName(instanceName(s.owner.label))
+	for _, o := range c.svcs {
+		if o != s && !o.removed && canonName(instanceName(o.owner.label)) == key {
+			return true
+		}
+	}
+	return false
+}
+
+// remove withdraws s: goodbyes go out at the next tick if it was
+// announced.
+func (c *core) remove(s *service) { s.removed = true }
+
+// setTXT changes s's TXT record. When s is answering, the new record is
+// announced at the next tick and repeated a second later (RFC 6762 §8.4).
+func (c *core) setTXT(s *service, txt []string) {
+	s.txt = slices.Clone(txt)
+	if s.owner.answering() {
+		s.txtDue = true
+	}
+}
+
+// Records of our names. instanceFQDN and the record builders read the
+// current names, so a rename changes every record built afterwards.
+
+func (c *core) instanceFQDN(s *service) string { return instanceName(s.owner.label) }
+
+func (c *core) srvRecord(s *service, ttl uint32) dns.RR {
+	return srvRR(c.instanceFQDN(s), c.hostName(), s.port, ttl)
+}
+
+func (c *core) txtRecord(s *service, ttl uint32) dns.RR {
+	return txtRR(c.instanceFQDN(s), s.txt, ttl)
+}
+
+// uniqueRecords are a service's records that it alone may own: probed,
+// and sent with the cache-flush bit.
+func (c *core) uniqueRecords(s *service, ttl uint32) []dns.RR {
+	return []dns.RR{c.srvRecord(s, ttl), c.txtRecord(s, ttl)}
+}
+
+// sharedRecords are the PTR records pointing at a service, which other
+// hosts' records of the same name join (RFC 6762 §10.2: no cache-flush).
+func (c *core) sharedRecords(s *service, ttl uint32) []dns.RR {
+	inst := c.instanceFQDN(s)
+	out := []dns.RR{ptrRR(ServiceType, inst, ttl)}
+	if s.game != "" {
+		out = append(out, ptrRR(subtypeName(s.game), inst, ttl))
+	}
+	return out
+}
+
+// enumRecord is the service type enumeration record (RFC 6763 §9).
+func enumRecord(ttl uint32) dns.RR { return ptrRR(servicesEnum, ServiceType, ttl) }
+
+// hostRecords are the A/AAAA records of our host name on one interface:
+// only that interface's addresses.
+func (c *core) hostRecords(ifi netutil.Iface, ttl uint32) []dns.RR {
+	return addrRRs(c.hostName(), ifi.Addrs(), ttl)
+}
+
+// answeringServices are the services whose records may be given out.
+func (c *core) answeringServices() []*service {
+	var out []*service
+	for _, s := range c.svcs {
+		if !s.removed && s.owner.answering() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// authoritative returns every record we answer with on ifi: the host's
+// addresses (once the host name is ours), and each answering service's
+// records, with the enumeration record while there is one.
+func (c *core) authoritative(ifi netutil.Iface) []dns.RR {
+	if !c.host.answering() {
+		return nil
+	}
+	ttl := c.cfg.ttl
+	out := c.hostRecords(ifi, ttl)
+	svcs := c.answeringServices()
+	for _, s := range svcs {
+		out = append(out, c.sharedRecords(s, ttl)...)
+		out = append(out, c.uniqueRecords(s, ttl)...)
+	}
+	if len(svcs) > 0 {
+		out = append(out, enumRecord(ttl))
+	}
+	return out
+}
+
+// next returns when tick has work next; ok is false when nothing is
+// scheduled.
+func (c *core) next() (at time.Time, ok bool) {
+	consider := func(t time.Time) {
+		if !t.IsZero() && (!ok || t.Before(at)) {
+			at, ok = t, true
+		}
+	}
+	if !c.running {
+		return at, false
+	}
+	if c.host.phase == phaseProbing || c.host.phase == phaseAnnouncing {
+		consider(c.host.next)
+	}
+	for _, s := range c.svcs {
+		switch {
+		case s.removed:
+			consider(time.Unix(0, 1)) // goodbyes are due at once
+		case s.owner.phase == phaseProbing || s.owner.phase == phaseAnnouncing:
+			consider(s.owner.next)
+		case s.owner.phase == phaseProbed && c.host.answering():
+			consider(time.Unix(0, 1))
+		}
+		if !s.removed && s.txtDue {
+			consider(time.Unix(0, 1))
+		}
+		if !s.removed && !s.txtRepeat.IsZero() {
+			consider(s.txtRepeat)
+		}
+	}
+	for _, p := range c.pending {
+		for _, a := range p {
+			consider(a.due)
+		}
+	}
+	return at, ok
+}
+
+// tick does what is due at now: probes, the end of probing,
+// announcements, TXT repeats, goodbyes of removed services and delayed
+// answers.
+func (c *core) tick(now time.Time) []outPacket {
+	if !c.running {
+		return nil
+	}
+	var out []outPacket
+	out = append(out, c.goodbyeRemoved(now)...)
+	out = append(out, c.probeDue(now)...)
+	out = append(out, c.announceDue(now)...)
+	out = append(out, c.announceTXT(now)...)
+	out = append(out, c.flushPending(now)...)
+	return out
+}
+
+// goodbyeRemoved sends goodbyes (TTL 0, RFC 6762 §10.1) for the removed
+// services that were announced and forgets them.
+func (c *core) goodbyeRemoved(now time.Time) []outPacket {
+	var rrs []dns.RR
+	keep := c.svcs[:0]
+	for _, s := range c.svcs {
+		if !s.removed {
+			keep = append(keep, s)
+			continue
+		}
+		if s.announced && s.owner.answering() {
+			rrs = append(rrs, c.sharedRecords(s, 0)...)
+			rrs = append(rrs, c.uniqueRecords(s, 0)...)
+		}
+	}
+	clear(c.svcs[len(keep):])
+	c.svcs = keep
+	if len(rrs) == 0 {
+		return nil
+	}
+	if len(c.answeringServices()) == 0 {
+		rrs = append(rrs, enumRecord(0))
+	}
+	c.stats.Goodbyes++
+	return c.announceRecords(now, rrs)
+}
+
+// goodbyeAll is sent when the responder stops: every announced record
+// with TTL 0 on every interface.
+func (c *core) goodbyeAll(now time.Time) []outPacket {
+	if !c.running {
+		return nil
+	}
+	var out []outPacket
+	for _, ifi := range c.ifaces {
+		var rrs []dns.RR
+		for _, rr := range c.authoritative(ifi) {
+			rrs = append(rrs, withTTL(rr, 0))
+		}
+		if len(rrs) > 0 {
+			out = append(out, c.multicast(now, ifi, rrs, nil)...)
+		}
+	}
+	if len(out) > 0 {
+		c.stats.Goodbyes++
+	}
+	return out
+}
+
+// announceRecords multicasts rrs (plus nothing else) on every interface
+// as an unsolicited response.
+func (c *core) announceRecords(now time.Time, rrs []dns.RR) []outPacket {
+	var out []outPacket
+	for _, ifi := range c.ifaces {
+		out = append(out, c.multicast(now, ifi, rrs, nil)...)
+	}
+	return out
+}
+
+// announceDue moves owners through announcing: a probed host name starts
+// announcing its addresses; a probed service starts once the host name
+// is ours; announcements repeat at 1 s, 2 s... until announceCount went
+// out (RFC 6762 §8.3).
+func (c *core) announceDue(now time.Time) []outPacket {
+	var hostDue bool
+	if c.host.phase == phaseProbed {
+		c.host.phase, c.host.sent = phaseAnnouncing, 0
+		hostDue = true
+	} else if c.host.phase == phaseAnnouncing && !now.Before(c.host.next) {
+		hostDue = true
+	}
+	if hostDue {
+		c.host.sent++
+		c.host.next = now.Add(announceInterval << (c.host.sent - 1))
+		if c.host.sent >= c.cfg.announceCount {
+			c.host.phase = phaseEstablished
+		}
+	}
+	var due []*service
+	for _, s := range c.svcs {
+		if s.removed {
+			continue
+		}
+		o := &s.owner
+		switch {
+		case o.phase == phaseProbed && c.host.answering():
+			o.phase, o.sent = phaseAnnouncing, 0
+		case o.phase == phaseAnnouncing && !now.Before(o.next):
+		default:
+			continue
+		}
+		o.sent++
+		o.next = now.Add(announceInterval << (o.sent - 1))
+		if o.sent >= c.cfg.announceCount {
+			o.phase = phaseEstablished
+		}
+		due = append(due, s)
+	}
+	if !hostDue && len(due) == 0 {
+		return nil
+	}
+	var out []outPacket
+	for _, ifi := range c.ifaces {
+		var rrs []dns.RR
+		if hostDue || len(due) > 0 {
+			// The addresses go with every service announcement: a
+			// browser needs them to use the SRV record.
+			rrs = append(rrs, c.hostRecords(ifi, c.cfg.ttl)...)
+		}
+		for _, s := range due {
+			rrs = append(rrs, c.sharedRecords(s, c.cfg.ttl)...)
+			rrs = append(rrs, c.uniqueRecords(s, c.cfg.ttl)...)
+		}
+		if len(due) > 0 {
+			rrs = append(rrs, enumRecord(c.cfg.ttl))
+		}
+		out = append(out, c.multicast(now, ifi, rrs, nil)...)
+	}
+	for _, s := range due {
+		s.announced = true
+		s.reg.markEstablishedLocked()
+	}
+	c.stats.Announcements++
+	return out
+}
+
+// announceTXT announces changed TXT records: at once, and again a second
+// later. A full announcement in between carries the TXT record anyway.
+func (c *core) announceTXT(now time.Time) []outPacket {
+	var rrs []dns.RR
+	for _, s := range c.svcs {
+		if s.removed || !s.owner.answering() {
+			s.txtDue, s.txtRepeat = false, time.Time{}
+			continue
+		}
+		switch {
+		case s.txtDue:
+			s.txtDue, s.txtRepeat = false, now.Add(announceInterval)
+		case !s.txtRepeat.IsZero() && !now.Before(s.txtRepeat):
+			s.txtRepeat = time.Time{}
+		default:
+			continue
+		}
+		rrs = append(rrs, c.txtRecord(s, c.cfg.ttl))
+	}
+	if len(rrs) == 0 {
+		return nil
+	}
+	c.stats.Announcements++
+	return c.announceRecords(now, rrs)
+}
