@@ -18,7 +18,7 @@ build:
 
 # test: formatting, vet, then every package (unit, loopback and namespace
 # multi-host tests) under the race detector.
-test: fmt-check vet unit fuzz-short
+test: fmt-check vet fuzz-short unit
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
