@@ -214,3 +214,75 @@ func BenchmarkLabAvahiReference(b *testing.B) {
 	reportDurations(b, "publish-to-visible", visible)
 	reportDurations(b, "browse-rtp-wall", wall)
 }
+
+// BenchmarkLabMDNS: the mDNS side of the CLI. Per iteration: `lanlobby
+// host` starts on h1; time until a running `watch --no-beacon` on h2 and a
+// running avahi-browse on h3 show it (mDNS probing takes most of it, as it
+// does for avahi-publish: see BenchmarkLabAvahiReference); then a fresh
+// `list --no-beacon` on h2: time to its first result, its wall time, and
+// the query-to-answer delay it measured. Run with -benchtime 5x.
+func BenchmarkLabMDNS(b *testing.B) {
+	bin := plainBinary(b)
+	lab := netlab.New(b, netlab.Options{Hosts: 3})
+	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	av := h3.StartAvahi(b)
+	browse := av.Start(b, "avahi-browse", "-rp", "_lanlobby._tcp")
+	watch := h2.Start(b, bin, "watch", "--no-beacon", "--interface", labIface, "--json")
+	var toWatch, toAvahi, first, wall, rtt []time.Duration
+	for i := 0; i < b.N; i++ {
+		name := fmt.Sprintf("mdns bench %d", i)
+		start := time.Now()
+		host := h1.Start(b, bin, "host", "--game", "bench", "--name", name, "--players", "2", "--port", "1", "--interface", labIface, "--json")
+		watch.WaitForStdoutLine(b, 15*time.Second, func(l string) bool {
+			m := jsonEvent(l, "added")
+			return m != nil && m["name"] == name
+		})
+		toWatch = append(toWatch, time.Since(start))
+		browse.WaitForStdoutLine(b, 15*time.Second, func(l string) bool {
+			e, ok := netlab.ParseAvahiBrowse(l)
+			return ok && e.Event == "=" && e.Name == name
+		})
+		toAvahi = append(toAvahi, time.Since(start))
+
+		cmd := h2.Command(b.Context(), bin, "list", "--no-beacon", "--interface", labIface, "--json")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 := time.Now()
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		buf := make([]byte, 8192)
+		n, _ := out.Read(buf)
+		first = append(first, time.Since(t0))
+		all := append([]byte(nil), buf[:n]...)
+		for {
+			k, err := out.Read(buf)
+			all = append(all, buf[:k]...)
+			if err != nil {
+				break
+			}
+		}
+		cmd.Wait()
+		wall = append(wall, time.Since(t0))
+		for _, l := range splitLines(string(all)) {
+			if m := jsonEvent(l, ""); m != nil && m["name"] == name {
+				if r, ok := m["rtt_ms"].(float64); ok {
+					rtt = append(rtt, time.Duration(r*float64(time.Millisecond)))
+				}
+			}
+		}
+		host.Signal(syscall.SIGTERM)
+		watch.WaitForStdoutLine(b, 15*time.Second, func(l string) bool {
+			m := jsonEvent(l, "removed")
+			return m != nil && m["name"] == name
+		})
+		host.Wait(5 * time.Second)
+	}
+	reportDurations(b, "host-to-watch", toWatch)
+	reportDurations(b, "host-to-avahi-browse", toAvahi)
+	reportDurations(b, "list-first", first)
+	reportDurations(b, "list-wall", wall)
+	reportDurations(b, "list-query-to-answer", rtt)
+}
