@@ -119,14 +119,7 @@ func (s *Server) presenceNotices(m *member, kind NoticeKind, reason Reason) []No
 // seats, receives the notices it missed, and the others see member_back (or
 // nothing at all, when the old link had not yet been noticed as gone).
 func (s *Server) resume(sess *session, req *request) {
-	if sess.id != "" {
-		sess.conn.Send(encodeError(req.ID, errorf(CodeAlreadyHello, "hello already done")))
-		return
-	}
-	if req.V < MinProtocolVersion {
-		sess.conn.Send(encodeError(req.ID, errorf(CodeUnsupportedVersion,
-			"client version %d; this server speaks %d..%d", req.V, MinProtocolVersion, ProtocolVersion)))
-		sess.conn.CloseAfterFlush(tcpconn.ReasonProtocolError)
+	if !s.greetable(sess, req) {
 		return
 	}
 	m := s.members[req.Member]
@@ -187,10 +180,7 @@ func (s *Server) encodeHello(req *request, m *member, resumed *resumedState) []b
 // restored the lobby yet gets unknown_lobby for it and retries.
 func (s *Server) restore(sess *session, req *request) {
 	if sess.id == "" {
-		if req.V < MinProtocolVersion {
-			sess.conn.Send(encodeError(req.ID, errorf(CodeUnsupportedVersion,
-				"client version %d; this server speaks %d..%d", req.V, MinProtocolVersion, ProtocolVersion)))
-			sess.conn.CloseAfterFlush(tcpconn.ReasonProtocolError)
+		if !s.greetable(sess, req) {
 			return
 		}
 		if err := ValidatePlayerName(req.Player); err != nil {

@@ -709,15 +709,25 @@ func encodeJoinedInvite(id json.RawMessage, l *Lobby, you Member, local netip.Ad
 	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you, Peers: peers, Resume: token, Invite: invite})
 }
 
-func (s *Server) hello(sess *session, req *request) {
+// greetable checks what hello, resume and restore share: the link has no
+// identity yet and speaks a version this coordinator does (else it is told
+// so and closed).
+func (s *Server) greetable(sess *session, req *request) bool {
 	if sess.id != "" {
 		sess.conn.Send(encodeError(req.ID, errorf(CodeAlreadyHello, "hello already done")))
-		return
+		return false
 	}
 	if req.V < MinProtocolVersion {
 		sess.conn.Send(encodeError(req.ID, errorf(CodeUnsupportedVersion,
 			"client version %d; this server speaks %d..%d", req.V, MinProtocolVersion, ProtocolVersion)))
 		sess.conn.CloseAfterFlush(tcpconn.ReasonProtocolError)
+		return false
+	}
+	return true
+}
+
+func (s *Server) hello(sess *session, req *request) {
+	if !s.greetable(sess, req) {
 		return
 	}
 	if err := ValidatePlayerName(req.Player); err != nil {
