@@ -34,6 +34,7 @@ func (c *core) handle(now time.Time, in inbound) []outPacket {
 	if !c.running {
 		return nil
 	}
+	c.resignDue(now)
 	ifi, ok := c.iface(in.ifIndex)
 	if !ok {
 		if in.ifIndex != 0 || len(c.ifaces) != 1 {

@@ -1,6 +1,9 @@
 package mdns
 
 import (
+	"errors"
+	"log/slog"
+	mrand "math/rand/v2"
 	"net/netip"
 	"slices"
 	"strings"
@@ -30,6 +33,12 @@ const (
 	// instance: the RFC's once-a-second answer rule makes quicker ones
 	// pointless.
 	minCheckGap = time.Second
+	// legacyMemory is how long the ID of a legacy query is remembered, to
+	// time the round trip to the answers that copy it.
+	legacyMemory = 5 * time.Second
+	// legacyUDPSize is the answer size our legacy queries offer in their
+	// EDNS0 option (RFC 6762 §6.7 otherwise limits answers to 512 bytes).
+	legacyUDPSize = maxMulticast
 )
 
 // instance is a service instance the browser heard of.
@@ -56,6 +65,11 @@ type browseConfig struct {
 	expiry     time.Duration
 	maxLobbies int
 	jitter     func(time.Duration) time.Duration
+	// key, when set, shows only lobbies whose TXT record is signed with
+	// it, with a timestamp within window of its arrival.
+	key    beacon.Key
+	window time.Duration
+	log    *slog.Logger // nil: no logs
 }
 
 // browseCore is the browser's protocol state: cache, instances, query
@@ -72,9 +86,15 @@ type browseCore struct {
 
 	nextBrowse time.Time
 	interval   time.Duration
-	querySent  time.Time
-	queryNo    uint64
+	querySent  time.Time // when the last browse query went out
+	queryNo    uint64    // browse queries sent: the round answers belong to
+	quRound    uint64    // the last round that began with a QU query
 	rtt        map[netip.Addr]rttSample
+
+	// Legacy unicast queries (see browse): the next ID, and when the ones
+	// still remembered went out.
+	legacyID   uint16
+	legacySent map[uint16]legacyQuery
 
 	// sink receives the events (the Browser's coalescer).
 	sink  func(beacon.Event)
@@ -83,6 +103,11 @@ type browseCore struct {
 
 type rttSample struct {
 	rtt     time.Duration
+	queryNo uint64
+}
+
+type legacyQuery struct {
+	at      time.Time
 	queryNo uint64
 }
 
@@ -99,6 +124,9 @@ func newBrowseCore(cfg browseConfig) *browseCore {
 		shown: make(map[string]beacon.LobbyInfo),
 		owner: make(map[string]*instance),
 		rtt:   make(map[netip.Addr]rttSample),
+
+		legacyID:   uint16(mrand.Uint32()),
+		legacySent: make(map[uint16]legacyQuery),
 	}
 }
 
@@ -119,9 +147,10 @@ func (b *browseCore) iface(index int) (netutil.Iface, bool) {
 
 // browse sends the browse query on every interface: the first one (and
 // one asked for by Query) with the QU bit, answered by unicast within a
-// millisecond; the repeats QM with the PTR records already known
-// (RFC 6762 §5.2, §7.1). Only the first browse name is asked: the
-// subtype when browsing one game.
+// millisecond, and also as a legacy unicast query (see legacy); the
+// repeats QM with the PTR records already known (RFC 6762 §5.2, §7.1).
+// Only the first browse name is asked: the subtype when browsing one
+// game.
 func (b *browseCore) browse(now time.Time, qu bool) []outPacket {
 	q := dns.Question{Name: b.names[0], Qtype: dns.TypePTR, Qclass: classIN}
 	if qu {
@@ -131,12 +160,67 @@ func (b *browseCore) browse(now time.Time, qu bool) []outPacket {
 	b.queryNo++
 	b.stats.Queries++
 	var known []dns.RR
-	if !qu {
+	if qu {
+		b.quRound = b.queryNo
+	} else {
 		known = b.cache.knownAnswers(now, dns.Question{Name: b.names[0], Qtype: dns.TypePTR, Qclass: classIN})
 	}
 	var out []outPacket
 	for _, ifi := range b.ifaces {
 		out = append(out, queryPackets(ifi.Index, []dns.Question{q}, known)...)
+	}
+	if qu {
+		out = append(out, b.legacy(now, 0, []dns.Question{q})...)
+	}
+	return out
+}
+
+// legacy builds legacy unicast copies (RFC 6762 §6.7) of QU questions
+// for one interface (0: every interface), sent to the group from the
+// browser's own ephemeral port. The QU answers go to port 5353 of our
+// address, which every browser on this host binds: the kernel hands each
+// to one of them only. Responders answer a legacy query by unicast to its
+// source port, which is ours alone, so every browser gets answers to its
+// own first queries within a millisecond, whatever else shares port 5353.
+// The copies carry the questions without the QU bit, a fresh ID (copied
+// into the answers: it times the round trip), no known answers, and an
+// EDNS0 option offering answers of legacyUDPSize bytes (ours honour it;
+// others answer within 512 bytes, setting TC when more would not fit).
+func (b *browseCore) legacy(now time.Time, ifIndex int, qs []dns.Question) []outPacket {
+	plain := make([]dns.Question, len(qs))
+	for i, q := range qs {
+		q.Qclass &= classMask
+		plain[i] = q
+	}
+	for id, s := range b.legacySent {
+		if now.Sub(s.at) > legacyMemory {
+			delete(b.legacySent, id)
+		}
+	}
+	var out []outPacket
+	for _, ifi := range b.ifaces {
+		if ifIndex != 0 && ifi.Index != ifIndex {
+			continue
+		}
+		for rest := plain; len(rest) > 0; {
+			n := min(len(rest), 32)
+			b.legacyID++
+			if b.legacyID == 0 {
+				b.legacyID++
+			}
+			m := new(dns.Msg)
+			m.Id = b.legacyID
+			m.Question = rest[:n]
+			m.SetEdns0(legacyUDPSize, false)
+			rest = rest[n:]
+			data, err := m.Pack()
+			if err != nil {
+				continue
+			}
+			b.legacySent[m.Id] = legacyQuery{at: now, queryNo: b.queryNo}
+			b.stats.LegacyQueries++
+			out = append(out, outPacket{data: data, ifIndex: ifi.Index, legacy: true})
+		}
 	}
 	return out
 }
@@ -192,8 +276,25 @@ func (b *browseCore) handle(now time.Time, in inbound) []outPacket {
 		return nil
 	}
 	b.stats.Packets++
-	if !in.multicast() {
-		b.recordRTT(now, in.src.Addr())
+	keyed := !b.cfg.key.IsZero()
+	var txts []dns.RR // TXT records of known instances in this packet
+	add := b.cache.add
+	switch {
+	case in.legacy:
+		// An answer to one of our legacy queries: TTLs capped at 10 s,
+		// no cache-flush bits, the question echoed (ignored).
+		b.stats.Legacy++
+		add = b.cache.addLegacy
+		if q, ok := b.legacySent[m.Id]; ok {
+			b.recordRTT(now, in.src.Addr(), q.at, q.queryNo)
+		}
+	case !in.multicast():
+		b.stats.Unicast++
+		// On a host shared with other browsers this may answer another
+		// one's QU query: only a QU round's answers are timed.
+		if b.quRound == b.queryNo {
+			b.recordRTT(now, in.src.Addr(), b.querySent, b.queryNo)
+		}
 	}
 	dirty := map[string]*instance{}
 	hosts := map[string]bool{}
@@ -210,9 +311,11 @@ func (b *browseCore) handle(now time.Time, in inbound) []outPacket {
 		if inst == nil {
 			continue
 		}
-		b.cache.add(now, rr, ifi.Index, in.src)
+		add(now, rr, ifi.Index, in.src)
 		dirty[canonName(inst.name)] = inst
-		b.heard(now, inst, r.Hdr.Ttl, ifi.Index, netip.AddrPort{})
+		if !keyed {
+			b.heard(now, inst, r.Hdr.Ttl, ifi.Index, netip.AddrPort{})
+		}
 	}
 	for _, rr := range rrs {
 		switch rr.(type) {
@@ -224,9 +327,13 @@ func (b *browseCore) handle(now time.Time, in inbound) []outPacket {
 		if inst == nil || rrClass(rr) != classIN {
 			continue // not announced under a browse name (yet)
 		}
-		b.cache.add(now, rr, ifi.Index, in.src)
+		add(now, rr, ifi.Index, in.src)
 		dirty[canonName(inst.name)] = inst
-		b.heard(now, inst, rr.Header().Ttl, ifi.Index, in.src)
+		if !keyed {
+			b.heard(now, inst, rr.Header().Ttl, ifi.Index, in.src)
+		} else if _, ok := rr.(*dns.TXT); ok && rr.Header().Ttl > 0 {
+			txts = append(txts, rr)
+		}
 	}
 	for _, rr := range rrs {
 		switch rr.(type) {
@@ -238,7 +345,7 @@ func (b *browseCore) handle(now time.Time, in inbound) []outPacket {
 		if rrClass(rr) != classIN || !b.isTarget(now, name) {
 			continue
 		}
-		if b.cache.add(now, rr, ifi.Index, in.src) {
+		if add(now, rr, ifi.Index, in.src) {
 			hosts[name] = true
 		}
 	}
@@ -249,8 +356,53 @@ func (b *browseCore) handle(now time.Time, in inbound) []outPacket {
 			}
 		}
 	}
+	// With a key, only a TXT record that verifies (its timestamp within
+	// the window now) restarts an instance's liveness clock: unsigned
+	// records, and signed ones replayed after the window, cannot keep a
+	// lobby whose host is gone.
+	for _, rr := range txts {
+		inst := b.insts[canonName(rr.Header().Name)]
+		e := b.cache.entries[keyOf(rr)]
+		srv := b.cache.newest(now, rr.Header().Name, dns.TypeSRV)
+		if inst == nil || e == nil || srv == nil {
+			continue // checked once the SRV record comes (view)
+		}
+		if b.txtVerdict(e, inst.label, srv.rr.(*dns.SRV).Port) == nil {
+			b.heard(now, inst, rr.Header().Ttl, ifi.Index, in.src)
+		}
+	}
 	b.settle(now, dirty)
 	return b.followUps(now)
+}
+
+// txtVerdict checks the signature of the TXT record e for the instance
+// label and the SRV port, as at its last arrival, and remembers the
+// verdict; a failure is counted, and logged (1st, 2nd, 4th... of each
+// kind), once per arrival.
+func (b *browseCore) txtVerdict(e *cacheEntry, label string, port uint16) error {
+	if v := e.sig; v.checked && v.at.Equal(e.seen) && v.label == label && v.port == port {
+		return v.err
+	}
+	err := VerifyTXT(b.cfg.key, label, port, txtStrings(e.rr.(*dns.TXT)), e.seen, b.cfg.window)
+	e.sig = sigVerdict{checked: true, at: e.seen, label: label, port: port, err: err}
+	if err == nil {
+		return nil
+	}
+	var n *uint64
+	msg := "mdns: lobby with a bad TXT signature ignored (another LAN key?)"
+	switch {
+	case errors.Is(err, ErrUnsigned):
+		n, msg = &b.stats.Unsigned, "mdns: lobby with an unsigned TXT record ignored (publisher has no LAN key)"
+	case errors.Is(err, ErrBadTimestamp):
+		n, msg = &b.stats.BadTimestamp, "mdns: signed TXT record outside the replay window ignored (replayed, or clocks apart)"
+	default:
+		n = &b.stats.BadSignature
+	}
+	*n++
+	if b.cfg.log != nil && *n&(*n-1) == 0 {
+		b.cfg.log.Warn(msg, "instance", label, "from", e.src, "count", *n, "err", err)
+	}
+	return err
 }
 
 // browseName reports whether name is one of the names we browse.
@@ -306,48 +458,60 @@ func (b *browseCore) isTarget(now time.Time, name string) bool {
 	return false
 }
 
-// recordRTT: the first unicast answer from an address after a query
-// gives its round-trip time.
-func (b *browseCore) recordRTT(now time.Time, a netip.Addr) {
-	if b.querySent.IsZero() {
+// recordRTT: the first unicast answer from an address to a query of
+// round queryNo, sent at sent, gives its round-trip time.
+func (b *browseCore) recordRTT(now time.Time, a netip.Addr, sent time.Time, queryNo uint64) {
+	if sent.IsZero() {
 		return
 	}
-	if s, ok := b.rtt[a]; ok && s.queryNo == b.queryNo {
+	if s, ok := b.rtt[a]; ok && s.queryNo >= queryNo {
 		return
 	}
 	if len(b.rtt) > 4*b.cfg.maxLobbies {
 		clear(b.rtt)
 	}
-	b.rtt[a] = rttSample{rtt: now.Sub(b.querySent), queryNo: b.queryNo}
+	b.rtt[a] = rttSample{rtt: now.Sub(sent), queryNo: queryNo}
 }
 
+// viewStatus tells what view found.
+type viewStatus uint8
+
+const (
+	viewOK         viewStatus = iota
+	viewInvalid               // something missing or invalid
+	viewUnverified            // complete, but the TXT signature fails (with a key)
+)
+
 // view assembles the lobby an instance describes: a PTR under a browse
-// name, SRV, TXT with our keys (DecodeTXT), and an address of the SRV
-// target. ok is false while something is missing or invalid.
-func (b *browseCore) view(now time.Time, inst *instance) (beacon.LobbyInfo, bool) {
+// name, SRV, TXT with our keys (DecodeTXT) and, with a key, a valid
+// signature, and an address of the SRV target.
+func (b *browseCore) view(now time.Time, inst *instance) (beacon.LobbyInfo, viewStatus) {
 	if !b.hasPTR(now, inst) {
-		return beacon.LobbyInfo{}, false
+		return beacon.LobbyInfo{}, viewInvalid
 	}
 	srvE := b.cache.newest(now, inst.name, dns.TypeSRV)
 	txtE := b.cache.newest(now, inst.name, dns.TypeTXT)
 	if srvE == nil || txtE == nil {
-		return beacon.LobbyInfo{}, false
+		return beacon.LobbyInfo{}, viewInvalid
 	}
 	srv := srvE.rr.(*dns.SRV)
 	if !validTarget(srv.Target) {
-		return beacon.LobbyInfo{}, false
+		return beacon.LobbyInfo{}, viewInvalid
+	}
+	if !b.cfg.key.IsZero() && b.txtVerdict(txtE, inst.label, srv.Port) != nil {
+		return beacon.LobbyInfo{}, viewUnverified
 	}
 	l, err := DecodeTXT(txtStrings(txtE.rr.(*dns.TXT)), inst.label)
 	if err != nil {
-		return beacon.LobbyInfo{}, false
+		return beacon.LobbyInfo{}, viewInvalid
 	}
 	l.Port = srv.Port
 	if beacon.ValidateLobby(l) != nil || (b.cfg.game != "" && l.Game != b.cfg.game) {
-		return beacon.LobbyInfo{}, false
+		return beacon.LobbyInfo{}, viewInvalid
 	}
 	addr, ifIndex, ok := b.address(now, srv.Target)
 	if !ok {
-		return beacon.LobbyInfo{}, false
+		return beacon.LobbyInfo{}, viewInvalid
 	}
 	info := beacon.LobbyInfo{
 		ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity, State: l.State,
@@ -363,7 +527,7 @@ func (b *browseCore) view(now time.Time, inst *instance) (beacon.LobbyInfo, bool
 	} else if s, ok := b.rtt[inst.src.Addr()]; ok {
 		info.RTT = s.rtt
 	}
-	return info, true
+	return info, viewOK
 }
 
 func (b *browseCore) hasPTR(now time.Time, inst *instance) bool {
@@ -431,7 +595,14 @@ func (b *browseCore) settle(now time.Time, dirty map[string]*instance) {
 	slices.Sort(keys)
 	for _, k := range keys {
 		inst := dirty[k]
-		info, ok := b.view(now, inst)
+		info, st := b.view(now, inst)
+		if st == viewUnverified && inst.shownID != "" {
+			// Its newest TXT record fails the signature check: the
+			// lobby stays as last verified, and leaves Expiry after the
+			// last valid TXT record unless another comes.
+			continue
+		}
+		ok := st == viewOK
 		if ok {
 			if o := b.owner[info.ID]; o != nil && o != inst {
 				ok = false // another instance shows this id
@@ -608,7 +779,8 @@ func appendQuestion(qs []dns.Question, q dns.Question) []dns.Question {
 }
 
 // followUps asks for what incomplete instances lack (SRV, TXT, the SRV
-// target's addresses) with QU questions, up to resolveTries times.
+// target's addresses) with QU questions, and the same as legacy queries,
+// up to resolveTries times.
 func (b *browseCore) followUps(now time.Time) []outPacket {
 	questions := map[int][]dns.Question{}
 	for _, inst := range b.insts {
@@ -654,6 +826,7 @@ func (b *browseCore) followUps(now time.Time) []outPacket {
 	for ifIndex, qs := range questions {
 		if len(qs) > 0 {
 			out = append(out, b.send(ifIndex, qs)...)
+			out = append(out, b.legacy(now, ifIndex, qs)...)
 		}
 	}
 	return out

@@ -87,12 +87,17 @@ func responderFor(t *testing.T, l beacon.Lobby) (*core, *Registration, *fakeCloc
 
 func TestBrowseFindUpdateRemove(t *testing.T) {
 	tb, first := newTestBrowser(t, "")
-	if len(first) != 1 {
-		t.Fatalf("%d first queries", len(first))
+	if len(first) != 2 || first[0].legacy || !first[1].legacy {
+		t.Fatalf("first queries %+v, want a QU one and its legacy copy", first)
 	}
 	m := unpack(t, first[0].data)
 	if len(m.Question) != 1 || m.Question[0].Qclass&topBit == 0 || m.Question[0].Qtype != dns.TypePTR || m.Question[0].Name != ServiceType {
 		t.Fatalf("first query %v", m.Question)
+	}
+	lm := unpack(t, first[1].data)
+	if lm.Id == 0 || len(lm.Question) != 1 || lm.Question[0] != q(ServiceType, dns.TypePTR, false) || len(lm.Answer) != 0 ||
+		lm.IsEdns0() == nil || lm.IsEdns0().UDPSize() != legacyUDPSize {
+		t.Fatalf("legacy query %v", lm)
 	}
 	l := zoeLobby()
 	rc, reg, rclk, ann := responderFor(t, l)
@@ -120,7 +125,7 @@ func TestBrowseFindUpdateRemove(t *testing.T) {
 	}
 	// A TXT change: Updated.
 	l.Players, l.State = 4, beacon.StateFull
-	rc.setTXT(reg.svc, EncodeTXT(l))
+	rc.setTXT(rclk.now(), reg.svc, EncodeTXT(l))
 	tb.feedAll(runFor(t, rc, rclk, 10*time.Millisecond))
 	ev = tb.takeEvents()
 	if len(ev) != 1 || ev[0].Type != beacon.Updated || ev[0].Lobby.Players != 4 || ev[0].Lobby.State != beacon.StateFull {
@@ -228,12 +233,15 @@ func TestBrowseFollowUps(t *testing.T) {
 	resp.Response = true
 	resp.Answer = []dns.RR{ptrRR(ServiceType, inst, 120)}
 	out := tb.feed(pack(t, resp), false)
-	if len(out) != 1 {
-		t.Fatalf("%d follow-ups", len(out))
+	if len(out) != 2 || out[0].legacy || !out[1].legacy {
+		t.Fatalf("follow-ups %+v, want a QU one and its legacy copy", out)
 	}
 	m := unpack(t, out[0].data)
 	if got := []uint16{m.Question[0].Qtype, m.Question[1].Qtype}; !slices.Equal(got, []uint16{dns.TypeSRV, dns.TypeTXT}) || m.Question[0].Qclass&topBit == 0 {
 		t.Errorf("follow-up %v", m.Question)
+	}
+	if lm := unpack(t, out[1].data); len(lm.Question) != 2 || lm.Question[0].Qclass != classIN || lm.Question[1].Qtype != dns.TypeTXT {
+		t.Errorf("legacy follow-up %v", lm.Question)
 	}
 	resp.Answer = []dns.RR{srvRR(inst, "h.local.", 7600, 120), txtRR(inst, EncodeTXT(zoeLobby()), 120)}
 	tb.clk.advance(10 * time.Millisecond)
@@ -257,9 +265,14 @@ func TestBrowseFollowUps(t *testing.T) {
 	// Follow-ups stop after resolveTries.
 	tb2, _ := newTestBrowser(t, "")
 	resp.Answer = []dns.RR{ptrRR(ServiceType, instanceName("x"), 120)}
-	n := len(tb2.feed(pack(t, resp), false))
+	n := 0
+	for _, p := range tb2.feed(pack(t, resp), false) {
+		if !p.legacy {
+			n++
+		}
+	}
 	for _, s := range tb2.run(30 * time.Second) {
-		if len(s.msg.Question) > 0 && s.msg.Question[0].Qtype == dns.TypeSRV {
+		if len(s.msg.Question) > 0 && s.msg.Question[0].Qtype == dns.TypeSRV && !s.pkt.legacy {
 			n++
 		}
 	}

@@ -51,6 +51,19 @@ type BrowserConfig struct {
 	MaxLobbies int
 	// Logger receives warnings; nil means slog.Default().
 	Logger *slog.Logger
+	// Key, when set (beacon.NewKey), shows only lobbies whose TXT record
+	// is signed with it (see VerifyTXT); unsigned, wrongly signed and
+	// stale ones are ignored and counted (BrowserStats). A lobby shown
+	// whose newest TXT record fails the check stays as last verified and
+	// leaves Expiry after the last valid one, unless another comes. The
+	// zero Key shows signed and unsigned lobbies alike (t and h are
+	// unknown keys to it).
+	Key beacon.Key
+	// ReplayWindow is how far a signed TXT record's timestamp may be from
+	// our clock when it arrives, either way; 0 means
+	// DefaultTXTReplayWindow. It must exceed the responders'
+	// ResignInterval by the clock difference between hosts.
+	ReplayWindow time.Duration
 
 	// Test seams; nil means the real clock, network and randomness.
 	now    func() time.Time
@@ -65,6 +78,7 @@ func DefaultBrowserConfig() BrowserConfig {
 		LivenessInterval: DefaultLivenessInterval,
 		Expiry:           DefaultExpiry,
 		MaxLobbies:       beacon.DefaultMaxLobbies,
+		ReplayWindow:     DefaultTXTReplayWindow,
 	}
 }
 
@@ -75,12 +89,18 @@ type BrowserStats struct {
 	Ignored          uint64 // responses dropped: bad opcode/rcode/port, off-link, foreign interface
 	QueueDrops       uint64 // datagrams dropped: receive queue full
 	Queries          uint64 // browse queries sent
+	LegacyQueries    uint64 // legacy unicast copies of QU queries sent (from our own port)
+	Unicast          uint64 // unicast responses to port 5353 handled (QU answers, ours or another browser's on this host)
+	Legacy           uint64 // answers to our legacy unicast queries handled
 	FollowUps        uint64 // queries for a missing SRV, TXT or address
 	LivenessChecks   uint64 // liveness queries sent
 	LivenessRemovals uint64 // lobbies removed as silent
 	TableFull        uint64 // lobbies or instances dropped: MaxLobbies reached
 	CacheFull        uint64 // records dropped: cache full
 	Duplicates       uint64 // instances showing an id another instance shows
+	Unsigned         uint64 // TXT records without a signature ignored (with a Key)
+	BadSignature     uint64 // TXT records with a wrong signature ignored (with a Key)
+	BadTimestamp     uint64 // signed TXT records outside the replay window ignored (with a Key)
 	Coalesced        uint64 // events merged into a pending one (slow consumer)
 	EventDrops       uint64 // events dropped (should stay 0)
 }
@@ -119,7 +139,10 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 	cfg.LivenessInterval = cmp.Or(cfg.LivenessInterval, DefaultLivenessInterval)
 	cfg.Expiry = cmp.Or(cfg.Expiry, DefaultExpiry)
 	cfg.MaxLobbies = cmp.Or(cfg.MaxLobbies, beacon.DefaultMaxLobbies)
+	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultTXTReplayWindow)
 	switch {
+	case cfg.ReplayWindow < 0:
+		return nil, errors.New("mdns: negative ReplayWindow")
 	case cfg.LivenessInterval < 0 || cfg.Expiry <= cfg.LivenessInterval:
 		return nil, fmt.Errorf("mdns: Expiry %v must exceed LivenessInterval %v", cfg.Expiry, cfg.LivenessInterval)
 	case cfg.MaxLobbies < 0:
@@ -150,6 +173,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 		core: newBrowseCore(browseConfig{
 			game: cfg.Game, liveness: cfg.LivenessInterval, expiry: cfg.Expiry,
 			maxLobbies: cfg.MaxLobbies, jitter: cfg.jitter,
+			key: cfg.Key, window: cfg.ReplayWindow, log: cfg.Logger,
 		}),
 		// Twice the table: the consumer may still hold lobbies that left it.
 		queue: newCoalescer(2*cfg.MaxLobbies + 64),
@@ -168,8 +192,8 @@ func (b *Browser) Lobbies() []beacon.LobbyInfo {
 	return b.core.snapshot()
 }
 
-// Query sends another QU browse query at once (a CLI "refresh"). It
-// does nothing before Run.
+// Query sends another QU browse query at once, with its legacy unicast
+// copy (a CLI "refresh"). It does nothing before Run.
 func (b *Browser) Query() {
 	select {
 	case b.kick <- struct{}{}:

@@ -30,6 +30,24 @@ type cacheEntry struct {
 	// when the next one is due (zero: none).
 	stage   int
 	refresh time.Time
+	// legacy marks a record known only from an answer to a legacy
+	// unicast query (addLegacy): its TTL is the capped one.
+	legacy bool
+	// seen is when this record was last received, also as a legacy copy
+	// that did not replace it; sig is the verdict on its signature (TXT
+	// records, with a LAN key).
+	seen time.Time
+	sig  sigVerdict
+}
+
+// sigVerdict is a TXT record's signature check: for the instance label
+// and SRV port it was made with, as at the time at.
+type sigVerdict struct {
+	checked bool
+	at      time.Time
+	label   string
+	port    uint16
+	err     error
 }
 
 // remaining returns the TTL left at now, in whole seconds.
@@ -115,10 +133,35 @@ func (c *cache) add(now time.Time, rr dns.RR, ifIndex int, src netip.AddrPort) b
 		m[k] = e
 		changed = true
 	}
-	e.rr, e.ifIndex, e.src, e.received = rr, ifIndex, src, now
+	e.rr, e.ifIndex, e.src, e.received, e.legacy, e.seen = rr, ifIndex, src, now, false, now
 	e.expires = now.Add(time.Duration(ttl) * time.Second)
 	e.stage = 0
 	e.refresh = c.refreshTime(e)
+	return changed
+}
+
+// addLegacy stores rr from an answer to one of our legacy unicast
+// queries (RFC 6762 §6.7): its TTL was capped at 10 s by the responder
+// and it has no cache-flush bit. It never shortens what the normal path
+// cached: a live record already held from a multicast or QU answer is
+// left as it is. A record known only this way is never offered as a
+// known answer (knownAnswers), so the next QM query for it (the browse
+// repeat a second later, the refresh queries from 80 % of its 10 s, a
+// liveness check) is answered by multicast with the real TTL, which
+// replaces it before it can expire while its responder is alive.
+func (c *cache) addLegacy(now time.Time, rr dns.RR, ifIndex int, src netip.AddrPort) bool {
+	if rr.Header().Ttl == 0 {
+		return false // not an answer a responder gives; goodbyes come by multicast
+	}
+	k := keyOf(rr)
+	if e, ok := c.entries[k]; ok && !e.legacy && e.expires.After(now) {
+		e.seen = now
+		return false
+	}
+	changed := c.add(now, rr, ifIndex, src)
+	if e, ok := c.entries[k]; ok {
+		e.legacy = true
+	}
 	return changed
 }
 
@@ -210,10 +253,14 @@ func (c *cache) next() (at time.Time, ok bool) {
 
 // knownAnswers returns the live records answering q that have more than
 // half their TTL left, with the TTL they have left, for a query's answer
-// section (known-answer suppression, RFC 6762 §7.1).
+// section (known-answer suppression, RFC 6762 §7.1); records known only
+// from legacy answers are left out.
 func (c *cache) knownAnswers(now time.Time, q dns.Question) []dns.RR {
 	var out []dns.RR
 	for _, e := range c.get(now, q.Name, q.Qtype) {
+		if e.legacy {
+			continue // see addLegacy
+		}
 		if rem := e.remaining(now); rem > e.rr.Header().Ttl/2 {
 			rr := dns.Copy(e.rr)
 			rr.Header().Ttl = rem

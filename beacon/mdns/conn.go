@@ -52,6 +52,10 @@ type inbound struct {
 	ifIndex int
 	// ttl is the IP TTL / hop limit it arrived with; 0 when unknown.
 	ttl int
+	// legacy marks a datagram that arrived on the browser's legacy
+	// socket (an ephemeral port of its own): an answer to one of its
+	// legacy unicast queries (RFC 6762 §6.7).
+	legacy bool
 }
 
 // multicast reports whether the datagram was sent to a group. When the
@@ -71,6 +75,11 @@ type packetConn interface {
 	// source address to use (the address a unicast query was sent to);
 	// ifIndex > 0 pins the outgoing interface.
 	WriteTo(b []byte, dst netip.AddrPort, ifIndex int, src netip.Addr) error
+	// WriteLegacy sends b, a legacy unicast query, to the mDNS group of
+	// each family the interface ifIndex has, from the browser's own
+	// ephemeral port: responders answer it by unicast to that port, which
+	// no other process holds (RFC 6762 §6.7).
+	WriteLegacy(b []byte, ifIndex int) error
 	Close() error
 }
 
@@ -89,7 +98,13 @@ type connConfig struct {
 	// it. Linux hands a unicast datagram for a port several sockets share
 	// to the one with the most specific bound address, so the unicast
 	// answers to our QU queries reach the browser and not the wildcard
-	// socket of avahi-daemon or a responder on the same host.
+	// socket of avahi-daemon or a responder on the same host. But when
+	// several browsers share the host, each binds that same address and
+	// port, and the kernel hands each answer to only one of them; so
+	// querier also adds, per family, a socket on an ephemeral port
+	// (legacy) from which the browser sends its first queries again as
+	// legacy unicast queries (RFC 6762 §6.7), answered by unicast to
+	// that port, which only this process holds.
 	querier bool
 	log     *slog.Logger
 }
@@ -104,6 +119,7 @@ type mdnsConn struct {
 	cfg    connConfig
 	shared []*sock          // wildcard sockets, one per family
 	own    map[ownKey]*sock // querier sockets by interface and family
+	legacy []*sock          // querier: ephemeral-port sockets, one per family
 	queue  chan inbound
 
 	closing   chan struct{}
@@ -119,10 +135,11 @@ type ownKey struct {
 
 // sock is one UDP socket with its family-specific operations.
 type sock struct {
-	pc net.PacketConn
-	v4 bool
-	p4 *ipv4.PacketConn
-	p6 *ipv6.PacketConn
+	pc     net.PacketConn
+	v4     bool
+	legacy bool // the browser's ephemeral-port socket (openLegacy)
+	p4     *ipv4.PacketConn
+	p6     *ipv6.PacketConn
 	// sendMu keeps the write deadline and outgoing multicast interface
 	// paired with the write they were set for.
 	sendMu sync.Mutex
@@ -166,6 +183,14 @@ func openConn(cfg connConfig) (*mdnsConn, error) {
 			}
 			c.own[ownKey{ifi.Index, v4}] = o
 		}
+		l, err := c.openLegacy(v4)
+		if err != nil {
+			// The QU path still works; other browsers on this host may
+			// then take the unicast answers to our first query.
+			cfg.log.Debug("mdns: no legacy query socket", "err", err)
+			continue
+		}
+		c.legacy = append(c.legacy, l)
 	}
 	if len(c.shared) == 0 {
 		c.closeSockets()
@@ -202,7 +227,7 @@ func (c *mdnsConn) sockets() []*sock {
 	for _, s := range c.own {
 		out = append(out, s)
 	}
-	return out
+	return append(out, c.legacy...)
 }
 
 func listen(network, addr string) (net.PacketConn, error) {
@@ -270,6 +295,29 @@ func (c *mdnsConn) openOwn(v4 bool, ifi netutil.Iface) (*sock, error) {
 		err = s.setIface(ifi.Net())
 	}
 	if err != nil {
+		pc.Close()
+		return nil, fmt.Errorf("mdns: %s socket options: %w", network, err)
+	}
+	return s, nil
+}
+
+// openLegacy opens the socket legacy queries go out from: the wildcard
+// address and an ephemeral port, without SO_REUSEADDR or SO_REUSEPORT,
+// so that the port and the unicast answers to it are this process's
+// alone. It joins no group; multicast loopback stays on, so that a
+// responder on this host hears the queries too.
+func (c *mdnsConn) openLegacy(v4 bool) (*sock, error) {
+	network, addr := "udp6", "[::]:0"
+	if v4 {
+		network, addr = "udp4", "0.0.0.0:0"
+	}
+	pc, err := net.ListenPacket(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("mdns: listen %s %s: %w", network, addr, err)
+	}
+	s := newSock(pc, v4)
+	s.legacy = true
+	if err := s.setup(); err != nil {
 		pc.Close()
 		return nil, fmt.Errorf("mdns: %s socket options: %w", network, err)
 	}
@@ -442,6 +490,38 @@ func (c *mdnsConn) WriteMulticast(b []byte, ifIndex int) error {
 	return nil
 }
 
+// WriteLegacy sends b to the group of each family on interface ifIndex
+// from the legacy socket of that family. It succeeds when one family did.
+func (c *mdnsConn) WriteLegacy(b []byte, ifIndex int) error {
+	ifi, ok := c.iface(ifIndex)
+	if !ok {
+		return fmt.Errorf("mdns: no interface %d", ifIndex)
+	}
+	var errs []error
+	sent := 0
+	for _, s := range c.legacy {
+		if (s.v4 && !ifi.HasIPv4()) || (!s.v4 && (!ifi.HasIPv6() || ifi.Flags&net.FlagMulticast == 0)) {
+			continue
+		}
+		g := group6
+		if s.v4 {
+			g = group4
+		}
+		if err := s.write(b, netip.AddrPortFrom(g, c.cfg.port), ifi.Net(), netip.Addr{}); err != nil {
+			errs = append(errs, fmt.Errorf("%v on %s: %w", g, ifi.Name, err))
+			continue
+		}
+		sent++
+	}
+	if sent == 0 {
+		if len(errs) == 0 {
+			return fmt.Errorf("mdns: no legacy socket for interface %s", ifi.Name)
+		}
+		return errors.Join(errs...)
+	}
+	return nil
+}
+
 // WriteTo sends b by unicast to dst.
 func (c *mdnsConn) WriteTo(b []byte, dst netip.AddrPort, ifIndex int, src netip.Addr) error {
 	a := dst.Addr().Unmap()
@@ -528,7 +608,7 @@ func (c *mdnsConn) readLoop(s *sock) {
 		if !ok {
 			continue
 		}
-		in := inbound{data: slices.Clone(buf[:n]), src: c.fixZone(ua.AddrPort(), ifIndex), dst: dst, ifIndex: ifIndex, ttl: ttl}
+		in := inbound{data: slices.Clone(buf[:n]), src: c.fixZone(ua.AddrPort(), ifIndex), dst: dst, ifIndex: ifIndex, ttl: ttl, legacy: s.legacy}
 		select {
 		case c.queue <- in:
 		default:

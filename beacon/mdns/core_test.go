@@ -555,7 +555,7 @@ func TestCorePerInterfaceAddresses(t *testing.T) {
 func TestCoreTXTChangeAndGoodbye(t *testing.T) {
 	c, reg, clk := testCore(t, zoeService)
 	establish(t, c, clk)
-	c.setTXT(reg.svc, []string{"v=1", "id=zoe1", "p=2"})
+	c.setTXT(clk.now(), reg.svc, []string{"v=1", "id=zoe1", "p=2"})
 	out := runFor(t, c, clk, 3*time.Second)
 	var txtAt []time.Duration
 	for _, s := range out {

@@ -56,6 +56,43 @@
 // UTF-8 without control, line-separator or bidi-override characters, as
 // in the beacon.
 //
+// # Signed TXT records (LAN key)
+//
+// With a LAN key (ResponderConfig.Key, beacon.NewKey), the responder
+// adds two keys at the end of every TXT record (SignTXT):
+//
+//	t  the time it signed, unix milliseconds, decimal
+//	h  base64url (no padding) of the 16-byte MAC
+//	   = key.Sign("lanlobby mdns v1", message)
+//	message = len(instance) instance  port  len(s1) s1  len(s2) s2 ...
+//
+// where every len is 2 bytes big-endian, instance is the raw instance
+// label (the one in use: after a rename "Zoë's game (2)"), port the SRV
+// port (2 bytes big-endian), and s1, s2... every TXT string but the h one,
+// in order, t included. A browser with the key (BrowserConfig.Key) shows
+// only lobbies whose TXT verifies (VerifyTXT) with t within ReplayWindow
+// of the record's arrival, either way; it ignores and counts the others
+// (BrowserStats: Unsigned, BadSignature, BadTimestamp, per record
+// arrival). A lobby already shown whose newest TXT fails stays as it was
+// last verified, but only a TXT record that verifies on arrival restarts
+// its liveness clock (PTR, SRV and address records are not signed), so it
+// leaves Expiry after the last valid one unless another comes; unsigned
+// records, and signed ones replayed after the window, cannot keep or
+// bring back a lobby. A browser without a key ignores t and h (unknown
+// keys), so mixed networks work: unkeyed browsers see keyed lobbies,
+// keyed browsers ignore unkeyed ones.
+//
+// A TXT record is handed out as is until it changes, so its timestamp
+// ages: the responder signs it again every ResignInterval (60 s; a TXT
+// change, announced at once and a second later: two packets per lobby a
+// minute), and before answering a query if the process was suspended
+// meanwhile. What it hands out is thus at most 60 s old, and the
+// browser's ReplayWindow, 90 s, adds the beacon's 30 s for clocks apart.
+// The check is made when a record arrives, not while it sits in the cache
+// (its 120 s TTL does not matter): the liveness checks fetch a fresh copy
+// every few seconds. A captured announcement can be replayed for up to
+// 90 s after it was signed.
+//
 // # Responder behaviour
 //
 //   - Probing (RFC 6762 §8.1): 3 probes 250 ms apart after 0-250 ms, for
@@ -98,6 +135,25 @@
 //     port (Linux gives a unicast datagram to the most specific socket):
 //     answers arrive about a millisecond later. Repeats are QM with known
 //     answers, 1 s, 2 s, 4 s… apart up to 60 min (§5.2).
+//   - Several browsers on one host (watch and list) bind that same
+//     address and port, and the kernel gives each unicast answer to one
+//     of them only. So the first query, Query's and the follow-ups also
+//     go out as legacy unicast queries (§6.7): to the group, from an
+//     ephemeral port of the browser's own, with a fresh ID, no QU bit, no
+//     known answers and an EDNS0 option offering 1400-byte answers.
+//     Responders answer them by unicast to that port, which no other
+//     process holds: every browser gets answers to its own first query
+//     about a millisecond later, whatever shares port 5353. Ours answer
+//     with the PTR records and, as additional records, the SRV, TXT and
+//     addresses (RFC 6763 §12); avahi-daemon answers the same in the
+//     answer section (the addresses of the family asked over only) and
+//     ignores the EDNS0 option (512 bytes; a fuller answer is cut, with
+//     TC, and the rest comes through the QU or QM path). The answers'
+//     TTLs are capped at 10 s: their records never shorten what the
+//     normal path cached and are never offered as known answers, so the
+//     repeat a second later (or a liveness check, or a refresh query at
+//     8 s) fetches them with their real TTLs before the 10 s run out,
+//     without a Removed/Added flap.
 //   - A cache with TTLs and refresh queries at 80, 85, 90, 95 % of a
 //     record's TTL (§5.2); cache-flush records replace the RRset (§10.2),
 //     SRV and TXT at once, addresses after a second.
@@ -114,15 +170,23 @@
 //   - Host is an address of the SRV target: IPv4, then IPv6 global, then
 //     link-local (zoned), preferring addresses inside the receiving
 //     interface's prefixes; RTT is the time from the first query to the
-//     first unicast answer from that address.
+//     first unicast answer from that address: a legacy answer, matched
+//     to its query by ID, or a QU answer within the first query's round
+//     (not another browser's, on a shared host).
 //   - A lobby id is shown by one instance at a time (the first to claim
 //     it); events are coalesced per id while the consumer is slow, so the
 //     receive loop never blocks.
 //
 // # Known limits
 //
-// Interfaces and their addresses are read when Run starts. Several
-// browsers on one host share the unicast answers to their first query
-// (the kernel gives each to one socket); the others learn of lobbies from
-// the multicast answers to the repeats, about a second later.
+// Interfaces and their addresses are read when Run starts. A responder
+// that does not answer legacy unicast queries sent to the group (RFC 6762
+// says it must; ours and avahi-daemon do) is found by a second browser on
+// a host only through the multicast answers to the repeats, about a
+// second later. Legacy answers are at most 512 bytes from avahi (1400
+// from ours): records cut from one come by follow-up queries (another
+// millisecond), and services cut from it through the QU answers (if this
+// browser got them) or the repeat a second later. avahi
+// answers a query over IPv6 with its IPv6 addresses only, so its lobby
+// may show first with an IPv6 address, then (Updated) with its IPv4 one.
 package mdns

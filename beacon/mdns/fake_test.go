@@ -20,17 +20,19 @@ import (
 // 10.0.0.K/24 and fe80::K; multicast reaches every open conn (the
 // sender's own included, like IP_MULTICAST_LOOP); unicast to port 5353
 // reaches the host's querier conn if it has one, else one of its conns,
-// as Linux does.
+// as Linux does; a querier conn also has a legacy port of its own, which
+// its legacy queries come from and unicast to it reaches.
 type fakeLAN struct {
 	connsMu sync.Mutex // guards conns
 	conns   []*fakeConn
 }
 
 type fakeConn struct {
-	lan     *fakeLAN
-	addr    netip.Addr
-	querier bool
-	in      chan inbound
+	lan        *fakeLAN
+	addr       netip.Addr
+	querier    bool
+	legacyPort uint16 // querier conns: their ephemeral port
+	in         chan inbound
 
 	closeOnce sync.Once
 	closed    chan struct{}
@@ -53,6 +55,9 @@ func (l *fakeLAN) seams(k int) (func() ([]netutil.Iface, error), listenFunc, fun
 	ifaces := func() ([]netutil.Iface, error) { return []netutil.Iface{fakeIface(k)}, nil }
 	listen := func(_ []netutil.Iface, querier bool) (packetConn, error) {
 		c := &fakeConn{lan: l, addr: fakeIface(k).IPv4()[0], querier: querier, in: make(chan inbound, 256), closed: make(chan struct{})}
+		if querier {
+			c.legacyPort = uint16(40000 + fakePorts.Add(1))
+		}
 		l.connsMu.Lock()
 		l.conns = append(l.conns, c)
 		l.connsMu.Unlock()
@@ -100,18 +105,36 @@ func (c *fakeConn) WriteMulticast(b []byte, ifIndex int) error {
 	return nil
 }
 
+var fakePorts atomic.Uint32
+
+func (c *fakeConn) WriteLegacy(b []byte, ifIndex int) error {
+	if c.mute.Load() || c.legacyPort == 0 {
+		return nil
+	}
+	for _, o := range c.open() {
+		o.deliver(inbound{data: slices.Clone(b), src: netip.AddrPortFrom(c.addr, c.legacyPort), dst: group4, ifIndex: 1, ttl: 255})
+	}
+	return nil
+}
+
 func (c *fakeConn) WriteTo(b []byte, dst netip.AddrPort, _ int, _ netip.Addr) error {
 	if c.mute.Load() {
 		return nil
 	}
 	var to *fakeConn
 	for _, o := range c.open() {
-		if o.addr == dst.Addr() && (to == nil || o.querier) {
+		switch {
+		case o.addr != dst.Addr():
+		case dst.Port() != Port:
+			if o.legacyPort == dst.Port() {
+				to = o
+			}
+		case to == nil || o.querier:
 			to = o
 		}
 	}
 	if to != nil {
-		to.deliver(inbound{data: slices.Clone(b), src: netip.AddrPortFrom(c.addr, Port), dst: to.addr, ifIndex: 1, ttl: 255})
+		to.deliver(inbound{data: slices.Clone(b), src: netip.AddrPortFrom(c.addr, Port), dst: to.addr, ifIndex: 1, ttl: 255, legacy: dst.Port() != Port})
 	}
 	return nil
 }
@@ -312,6 +335,7 @@ func TestFakeLiveness(t *testing.T) {
 func TestConfigValidation(t *testing.T) {
 	for _, cfg := range []ResponderConfig{
 		{HostName: "bad name"}, {HostName: "a.b"}, {TTL: time.Millisecond}, {Announcements: 1}, {Announcements: 9},
+		{ResignInterval: 999 * time.Millisecond}, {ResignInterval: -time.Second},
 	} {
 		if _, err := NewResponder(cfg); err == nil {
 			t.Errorf("NewResponder(%+v) accepted", cfg)
@@ -330,7 +354,7 @@ func TestConfigValidation(t *testing.T) {
 			t.Errorf("Register(%+v) = %v", s, err)
 		}
 	}
-	for _, cfg := range []BrowserConfig{{Game: "Bad Game"}, {LivenessInterval: 5 * time.Second, Expiry: 5 * time.Second}, {MaxLobbies: -1}} {
+	for _, cfg := range []BrowserConfig{{Game: "Bad Game"}, {LivenessInterval: 5 * time.Second, Expiry: 5 * time.Second}, {MaxLobbies: -1}, {ReplayWindow: -time.Second}} {
 		if _, err := NewBrowser(cfg); err == nil {
 			t.Errorf("NewBrowser(%+v) accepted", cfg)
 		}

@@ -17,30 +17,43 @@ import (
 // everything they send in reply must parse. The seed corpus is in
 // testdata/fuzz/FuzzHandleMessage: truncated headers, counts larger than
 // the data, compression-pointer loops, oversized TXT, the TC bit,
-// non-zero opcode and rcode, and real traffic.
+// non-zero opcode and rcode, and real traffic, signed and unsigned. The
+// browser runs without and with a LAN key; the answers to its legacy
+// queries come in too.
 func FuzzHandleMessage(f *testing.F) {
 	for _, s := range fuzzSeeds(f) {
 		f.Add(s)
 	}
+	key, _ := testKeys(f)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		clk := newClock()
 		c := establishedCore()
-		b := newBrowseCore(browseConfig{liveness: 2 * time.Second, expiry: 6 * time.Second, maxLobbies: 8, jitter: noJitter})
-		b.sink = func(beacon.Event) {}
-		b.start(clk.now(), []netutil.Iface{eth1})
+		var bs []*browseCore
+		for _, k := range []beacon.Key{{}, key} {
+			b := newBrowseCore(browseConfig{liveness: 2 * time.Second, expiry: 6 * time.Second, maxLobbies: 8, jitter: noJitter,
+				key: k, window: DefaultTXTReplayWindow})
+			b.sink = func(beacon.Event) {}
+			b.start(clk.now(), []netutil.Iface{eth1})
+			bs = append(bs, b)
+		}
 		ins := []inbound{
 			{data: data, src: peer, dst: group4, ifIndex: 1, ttl: 255},
 			{data: data, src: netip.MustParseAddrPort("10.0.0.9:40000"), dst: netip.MustParseAddr("10.0.0.1"), ifIndex: 1, ttl: 64},
 			{data: data, src: netip.MustParseAddrPort("[fe80::9%eth1]:5353"), dst: netip.MustParseAddr("fe80::1"), ifIndex: 1},
+			{data: data, src: peer, dst: netip.MustParseAddr("10.0.0.1"), ifIndex: 1, ttl: 255, legacy: true},
 		}
 		for _, in := range ins {
 			check(t, c.handle(clk.now(), in))
-			check(t, b.handle(clk.now(), in))
+			for _, b := range bs {
+				check(t, b.handle(clk.now(), in))
+			}
 		}
 		for range 3 {
 			clk.advance(700 * time.Millisecond)
 			check(t, c.tick(clk.now()))
-			check(t, b.tick(clk.now()))
+			for _, b := range bs {
+				check(t, b.tick(clk.now()))
+			}
 		}
 		check(t, c.goodbyeAll(clk.now()))
 	})
@@ -89,6 +102,14 @@ func fuzzSeeds(tb testing.TB) [][]byte {
 	probe.Ns = []dns.RR{srvRR(instanceName("Zoë's game"), "x.local.", 1, 120)}
 	add(probe)
 	c := establishedCore()
+	for _, p := range c.announceRecords(newClock().now(), c.authoritative(eth1)) {
+		out = append(out, p.data)
+	}
+	// Signed: the same with a key.
+	key, _ := testKeys(tb)
+	c = establishedCore()
+	c.cfg.key, c.cfg.resign = key, DefaultResignInterval
+	c.sign(newClock().now(), c.svcs[0])
 	for _, p := range c.announceRecords(newClock().now(), c.authoritative(eth1)) {
 		out = append(out, p.data)
 	}

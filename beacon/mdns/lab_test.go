@@ -556,30 +556,37 @@ func TestLabLiveness(t *testing.T) {
 }
 
 var (
-	peerOnce sync.Once
-	peerBin  string
-	peerErr  error
+	peersMu  sync.Mutex
+	peersDir string            // where the peers are built; removed by TestMain
+	peerBins map[string]string // by testdata directory
 )
 
 // zeroconfPeer builds testdata/zeroconfpeer (without the race detector:
 // zeroconf's SetText races with its own goroutines) once per test binary.
-func zeroconfPeer(t *testing.T) string {
+func zeroconfPeer(t *testing.T) string { return peerBinary(t, "zeroconfpeer") }
+
+// peerBinary builds the program in testdata/<name> without the race
+// detector, once per test binary, and returns its path.
+func peerBinary(t *testing.T, name string) string {
 	t.Helper()
-	peerOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "mdns-zeroconfpeer-")
-		if err != nil {
-			peerErr = err
-			return
-		}
-		peerBin = filepath.Join(dir, "zeroconfpeer")
-		goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
-		out, err := exec.Command(goBin, "build", "-o", peerBin, "./testdata/zeroconfpeer").CombinedOutput()
-		if err != nil {
-			peerErr = fmt.Errorf("go build ./testdata/zeroconfpeer: %v\n%s", err, out)
-		}
-	})
-	if peerErr != nil {
-		t.Fatal(peerErr)
+	peersMu.Lock()
+	defer peersMu.Unlock()
+	if bin, ok := peerBins[name]; ok {
+		return bin
 	}
-	return peerBin
+	if peersDir == "" {
+		dir, err := os.MkdirTemp("", "mdns-peers-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		peersDir, peerBins = dir, map[string]string{}
+	}
+	bin := filepath.Join(peersDir, name)
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	out, err := exec.Command(goBin, "build", "-o", bin, "./testdata/"+name).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build ./testdata/%s: %v\n%s", name, err, out)
+	}
+	peerBins[name] = bin
+	return bin
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,11 +14,11 @@ import (
 )
 
 // TestMain fails the package if any test leaves a goroutine behind, and
-// removes the zeroconf peer built for the lab tests.
+// removes the peer programs built for the lab tests.
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m, goleak.Cleanup(func(code int) {
-		if peerBin != "" {
-			os.RemoveAll(filepath.Dir(peerBin))
+		if peersDir != "" {
+			os.RemoveAll(peersDir)
 		}
 		os.Exit(code)
 	}))

@@ -74,6 +74,18 @@ type ResponderConfig struct {
 	Announcements int
 	// Logger receives warnings and name changes; nil means slog.Default().
 	Logger *slog.Logger
+	// Key, when set (beacon.NewKey), signs every TXT record: two keys,
+	// t (when it signed) and h (a MAC over the instance name, the SRV
+	// port and the other TXT strings), are added (see SignTXT), and
+	// browsers with the same key ignore lobbies without a valid
+	// signature. The zero Key publishes unsigned records, as before.
+	Key beacon.Key
+	// ResignInterval is how often, with a Key, each TXT record is signed
+	// again (a TXT change, announced at once and a second later), so the
+	// timestamp of every record handed out is at most this old; browsers'
+	// ReplayWindow must exceed it by the clock difference between hosts.
+	// 0 means DefaultResignInterval; at least 1 s.
+	ResignInterval time.Duration
 
 	// Test seams; nil means the real clock, network and randomness.
 	now    func() time.Time
@@ -85,7 +97,7 @@ type ResponderConfig struct {
 // DefaultResponderConfig returns the defaults spelled out (HostName is
 // still chosen at random by NewResponder).
 func DefaultResponderConfig() ResponderConfig {
-	return ResponderConfig{TTL: DefaultTTL, Announcements: DefaultAnnouncements}
+	return ResponderConfig{TTL: DefaultTTL, Announcements: DefaultAnnouncements, ResignInterval: DefaultResignInterval}
 }
 
 // ResponderStats are a Responder's counters.
@@ -104,6 +116,7 @@ type ResponderStats struct {
 	Conflicts     uint64 // conflicting records seen
 	Renames       uint64 // names changed after conflicts
 	TieBreaksLost uint64 // simultaneous probes lost
+	Resigns       uint64 // TXT records signed again because their time was up (with a key)
 }
 
 // Service is one DNS-SD service instance of type _lanlobby._tcp.
@@ -118,11 +131,22 @@ type Service struct {
 	Port uint16
 	// TXT holds the TXT strings ("key=value", raw bytes): each at most
 	// 255 bytes, the record at most MaxTXTLen bytes (a lobby's, from
-	// EncodeTXT, is under 200).
+	// EncodeTXT, is under 200). With a Key, the responder publishes them
+	// signed (SignTXT: t and h strings of TXT are replaced, 47 bytes more
+	// at most).
 	TXT []string
 }
 
-func (s Service) validate() error {
+// txtRoom is what the responder adds to every TXT record: the signature,
+// with a key.
+func (r *Responder) txtRoom() int {
+	if r.cfg.Key.IsZero() {
+		return 0
+	}
+	return signedTXTOverhead
+}
+
+func (s Service) validate(txtRoom int) error {
 	if err := ValidateInstance(s.Instance); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidService, err)
 	}
@@ -134,7 +158,7 @@ func (s Service) validate() error {
 	if s.Port == 0 {
 		return fmt.Errorf("%w: port 0", ErrInvalidService)
 	}
-	if err := validateTXT(s.TXT); err != nil {
+	if err := validateTXTRoom(s.TXT, txtRoom); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalidService, err)
 	}
 	return nil
@@ -179,6 +203,10 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 	if cfg.Announcements < 2 || cfg.Announcements > 8 {
 		return nil, fmt.Errorf("mdns: Announcements %d not in 2..8", cfg.Announcements)
 	}
+	cfg.ResignInterval = cmp.Or(cfg.ResignInterval, DefaultResignInterval)
+	if cfg.ResignInterval < time.Second {
+		return nil, fmt.Errorf("mdns: ResignInterval %v under 1s", cfg.ResignInterval)
+	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.now == nil {
 		cfg.now = time.Now
@@ -201,6 +229,8 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 		announceCount: cfg.Announcements,
 		jitter:        cfg.jitter,
 		log:           cfg.Logger,
+		key:           cfg.Key,
+		resign:        cfg.ResignInterval,
 	}, cfg.HostName)
 	return &Responder{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), core: core, lobbies: make(map[string]*Registration)}, nil
 }
@@ -241,7 +271,7 @@ func (r *Responder) wake() {
 // Registration.Established tells when the service is visible. Services
 // registered before Run wait for it.
 func (r *Responder) Register(s Service) (*Registration, error) {
-	if err := s.validate(); err != nil {
+	if err := s.validate(r.txtRoom()); err != nil {
 		return nil, err
 	}
 	if r.life.stopped() {
@@ -413,9 +443,12 @@ func (r *Responder) send(conn packetConn, out []outPacket) {
 func sendAll(conn packetConn, out []outPacket, log *slog.Logger) {
 	for _, p := range out {
 		var err error
-		if p.dst.IsValid() {
+		switch {
+		case p.legacy:
+			err = conn.WriteLegacy(p.data, p.ifIndex)
+		case p.dst.IsValid():
 			err = conn.WriteTo(p.data, p.dst, p.ifIndex, p.src)
-		} else {
+		default:
 			err = conn.WriteMulticast(p.data, p.ifIndex)
 		}
 		if err != nil {
@@ -479,7 +512,7 @@ func (g *Registration) Established() <-chan struct{} { return g.established }
 // SetTXT replaces the TXT record; an established service announces it at
 // once (and again a second later). After Remove it returns ErrClosed.
 func (g *Registration) SetTXT(txt []string) error {
-	if err := validateTXT(txt); err != nil {
+	if err := validateTXTRoom(txt, g.r.txtRoom()); err != nil {
 		return err
 	}
 	g.r.stateMu.Lock()
@@ -487,7 +520,7 @@ func (g *Registration) SetTXT(txt []string) error {
 		g.r.stateMu.Unlock()
 		return ErrClosed
 	}
-	g.r.core.setTXT(g.svc, txt)
+	g.r.core.setTXT(g.r.cfg.now(), g.svc, txt)
 	g.r.stateMu.Unlock()
 	g.r.wake()
 	return nil

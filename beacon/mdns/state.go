@@ -8,6 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/lanlobby/lanlobby/beacon"
 	"github.com/lanlobby/lanlobby/netutil"
 )
 
@@ -84,6 +85,13 @@ type service struct {
 	// whether goodbyes are owed on removal.
 	announced bool
 	removed   bool
+
+	// With a LAN key: when the TXT record was last signed (its t), and
+	// the signed strings for the instance label signedLabel (a rename
+	// signs the same content and time again).
+	signedAt    time.Time
+	signed      []string
+	signedLabel string
 }
 
 // coreConfig is the part of the configuration the pure core uses.
@@ -93,6 +101,10 @@ type coreConfig struct {
 	// jitter returns a uniformly random duration in [0, d).
 	jitter func(d time.Duration) time.Duration
 	log    *slog.Logger
+	// key, when set, signs every TXT record (SignTXT), again every
+	// resign.
+	key    beacon.Key
+	resign time.Duration
 }
 
 // outPacket is a datagram the core wants sent.
@@ -104,6 +116,9 @@ type outPacket struct {
 	// src is the unicast source address to use; invalid lets the kernel
 	// choose.
 	src netip.Addr
+	// legacy sends a browser's legacy unicast query: to the group on
+	// ifIndex, from its ephemeral-port socket (packetConn.WriteLegacy).
+	legacy bool
 }
 
 // pendingAnswer is a delayed multicast answer (RFC 6762 §6).
@@ -166,6 +181,7 @@ func (c *core) hostName() string { return hostFQDN(c.host.label) }
 // add registers s: it starts probing at once when running. Its name is
 // first made unique among our own services.
 func (c *core) add(now time.Time, s *service) {
+	c.sign(now, s)
 	s.owner.n = 1
 	s.owner.label = s.owner.base
 	c.uniqueLocally(s)
@@ -198,13 +214,55 @@ func (c *core) localClash(s *service) bool {
 // announced.
 func (c *core) remove(s *service) { s.removed = true }
 
-// setTXT changes s's TXT record. When s is answering, the new record is
-// announced at the next tick and repeated a second later (RFC 6762 §8.4).
-func (c *core) setTXT(s *service, txt []string) {
+// setTXT changes s's TXT record (signed at now, with a key). When s is
+// answering, the new record is announced at the next tick and repeated a
+// second later (RFC 6762 §8.4).
+func (c *core) setTXT(now time.Time, s *service, txt []string) {
 	s.txt = slices.Clone(txt)
+	c.sign(now, s)
 	if s.owner.answering() {
 		s.txtDue = true
 	}
+}
+
+// sign signs s's TXT record again at now, with a key.
+func (c *core) sign(now time.Time, s *service) {
+	if c.cfg.key.IsZero() {
+		return
+	}
+	s.signedAt, s.signed = now, nil
+}
+
+// resignDue signs again the TXT records signed resign ago or longer, and
+// has those of answering services announced: a TXT record's timestamp is
+// never older than resign when it leaves (handle calls it too, so that
+// answers after a pause of the process, a suspended laptop, are fresh).
+func (c *core) resignDue(now time.Time) {
+	if c.cfg.key.IsZero() {
+		return
+	}
+	for _, s := range c.svcs {
+		if s.removed || now.Sub(s.signedAt) < c.cfg.resign {
+			continue
+		}
+		c.sign(now, s)
+		c.stats.Resigns++
+		if s.owner.answering() {
+			s.txtDue = true
+		}
+	}
+}
+
+// txtStrings returns the TXT strings s publishes: signed with a key.
+func (c *core) txtStrings(s *service) []string {
+	if c.cfg.key.IsZero() {
+		return s.txt
+	}
+	if s.signed == nil || s.signedLabel != s.owner.label {
+		s.signed = SignTXT(c.cfg.key, s.owner.label, s.port, s.txt, s.signedAt)
+		s.signedLabel = s.owner.label
+	}
+	return s.signed
 }
 
 // Records of our names. instanceFQDN and the record builders read the
@@ -217,7 +275,7 @@ func (c *core) srvRecord(s *service, ttl uint32) dns.RR {
 }
 
 func (c *core) txtRecord(s *service, ttl uint32) dns.RR {
-	return txtRR(c.instanceFQDN(s), s.txt, ttl)
+	return txtRR(c.instanceFQDN(s), c.txtStrings(s), ttl)
 }
 
 // uniqueRecords are a service's records that it alone may own: probed,
@@ -306,6 +364,9 @@ func (c *core) next() (at time.Time, ok bool) {
 		if !s.removed && !s.txtRepeat.IsZero() {
 			consider(s.txtRepeat)
 		}
+		if !s.removed && !c.cfg.key.IsZero() {
+			consider(s.signedAt.Add(c.cfg.resign))
+		}
 	}
 	for _, p := range c.pending {
 		for _, a := range p {
@@ -322,6 +383,7 @@ func (c *core) tick(now time.Time) []outPacket {
 	if !c.running {
 		return nil
 	}
+	c.resignDue(now)
 	var out []outPacket
 	out = append(out, c.goodbyeRemoved(now)...)
 	out = append(out, c.probeDue(now)...)

@@ -128,8 +128,12 @@ func smallInt(s string) (int, error) {
 
 // validateTXT checks TXT strings a caller wants to publish: each at most
 // 255 bytes (one length byte), the record at most MaxTXTLen bytes.
-func validateTXT(txt []string) error {
-	total := 0
+func validateTXT(txt []string) error { return validateTXTRoom(txt, 0) }
+
+// validateTXTRoom is validateTXT leaving room bytes for what the
+// responder adds (the signature).
+func validateTXTRoom(txt []string, room int) error {
+	total := room
 	for _, s := range txt {
 		if len(s) > 255 {
 			return fmt.Errorf("%w: TXT string of %d bytes (max 255)", ErrInvalidTXT, len(s))

@@ -325,3 +325,26 @@ func TestLabAvahiSeesHost(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestLabLANKey: with --lan-key, a host's beacon and mDNS announcements are
+// signed; a player with the same key lists the lobby over both protocols,
+// one with another key sees nothing.
+func TestLabLANKey(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 2})
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	host := labRun(t, h1, "host", "--lan-key", "party at alice's", "--game", "demo", "--name", "signed", "--players", "2", "--port", "1")
+	id := waitJSON(t, host, 10*time.Second, "created", nil)["lobby"].(string)
+	for _, only := range []string{"--no-mdns", "--no-beacon"} {
+		var ls []map[string]any
+		deadline := time.Now().Add(10 * time.Second)
+		for len(ls) == 0 && time.Now().Before(deadline) {
+			ls = lanList(t, h2, only, "--lan-key", "party at alice's")
+		}
+		if len(ls) != 1 || ls[0]["id"] != id {
+			t.Fatalf("list %s with the key: %v", only, ls)
+		}
+		if other := lanList(t, h2, only, "--lan-key", "someone else", "--quiet", "300ms"); len(other) != 0 {
+			t.Fatalf("list %s with another key saw %v", only, other)
+		}
+	}
+}

@@ -32,7 +32,7 @@ var (
 	flagQuiet = &cli.DurationFlag{Name: "quiet", Value: defaultQuiet,
 		Usage: "stop listening this long after the last answer (and after the query when nobody answers)"}
 	flagLANKey = &cli.StringFlag{Name: "lan-key", EnvVars: []string{"LANLOBBY_LAN_KEY"},
-		Usage: "shared LAN passphrase: sign announcements and ignore unsigned ones (everyone on the LAN needs the same)"}
+		Usage: "shared LAN passphrase: sign beacons and mDNS TXT records, ignore unsigned ones (everyone on the LAN needs the same)"}
 	flagNoMDNS = &cli.BoolFlag{Name: "no-mdns", EnvVars: []string{"LANLOBBY_NO_MDNS"},
 		Usage: "do not use mDNS/DNS-SD (the UDP beacon alone)"}
 	flagNoBeacon = &cli.BoolFlag{Name: "no-beacon", EnvVars: []string{"LANLOBBY_NO_BEACON"},
@@ -131,7 +131,7 @@ func startAnnouncer(c *cli.Context, port uint16, coord *beacon.Coordinator, log 
 		}
 	}
 	if !c.Bool("no-mdns") {
-		a.resp, err = mdns.NewResponder(mdns.ResponderConfig{Interfaces: beaconNet(c).Interfaces, Logger: log})
+		a.resp, err = mdns.NewResponder(mdns.ResponderConfig{Interfaces: beaconNet(c).Interfaces, Logger: log, Key: key})
 		if err != nil {
 			return nil, cli.Exit(fmt.Sprintf("mdns: %v", err), exitUsage)
 		}
@@ -275,7 +275,7 @@ func startBrowser(ctx context.Context, c *cli.Context, game string, log *slog.Lo
 		sources = append(sources, br.beacon)
 	}
 	if !c.Bool("no-mdns") {
-		br.mdns, err = mdns.NewBrowser(mdns.BrowserConfig{Interfaces: beaconNet(c).Interfaces, Game: game, Logger: log})
+		br.mdns, err = mdns.NewBrowser(mdns.BrowserConfig{Interfaces: beaconNet(c).Interfaces, Game: game, Logger: log, Key: key})
 		if err != nil {
 			return nil, cli.Exit(fmt.Sprintf("mdns: %v", err), exitUsage)
 		}
