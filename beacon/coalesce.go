@@ -106,3 +106,30 @@ func (c *coalescer) compact() {
 }
 
 func (c *coalescer) len() int { return len(c.pending) }
+
+// EventQueue is the coalescing queue between a Source's receive loop and
+// its consumer (see coalescer), exported so that other Sources (the mDNS
+// browser) behave the same towards slow consumers. Not safe for
+// concurrent use.
+type EventQueue struct{ c *coalescer }
+
+// NewEventQueue returns a queue holding at most max pending lobbies.
+func NewEventQueue(max int) *EventQueue { return &EventQueue{newCoalescer(max)} }
+
+// Push merges ev into the pending change of its lobby.
+func (q *EventQueue) Push(ev Event) { q.c.push(ev) }
+
+// Peek returns the next event to deliver, if any.
+func (q *EventQueue) Peek() (Event, bool) { return q.c.peek() }
+
+// Pop removes the event Peek returned.
+func (q *EventQueue) Pop() { q.c.pop() }
+
+// Len is how many lobbies have a pending change.
+func (q *EventQueue) Len() int { return q.c.len() }
+
+// Coalesced counts events merged into a pending one.
+func (q *EventQueue) Coalesced() uint64 { return q.c.coalesced }
+
+// Dropped counts events lost because the queue was full.
+func (q *EventQueue) Dropped() uint64 { return q.c.dropped }

@@ -122,7 +122,7 @@ type Browser struct {
 
 	stateMu sync.Mutex // guards core and queue (read by Lobbies, Stats)
 	core    *browseCore
-	queue   *coalescer
+	queue   *beacon.EventQueue
 
 	queueDrops atomic.Uint64
 }
@@ -176,9 +176,9 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 			key: cfg.Key, window: cfg.ReplayWindow, log: cfg.Logger,
 		}),
 		// Twice the table: the consumer may still hold lobbies that left it.
-		queue: newCoalescer(2*cfg.MaxLobbies + 64),
+		queue: beacon.NewEventQueue(2*cfg.MaxLobbies + 64),
 	}
-	b.core.sink = b.queue.push
+	b.core.sink = b.queue.Push
 	return b, nil
 }
 
@@ -208,7 +208,7 @@ func (b *Browser) Stats() BrowserStats {
 	s := b.core.stats
 	s.QueueDrops = b.queueDrops.Load()
 	s.CacheFull = b.core.cache.full
-	s.Coalesced, s.EventDrops = b.queue.coalesced, b.queue.dropped
+	s.Coalesced, s.EventDrops = b.queue.Coalesced(), b.queue.Dropped()
 	return s
 }
 
@@ -257,7 +257,7 @@ func (b *Browser) Run(ctx context.Context) error {
 		now := b.cfg.now()
 		out := b.core.tick(now)
 		at, ok := b.core.next()
-		next, pending := b.queue.peek()
+		next, pending := b.queue.Peek()
 		b.stateMu.Unlock()
 		sendAll(conn, out, b.log)
 		d := time.Hour
@@ -285,7 +285,7 @@ func (b *Browser) Run(ctx context.Context) error {
 		case <-timer.C:
 		case events <- next:
 			b.stateMu.Lock()
-			b.queue.pop()
+			b.queue.Pop()
 			b.stateMu.Unlock()
 		}
 	}

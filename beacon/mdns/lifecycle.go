@@ -3,7 +3,8 @@ package mdns
 import (
 	"context"
 	"errors"
-	"sync"
+
+	"github.com/lanlobby/lanlobby/internal/runonce"
 )
 
 // Lifecycle errors.
@@ -15,58 +16,19 @@ var (
 	ErrRunning = errors.New("mdns: already running")
 )
 
-// lifecycle gives a component the Run(ctx) / Close contract: Run runs at
-// most once; Close is idempotent, stops a running Run and waits for it.
-type lifecycle struct {
-	stateMu sync.Mutex // guards state, cancel, done
-	state   int
-	cancel  context.CancelFunc
-	done    chan struct{}
-}
+// lifecycle is runonce.Lifecycle with this package's errors.
+type lifecycle struct{ l runonce.Lifecycle }
 
-const (
-	stateIdle = iota
-	stateRunning
-	stateStopped
-)
-
-// start moves idle to running and returns Run's context and the function
-// Run must defer to mark itself finished.
 func (l *lifecycle) start(parent context.Context) (context.Context, func(), error) {
-	l.stateMu.Lock()
-	defer l.stateMu.Unlock()
-	switch l.state {
-	case stateRunning:
+	ctx, finish, err := l.l.Start(parent)
+	switch {
+	case errors.Is(err, runonce.ErrRunning):
 		return nil, nil, ErrRunning
-	case stateStopped:
+	case err != nil:
 		return nil, nil, ErrClosed
-	}
-	ctx, cancel := context.WithCancel(parent)
-	l.state, l.cancel, l.done = stateRunning, cancel, make(chan struct{})
-	finish := func() {
-		cancel()
-		l.stateMu.Lock()
-		l.state = stateStopped
-		l.stateMu.Unlock()
-		close(l.done)
 	}
 	return ctx, finish, nil
 }
 
-// close stops the component and waits until Run has returned.
-func (l *lifecycle) close() {
-	l.stateMu.Lock()
-	state, cancel, done := l.state, l.cancel, l.done
-	l.state = stateStopped
-	l.stateMu.Unlock()
-	if state == stateRunning {
-		cancel()
-		<-done
-	}
-}
-
-func (l *lifecycle) stopped() bool {
-	l.stateMu.Lock()
-	defer l.stateMu.Unlock()
-	return l.state == stateStopped
-}
+func (l *lifecycle) close()        { l.l.Close() }
+func (l *lifecycle) stopped() bool { return l.l.Stopped() }
