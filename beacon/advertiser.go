@@ -324,37 +324,24 @@ func (a *Advertiser) period() time.Duration {
 	return a.cfg.Interval
 }
 
-// readLoop decodes packets and queues the queries for Run; it never
-// blocks on a busy Run (queries beyond the queue are dropped).
+// readLoop queues the queries for Run; it never blocks on a busy Run
+// (queries beyond the queue are dropped).
 func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries chan<- received) {
 	defer wg.Done()
-	buf := make([]byte, MaxPacketSize+1)
-	for {
-		n, src, ifIndex, err := conn.ReadFrom(buf)
-		if err != nil {
-			return // closed
-		}
-		p, tail, err := decode(buf[:n])
-		if err != nil {
-			if errors.Is(err, ErrMalformed) {
-				a.stats.malformed.Add(1)
-				a.log.Debug("beacon: malformed packet", "src", src, "err", err)
-			}
-			continue
-		}
-		if p.Kind != KindQuery {
-			continue
+	readPackets(conn, &a.stats.malformed, a.log, func(raw []byte, tail int, r received) {
+		if r.pkt.Kind != KindQuery {
+			return
 		}
 		a.stats.queries.Add(1)
-		if !a.sig.accept(buf[:n], tail, src) {
-			continue
+		if !a.sig.accept(raw, tail, r.src) {
+			return
 		}
 		select {
-		case queries <- received{pkt: p, src: src, ifIndex: ifIndex}:
+		case queries <- r:
 		default:
 			a.stats.queueDrops.Add(1)
 		}
-	}
+	})
 }
 
 // advRun is the state of one Run, owned by its goroutine.

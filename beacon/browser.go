@@ -319,37 +319,24 @@ func (b *Browser) sendQuery(c packetConn, query *Packet) {
 	}
 }
 
-// readLoop decodes packets into rx without ever blocking: when the loop
-// is behind, packets are dropped and counted.
+// readLoop queues the packets for Run without ever blocking: when Run is
+// behind, packets are dropped and counted.
 func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received) {
 	defer wg.Done()
-	buf := make([]byte, MaxPacketSize+1)
-	for {
-		n, src, ifIndex, err := c.ReadFrom(buf)
-		if err != nil {
-			return // closed
-		}
-		p, tail, err := decode(buf[:n])
-		if err != nil {
-			if errors.Is(err, ErrMalformed) {
-				b.stats.malformed.Add(1)
-				b.log.Debug("beacon: malformed packet", "src", src, "err", err)
-			}
-			continue
-		}
-		if p.Kind == KindQuery {
-			continue
+	readPackets(c, &b.stats.malformed, b.log, func(raw []byte, tail int, r received) {
+		if r.pkt.Kind == KindQuery {
+			return
 		}
 		b.stats.packets.Add(1)
-		if !b.sig.accept(buf[:n], tail, src) {
-			continue
+		if !b.sig.accept(raw, tail, r.src) {
+			return
 		}
 		select {
-		case rx <- received{pkt: p, src: src, ifIndex: ifIndex}:
+		case rx <- r:
 		default:
 			if d := b.stats.queueDrops.Add(1); d&(d-1) == 0 {
 				b.log.Warn("beacon: browser receive queue full, packet dropped", "dropped", d)
 			}
 		}
-	}
+	})
 }

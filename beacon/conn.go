@@ -1,9 +1,11 @@
 package beacon
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/lanlobby/lanlobby/netutil"
 )
@@ -93,4 +95,28 @@ type received struct {
 	pkt     Packet
 	src     netip.AddrPort
 	ifIndex int
+}
+
+// readPackets reads datagrams from c until it is closed, decodes them, and
+// hands each well-formed packet, with its raw bytes and the offset of its
+// extension tail (for signature checks), to handle, which must not block.
+// Malformed datagrams are counted; foreign ones (no beacon magic, other
+// versions) are ignored silently.
+func readPackets(c packetConn, malformed *atomic.Uint64, log *slog.Logger, handle func(raw []byte, tail int, r received)) {
+	buf := make([]byte, MaxPacketSize+1)
+	for {
+		n, src, ifIndex, err := c.ReadFrom(buf)
+		if err != nil {
+			return // closed
+		}
+		p, tail, err := decode(buf[:n])
+		if err != nil {
+			if errors.Is(err, ErrMalformed) {
+				malformed.Add(1)
+				log.Debug("beacon: malformed packet", "src", src, "err", err)
+			}
+			continue
+		}
+		handle(buf[:n], tail, received{pkt: p, src: src, ifIndex: ifIndex})
+	}
 }

@@ -213,11 +213,13 @@ type Registry struct {
 	seq       uint64
 	newID     func() string
 	maxPerMbr int
+	track     bool   // record changes for TakeChanges
 	changed   []Info // lobbies changed since the last TakeChanges
 }
 
 // TakeChanges returns the state of every lobby changed since the last call
-// (closed ones with State closed), oldest change first, and forgets them.
+// (closed ones with State closed), oldest change first, and forgets them;
+// it needs RegistryConfig.TrackChanges.
 // The coordinator feeds them to whatever advertises its lobbies on the LAN.
 func (r *Registry) TakeChanges() []Info {
 	c := r.changed
@@ -225,7 +227,11 @@ func (r *Registry) TakeChanges() []Info {
 	return c
 }
 
-func (r *Registry) noteChange(l *Lobby) { r.changed = append(r.changed, l.Info()) }
+func (r *Registry) noteChange(l *Lobby) {
+	if r.track {
+		r.changed = append(r.changed, l.Info())
+	}
+}
 
 // RegistryConfig tunes a Registry.
 type RegistryConfig struct {
@@ -234,6 +240,9 @@ type RegistryConfig struct {
 	MaxLobbiesPerMember int
 	// NewID makes lobby ids; default RandomID. Tests inject a counter.
 	NewID func() string
+	// TrackChanges makes the registry record every changed lobby for
+	// TakeChanges; off, the hot path skips that work.
+	TrackChanges bool
 }
 
 // DefaultMaxLobbiesPerMember is the default cap on lobbies per connection.
@@ -253,6 +262,7 @@ func NewRegistry(cfg RegistryConfig) *Registry {
 		games:     make(map[string]*gameIndex),
 		newID:     cfg.NewID,
 		maxPerMbr: cfg.MaxLobbiesPerMember,
+		track:     cfg.TrackChanges,
 	}
 }
 

@@ -349,7 +349,7 @@ func TestValidatePlayerName(t *testing.T) {
 }
 
 func TestTakeChanges(t *testing.T) {
-	r := newTestRegistry()
+	r := NewRegistry(RegistryConfig{NewID: counterIDs(), TrackChanges: true})
 	l := mustCreate(t, r, "a", "demo", 2)
 	mustJoin(t, r, "b", l.ID)
 	r.Leave("b", l.ID, ReasonLeft)

@@ -227,9 +227,10 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		return nil, err
 	}
 	return &Server{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		reg:      NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID}),
+		cfg: cfg,
+		log: cfg.Logger,
+		reg: NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID,
+			TrackChanges: cfg.OnLobbyChange != nil}),
 		ops:      make(chan op, DefaultOpQueue),
 		loopDone: make(chan struct{}),
 		members:  make(map[string]*member),
@@ -488,11 +489,10 @@ func (s *Server) loop() {
 }
 
 func (s *Server) publishChanges() {
-	changes := s.reg.TakeChanges()
 	if s.cfg.OnLobbyChange == nil {
 		return
 	}
-	for _, in := range changes {
+	for _, in := range s.reg.TakeChanges() {
 		s.cfg.OnLobbyChange(in)
 	}
 }

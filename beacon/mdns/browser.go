@@ -228,22 +228,11 @@ func (b *Browser) Run(ctx context.Context) error {
 	}
 	defer finish()
 	defer close(b.events)
-	ifaces, err := b.cfg.ifaces()
+	ifaces, conn, rx, stop, err := openAndRead(b.cfg.ifaces, b.cfg.listen, true, &b.queueDrops, b.log)
 	if err != nil {
 		return fmt.Errorf("mdns: browser: %w", err)
 	}
-	conn, err := b.cfg.listen(ifaces, true)
-	if err != nil {
-		return fmt.Errorf("mdns: browser: %w", err)
-	}
-	rx := make(chan inbound, RecvQueueLen)
-	var wg sync.WaitGroup
-	defer func() {
-		conn.Close()
-		wg.Wait()
-	}()
-	wg.Add(1)
-	go readLoop(&wg, conn, rx, &b.queueDrops, b.log)
+	defer stop()
 
 	b.stateMu.Lock()
 	out := b.core.start(b.cfg.now(), ifaces)

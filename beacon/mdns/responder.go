@@ -378,22 +378,11 @@ func (r *Responder) Run(ctx context.Context) error {
 		return err
 	}
 	defer finish()
-	ifaces, err := r.cfg.ifaces()
+	ifaces, conn, rx, stop, err := openAndRead(r.cfg.ifaces, r.cfg.listen, false, &r.queueDrops, r.log)
 	if err != nil {
 		return fmt.Errorf("mdns: responder: %w", err)
 	}
-	conn, err := r.cfg.listen(ifaces, false)
-	if err != nil {
-		return fmt.Errorf("mdns: responder: %w", err)
-	}
-	rx := make(chan inbound, RecvQueueLen)
-	var wg sync.WaitGroup
-	defer func() {
-		conn.Close()
-		wg.Wait()
-	}()
-	wg.Add(1)
-	go readLoop(&wg, conn, rx, &r.queueDrops, r.log)
+	defer stop()
 
 	r.stateMu.Lock()
 	r.core.start(r.cfg.now(), ifaces)
@@ -455,6 +444,23 @@ func sendAll(conn packetConn, out []outPacket, log *slog.Logger) {
 			log.Debug("mdns: send failed", "dst", p.dst, "iface", p.ifIndex, "err", err)
 		}
 	}
+}
+
+// openAndRead opens the sockets on the chosen interfaces (a querier's
+// sockets with querier) and starts the read loop feeding rx; stop closes
+// them and waits for the loop. Responder and Browser start alike.
+func openAndRead(ifacesOf func() ([]netutil.Iface, error), listen listenFunc, querier bool, drops *atomic.Uint64, log *slog.Logger) (ifaces []netutil.Iface, conn packetConn, rx chan inbound, stop func(), err error) {
+	if ifaces, err = ifacesOf(); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if conn, err = listen(ifaces, querier); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	rx = make(chan inbound, RecvQueueLen)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go readLoop(&wg, conn, rx, drops, log)
+	return ifaces, conn, rx, func() { conn.Close(); wg.Wait() }, nil
 }
 
 // readLoop moves datagrams from conn into rx without ever blocking: when
