@@ -48,7 +48,8 @@ func ValidatePassword(p string) error {
 	}
 	for _, r := range p {
 		if unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp) {
-			return errorf(ErrPassword, "password holds %s", describe(r)) // never the password itself
+			name, _ := describe(r)
+			return errorf(ErrPassword, "password holds %s", name) // never the password itself
 		}
 	}
 	return nil

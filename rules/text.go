@@ -81,7 +81,8 @@ func checkText(rule error, what, s string, maxLen int) error {
 		return errorf(rule, "%s is not valid UTF-8", what)
 	}
 	if i, r := FindForbidden(s); i >= 0 {
-		return errorf(rule, "%s %q holds %s at byte %d", what, s, describe(r), i)
+		name, why := describe(r)
+		return errorf(rule, "%s %q holds %s at byte %d%s", what, s, name, i, why)
 	}
 	return nil
 }
@@ -159,24 +160,24 @@ func firstRune(s string, skip func(rune) bool) (rune, bool) {
 	return 0, false
 }
 
-// describe names a forbidden rune for an error message, saying why it is
-// refused.
-func describe(r rune) string {
+// describe names a forbidden rune for an error message and says, when it
+// is not plain, why it is refused (", which ...").
+func describe(r rune) (name, why string) {
 	switch {
 	case r == utf8.RuneError:
-		return "a byte that is not UTF-8"
+		return "a byte that is not UTF-8", ""
 	case r == '\u2028':
-		return "line separator U+2028"
+		return "line separator U+2028", ""
 	case r == '\u2029':
-		return "paragraph separator U+2029"
+		return "paragraph separator U+2029", ""
 	case unicode.IsControl(r):
-		return fmt.Sprintf("control character %U", r)
+		return fmt.Sprintf("control character %U", r), ""
 	case r == '\u061c' || r == '\u200e' || r == '\u200f' || '\u202a' <= r && r <= '\u202e' || '\u2066' <= r && r <= '\u2069':
-		return fmt.Sprintf("bidi control %U, which changes the order the text is shown in", r)
+		return fmt.Sprintf("bidi control %U", r), ", which changes the order the text is shown in"
 	case r == zwj || r == zwnj:
-		return fmt.Sprintf("zero-width joiner %U outside an emoji sequence or a script that needs it", r)
+		return fmt.Sprintf("zero-width joiner %U", r), " outside an emoji sequence or a script that needs it"
 	}
-	return fmt.Sprintf("invisible format character %U", r)
+	return fmt.Sprintf("invisible format character %U", r), ""
 }
 
 // Truncate cuts s to at most maxLen bytes, dropping whole runes from the
