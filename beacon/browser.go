@@ -110,7 +110,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 		return nil, err
 	}
 	if cfg.Game != "" {
-		if err := validText("game", cfg.Game, 1, MaxGameLen); err != nil {
+		if err := validGame(cfg.Game); err != nil {
 			return nil, fmt.Errorf("beacon: %w", err)
 		}
 	}

@@ -4,8 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/lanlobby/lanlobby/rules"
 )
 
 // Errors of Encode and Decode. Receivers count ErrMalformed (a bug or an
@@ -248,7 +248,7 @@ func validate(p *Packet) error {
 			return errors.New("query with TTL, lobbies or coordinator")
 		}
 		if p.Game != "" {
-			if err := validText("game filter", p.Game, 1, MaxGameLen); err != nil {
+			if err := validGame(p.Game); err != nil {
 				return err
 			}
 		}
@@ -257,10 +257,10 @@ func validate(p *Packet) error {
 		if c == nil || p.Lobbies != nil || p.Game != "" {
 			return errors.New("coordinator packet without coordinator or with other fields")
 		}
-		if err := validID(c.ID); err != nil {
-			return err
+		if err := rules.ValidateLobbyID(c.ID); err != nil {
+			return fmt.Errorf("coordinator: %w", err)
 		}
-		if err := validText("coordinator name", c.Name, 0, MaxNameLen); err != nil {
+		if err := rules.ValidateCoordinatorName(c.Name); err != nil {
 			return err
 		}
 		if c.Port == 0 {
@@ -274,6 +274,8 @@ func validate(p *Packet) error {
 
 // ValidateLobby reports whether l can be announced: Advertiser.Set calls
 // it so a bad lobby is refused up front instead of failing every send.
+// The error wraps ErrInvalid and, for a name, game id, lobby id or
+// capacity, the sentinel of package rules that was broken.
 func ValidateLobby(l Lobby) error {
 	if err := validateLobby(&l); err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -281,19 +283,23 @@ func ValidateLobby(l Lobby) error {
 	return nil
 }
 
+// validateLobby holds a lobby to the rules the coordinator made it under
+// (package rules): a lobby the coordinator accepts can be announced, and
+// one it would refuse is neither sent nor accepted.
 func validateLobby(l *Lobby) error {
-	if err := validID(l.ID); err != nil {
+	if err := rules.ValidateLobbyID(l.ID); err != nil {
 		return err
 	}
-	if err := validText("game", l.Game, 1, MaxGameLen); err != nil {
+	if err := validGame(l.Game); err != nil {
 		return err
 	}
-	if err := validText("name", l.Name, 1, MaxNameLen); err != nil {
+	if err := rules.ValidateLobbyName(l.Name); err != nil {
 		return err
+	}
+	if err := rules.ValidateCapacity(l.Capacity); err != nil {
+		return fmt.Errorf("lobby %q: %w", l.ID, err)
 	}
 	switch {
-	case l.Capacity < MinCapacity || l.Capacity > MaxCapacity:
-		return fmt.Errorf("lobby %q: capacity %d not in %d..%d", l.ID, l.Capacity, MinCapacity, MaxCapacity)
 	case l.Players < 0 || l.Players > l.Capacity:
 		return fmt.Errorf("lobby %q: %d players, capacity %d", l.ID, l.Players, l.Capacity)
 	case l.State < StateOpen || l.State > StateClosed:
@@ -304,43 +310,7 @@ func validateLobby(l *Lobby) error {
 	return nil
 }
 
-// validID: ids are machine-made, so printable ASCII without space keeps
-// them safe to print, log and pass on a command line.
-func validID(id string) error {
-	if len(id) < 1 || len(id) > MaxIDLen {
-		return fmt.Errorf("id length %d not in 1..%d", len(id), MaxIDLen)
-	}
-	for i := 0; i < len(id); i++ {
-		if id[i] <= ' ' || id[i] > '~' {
-			return fmt.Errorf("id %q: byte %#x not printable ASCII", id, id[i])
-		}
-	}
-	return nil
-}
-
-// validText checks a human-readable string: length in bytes, valid UTF-8,
-// and no rune that could forge or reorder a terminal line when a list of
-// lobbies is printed (forbiddenRune).
-func validText(what, s string, minLen, maxLen int) error {
-	if len(s) < minLen || len(s) > maxLen {
-		return fmt.Errorf("%s length %d not in %d..%d", what, len(s), minLen, maxLen)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s %q: invalid UTF-8", what, s)
-	}
-	for _, c := range s {
-		if forbiddenRune(c) {
-			return fmt.Errorf("%s %q: forbidden character %U", what, s, c)
-		}
-	}
-	return nil
-}
-
-// forbiddenRune: control characters (Cc), line and paragraph separators,
-// and the bidi embedding, override and isolate characters.
-func forbiddenRune(c rune) bool {
-	return unicode.IsControl(c) ||
-		c == '\u2028' || c == '\u2029' ||
-		(c >= '\u202a' && c <= '\u202e') ||
-		(c >= '\u2066' && c <= '\u2069')
-}
+// validGame: a game id in normal form (rules.ValidateGame), in a lobby, a
+// query's filter and a browser's filter alike, so that a filter matches
+// the same lobbies here as on the coordinator and in mDNS.
+func validGame(g string) error { return rules.ValidateGame(g) }

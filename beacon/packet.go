@@ -12,7 +12,23 @@
 // and Merge combines them by lobby id.
 package beacon
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/lanlobby/lanlobby/rules"
+)
+
+// The wire format carries each string with a 1-byte length and the
+// capacity in one byte, and a signed packet must hold a lobby with every
+// field at its limit; these fail to compile if a limit of package rules
+// outgrows them.
+const (
+	_ = uint8(MaxIDLen)
+	_ = uint8(MaxGameLen)
+	_ = uint8(MaxNameLen)
+	_ = uint8(MaxCapacity)
+	_ = uint(MaxPacketSize - headerLen - (1 + 3 + MaxIDLen + MaxGameLen + MaxNameLen + 5) - SignedOverhead)
+)
 
 // Wire constants and limits. They are part of the protocol: changing one
 // changes what other versions accept.
@@ -37,13 +53,14 @@ const (
 	MaxPacketSize = 1200
 	// MaxLobbiesPerPacket bounds the lobby records in one packet.
 	MaxLobbiesPerPacket = 32
-	// MaxIDLen, MaxGameLen and MaxNameLen bound the strings, in bytes.
-	MaxIDLen   = 32
-	MaxGameLen = 32
-	MaxNameLen = 63
-	// MinCapacity and MaxCapacity bound a lobby's capacity.
-	MinCapacity = 2
-	MaxCapacity = 64
+	// MaxIDLen, MaxGameLen and MaxNameLen bound the strings, in bytes,
+	// and MinCapacity and MaxCapacity a lobby's capacity: the limits of
+	// package rules, which the coordinator holds lobbies to as well.
+	MaxIDLen    = rules.MaxIDLen
+	MaxGameLen  = rules.MaxGameLen
+	MaxNameLen  = rules.MaxLobbyNameLen
+	MinCapacity = rules.MinCapacity
+	MaxCapacity = rules.MaxCapacity
 
 	headerLen = 14
 	// minLobbyRecord is the smallest lobby record: length byte, 1-byte
@@ -121,11 +138,14 @@ func (s State) String() string {
 // it: a receiver takes it from the packet's source address.
 type Lobby struct {
 	// ID identifies the lobby across hosts, interfaces and sources:
-	// 1..MaxIDLen bytes of printable ASCII without space.
+	// 1..MaxIDLen bytes of printable ASCII without space
+	// (rules.ValidateLobbyID).
 	ID string
-	// Game names the game, 1..MaxGameLen bytes of UTF-8.
+	// Game is the game id: 1..MaxGameLen bytes of a-z, 0-9, '-', '_', '.'
+	// (rules.ValidateGame).
 	Game string
-	// Name is shown to players, 1..MaxNameLen bytes of UTF-8.
+	// Name is shown to players: 1..MaxNameLen bytes of text, not blank
+	// (rules.ValidateLobbyName).
 	Name string
 	// Players present, 0..Capacity.
 	Players int
@@ -142,7 +162,8 @@ type Coordinator struct {
 	// ID identifies the daemon (same rules as Lobby.ID), so its IPv4
 	// and IPv6 announcements merge into one entry.
 	ID string
-	// Name is a label for humans, 0..MaxNameLen bytes of UTF-8.
+	// Name is a label for humans, 0..MaxNameLen bytes of text
+	// (rules.ValidateCoordinatorName).
 	Name string
 	// Port is the daemon's TCP port, 1..65535.
 	Port uint16

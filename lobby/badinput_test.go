@@ -47,6 +47,7 @@ func TestBadInputGetsErrorCodes(t *testing.T) {
 		{"lobby name too long", `{"op":"create","id":13,"game":"demo","name":"` + strings.Repeat("n", MaxLobbyNameLen+1) + `","capacity":2,"port":1}`, CodeInvalidName, 13},
 		{"lobby name with control char", `{"op":"create","id":14,"game":"demo","name":"a\u0000b","capacity":2,"port":1}`, CodeInvalidName, 14},
 		{"lobby name with newline escape", `{"op":"create","id":15,"game":"demo","name":"a\nb","capacity":2,"port":1}`, CodeInvalidName, 15},
+		{"lobby name with bidi override", `{"op":"create","id":"rlo","game":"demo","name":"Alice\u202egame","capacity":2,"port":1}`, CodeInvalidName, "rlo"},
 		{"bad game", `{"op":"create","id":16,"game":"no spaces","name":"x","capacity":2,"port":1}`, CodeInvalidGame, 16},
 		{"capacity too small", `{"op":"create","id":17,"game":"demo","name":"x","capacity":1,"port":1}`, CodeInvalidCapacity, 17},
 		{"capacity too large", `{"op":"create","id":18,"game":"demo","name":"x","capacity":65,"port":1}`, CodeInvalidCapacity, 18},

@@ -15,7 +15,7 @@ const (
 	CodeUnsupportedVersion Code = "unsupported_version"  // no common protocol version; the link is closed
 	CodeHelloRequired      Code = "hello_required"       // a request came before hello
 	CodeAlreadyHello       Code = "already_hello"        // hello sent twice
-	CodeInvalidName        Code = "invalid_name"         // lobby or player name empty, too long or with control characters
+	CodeInvalidName        Code = "invalid_name"         // lobby or player name empty, too long or not text (package rules)
 	CodeInvalidGame        Code = "invalid_game"         // game id not of the allowed form
 	CodeInvalidCapacity    Code = "invalid_capacity"     // capacity outside MinCapacity..MaxCapacity
 	CodeInvalidAddress     Code = "invalid_address"      // port or game address unusable

@@ -11,6 +11,8 @@ import (
 	"encoding/base32"
 	"net/netip"
 	"slices"
+
+	"github.com/lanlobby/lanlobby/rules"
 )
 
 // State is a lobby's life-cycle state; its value is the wire name.
@@ -321,8 +323,8 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	if err := ValidateLobbyName(spec.Name); err != nil {
 		return nil, err
 	}
-	if spec.Capacity < MinCapacity || spec.Capacity > MaxCapacity {
-		return nil, errorf(CodeInvalidCapacity, "capacity %d outside %d..%d", spec.Capacity, MinCapacity, MaxCapacity)
+	if err := fromRules(rules.ValidateCapacity(spec.Capacity)); err != nil {
+		return nil, err
 	}
 	if err := ValidateMeta(spec.Meta); err != nil {
 		return nil, err
@@ -378,9 +380,12 @@ func (r *Registry) Restore(m Member, id string, spec CreateSpec, started bool) (
 	return l, err
 }
 
-// validLobbyID accepts the ids RandomID makes and similar short tokens.
+// validLobbyID accepts the ids RandomID makes and similar short tokens, for
+// lobby and member ids a client asks to restore. Its alphabet is a subset of
+// what rules.ValidateLobbyID lets the LAN carry, so a restored lobby can be
+// announced.
 func validLobbyID(id string) bool {
-	if id == "" || len(id) > 32 {
+	if id == "" || len(id) > rules.MaxIDLen {
 		return false
 	}
 	for i := 0; i < len(id); i++ {

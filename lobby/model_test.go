@@ -56,6 +56,14 @@ func TestCreateValidation(t *testing.T) {
 		{CreateSpec{Game: "demo", Name: "bell\a", Capacity: 4}, ErrInvalidName},
 		{CreateSpec{Game: "demo", Name: "new\nline", Capacity: 4}, ErrInvalidName},
 		{CreateSpec{Game: "demo", Name: "bad \xff utf8", Capacity: 4}, ErrInvalidName},
+		{CreateSpec{Game: "demo", Name: "Alice\u202egame", Capacity: 4}, ErrInvalidName}, // the beacon and mDNS could not carry it
+		{CreateSpec{Game: "demo", Name: "Ali\u200dce", Capacity: 4}, ErrInvalidName},
+		{CreateSpec{Game: "demo", Name: "soft\u00adhyphen", Capacity: 4}, ErrInvalidName},
+		{CreateSpec{Game: "demo", Name: "Zoë's game", Capacity: 4}, nil},
+		{CreateSpec{Game: "demo", Name: "日本語のロビー", Capacity: 4}, nil},
+		{CreateSpec{Game: "demo", Name: "🎮 party", Capacity: 4}, nil},
+		{CreateSpec{Game: "demo", Name: "👩‍💻 night", Capacity: 4}, nil},
+		{CreateSpec{Game: "demo", Name: "x", Capacity: 4, Meta: map[string]string{"map": "a\u202eb"}}, ErrInvalidMeta},
 		{CreateSpec{Game: "demo", Name: "x", Capacity: 1}, ErrInvalidCapacity},
 		{CreateSpec{Game: "demo", Name: "x", Capacity: 65}, ErrInvalidCapacity},
 		{CreateSpec{Game: "demo", Name: "x", Capacity: 4, Meta: map[string]string{"": "v"}}, ErrInvalidMeta},
@@ -67,6 +75,10 @@ func TestCreateValidation(t *testing.T) {
 		if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
 			t.Errorf("case %d %+v: err = %v, want %v", i, tc.spec, err, tc.want)
 		}
+	}
+	_, err := r.Create(mem("bidi"), CreateSpec{Game: "demo", Name: "Alice\u202egame", Capacity: 4})
+	if e, ok := err.(*Error); !ok || e.Code != CodeInvalidName || !strings.Contains(e.Message, `"Alice\u202egame" holds bidi control U+202E`) {
+		t.Errorf("bidi name: %#v, want invalid_name saying why", err)
 	}
 	if got := r.List("demo.vr-2_x"); len(got) != 1 || got[0].Game != "demo.vr-2_x" {
 		t.Errorf("game id not normalised: %+v", got)
@@ -341,7 +353,7 @@ func TestRandomIDs(t *testing.T) {
 }
 
 func TestValidatePlayerName(t *testing.T) {
-	for name, ok := range map[string]bool{"": true, "Zoë": true, "tab\there": false, strings.Repeat("p", MaxPlayerNameLen+1): false, "\u2028": false} {
+	for name, ok := range map[string]bool{"": true, "Zoë": true, "tab\there": false, strings.Repeat("p", MaxPlayerNameLen+1): false, "\u2028": false, "Bob\u202e": false, "🎮 Zoë": true} {
 		if err := ValidatePlayerName(name); (err == nil) != ok {
 			t.Errorf("%q: %v", name, err)
 		}

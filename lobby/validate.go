@@ -1,114 +1,82 @@
 package lobby
 
 import (
-	"strings"
-	"unicode"
-	"unicode/utf8"
+	"errors"
+
+	"github.com/lanlobby/lanlobby/rules"
 )
 
-// Limits of the lobby model. They are part of the wire protocol
-// (PROTOCOL.md): a request outside them gets an error reply.
+// Limits of the lobby model, defined in package rules so that the beacon
+// and mDNS hold lobbies to the same ones (see there for why each value).
+// They are part of the wire protocol (PROTOCOL.md): a request outside them
+// gets an error reply.
 const (
-	MinCapacity = 2  // a lobby needs at least two players
-	MaxCapacity = 64 // and at most this many
-	// MaxLobbyNameLen is the longest lobby name in bytes of UTF-8; 63 is
-	// the DNS label limit, so the name can be an mDNS instance name as is.
-	MaxLobbyNameLen = 63
-	// MaxPlayerNameLen is the longest player name in bytes of UTF-8.
-	MaxPlayerNameLen = 64
-	// MaxGameLen is the longest game id; it becomes an mDNS subtype label.
-	MaxGameLen = 32
-	// MaxMetaKeys, MaxMetaKeyLen, MaxMetaValueLen and MaxMetaBytes bound a
-	// lobby's metadata, which every member receives with each join.
-	MaxMetaKeys     = 16
-	MaxMetaKeyLen   = 32
-	MaxMetaValueLen = 256
-	MaxMetaBytes    = 1024
-	// MaxPasswordLen bounds a private lobby's password, in bytes.
-	MaxPasswordLen = 64
+	MinCapacity      = rules.MinCapacity      // a lobby needs at least two players
+	MaxCapacity      = rules.MaxCapacity      // and at most this many
+	MaxLobbyNameLen  = rules.MaxLobbyNameLen  // bytes of UTF-8: one DNS label, the mDNS instance name
+	MaxPlayerNameLen = rules.MaxPlayerNameLen // bytes of UTF-8
+	MaxGameLen       = rules.MaxGameLen       // the game id becomes an mDNS subtype label
+	MaxMetaKeys      = rules.MaxMetaKeys      // metadata, which every member receives with each join
+	MaxMetaKeyLen    = rules.MaxMetaKeyLen
+	MaxMetaValueLen  = rules.MaxMetaValueLen
+	MaxMetaBytes     = rules.MaxMetaBytes
+	MaxPasswordLen   = rules.MaxPasswordLen // a private lobby's password, in bytes
 )
 
 // NormalizeGame lower-cases a game id and checks its form: 1 to MaxGameLen
-// characters of a-z, 0-9, '-', '_' and '.', starting with a letter or digit.
-// Game ids are matched exactly after normalisation.
+// characters of a-z, 0-9, '-', '_' and '.', starting with a letter or digit
+// (rules.NormalizeGame). Game ids are matched exactly after normalisation.
+// The error is an *Error with CodeInvalidGame.
 func NormalizeGame(game string) (string, error) {
-	g := strings.ToLower(strings.TrimSpace(game))
-	if g == "" || len(g) > MaxGameLen {
-		return "", errorf(CodeInvalidGame, "game id must be 1-%d characters", MaxGameLen)
-	}
-	for i := 0; i < len(g); i++ {
-		c := g[i]
-		alnum := c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
-		if !alnum && (i == 0 || c != '-' && c != '_' && c != '.') {
-			return "", errorf(CodeInvalidGame, "game id %q: use a-z, 0-9, '-', '_', '.' and start with a letter or digit", game)
-		}
-	}
-	return g, nil
+	g, err := rules.NormalizeGame(game)
+	return g, fromRules(err)
 }
 
-// ValidateLobbyName checks a lobby name: valid UTF-8, 1 to MaxLobbyNameLen
-// bytes, no control characters, not blank. Spaces, apostrophes and any
-// printable Unicode are fine ("Alice's game").
-func ValidateLobbyName(name string) error {
-	if strings.TrimSpace(name) == "" {
-		return errorf(CodeInvalidName, "lobby name is empty")
-	}
-	return validateText("lobby name", name, MaxLobbyNameLen)
-}
+// ValidateLobbyName checks a lobby name: 1 to MaxLobbyNameLen bytes of text
+// (rules.ValidateLobbyName), not blank. Spaces, apostrophes, accents, any
+// script and emoji are fine ("Alice's game"); control characters, bidi
+// controls and invisible characters are not, because the beacon and mDNS
+// could not announce the lobby. The error is an *Error with
+// CodeInvalidName.
+func ValidateLobbyName(name string) error { return fromRules(rules.ValidateLobbyName(name)) }
 
 // ValidatePlayerName checks a player name like a lobby name, but it may be
-// empty and be up to MaxPlayerNameLen bytes.
-func ValidatePlayerName(name string) error {
-	return validateText("player name", name, MaxPlayerNameLen)
-}
+// empty and be up to MaxPlayerNameLen bytes (rules.ValidatePlayerName).
+func ValidatePlayerName(name string) error { return fromRules(rules.ValidatePlayerName(name)) }
 
-func validateText(what, s string, max int) error {
-	if len(s) > max {
-		return errorf(CodeInvalidName, "%s is %d bytes, the limit is %d", what, len(s), max)
-	}
-	if !utf8.ValidString(s) {
-		return errorf(CodeInvalidName, "%s is not valid UTF-8", what)
-	}
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
-			return errorf(CodeInvalidName, "%s contains control character %U", what, r)
-		}
-	}
-	return nil
-}
-
-// ValidateMeta checks lobby metadata against the Max* limits.
-func ValidateMeta(meta map[string]string) error {
-	if len(meta) > MaxMetaKeys {
-		return errorf(CodeInvalidMeta, "%d metadata keys, the limit is %d", len(meta), MaxMetaKeys)
-	}
-	total := 0
-	for k, v := range meta {
-		if k == "" || len(k) > MaxMetaKeyLen {
-			return errorf(CodeInvalidMeta, "metadata key %q must be 1-%d bytes", k, MaxMetaKeyLen)
-		}
-		if len(v) > MaxMetaValueLen {
-			return errorf(CodeInvalidMeta, "metadata value for %q is %d bytes, the limit is %d", k, len(v), MaxMetaValueLen)
-		}
-		if err := validateText("metadata", k+v, MaxMetaKeyLen+MaxMetaValueLen); err != nil {
-			return errorf(CodeInvalidMeta, "metadata %q: %s", k, err.(*Error).Message)
-		}
-		total += len(k) + len(v)
-	}
-	if total > MaxMetaBytes {
-		return errorf(CodeInvalidMeta, "metadata is %d bytes, the limit is %d", total, MaxMetaBytes)
-	}
-	return nil
-}
+// ValidateMeta checks lobby metadata against the Max* limits
+// (rules.ValidateMeta); the error has CodeInvalidMeta.
+func ValidateMeta(meta map[string]string) error { return fromRules(rules.ValidateMeta(meta)) }
 
 // ValidatePassword checks a private lobby's password: at most
-// MaxPasswordLen bytes of text ("" means a public lobby).
-func ValidatePassword(p string) error {
-	if len(p) > MaxPasswordLen {
-		return errorf(CodeInvalidPassword, "password is %d bytes, the limit is %d", len(p), MaxPasswordLen)
+// MaxPasswordLen bytes of text ("" means a public lobby); the error has
+// CodeInvalidPassword.
+func ValidatePassword(p string) error { return fromRules(rules.ValidatePassword(p)) }
+
+// ruleCodes maps each rule of package rules to the wire code its breach
+// is reported with.
+var ruleCodes = []struct {
+	rule error
+	code Code
+}{
+	{rules.ErrName, CodeInvalidName},
+	{rules.ErrGame, CodeInvalidGame},
+	{rules.ErrCapacity, CodeInvalidCapacity},
+	{rules.ErrMeta, CodeInvalidMeta},
+	{rules.ErrPassword, CodeInvalidPassword},
+	{rules.ErrLobbyID, CodeBadRequest},
+}
+
+// fromRules turns an error of package rules into the *Error a client gets:
+// the rule picks the code, the message is passed on. nil stays nil.
+func fromRules(err error) error {
+	if err == nil {
+		return nil
 	}
-	if err := validateText("password", p, MaxPasswordLen); err != nil {
-		return errorf(CodeInvalidPassword, "%s", err.(*Error).Message)
+	for _, rc := range ruleCodes {
+		if errors.Is(err, rc.rule) {
+			return &Error{Code: rc.code, Message: err.Error()}
+		}
 	}
-	return nil
+	return &Error{Code: CodeInternal, Message: err.Error()}
 }

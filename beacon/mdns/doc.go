@@ -38,7 +38,8 @@
 //
 //	v  required  "1"
 //	id required  lobby id: 1..32 bytes of printable ASCII without space
-//	g  required  game id: 1..32 bytes of text (a-z 0-9 . _ - for a subtype)
+//	g  required  game id: 1..32 bytes of a-z 0-9 . _ -, starting with a
+//	             letter or digit (upper case is folded), as on the coordinator
 //	p  required  players present: 0..c, decimal
 //	c  required  capacity: 2..64, decimal
 //	s  required  state: open, full, started or closed
@@ -53,8 +54,10 @@
 //
 // A service without a valid TXT record of this form is not shown: it has
 // no lobby id to merge by and may be some other program's. "Text" is
-// UTF-8 without control, line-separator or bidi-override characters, as
-// in the beacon.
+// what package rules defines, the same on the coordinator and the beacon:
+// UTF-8 without control characters, line separators, bidi controls or
+// invisible format characters (a zero-width joiner only inside an emoji
+// sequence or where a script needs it); a name is also not blank.
 //
 // # Signed TXT records (LAN key)
 //

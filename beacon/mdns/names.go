@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/lanlobby/lanlobby/rules"
 )
 
 // DNS-SD names of the lanlobby service, in miekg/dns presentation form
@@ -17,22 +18,31 @@ const (
 	servicesEnum = "_services._dns-sd._udp.local."
 	localDomain  = "local."
 
-	// MaxLabelLen is the longest DNS label, in bytes: the limit of an
-	// instance name and of a host name label.
+	// MaxLabelLen is the longest DNS label, in bytes (RFC 1035 §2.3.4):
+	// the limit of an instance name and of a host name label.
 	MaxLabelLen = 63
 	// MaxGameLen bounds a game id, which becomes the subtype label
-	// "_<game>" (RFC 6763 §7.1).
-	MaxGameLen = 32
+	// "_<game>" (RFC 6763 §7.1): rules.MaxGameLen.
+	MaxGameLen = rules.MaxGameLen
+)
+
+// A lobby name is published as the instance label as is, and a game id as
+// the label "_<game>"; these fail to compile if a limit of package rules
+// outgrows a DNS label.
+const (
+	_ = uint(MaxLabelLen - rules.MaxLobbyNameLen)
+	_ = uint(MaxLabelLen - 1 - MaxGameLen)
 )
 
 // Name errors.
 var (
 	// ErrInvalidName means an instance or host name cannot be published:
-	// empty, longer than MaxLabelLen bytes, not UTF-8, or holding a
-	// control character.
+	// an instance name is not a lobby name as package rules defines it
+	// (1..63 bytes of text, not blank), a host name not 1..63 bytes of
+	// letters, digits and '-'.
 	ErrInvalidName = errors.New("mdns: invalid name")
 	// ErrInvalidGame means a game id is not 1..MaxGameLen bytes of a-z,
-	// 0-9, '.', '_', '-'.
+	// 0-9, '.', '_', '-' starting with a letter or digit (rules.ValidateGame).
 	ErrInvalidGame = errors.New("mdns: invalid game id")
 )
 
@@ -210,37 +220,28 @@ func parseSubtype(name string) (string, bool) {
 	return asciiLower(g[1:]), true
 }
 
-// ValidateInstance reports whether s can be a service instance name: 1 to
-// MaxLabelLen bytes of UTF-8 (RFC 6763 §4.1.1) without control characters
-// (RFC 6763 §4.1.1 forbids them; they could also forge a terminal line
-// when a list of lobbies is printed).
+// ValidateInstance reports whether s can be a service instance name: a
+// lobby name as package rules defines it (rules.ValidateLobbyName): 1 to
+// MaxLabelLen bytes of UTF-8 (RFC 6763 §4.1.1), not blank, without control
+// characters (RFC 6763 §4.1.1 forbids them; they could also forge a
+// terminal line when a list of lobbies is printed), bidi controls or
+// invisible characters. Exactly the names the coordinator accepts. The
+// error wraps ErrInvalidName and rules.ErrName.
 func ValidateInstance(s string) error {
-	if len(s) == 0 || len(s) > MaxLabelLen {
-		return fmt.Errorf("%w: %q is %d bytes, want 1..%d", ErrInvalidName, s, len(s), MaxLabelLen)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%w: %q is not UTF-8", ErrInvalidName, s)
-	}
-	for _, c := range s {
-		if forbiddenRune(c) {
-			return fmt.Errorf("%w: %q holds %U", ErrInvalidName, s, c)
-		}
+	if err := rules.ValidateLobbyName(s); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidName, err)
 	}
 	return nil
 }
 
-// ValidateGame reports whether g can be a subtype: 1 to MaxGameLen bytes
-// of a-z, 0-9, '.', '_', '-' (lanlobby's game ids, lower case so that the
-// case-insensitive subtype name matches only one game).
+// ValidateGame reports whether g can be a subtype: a game id in normal form
+// (rules.ValidateGame), 1 to MaxGameLen bytes of a-z, 0-9, '.', '_', '-'
+// starting with a letter or digit, lower case so that the
+// case-insensitive subtype name matches only one game. The error wraps
+// ErrInvalidGame and rules.ErrGame.
 func ValidateGame(g string) error {
-	if len(g) == 0 || len(g) > MaxGameLen {
-		return fmt.Errorf("%w: %q is %d bytes, want 1..%d", ErrInvalidGame, g, len(g), MaxGameLen)
-	}
-	for i := 0; i < len(g); i++ {
-		c := g[i]
-		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: %q: byte %q", ErrInvalidGame, g, c)
-		}
+	if err := rules.ValidateGame(g); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidGame, err)
 	}
 	return nil
 }
@@ -262,14 +263,15 @@ func validHostLabel(s string) error {
 
 // renamed returns the n-th name after conflicts (RFC 6763 Appendix D):
 // "Alice's game" becomes "Alice's game (2)", "(3)" and so on for n = 2,
-// 3, ...; n <= 1 gives base. base is cut at a UTF-8 boundary when the
-// result would exceed MaxLabelLen bytes.
+// 3, ...; n <= 1 gives base. base is cut (rules.Truncate: on a rune
+// boundary, leaving no joiner that joins nothing) when the result would
+// exceed MaxLabelLen bytes, so a valid instance name stays valid.
 func renamed(base string, n int) string {
 	if n <= 1 {
 		return base
 	}
 	suffix := fmt.Sprintf(" (%d)", n)
-	return truncateUTF8(base, MaxLabelLen-len(suffix)) + suffix
+	return rules.Truncate(base, MaxLabelLen-len(suffix)) + suffix
 }
 
 // renamedHost is renamed for host name labels: "lanlobby-ab12" becomes
@@ -279,16 +281,5 @@ func renamedHost(base string, n int) string {
 		return base
 	}
 	suffix := fmt.Sprintf("-%d", n)
-	return truncateUTF8(base, MaxLabelLen-len(suffix)) + suffix
-}
-
-func truncateUTF8(s string, max int) string {
-	if len(s) <= max {
-		return s
-	}
-	s = s[:max]
-	for len(s) > 0 && !utf8.ValidString(s) {
-		s = s[:len(s)-1]
-	}
-	return s
+	return rules.Truncate(base, MaxLabelLen-len(suffix)) + suffix
 }

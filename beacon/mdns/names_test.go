@@ -107,7 +107,8 @@ func TestRenamed(t *testing.T) {
 		{"Alice's game", 3, "Alice's game (3)"},
 		{"Game (2)", 2, "Game (2) (2)"},
 		{strings.Repeat("x", 63), 2, strings.Repeat("x", 59) + " (2)"},
-		{strings.Repeat("é", 31) + "x", 12, strings.Repeat("é", 29) + " (12)"}, // cut on a rune boundary
+		{strings.Repeat("é", 31) + "x", 12, strings.Repeat("é", 29) + " (12)"},  // cut on a rune boundary
+		{strings.Repeat("x", 55) + "👩‍💻", 2, strings.Repeat("x", 55) + "👩 (2)"}, // no joiner left joining nothing
 	}
 	for _, c := range cases {
 		got := renamed(c.base, c.n)
@@ -124,12 +125,12 @@ func TestRenamed(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
-	for _, s := range []string{"Zoë's game", "a.b", `x\y`, strings.Repeat("a", 63)} {
+	for _, s := range []string{"Zoë's game", "a.b", `x\y`, strings.Repeat("a", 63), "日本語のロビー", "🎮 party", "👩‍💻 night"} {
 		if err := ValidateInstance(s); err != nil {
 			t.Errorf("ValidateInstance(%q): %v", s, err)
 		}
 	}
-	for _, s := range []string{"", strings.Repeat("a", 64), "bad\x00", "bell\a", "\xff", "rtl\u202e"} {
+	for _, s := range []string{"", strings.Repeat("a", 64), "bad\x00", "bell\a", "\xff", "rtl\u202e", "  ", "zero\u200bwidth", "Ali\u200dce", "line\u2028sep"} {
 		if err := ValidateInstance(s); !errors.Is(err, ErrInvalidName) {
 			t.Errorf("ValidateInstance(%q) = %v", s, err)
 		}
@@ -139,7 +140,7 @@ func TestValidate(t *testing.T) {
 			t.Errorf("ValidateGame(%q): %v", g, err)
 		}
 	}
-	for _, g := range []string{"", "Demo", "a b", strings.Repeat("a", 33), "é"} {
+	for _, g := range []string{"", "Demo", "a b", strings.Repeat("a", 33), "é", "_lead", "-lead"} {
 		if err := ValidateGame(g); !errors.Is(err, ErrInvalidGame) {
 			t.Errorf("ValidateGame(%q) = %v", g, err)
 		}

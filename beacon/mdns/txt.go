@@ -5,9 +5,9 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"unicode"
 
 	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/rules"
 )
 
 // TXT keys of a lobby (see the package documentation). Short, because
@@ -27,6 +27,25 @@ const (
 	// MaxTXTLen bounds a TXT record's wire length (the length bytes
 	// included): far above a lobby's needs, well inside one packet.
 	MaxTXTLen = 1300
+
+	// maxLobbyTXTLen is the wire length of the TXT record EncodeTXT makes
+	// for a lobby with every field at its limit of package rules
+	// (TestMaxLobbyTXT checks it); RFC 6763 §6.2 recommends under 200.
+	maxLobbyTXTLen = 1 + len(TXTVersion+"="+TXTVersionValue) +
+		1 + len(TXTID+"=") + rules.MaxIDLen +
+		1 + len(TXTGame+"=") + rules.MaxGameLen +
+		2*(1+len(TXTPlayers+"=")+len("64")) +
+		1 + len(TXTState+"=started") +
+		1 + len(TXTName+"=") + rules.MaxLobbyNameLen
+)
+
+// A lobby's TXT strings each fit their 1-byte length and the record, signed,
+// fits MaxTXTLen; these fail to compile if a limit of package rules outgrows
+// them.
+const (
+	_ = uint8(len(TXTName+"=") + rules.MaxLobbyNameLen)
+	_ = uint(MaxTXTLen - maxLobbyTXTLen - signedTXTOverhead)
+	_ = uint(99 - rules.MaxCapacity) // p and c are written in 2 digits at most
 )
 
 // ErrInvalidTXT wraps every reason a TXT record does not describe a lobby.
@@ -58,10 +77,11 @@ func EncodeTXT(l beacon.Lobby) []string {
 // the instance name it was found under. Keys are matched without regard
 // to case and only the first occurrence of a key counts (RFC 6763 §6.4);
 // unknown keys are ignored, so later versions can add some. The lobby's
-// Name is the n value, else the instance name. Port is left 0: it comes
+// Name is the n value, else the instance name; the game id is normalised
+// (rules.NormalizeGame: "Demo" means "demo"). Port is left 0: it comes
 // from the SRV record. Required: v=1, id, g, p, c, s, with the values
-// beacon.ValidateLobby accepts; anything else is an error wrapping
-// ErrInvalidTXT.
+// beacon.ValidateLobby accepts (the rules of package rules); anything else
+// is an error wrapping ErrInvalidTXT.
 func DecodeTXT(txt []string, instance string) (beacon.Lobby, error) {
 	kv := make(map[string]string, 8)
 	for _, s := range txt {
@@ -75,6 +95,7 @@ func DecodeTXT(txt []string, instance string) (beacon.Lobby, error) {
 		}
 	}
 	var l beacon.Lobby
+	var err error
 	if v, ok := kv[TXTVersion]; !ok || v != TXTVersionValue {
 		return l, fmt.Errorf("%w: version %q", ErrInvalidTXT, v)
 	}
@@ -83,11 +104,15 @@ func DecodeTXT(txt []string, instance string) (beacon.Lobby, error) {
 			return l, fmt.Errorf("%w: no %q key", ErrInvalidTXT, k)
 		}
 	}
-	l.ID, l.Game, l.Name = kv[TXTID], kv[TXTGame], instance
+	l.ID, l.Name = kv[TXTID], instance
+	// A game id typed by hand into another publisher ("g=Demo") means the
+	// same game as ours; the subtype name matches it without case anyway.
+	if l.Game, err = rules.NormalizeGame(kv[TXTGame]); err != nil {
+		return l, fmt.Errorf("%w: %w", ErrInvalidTXT, err)
+	}
 	if n, ok := kv[TXTName]; ok && n != "" {
 		l.Name = n
 	}
-	var err error
 	if l.Players, err = smallInt(kv[TXTPlayers]); err != nil {
 		return l, fmt.Errorf("%w: players: %v", ErrInvalidTXT, err)
 	}
@@ -193,14 +218,4 @@ func unescapeTXT(s string) string {
 		i++
 	}
 	return string(b)
-}
-
-// forbiddenRune: control characters (Cc), line and paragraph separators,
-// and the bidi embedding, override and isolate characters, as in beacon's
-// text rules.
-func forbiddenRune(c rune) bool {
-	return unicode.IsControl(c) ||
-		c == '\u2028' || c == '\u2029' ||
-		(c >= '\u202a' && c <= '\u202e') ||
-		(c >= '\u2066' && c <= '\u2069')
 }

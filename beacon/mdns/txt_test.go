@@ -3,11 +3,13 @@ package mdns
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 
 	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/rules"
 )
 
 func TestTXTRoundTrip(t *testing.T) {
@@ -58,6 +60,10 @@ func TestDecodeTXT(t *testing.T) {
 		{"long number", with("p=0001"), false, ""},
 		{"bad state", with("s=gone"), false, ""},
 		{"control char in name", with("n=a\x1bb"), false, ""},
+		{"bidi override in name", with("n=Alice\u202egame"), false, ""},
+		{"blank name", with("n=  "), false, ""},
+		{"game typed by hand", with("g= Demo"), true, "inst"},
+		{"game not an id", with("g=ゲーム"), false, ""},
 		{"empty", nil, false, ""},
 	}
 	for _, c := range cases {
@@ -68,6 +74,9 @@ func TestDecodeTXT(t *testing.T) {
 		}
 		if err != nil && !errors.Is(err, ErrInvalidTXT) {
 			t.Errorf("%s: %v does not wrap ErrInvalidTXT", c.name, err)
+		}
+		if c.ok && l.Game != "demo" {
+			t.Errorf("%s: game %q, want the normal form", c.name, l.Game)
 		}
 		if c.ok && l.Name != c.name2 {
 			t.Errorf("%s: name %q, want %q", c.name, l.Name, c.name2)
@@ -113,6 +122,27 @@ func TestValidateTXT(t *testing.T) {
 		t.Error("1506-byte record accepted")
 	}
 	if err := validateTXT(EncodeTXT(zoeLobby())); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestMaxLobbyTXT checks maxLobbyTXTLen, which the compile-time checks of
+// txt.go rest on, against a lobby with every field at its rules limit.
+func TestMaxLobbyTXT(t *testing.T) {
+	l := beacon.Lobby{ID: strings.Repeat("i", rules.MaxIDLen), Game: strings.Repeat("g", rules.MaxGameLen),
+		Name: strings.Repeat("n", rules.MaxLobbyNameLen), Players: rules.MaxCapacity - 1, Capacity: rules.MaxCapacity,
+		State: beacon.StateStarted, Port: 1}
+	if err := beacon.ValidateLobby(l); err != nil {
+		t.Fatal(err)
+	}
+	size := 0
+	for _, s := range EncodeTXT(l) {
+		size += 1 + len(s)
+	}
+	if size != maxLobbyTXTLen {
+		t.Errorf("TXT of the largest lobby is %d bytes, maxLobbyTXTLen says %d", size, maxLobbyTXTLen)
+	}
+	if err := validateTXTRoom(EncodeTXT(l), signedTXTOverhead); err != nil {
 		t.Error(err)
 	}
 }
