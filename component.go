@@ -27,10 +27,10 @@ type running struct {
 	// spawn starts Run's goroutine (Config.spawn); set before start.
 	spawn func(func())
 	wg    sync.WaitGroup
-	mu   sync.Mutex // guards errs
-	errs []error    // from Runs that ended with an error
-	comp []component
-	once sync.Once
+	mu    sync.Mutex // guards errs
+	errs  []error    // from Runs that ended with an error
+	comp  []component
+	once  sync.Once
 }
 
 // start runs c in a goroutine owned by r and waits until it has opened its

@@ -27,8 +27,8 @@ package lanlobby
 import (
 	"context"
 	"io"
-	"net"
 	"log/slog"
+	"net"
 	"net/netip"
 	"sync"
 	"time"

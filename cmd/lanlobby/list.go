@@ -58,9 +58,9 @@ func runList(c *cli.Context) error {
 
 func watchCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "watch",
-		Usage: "keep the live list of lobbies on screen (added, updated, removed)",
-		Flags: append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagJSON, flagLogLevel}, lanFlags()...),
+		Name:   "watch",
+		Usage:  "keep the live list of lobbies on screen (added, updated, removed)",
+		Flags:  append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagJSON, flagLogLevel}, lanFlags()...),
 		Action: runWatch,
 	}
 }
@@ -116,4 +116,3 @@ func isTerminal(f *os.File) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
-
