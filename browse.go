@@ -23,6 +23,9 @@ type LobbyInfo = beacon.LobbyInfo
 // Updated or Removed (with the last known state).
 type Event = beacon.Event
 
+// EventType says what happened to a lobby: Added, Updated or Removed.
+type EventType = beacon.EventType
+
 // Event types.
 const (
 	Added   = beacon.Added

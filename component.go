@@ -9,8 +9,7 @@ import (
 )
 
 // component is what the beacon and mDNS parts share: Run owns the sockets
-// until ctx ends or Close; Ready is closed once Run has opened them (or
-// returned).
+// until ctx ends or Close; Ready is closed once Run has opened them.
 type component interface {
 	Run(ctx context.Context) error
 	Ready() <-chan struct{}
@@ -53,16 +52,7 @@ func (r *running) start(ctx context.Context, name string, c component) error {
 	defer t.Stop()
 	select {
 	case <-c.Ready():
-		// Ready also closes when Run returned: tell the two apart.
-		select {
-		case err := <-done:
-			if err == nil {
-				err = errors.New("stopped at once")
-			}
-			return err
-		default:
-			return nil
-		}
+		return nil
 	case err := <-done:
 		if err == nil {
 			err = errors.New("stopped at once")

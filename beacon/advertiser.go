@@ -256,9 +256,9 @@ func (a *Advertiser) Stats() AdvertiserStats {
 
 // Close stops Run (which sends goodbyes first) and waits for it. It is
 // idempotent; afterwards Set, Remove and Run return ErrClosed.
-// Ready is closed once Run has opened its sockets, or has returned
-// (then Run's error says why it could not start). A caller that must know
-// at once whether announcing works waits for Ready and Run's result together.
+// Ready is closed once Run has opened its sockets; a Run that fails
+// before never closes it. A caller that must know at once whether
+// announcing works waits for Ready and Run's result together.
 func (a *Advertiser) Ready() <-chan struct{} { return a.life.ready() }
 
 func (a *Advertiser) Close() error {

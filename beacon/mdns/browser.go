@@ -213,9 +213,9 @@ func (b *Browser) Stats() BrowserStats {
 }
 
 // Close stops Run and waits for it. It is idempotent.
-// Ready is closed once Run has opened its sockets, or has returned
-// (then Run's error says why it could not start). A caller that must know
-// at once whether browsing works waits for Ready and Run's result together.
+// Ready is closed once Run has opened its sockets; a Run that fails
+// before never closes it. A caller that must know at once whether
+// browsing works waits for Ready and Run's result together.
 func (b *Browser) Ready() <-chan struct{} { return b.life.ready() }
 
 func (b *Browser) Close() error {

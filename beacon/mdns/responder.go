@@ -363,9 +363,9 @@ func (r *Responder) Lobby(id string) (*Registration, bool) {
 
 // Close sends goodbyes for every published record, stops Run and waits
 // for it. It is idempotent.
-// Ready is closed once Run has opened its sockets, or has returned
-// (then Run's error says why it could not start). A caller that must know
-// at once whether answering works waits for Ready and Run's result together.
+// Ready is closed once Run has opened its sockets; a Run that fails
+// before never closes it. A caller that must know at once whether
+// answering works waits for Ready and Run's result together.
 func (r *Responder) Ready() <-chan struct{} { return r.life.ready() }
 
 func (r *Responder) Close() error {

@@ -24,7 +24,7 @@ type Lifecycle struct {
 	state   int
 	cancel  context.CancelFunc
 	done    chan struct{}
-	ready   chan struct{} // closed by MarkReady or when Run finishes
+	ready   chan struct{} // closed by MarkReady
 	isReady bool
 }
 
@@ -51,7 +51,6 @@ func (l *Lifecycle) Start(parent context.Context) (context.Context, func(), erro
 		cancel()
 		l.stateMu.Lock()
 		l.state = stateStopped
-		l.markReadyLocked()
 		l.stateMu.Unlock()
 		close(l.done)
 	}
@@ -77,9 +76,9 @@ func (l *Lifecycle) Stopped() bool {
 	return l.state == stateStopped
 }
 
-// Ready is closed once Run has opened what it needs (MarkReady) or has
-// returned, whichever comes first; a caller that must know whether a
-// component started watches Ready and Run's result together.
+// Ready is closed once Run has opened what it needs (MarkReady). A Run
+// that fails first never closes it: a caller that must know whether a
+// component started waits for Ready and Run's result together.
 func (l *Lifecycle) Ready() <-chan struct{} {
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
