@@ -149,6 +149,7 @@ func Browse(ctx context.Context, cfg Config, game string) (*Browser, error) {
 		return nil, err
 	}
 	go b.loop()
+	cfg.Logger.Debug("browsing the LAN", "game", game, "beacon", b.bb != nil, "problem", b.problem)
 	return b, nil
 }
 
