@@ -155,7 +155,9 @@ func TestLabJoinByName(t *testing.T) {
 	lab := netlab.New(t, netlab.Options{Hosts: 4})
 	h1, h2, h3, h4 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2], lab.Hosts[3]
 	duo := host(t, h1, labConfig(h1), HostOptions{Game: "demo", Name: "Duo", Players: 2, Port: 7777})
-	s := in(t, h2, func() (*Session, error) { return Join(context.Background(), labConfig(h2), "dUO", JoinOptions{Port: 7778}) })
+	s := in(t, h2, func() (*Session, error) {
+		return Join(context.Background(), labConfig(h2), "dUO", JoinOptions{Port: 7778})
+	})
 	defer s.Close()
 	if s.ID() != duo.ID() {
 		t.Fatalf("joined %s, want %s", s.ID(), duo.ID())
@@ -191,6 +193,8 @@ func TestLabJoinByName(t *testing.T) {
 			t.Fatalf("%q does not list id %s", amb.Error(), id)
 		}
 	}
-	byID := in(t, h4, func() (*Session, error) { return Join(context.Background(), labConfig(h4), a.ID(), JoinOptions{Port: 7779}) })
+	byID := in(t, h4, func() (*Session, error) {
+		return Join(context.Background(), labConfig(h4), a.ID(), JoinOptions{Port: 7779})
+	})
 	byID.Close()
 }
