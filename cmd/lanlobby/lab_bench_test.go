@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,13 @@ var (
 	benchBinErr  error
 )
 
+// plainBinary builds the binary the lab benchmarks run, or takes the one
+// LANLOBBY_BENCH_BIN names: a baseline build (an earlier commit) measured
+// in the same run, for ratios.
 func plainBinary(b *testing.B) string {
+	if bin := os.Getenv("LANLOBBY_BENCH_BIN"); bin != "" {
+		return bin
+	}
 	benchBinOnce.Do(func() {
 		benchBin = filepath.Join(filepath.Dir(binPath), "lanlobby-norace")
 		out, err := exec.Command("go", "build", "-o", benchBin, ".").CombinedOutput()
