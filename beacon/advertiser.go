@@ -256,6 +256,11 @@ func (a *Advertiser) Stats() AdvertiserStats {
 
 // Close stops Run (which sends goodbyes first) and waits for it. It is
 // idempotent; afterwards Set, Remove and Run return ErrClosed.
+// Ready is closed once Run has opened its sockets; a Run that fails
+// before never closes it. A caller that must know at once whether
+// announcing works waits for Ready and Run's result together.
+func (a *Advertiser) Ready() <-chan struct{} { return a.life.ready() }
+
 func (a *Advertiser) Close() error {
 	a.life.close()
 	return nil
@@ -287,6 +292,7 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("beacon: advertiser: %w", err)
 	}
+	a.life.markReady()
 	queries := make(chan received, queryQueueLen)
 	var wg sync.WaitGroup
 	wg.Add(1)

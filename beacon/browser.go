@@ -189,6 +189,11 @@ func (b *Browser) Stats() BrowserStats {
 }
 
 // Close stops Run and waits for it. It is idempotent.
+// Ready is closed once Run has opened its sockets; a Run that fails
+// before never closes it. A caller that must know at once whether
+// browsing works waits for Ready and Run's result together.
+func (b *Browser) Ready() <-chan struct{} { return b.life.ready() }
+
 func (b *Browser) Close() error {
 	b.life.close()
 	return nil
@@ -220,6 +225,7 @@ func (b *Browser) Run(ctx context.Context) error {
 		group.Close()
 		return fmt.Errorf("beacon: browser: %w", err)
 	}
+	b.life.markReady()
 	names := make(map[int]string, len(ifaces))
 	for _, i := range ifaces {
 		names[i.Index] = i.Name

@@ -213,6 +213,11 @@ func (b *Browser) Stats() BrowserStats {
 }
 
 // Close stops Run and waits for it. It is idempotent.
+// Ready is closed once Run has opened its sockets; a Run that fails
+// before never closes it. A caller that must know at once whether
+// browsing works waits for Ready and Run's result together.
+func (b *Browser) Ready() <-chan struct{} { return b.life.ready() }
+
 func (b *Browser) Close() error {
 	b.life.close()
 	return nil
@@ -229,6 +234,9 @@ func (b *Browser) Run(ctx context.Context) error {
 	defer finish()
 	defer close(b.events)
 	ifaces, conn, rx, stop, err := openAndRead(b.cfg.ifaces, b.cfg.listen, true, &b.queueDrops, b.log)
+	if err == nil {
+		b.life.markReady()
+	}
 	if err != nil {
 		return fmt.Errorf("mdns: browser: %w", err)
 	}

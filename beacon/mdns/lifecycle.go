@@ -30,5 +30,7 @@ func (l *lifecycle) start(parent context.Context) (context.Context, func(), erro
 	return ctx, finish, nil
 }
 
-func (l *lifecycle) close()        { l.l.Close() }
-func (l *lifecycle) stopped() bool { return l.l.Stopped() }
+func (l *lifecycle) close()                 { l.l.Close() }
+func (l *lifecycle) markReady()             { l.l.MarkReady() }
+func (l *lifecycle) ready() <-chan struct{} { return l.l.Ready() }
+func (l *lifecycle) stopped() bool          { return l.l.Stopped() }

@@ -363,6 +363,11 @@ func (r *Responder) Lobby(id string) (*Registration, bool) {
 
 // Close sends goodbyes for every published record, stops Run and waits
 // for it. It is idempotent.
+// Ready is closed once Run has opened its sockets; a Run that fails
+// before never closes it. A caller that must know at once whether
+// answering works waits for Ready and Run's result together.
+func (r *Responder) Ready() <-chan struct{} { return r.life.ready() }
+
 func (r *Responder) Close() error {
 	r.life.close()
 	return nil
@@ -383,6 +388,7 @@ func (r *Responder) Run(ctx context.Context) error {
 		return fmt.Errorf("mdns: responder: %w", err)
 	}
 	defer stop()
+	r.life.markReady()
 
 	r.stateMu.Lock()
 	r.core.start(r.cfg.now(), ifaces)

@@ -1,14 +1,16 @@
 package main
 
 import (
-	"errors"
+	"bufio"
+	"context"
 	"fmt"
-	"net"
+	"io"
+	"os"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -17,9 +19,13 @@ func coordinatorCommand() *cli.Command {
 		Name:  "coordinator",
 		Usage: "run a coordinator daemon that serves many lobbies",
 		Description: "The coordinator holds a TCP link to every lobby member, pushes join and leave\n" +
-			"notices to the members of each lobby, and drops members that miss their heartbeats.",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Value: fmt.Sprintf(":%d", lobby.DefaultPort), Usage: "TCP address to listen on"},
+			"notices to the members of each lobby, and drops members that miss their heartbeats.\n\n" +
+			"--host-mode runs the coordinator of one game's own lobbies instead, for a game that\n" +
+			"is not written in Go (the C# and Python SDKs start it): it announces its lobbies but\n" +
+			"not itself, closes them when it exits, listens on any free port unless --listen says\n" +
+			"otherwise, and exits when its standard input closes or its parent process dies.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: fmt.Sprintf("TCP address to listen on (default :%d; :0 with --host-mode)", lobby.DefaultPort)},
 			&cli.DurationFlag{Name: "heartbeat", Value: lobby.DefaultHeartbeatInterval, Usage: "ping interval"},
 			&cli.IntFlag{Name: "misses", Value: lobby.DefaultHeartbeatMisses, Usage: "missed heartbeats before a member is dropped"},
 			&cli.DurationFlag{Name: "resume-grace", Value: lobby.DefaultResumeGrace, Usage: "how long a member whose link dropped keeps its seat (0: none)"},
@@ -27,62 +33,66 @@ func coordinatorCommand() *cli.Command {
 			&cli.IntFlag{Name: "max-conns-per-ip", Value: lobby.DefaultMaxConnsPerIP, Usage: "most open connections from one address (-1: no limit)"},
 			&cli.Float64Flag{Name: "max-request-rate", Value: lobby.DefaultRequestRate, Usage: "requests per second per connection, burst twice that (-1: no limit)"},
 			&cli.BoolFlag{Name: "announce", Value: true, Usage: "announce the coordinator and its lobbies on the LAN (--announce=false to stay silent)"},
-			flagJSON, flagLogLevel, flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon, flagBeaconInterval,
-		},
+			&cli.BoolFlag{Name: "host-mode", Usage: "run one game's own coordinator (see above)"},
+			flagJSON, flagLogLevel, flagBeaconInterval,
+		}, lanFlags()...),
 		Action: runCoordinator,
 	}
 }
 
 func runCoordinator(c *cli.Context) error {
-	log, err := newLogger(c)
-	if err != nil {
-		return err
-	}
 	if c.Duration("heartbeat") <= 0 || c.Int("misses") < 1 {
 		return cli.Exit("--heartbeat must be positive and --misses at least 1", exitUsage)
 	}
-	ln, err := net.Listen("tcp", c.String("listen"))
+	cfg, err := config(c)
 	if err != nil {
-		return cli.Exit(fmt.Sprintf("cannot listen on %s: %v", c.String("listen"), err), exitFailure)
+		return err
 	}
-	cfg := lobby.ServerConfig{
-		HeartbeatInterval: c.Duration("heartbeat"),
-		HeartbeatMisses:   c.Int("misses"),
-		ResumeGrace:       graceFlag(c.Duration("resume-grace")),
-		MaxConns:          c.Int("max-conns"),
-		MaxConnsPerIP:     c.Int("max-conns-per-ip"),
-		RequestRate:       c.Float64("max-request-rate"),
-		// A daemon restart (an upgrade, a crash) must not end the lobbies:
-		// clients restore them on the next instance.
-		KeepLobbiesOnShutdown: true,
-		Logger:                log,
-	}
-	if c.Bool("announce") {
-		// Hosts on the LAN find the daemon and hand it their lobbies;
-		// players find its lobbies like any other.
-		port := uint16(ln.Addr().(*net.TCPAddr).Port)
-		ann, err := startAnnouncer(c, port, &beacon.Coordinator{ID: lobby.RandomID(), Name: hostname(), Port: port}, log)
-		if err != nil {
-			ln.Close()
-			return err
+	hostMode := c.Bool("host-mode")
+	ctx := c.Context
+	if hostMode {
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		if err := watchParent(ctx, stop); err != nil {
+			cfg.Logger.Warn("cannot follow the parent process", "err", err)
 		}
-		defer ann.stop()
-		cfg.OnLobbyChange = ann.follow
+		go func() { // the game keeps our stdin open while it lives
+			io.Copy(io.Discard, bufio.NewReader(os.Stdin))
+			stop()
+		}()
 	}
-	srv, err := lobby.NewServer(cfg)
+	coord, err := lanlobby.StartCoordinator(ctx, cfg, lanlobby.CoordinatorOptions{
+		Listen:     c.String("listen"),
+		Daemon:     !hostMode,
+		NoAnnounce: !c.Bool("announce"),
+		Server: lobby.ServerConfig{
+			HeartbeatInterval: c.Duration("heartbeat"),
+			HeartbeatMisses:   c.Int("misses"),
+			ResumeGrace:       graceFlag(c.Duration("resume-grace")),
+			MaxConns:          c.Int("max-conns"),
+			MaxConnsPerIP:     c.Int("max-conns-per-ip"),
+			RequestRate:       c.Float64("max-request-rate"),
+		},
+	})
 	if err != nil {
-		ln.Close()
-		return cli.Exit(err.Error(), exitUsage)
+		return failure(err)
 	}
 	p := newPrinter(c.App.Writer, c.Bool("json"))
+	if err := coord.AnnounceProblem(); err != nil {
+		p.warn(fmt.Errorf("announcing by one protocol only: %w", err))
+	}
+	addr := coord.Addr()
 	p.emit(struct {
 		Event     string `json:"event"`
 		Addr      string `json:"addr"`
+		Port      int    `json:"port"`
 		Heartbeat string `json:"heartbeat"`
 		Misses    int    `json:"misses"`
-	}{"listening", ln.Addr().String(), c.Duration("heartbeat").String(), c.Int("misses")},
-		fmt.Sprintf("coordinator listening on %s (heartbeat %v, %d misses)", ln.Addr(), c.Duration("heartbeat"), c.Int("misses")))
-	if err := srv.Serve(c.Context, ln); err != nil && !errors.Is(err, lobby.ErrServerClosed) {
+	}{"listening", addr.String(), addr.Port, c.Duration("heartbeat").String(), c.Int("misses")},
+		fmt.Sprintf("coordinator listening on %s (heartbeat %v, %d misses)", addr, c.Duration("heartbeat"), c.Int("misses")))
+	<-coord.Done()
+	if err := coord.Close(); err != nil {
 		return cli.Exit(err.Error(), exitFailure)
 	}
 	return nil

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,13 @@ var (
 	benchBinErr  error
 )
 
+// plainBinary builds the binary the lab benchmarks run, or takes the one
+// LANLOBBY_BENCH_BIN names: a baseline build (an earlier commit) measured
+// in the same run, for ratios.
 func plainBinary(b *testing.B) string {
+	if bin := os.Getenv("LANLOBBY_BENCH_BIN"); bin != "" {
+		return bin
+	}
 	benchBinOnce.Do(func() {
 		benchBin = filepath.Join(filepath.Dir(binPath), "lanlobby-norace")
 		out, err := exec.Command("go", "build", "-o", benchBin, ".").CombinedOutput()
@@ -156,6 +163,42 @@ func BenchmarkLabList(b *testing.B) {
 	reportDurations(b, "first", first)
 	reportDurations(b, "wall", wall)
 	reportDurations(b, "query-to-answer", rtt)
+}
+
+// BenchmarkLabColdJoin: a cold `lanlobby join --game` on a fourth host,
+// from process start to the peers printed, with three lobbies up: when the
+// best has two free seats (the look settles) and when it has one (joined
+// as soon as it answers).
+func BenchmarkLabColdJoin(b *testing.B) {
+	bin := plainBinary(b)
+	for _, best := range []int{2, 1} {
+		b.Run(fmt.Sprintf("best-free=%d", best), func(b *testing.B) {
+			lab := netlab.New(b, netlab.Options{Hosts: 4})
+			for i, free := range []int{best + 2, best, best + 1} {
+				p := lab.Hosts[i].Start(b, bin, "host", "--game", "bench", "--name", fmt.Sprint("lobby ", i),
+					"--players", fmt.Sprint(free+1), "--port", "1", "--interface", labIface, "--json")
+				p.WaitForStdoutLine(b, 10*time.Second, func(l string) bool { return jsonEvent(l, "created") != nil })
+			}
+			h4 := lab.Hosts[3]
+			var peers []time.Duration
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				j := h4.Start(b, bin, "join", "--game", "bench", "--port", "2", "--interface", labIface, "--json")
+				var got map[string]any
+				j.WaitForStdoutLine(b, 10*time.Second, func(l string) bool {
+					got = jsonEvent(l, "joined")
+					return got != nil
+				})
+				peers = append(peers, time.Since(start))
+				if got["name"] != "lobby 1" {
+					b.Fatalf("joined %v, want lobby 1 (fewest free seats)", got["name"])
+				}
+				j.Signal(syscall.SIGTERM)
+				j.Wait(5 * time.Second)
+			}
+			reportDurations(b, "peers", peers)
+		})
+	}
 }
 
 func splitLines(s string) []string {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -111,36 +112,22 @@ func newLogger(c *cli.Context) (*slog.Logger, error) {
 	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})), nil
 }
 
-// dialCoordinator connects with the command's timeout and turns failures
-// into a clear message.
-func dialCoordinator(c *cli.Context) (*lobby.Client, error) {
-	addr := c.String("coordinator")
-	if addr == "" {
-		return nil, cli.Exit("--coordinator ADDR is required", exitUsage)
-	}
-	cl, err := lobby.Dial(c.Context, addr, lobby.ClientConfig{Player: c.String("player"), Timeout: c.Duration("timeout")})
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, lobby.ErrTimeout) {
-			return nil, cli.Exit(fmt.Sprintf("coordinator %s unreachable within %v", addr, c.Duration("timeout")), exitFailure)
-		}
-		return nil, cli.Exit(fmt.Sprintf("cannot reach coordinator %s: %v", addr, err), exitFailure)
-	}
-	return cl, nil
-}
-
 // failure turns an error from a lobby call into an exit error with a
 // message a player understands.
 func failure(err error) error {
 	var e *lobby.Error
-	if errors.As(err, &e) {
+	var amb *lanlobby.AmbiguousError
+	switch {
+	case errors.As(err, &amb):
+		return cli.Exit(amb.Error(), exitFailure)
+	case errors.As(err, &e):
 		msg := strings.ReplaceAll(string(e.Code), "_", " ")
 		if e.Message != "" {
 			msg = e.Message
 		}
 		return cli.Exit(fmt.Sprintf("%s (%s)", msg, e.Code), exitFailure)
-	}
-	if errors.Is(err, lobby.ErrTimeout) {
-		return cli.Exit("coordinator did not answer in time", exitFailure)
+	case errors.Is(err, lobby.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		return cli.Exit(fmt.Sprintf("no answer in time: %v", err), exitFailure)
 	}
 	return cli.Exit(err.Error(), exitFailure)
 }

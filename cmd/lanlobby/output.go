@@ -2,11 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 
+	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/beacon"
 	"github.com/lanlobby/lanlobby/lobby"
 )
@@ -74,11 +76,10 @@ func (p *printer) remember(ms ...lobby.Member) {
 }
 
 // joined reports a successful create (created=true) or join.
-func (p *printer) joined(j *lobby.Joined, created bool, coordinator string) {
-	p.self = j.You.ID
-	p.remember(j.You)
-	p.remember(j.Peers...)
-	l := j.Lobby
+func (p *printer) joined(l lobby.Info, you lobby.Member, peers []lobby.Member, invite string, created bool, coordinator string) {
+	p.self = you.ID
+	p.remember(you)
+	p.remember(peers...)
 	event := "joined"
 	if created {
 		event = "created"
@@ -96,8 +97,8 @@ func (p *printer) joined(j *lobby.Joined, created bool, coordinator string) {
 		Invite      string     `json:"invite,omitempty"`
 		You         peerJSON   `json:"you"`
 		Peers       []peerJSON `json:"peers"`
-	}{event, l.ID, l.Game, l.Name, l.Players, l.Capacity, l.Owner, coordinator, l.Private, j.Invite,
-		peerJSON{j.You.ID, j.You.Name, j.You.Addr}, peersJSON(j.Peers)}
+	}{event, l.ID, l.Game, l.Name, l.Players, l.Capacity, l.Owner, coordinator, l.Private, invite,
+		peerJSON{you.ID, you.Name, you.Addr}, peersJSON(peers)}
 	var b strings.Builder
 	if created {
 		fmt.Fprintf(&b, "created lobby %s %q (%s, %d/%d players)", l.ID, l.Name, l.Game, l.Players, l.Capacity)
@@ -109,18 +110,18 @@ func (p *printer) joined(j *lobby.Joined, created bool, coordinator string) {
 	}
 	if l.Private {
 		b.WriteString("\nprivate lobby: not listed or announced; players join with its id")
-		if j.Invite != "" {
-			fmt.Fprintf(&b, " and the invite code %s", j.Invite)
+		if invite != "" {
+			fmt.Fprintf(&b, " and the invite code %s", invite)
 		} else {
 			b.WriteString(" and the password")
 		}
 	}
-	fmt.Fprintf(&b, "\nyou are %s, your game address %s", j.You.ID, j.You.Addr)
-	if len(j.Peers) == 0 {
+	fmt.Fprintf(&b, "\nyou are %s, your game address %s", you.ID, you.Addr)
+	if len(peers) == 0 {
 		b.WriteString("\nno peers yet; waiting for players")
 	} else {
 		b.WriteString("\npeers:")
-		for _, m := range j.Peers {
+		for _, m := range peers {
 			fmt.Fprintf(&b, "\n  %-10s %-20s %s", m.ID, m.Name, m.Addr)
 		}
 	}
@@ -219,7 +220,8 @@ func (p *printer) event(ev lobby.Event) {
 // fail reports an error as an "error" event.
 func (p *printer) fail(err error) {
 	code := ""
-	if e, ok := err.(*lobby.Error); ok {
+	var e *lobby.Error
+	if errors.As(err, &e) {
 		code = string(e.Code)
 	}
 	p.emit(struct {
@@ -229,9 +231,18 @@ func (p *printer) fail(err error) {
 	}{"error", err.Error(), code}, "! "+err.Error())
 }
 
+// warn reports a problem that does not stop the command, as a "warning"
+// event.
+func (p *printer) warn(err error) {
+	p.emit(struct {
+		Event   string `json:"event"`
+		Warning string `json:"warning"`
+	}{"warning", err.Error()}, "! "+err.Error())
+}
+
 // lobbies prints a listing: a table for people, one object per lobby for
 // programs.
-func (p *printer) lobbies(ls []lobby.Info) {
+func (p *printer) lobbies(ls []lanlobby.LobbyInfo) {
 	if !p.json {
 		if len(ls) == 0 {
 			p.emit(nil, "no lobbies")
@@ -253,7 +264,7 @@ func (p *printer) lobbies(ls []lobby.Info) {
 			Players  int    `json:"players"`
 			Capacity int    `json:"capacity"`
 			State    string `json:"state"`
-		}{l.ID, l.Game, l.Name, l.Players, l.Capacity, string(l.State)}, "")
+		}{l.ID, l.Game, l.Name, l.Players, l.Capacity, l.State.String()}, "")
 	}
 }
 

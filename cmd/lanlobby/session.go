@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -15,15 +14,14 @@ func hostCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "host",
 		Usage: "create a lobby and stay in it, printing who joins and leaves",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			flagCoordinator, flagGame,
 			&cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "lobby name shown to players", Required: true},
 			&cli.IntFlag{Name: "players", Aliases: []string{"k"}, Usage: fmt.Sprintf("players needed to start (%d..%d)", lobby.MinCapacity, lobby.MaxCapacity), Required: true},
-			flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
-			flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon, flagBeaconInterval, flagDaemonWait,
+			flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel, flagBeaconInterval, flagDaemonWait,
 			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "make the lobby private: players join by id with this password"},
 			&cli.BoolFlag{Name: "private", Usage: "make the lobby private with an invite code the coordinator makes up"},
-		},
+		}, lanFlags()...),
 		Action: runHost,
 	}
 }
@@ -35,10 +33,11 @@ func joinCommand() *cli.Command {
 		ArgsUsage: "[LOBBY-NAME-OR-ID]",
 		Description: "Without --coordinator, lobbies are found on the LAN: with no argument the open lobby\n" +
 			"of --game closest to full is joined (the next one if it fills meanwhile); with one, the\n" +
-			"lobby of that id or name. With --coordinator, the argument is a lobby id on that coordinator.",
-		Flags: []cli.Flag{flagCoordinator, flagGame, flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
-			flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon, flagQuiet,
+			"lobby of that id or name. With --coordinator, the lobby of that id or name there.",
+		Flags: append([]cli.Flag{flagCoordinator, flagGame, flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
+			flagSettle, flagFirstWait,
 			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "password or invite code of a private lobby"}},
+			lanFlags()...),
 		Action: runJoin,
 	}
 }
@@ -54,183 +53,65 @@ func runHost(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(c)
+	cfg, err := config(c)
 	if err != nil {
 		return err
 	}
-	if _, err := lanKey(c); err != nil { // derive it before any timing-sensitive step
-		return err
-	}
-	coordinator := c.String("coordinator")
-	var own *embeddedCoordinator
-	shown := coordinator
-	if coordinator == "" {
-		// Zero-config: look for a coordinator daemon on the LAN while this
-		// process gets its own coordinator ready, so the lookup costs no
-		// more than the set-up it overlaps; use the daemon if one answered.
-		found := make(chan string, 1)
-		go func() { found <- findDaemon(c.Context, c, c.Duration("daemon-wait"), log) }()
-		own, err = startEmbedded(c, log)
-		daemon := <-found
-		if err != nil {
-			return err
-		}
-		if daemon != "" {
-			own.stop()
-			own = nil
-			coordinator, shown = daemon, daemon
-		} else {
-			defer own.stop()
-			coordinator = own.addr
-			shown = fmt.Sprintf(":%d", own.port)
-		}
-	}
-	cl, err := lobby.Dial(c.Context, coordinator, lobby.ClientConfig{Player: c.String("player"), Timeout: c.Duration("timeout")})
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("cannot reach coordinator %s: %v", coordinator, err), exitFailure)
-	}
-	defer cl.Close()
-	ep.Password = c.String("password")
-	j, err := cl.Create(c.Context, lobby.CreateOptions{Game: c.String("game"), Name: c.String("name"),
-		Capacity: c.Int("players"), Private: c.Bool("private"), JoinOptions: ep})
+	s, err := lanlobby.Host(c.Context, cfg, lanlobby.HostOptions{Game: c.String("game"), Name: c.String("name"),
+		Players: c.Int("players"), Port: ep.Port, Addr: ep.Addr, Password: c.String("password"), Private: c.Bool("private")})
 	if err != nil {
 		return failure(err)
 	}
+	defer s.Close()
 	p := newPrinter(c.App.Writer, c.Bool("json"))
-	p.joined(j, true, shown)
-	// With its own coordinator, the host's exit ends the lobby for all
-	// (closed: shutdown, and a LAN goodbye); with a shared one, it leaves
-	// and ownership passes on.
-	return stay(c.Context, cl, p, j.Lobby.ID, own == nil)
+	if err := s.AnnounceProblem(); err != nil {
+		p.warn(fmt.Errorf("the lobby is announced by one protocol only: %w", err))
+	}
+	p.joined(s.Lobby(), s.You(), s.Peers(), s.Invite(), true, s.Coordinator())
+	return stay(c.Context, s, p)
 }
 
 func runJoin(c *cli.Context) error {
 	if c.NArg() > 1 {
-		return cli.Exit("join takes at most one LOBBY-ID", exitUsage)
+		return cli.Exit("join takes at most one LOBBY-NAME-OR-ID", exitUsage)
 	}
-	id := c.Args().First()
-	if id == "" && c.String("game") == "" {
-		return cli.Exit("give a LOBBY-ID, or --game to quick-join the lobby closest to starting", exitUsage)
+	want := c.Args().First()
+	if want == "" && c.String("game") == "" {
+		return cli.Exit("give a LOBBY-NAME-OR-ID, or --game to quick-join the lobby closest to starting", exitUsage)
 	}
 	ep, err := gameEndpoint(c)
 	if err != nil {
 		return err
 	}
 	ep.Password = c.String("password")
-	if c.String("coordinator") == "" {
-		return joinLAN(c, id, ep)
-	}
-	cl, err := dialCoordinator(c)
+	cfg, err := config(c)
 	if err != nil {
 		return err
 	}
-	defer cl.Close()
-	var j *lobby.Joined
-	if id != "" {
-		j, err = cl.Join(c.Context, id, ep)
+	var s *lanlobby.Session
+	if want != "" {
+		s, err = lanlobby.Join(c.Context, cfg, want, ep)
 	} else {
-		j, err = cl.QuickJoin(c.Context, c.String("game"), ep)
+		s, err = lanlobby.QuickJoin(c.Context, cfg, c.String("game"), ep)
 	}
 	if err != nil {
 		return failure(err)
 	}
+	defer s.Close()
 	p := newPrinter(c.App.Writer, c.Bool("json"))
-	p.joined(j, false, c.String("coordinator"))
-	return stay(c.Context, cl, p, j.Lobby.ID, true)
-}
-
-// joinLAN finds the lobby on the LAN and joins it at its coordinator: by
-// name or id when one is given, else the open lobby of --game closest to
-// full, trying the next when one fills (or vanishes) meanwhile.
-func joinLAN(c *cli.Context, want string, ep lobby.JoinOptions) error {
-	log, err := newLogger(c)
-	if err != nil {
-		return err
-	}
-	game := c.String("game")
-	if game != "" {
-		if game, err = lobby.NormalizeGame(game); err != nil {
-			return failure(err)
-		}
-	}
-	ctx, cancel := context.WithCancel(c.Context)
-	br, err := startBrowser(ctx, c, game, log)
-	if err != nil {
-		cancel()
-		return err
-	}
-	var stop func(beacon.LobbyInfo) bool
-	if want != "" {
-		stop = func(l beacon.LobbyInfo) bool { return l.ID == want || l.Name == want }
-	}
-	seen, err := br.collect(ctx, c.Duration("quiet"), c.Duration("timeout"), nil, stop)
-	cancel()
-	if cerr := br.close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	all := make([]beacon.LobbyInfo, 0, len(seen))
-	for _, l := range seen {
-		all = append(all, l)
-	}
-	var candidates []beacon.LobbyInfo
-	if want != "" {
-		for _, l := range all {
-			if l.ID == want {
-				candidates = []beacon.LobbyInfo{l}
-			}
-		}
-		if candidates == nil {
-			for _, l := range quickJoinOrder(all, "") {
-				if l.Name == want {
-					candidates = append(candidates, l)
-				}
-			}
-		}
-		if candidates == nil {
-			return cli.Exit(fmt.Sprintf("no lobby %q visible on the LAN (unknown_lobby)", want), exitFailure)
-		}
-	} else {
-		candidates = quickJoinOrder(all, game)
-		if len(candidates) == 0 {
-			return cli.Exit(fmt.Sprintf("no open lobby of game %q visible on the LAN (no_open_lobby)", game), exitFailure)
-		}
-	}
-	var lastErr error
-	for _, l := range candidates {
-		cl, err := dialLAN(c, l.Host)
-		if err != nil {
-			lastErr = err
-			log.Info("lobby's coordinator unreachable, trying the next", "lobby", l.ID, "host", l.Host, "err", err)
-			continue
-		}
-		j, err := cl.Join(c.Context, l.ID, ep)
-		if err != nil {
-			cl.Close()
-			lastErr = err
-			if errors.Is(err, lobby.ErrLobbyFull) || errors.Is(err, lobby.ErrLobbyStarted) || errors.Is(err, lobby.ErrUnknownLobby) {
-				log.Info("lobby no longer open, trying the next", "lobby", l.ID, "err", err)
-				continue
-			}
-			return failure(err)
-		}
-		defer cl.Close()
-		p := newPrinter(c.App.Writer, c.Bool("json"))
-		p.joined(j, false, l.Host.String())
-		return stay(c.Context, cl, p, j.Lobby.ID, true)
-	}
-	return failure(lastErr)
+	p.joined(s.Lobby(), s.You(), s.Peers(), "", false, s.Coordinator())
+	return stay(c.Context, s, p)
 }
 
 // stay prints the lobby's events until the lobby ends for us (closed, or we
 // were kicked: exit 0), the link is lost (exit 1), or ctx ends (Ctrl-C,
-// SIGTERM), when it leaves cleanly (if leave) so the others are told at once.
-func stay(ctx context.Context, cl *lobby.Client, p *printer, lobbyID string, leave bool) error {
+// SIGTERM): then the deferred Close leaves cleanly, so the others are told
+// at once (or, on the host's own coordinator, the lobby closes for all).
+func stay(ctx context.Context, s *lanlobby.Session, p *printer) error {
+	me := s.You().ID
 	for {
 		select {
-		case ev, ok := <-cl.Events():
+		case ev, ok := <-s.Events():
 			if !ok {
 				return cli.Exit("", exitFailure)
 			}
@@ -238,20 +119,12 @@ func stay(ctx context.Context, cl *lobby.Client, p *printer, lobbyID string, lea
 			switch {
 			case ev.Kind == lobby.EventError:
 				return cli.Exit("", exitFailure)
-			case ev.Kind == lobby.NoticeClosed && ev.Lobby.ID == lobbyID:
+			case ev.Kind == lobby.NoticeClosed && ev.Lobby.ID == s.ID():
 				return nil
-			case ev.Kind == lobby.NoticeMemberLeft && ev.Member.ID == cl.ID():
+			case ev.Kind == lobby.NoticeMemberLeft && ev.Member.ID == me:
 				return nil
 			}
 		case <-ctx.Done():
-			if !leave {
-				return nil
-			}
-			lctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
-			defer cancel()
-			if err := cl.Leave(lctx, lobbyID); err != nil {
-				p.fail(fmt.Errorf("leaving: %w", err))
-			}
 			return nil
 		}
 	}

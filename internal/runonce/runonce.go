@@ -20,10 +20,12 @@ var (
 // most once; Close is idempotent, stops a running Run and waits for it.
 // The zero value is ready.
 type Lifecycle struct {
-	stateMu sync.Mutex // guards state, cancel, done
+	stateMu sync.Mutex // guards state, cancel, done, ready
 	state   int
 	cancel  context.CancelFunc
 	done    chan struct{}
+	ready   chan struct{} // closed by MarkReady
+	isReady bool
 }
 
 const (
@@ -72,4 +74,36 @@ func (l *Lifecycle) Stopped() bool {
 	l.stateMu.Lock()
 	defer l.stateMu.Unlock()
 	return l.state == stateStopped
+}
+
+// Ready is closed once Run has opened what it needs (MarkReady). A Run
+// that fails first never closes it: a caller that must know whether a
+// component started waits for Ready and Run's result together.
+func (l *Lifecycle) Ready() <-chan struct{} {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	if l.ready == nil {
+		l.ready = make(chan struct{})
+		if l.isReady {
+			close(l.ready)
+		}
+	}
+	return l.ready
+}
+
+// MarkReady closes Ready: Run calls it after its set-up succeeded.
+func (l *Lifecycle) MarkReady() {
+	l.stateMu.Lock()
+	defer l.stateMu.Unlock()
+	l.markReadyLocked()
+}
+
+func (l *Lifecycle) markReadyLocked() {
+	if l.isReady {
+		return
+	}
+	l.isReady = true
+	if l.ready != nil {
+		close(l.ready)
+	}
 }

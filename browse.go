@@ -1,0 +1,365 @@
+package lanlobby
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/beacon/mdns"
+	"github.com/lanlobby/lanlobby/lobby"
+)
+
+// LobbyInfo is a lobby seen on the LAN (or on a coordinator): its id,
+// game, name, players, capacity, state, and Host, the coordinator to dial
+// to join it.
+type LobbyInfo = beacon.LobbyInfo
+
+// Event is a change in the lobbies a Browser sees: Type is Added,
+// Updated or Removed (with the last known state).
+type Event = beacon.Event
+
+// EventType says what happened to a lobby: Added, Updated or Removed.
+type EventType = beacon.EventType
+
+// Event types.
+const (
+	Added   = beacon.Added
+	Updated = beacon.Updated
+	Removed = beacon.Removed
+)
+
+// maxPendingEvents bounds the changes a Browser holds for a game that does
+// not read Events: one per lobby (changes to a lobby are merged), at most
+// this many lobbies.
+const maxPendingEvents = 2*beacon.DefaultMaxLobbies + 64
+
+// Browser is a live view of the lobbies on the LAN (or on a coordinator,
+// with Config.Coordinator), merged from the beacon and mDNS by lobby id.
+// A game keeps one open on its lobby screen: Lobbies is the list to draw,
+// Events says what changed, and QuickJoin and Join act on what is already
+// known, without another look at the LAN. Its methods are safe for
+// concurrent use.
+type Browser struct {
+	cfg  Config
+	game string
+
+	run     running
+	bb      *beacon.Browser // nil with NoBeacon, or in coordinator mode
+	merge   *beacon.Merge
+	poller  *poller // coordinator mode only
+	problem *DiscoveryError
+
+	out       chan Event
+	quit      chan struct{}
+	loopDone  chan struct{}
+	closeOnce sync.Once
+
+	viewMu  sync.Mutex // guards view, look, changed, ended
+	view    map[string]*seen
+	look    *look
+	changed chan struct{} // closed and replaced on every change
+	ended   bool          // the sources stopped
+}
+
+// seen is a lobby in the view, with when it was first heard.
+type seen struct {
+	info  LobbyInfo
+	first time.Time
+}
+
+// Browse starts a live view of the lobbies of game ("" for every game).
+// It queries the LAN at once; answers arrive within milliseconds. It fails
+// only when no discovery protocol can start (a DiscoveryError names each
+// cause); when one protocol fails, the other carries on and Problem says
+// why. Close it when done.
+func Browse(ctx context.Context, cfg Config, game string) (*Browser, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if game != "" {
+		g, err := lobby.NormalizeGame(game)
+		if err != nil {
+			return nil, err
+		}
+		game = g
+	}
+	b := &Browser{cfg: cfg, game: game, run: running{spawn: cfg.spawn}, out: make(chan Event), quit: make(chan struct{}),
+		loopDone: make(chan struct{}), view: make(map[string]*seen), changed: make(chan struct{})}
+	runCtx := context.WithoutCancel(ctx) // stopped by Close, not by the caller's ctx
+	start := time.Now()
+	var sources []beacon.Source
+	if cfg.Coordinator != "" {
+		p, err := startPoller(ctx, cfg, game)
+		if err != nil {
+			return nil, err
+		}
+		b.poller = p
+		sources = append(sources, p)
+	} else {
+		key, err := cfg.lanKey()
+		if err != nil {
+			return nil, err
+		}
+		var problem DiscoveryError
+		if !cfg.NoBeacon {
+			bb, err := beacon.NewBrowser(beacon.BrowserConfig{Net: cfg.beaconNet(), Game: game, Logger: cfg.Logger, Key: key})
+			if err == nil {
+				err = b.run.start(runCtx, "beacon", bb)
+			}
+			if err != nil {
+				problem.Beacon = err
+			} else {
+				b.bb = bb
+				sources = append(sources, bb)
+			}
+		}
+		if !cfg.NoMDNS {
+			mb, err := mdns.NewBrowser(mdns.BrowserConfig{Interfaces: cfg.ifaces(), Game: game, Logger: cfg.Logger, Key: key})
+			if err == nil {
+				err = b.run.start(runCtx, "mdns", mb)
+			}
+			if err != nil {
+				problem.MDNS = err
+			} else {
+				sources = append(sources, mb)
+			}
+		}
+		if problem.Beacon != nil || problem.MDNS != nil {
+			b.problem = &problem
+			cfg.Logger.Warn("LAN discovery partly failed", "err", b.problem)
+		}
+		if len(sources) == 0 {
+			b.run.stop()
+			return nil, b.problem
+		}
+	}
+	b.look = newLook(cfg, start)
+	b.merge = beacon.NewMerge(sources...)
+	if err := b.run.start(runCtx, "merge", readyAtOnce{b.merge}); err != nil {
+		b.run.stop()
+		if b.poller != nil {
+			b.poller.stop()
+		}
+		return nil, err
+	}
+	go b.loop()
+	cfg.Logger.Debug("browsing the LAN", "game", game, "beacon", b.bb != nil, "problem", b.problem)
+	return b, nil
+}
+
+// readyAtOnce gives Merge, which opens no sockets, a Ready.
+type readyAtOnce struct{ *beacon.Merge }
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+func (readyAtOnce) Ready() <-chan struct{} { return closedChan }
+
+// Events delivers the changes in the view: Added, Updated, Removed. It is
+// closed by Close. A game that does not read it loses nothing but
+// intermediate states: pending changes are merged per lobby.
+func (b *Browser) Events() <-chan Event { return b.out }
+
+// Lobbies returns the lobbies visible now, in quick-join order for the
+// open ones (fewest free seats first), then the others by name.
+func (b *Browser) Lobbies() []LobbyInfo {
+	b.viewMu.Lock()
+	defer b.viewMu.Unlock()
+	return b.snapshotLocked()
+}
+
+func (b *Browser) snapshotLocked() []LobbyInfo {
+	out := make([]LobbyInfo, 0, len(b.view))
+	for _, s := range b.view {
+		out = append(out, s.info)
+	}
+	sortLobbies(out)
+	return out
+}
+
+// Problem reports a discovery protocol that could not start while the
+// other works, or nil.
+func (b *Browser) Problem() error {
+	if b.problem == nil {
+		return nil
+	}
+	return b.problem
+}
+
+// Coordinators lists the coordinator daemons heard of on the LAN.
+func (b *Browser) Coordinators() []beacon.CoordinatorInfo {
+	if b.bb == nil {
+		return nil
+	}
+	return b.bb.Coordinators()
+}
+
+// Close stops browsing and closes Events. It is idempotent.
+func (b *Browser) Close() error {
+	b.closeOnce.Do(func() {
+		close(b.quit)
+		b.run.stop()
+		if b.poller != nil {
+			b.poller.stop()
+		}
+		<-b.loopDone
+	})
+	return nil
+}
+
+// loop applies the merged events to the view and hands them to the game
+// through a coalescing queue, so a game that reads slowly or never never
+// stalls discovery.
+func (b *Browser) loop() {
+	defer close(b.loopDone)
+	defer close(b.out)
+	q := beacon.NewEventQueue(maxPendingEvents)
+	in := b.merge.Events()
+	for {
+		var out chan Event
+		next, ok := q.Peek()
+		if ok {
+			out = b.out
+		}
+		if in == nil && !ok {
+			return
+		}
+		select {
+		case ev, ok := <-in:
+			if !ok {
+				in = nil
+				b.viewMu.Lock()
+				b.ended = true
+				b.notifyLocked()
+				b.viewMu.Unlock()
+				continue
+			}
+			b.apply(ev, time.Now())
+			q.Push(ev)
+		case out <- next:
+			q.Pop()
+		case <-b.quit:
+			return
+		}
+	}
+}
+
+func (b *Browser) apply(ev Event, now time.Time) {
+	b.viewMu.Lock()
+	defer b.viewMu.Unlock()
+	id := ev.Lobby.ID
+	switch ev.Type {
+	case Removed:
+		delete(b.view, id)
+	default:
+		s := b.view[id]
+		first := s == nil
+		if first {
+			s = &seen{first: now}
+			b.view[id] = s
+		}
+		s.info = ev.Lobby
+		b.look.heard(now, ev.Lobby.Host.Addr().Is4(), first)
+	}
+	b.notifyLocked()
+}
+
+func (b *Browser) notifyLocked() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// wait calls decide with the view until it returns true, the look at the
+// LAN is over (then decide gets final=true and its answer stands), ctx
+// ends, or the Browser closes.
+func (b *Browser) wait(ctx context.Context, decide func(view map[string]*seen, now time.Time, final bool) bool) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		now := time.Now()
+		b.viewMu.Lock()
+		deadline := b.look.deadline()
+		final := !now.Before(deadline) || b.ended
+		done := decide(b.view, now, final)
+		changed := b.changed
+		b.viewMu.Unlock()
+		if done || final {
+			return nil
+		}
+		timer.Reset(deadline.Sub(now))
+		select {
+		case <-changed:
+		case <-timer.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-b.quit:
+			return ErrClosed
+		}
+	}
+}
+
+// settled returns the view once the first look at the LAN is over.
+func (b *Browser) settled(ctx context.Context) ([]LobbyInfo, error) {
+	var out []LobbyInfo
+	err := b.wait(ctx, func(view map[string]*seen, now time.Time, final bool) bool {
+		if final {
+			out = b.snapshotLocked()
+		}
+		return false
+	})
+	return out, err
+}
+
+// List takes one look at the LAN (or asks Config.Coordinator) and returns
+// the lobbies of game ("" for all) in quick-join order. On a LAN it
+// returns once answers stop (see Config.Settle): tens of milliseconds.
+func List(ctx context.Context, cfg Config, game string) ([]LobbyInfo, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Coordinator != "" {
+		return listCoordinator(ctx, cfg, game)
+	}
+	b, err := Browse(ctx, cfg, game)
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	ls, err := b.settled(ctx)
+	if err != nil && ctx.Err() != nil {
+		return b.Lobbies(), nil // the caller's time is up: what was heard
+	}
+	return ls, err
+}
+
+// sortLobbies orders open lobbies the way quick-join picks them (fewest
+// free seats first, then the nearest host, then by id, so that every
+// player tries them in the same order), then the rest by name and id.
+func sortLobbies(ls []LobbyInfo) {
+	slices.SortFunc(ls, func(a, b LobbyInfo) int {
+		ao, bo := joinable(a), joinable(b)
+		switch {
+		case ao && !bo:
+			return -1
+		case bo && !ao:
+			return 1
+		case ao:
+			return cmp.Or(cmp.Compare(a.Capacity-a.Players, b.Capacity-b.Players), cmp.Compare(a.RTT, b.RTT), cmp.Compare(a.ID, b.ID))
+		}
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+}
+
+// joinable reports whether quick-join may pick l.
+func joinable(l LobbyInfo) bool {
+	return l.State == beacon.StateOpen && l.Players < l.Capacity
+}
+
+// errIsClosed reports the errors a component returns when it was closed
+// on purpose.
+func errIsClosed(err error) bool {
+	return errors.Is(err, beacon.ErrClosed) || errors.Is(err, mdns.ErrClosed)
+}

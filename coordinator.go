@@ -1,0 +1,165 @@
+package lanlobby
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"sync"
+
+	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/lobby"
+)
+
+// CoordinatorOptions says what kind of coordinator to run.
+type CoordinatorOptions struct {
+	// Listen is the TCP address; "" means ":0" (any free port) for a game's
+	// own coordinator and ":7600" for a daemon.
+	Listen string
+	// Daemon runs a coordinator daemon: it announces itself on the LAN so
+	// that hosts hand it their lobbies, and keeps its lobbies across a
+	// restart (clients restore them). Without it, the coordinator is a
+	// game's own: it serves that game's lobbies and closes them when it
+	// stops.
+	Daemon bool
+	// NoAnnounce keeps the coordinator and its lobbies off the LAN (no
+	// beacon, no mDNS): for a coordinator reached by address only, and
+	// for tests on loopback.
+	NoAnnounce bool
+	// Name labels a daemon in its announcements; "" means the host name.
+	Name string
+	// Server tunes the coordinator; its zero fields take lobby's defaults.
+	// OnLobbyChange and KeepLobbiesOnShutdown are set by Daemon and the
+	// announcer.
+	Server lobby.ServerConfig
+}
+
+// Coordinator is a running coordinator with its LAN announcer.
+type Coordinator struct {
+	srv  *lobby.Server
+	ann  *announcer // nil with NoAnnounce
+	ln   net.Listener
+	done chan struct{}
+	err  error // Serve's result, set before done closes
+	once sync.Once
+}
+
+// StartCoordinator listens, starts announcing (unless NoAnnounce) and
+// serves until Close or ctx ends. It returns once the coordinator accepts
+// connections and the announcer runs; an announcer that cannot start at
+// all fails it with ErrNoAnnounce.
+func StartCoordinator(ctx context.Context, cfg Config, opts CoordinatorOptions) (*Coordinator, error) {
+	cfg = cfg.withDefaults()
+	listen := opts.Listen
+	if listen == "" {
+		listen = ":0"
+		if opts.Daemon {
+			listen = ":" + strconv.Itoa(lobby.DefaultPort)
+		}
+	}
+	ln, err := net.Listen("tcp", listen)
+	if err != nil {
+		return nil, fmt.Errorf("lanlobby: cannot listen on %s: %w", listen, err)
+	}
+	scfg := opts.Server
+	if scfg.Logger == nil {
+		scfg.Logger = cfg.Logger
+	}
+	scfg.KeepLobbiesOnShutdown = opts.Daemon
+	c := &Coordinator{ln: ln, done: make(chan struct{})}
+	if !opts.NoAnnounce {
+		port := uint16(ln.Addr().(*net.TCPAddr).Port)
+		var self *beacon.Coordinator
+		if opts.Daemon {
+			name := opts.Name
+			if name == "" {
+				name = hostname()
+			}
+			self = &beacon.Coordinator{ID: lobby.RandomID(), Name: name, Port: port}
+		}
+		c.ann, err = startAnnouncer(cfg, port, self)
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		scfg.OnLobbyChange = c.ann.follow
+	}
+	c.srv, err = lobby.NewServer(scfg)
+	if err != nil {
+		ln.Close()
+		if c.ann != nil {
+			c.ann.stop()
+		}
+		return nil, err
+	}
+	go func() {
+		defer close(c.done)
+		err := c.srv.Serve(ctx, ln)
+		if c.ann != nil {
+			// After Serve: the lobbies' closed states are announced
+			// (goodbyes) before the announcer stops.
+			c.ann.stop()
+		}
+		if !errors.Is(err, lobby.ErrServerClosed) {
+			c.err = err
+		}
+	}()
+	return c, nil
+}
+
+// Addr is the address the coordinator listens on.
+func (c *Coordinator) Addr() *net.TCPAddr { return c.ln.Addr().(*net.TCPAddr) }
+
+// Port is the coordinator's TCP port.
+func (c *Coordinator) Port() int { return c.Addr().Port }
+
+// local is the loopback address a client in the same process dials.
+func (c *Coordinator) local() string {
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port()))
+}
+
+// AnnounceProblem says which discovery protocol could not announce (the
+// other works), or nil when both do or announcing is off.
+func (c *Coordinator) AnnounceProblem() error {
+	if c.ann == nil {
+		return nil
+	}
+	return c.ann.Problem()
+}
+
+// Server is the coordinator itself (stats, config).
+func (c *Coordinator) Server() *lobby.Server { return c.srv }
+
+// Done is closed when the coordinator has stopped; Err says why.
+func (c *Coordinator) Done() <-chan struct{} { return c.done }
+
+// Err is the coordinator's failure after Done, or nil.
+func (c *Coordinator) Err() error {
+	select {
+	case <-c.done:
+		return c.err
+	default:
+		return nil
+	}
+}
+
+// Close stops the coordinator: a game's own closes its lobbies (members
+// are told, and the LAN gets goodbyes); a daemon drops its links and keeps
+// its lobbies for clients to restore. It waits until everything stopped
+// and is idempotent.
+func (c *Coordinator) Close() error {
+	c.once.Do(func() { c.srv.Close() })
+	<-c.done
+	return c.err
+}
+
+// hostname is the machine's name when it is a valid label, else "".
+func hostname() string {
+	h, err := os.Hostname()
+	if err != nil || lobby.ValidateLobbyName(h) != nil {
+		return ""
+	}
+	return h
+}

@@ -1,0 +1,121 @@
+package lanlobby
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/lanlobby/lanlobby/lobby"
+)
+
+// Member is a player in a lobby: id, display name and game address.
+type Member = lobby.Member
+
+// JoinOptions says where this player's game listens (Port: the
+// coordinator pairs it with the address it sees; or a full Addr) and,
+// for a private lobby, its password or invite code.
+type JoinOptions = lobby.JoinOptions
+
+// LobbyEvent is a notice about the lobby a Session is in: a member joined,
+// left, went away or came back, the owner changed, the game started, the
+// metadata changed, the lobby closed; or the link was resumed or restored.
+type LobbyEvent = lobby.Event
+
+// leaveTimeout bounds the leave that Close sends.
+const leaveTimeout = 2 * time.Second
+
+// Session is this player's seat in one lobby, from Host, Join or
+// QuickJoin. Owner-only calls (Start, Kick, SetMeta, CloseLobby) fail with
+// lobby.ErrNotOwner for the others; ownership passes on when the owner
+// leaves. Its methods are safe for concurrent use.
+type Session struct {
+	client *lobby.Client
+	coord  *Coordinator // the game's own coordinator, when it hosts with one
+	joined *lobby.Joined
+	addr   string // the coordinator as the other players reach it
+	local  bool   // coord != nil: this process's exit ends the lobby
+	once   sync.Once
+}
+
+// Lobby is the lobby as it was when this player took the seat; Events
+// tells every change since.
+func (s *Session) Lobby() lobby.Info { return s.joined.Lobby }
+
+// ID is the lobby's id.
+func (s *Session) ID() string { return s.joined.Lobby.ID }
+
+// You is this player as the coordinator recorded it, with the game
+// address the others were given.
+func (s *Session) You() Member { return s.joined.You }
+
+// Peers are the other members when this player took the seat, in join
+// order, with the game addresses to connect to.
+func (s *Session) Peers() []Member { return s.joined.Peers }
+
+// Invite is the invite code of a private lobby created without a
+// password ("" otherwise): hand it to the players with the lobby id.
+func (s *Session) Invite() string { return s.joined.Invite }
+
+// Coordinator is the address of the coordinator holding the lobby. For a
+// lobby on the game's own coordinator it is ":port" (every address of
+// this host).
+func (s *Session) Coordinator() string { return s.addr }
+
+// Own reports whether the lobby lives on this process's own coordinator,
+// so that it ends when the process does.
+func (s *Session) Own() bool { return s.local }
+
+// AnnounceProblem says which discovery protocol could not announce a
+// lobby hosted on the game's own coordinator (the other works), or nil.
+func (s *Session) AnnounceProblem() error {
+	if s.coord == nil {
+		return nil
+	}
+	return s.coord.AnnounceProblem()
+}
+
+// Events delivers the lobby's notices; see lobby.Client.Events. It closes
+// after an EventError when the coordinator is lost for good, and after
+// Close.
+func (s *Session) Events() <-chan LobbyEvent { return s.client.Events() }
+
+// Client is the coordinator connection, for what Session does not wrap.
+func (s *Session) Client() *lobby.Client { return s.client }
+
+// Start marks the lobby started (owner only); every member gets started
+// with the final peer list.
+func (s *Session) Start(ctx context.Context) error { return s.client.Start(ctx, s.ID()) }
+
+// Kick removes a member (owner only).
+func (s *Session) Kick(ctx context.Context, memberID string) error {
+	return s.client.Kick(ctx, s.ID(), memberID)
+}
+
+// SetMeta replaces the lobby's metadata (owner only).
+func (s *Session) SetMeta(ctx context.Context, meta map[string]string) error {
+	return s.client.SetMeta(ctx, s.ID(), meta)
+}
+
+// CloseLobby ends the lobby for everyone (owner only).
+func (s *Session) CloseLobby(ctx context.Context) error { return s.client.CloseLobby(ctx, s.ID()) }
+
+// Leave gives up the seat; the others are told at once.
+func (s *Session) Leave(ctx context.Context) error { return s.client.Leave(ctx, s.ID()) }
+
+// Close leaves the lobby and releases everything. On the game's own
+// coordinator it ends the lobby for all (they get closed, reason
+// shutdown) and sends the LAN goodbyes. It is idempotent.
+func (s *Session) Close() error {
+	s.once.Do(func() {
+		if s.coord != nil {
+			s.coord.Close()
+			s.client.Close()
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), leaveTimeout)
+		defer cancel()
+		s.client.Leave(ctx, s.ID()) // best effort: closing the link tells the others too
+		s.client.Close()
+	})
+	return nil
+}
