@@ -151,7 +151,7 @@ func (a *announcer) announce(in lobby.Info) {
 		if closed {
 			err = a.adv.Remove(in.ID)
 		} else {
-			err = a.adv.Set(toBeacon(in, a.port))
+			err = a.adv.Set(BeaconLobby(in, a.port))
 		}
 		if err != nil && !errors.Is(err, beacon.ErrClosed) && !errors.Is(err, beacon.ErrUnknownLobby) {
 			a.log.Warn("cannot announce lobby over the beacon", "lobby", in.ID, "err", err)
@@ -162,7 +162,7 @@ func (a *announcer) announce(in lobby.Info) {
 		if closed {
 			err = a.resp.RemoveLobby(in.ID)
 		} else {
-			_, err = a.resp.SetLobby(toBeacon(in, a.port))
+			_, err = a.resp.SetLobby(BeaconLobby(in, a.port))
 		}
 		if err != nil && !errors.Is(err, mdns.ErrClosed) {
 			a.log.Warn("cannot announce lobby over mDNS", "lobby", in.ID, "err", err)
@@ -188,8 +188,11 @@ func (a *announcer) stop() {
 	a.run.stop()
 }
 
-// toBeacon is a lobby as the LAN protocols carry it.
-func toBeacon(in lobby.Info, port uint16) beacon.Lobby {
+// BeaconLobby is a coordinator's lobby as the announcer puts it on the LAN
+// (the beacon, and mDNS records made from it), for a coordinator listening
+// on port. Tests use it to show that every lobby a coordinator accepts can
+// be announced.
+func BeaconLobby(in lobby.Info, port uint16) beacon.Lobby {
 	return beacon.Lobby{ID: in.ID, Game: in.Game, Name: in.Name, Players: in.Players, Capacity: in.Capacity,
 		State: beaconState(in.State), Port: port}
 }

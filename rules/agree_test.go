@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/beacon"
 	"github.com/lanlobby/lanlobby/beacon/mdns"
 	"github.com/lanlobby/lanlobby/lobby"
@@ -163,7 +164,7 @@ func checkLayers(t *testing.T, name, game string, capacity int, id string) lobby
 		bl.Game = normGame
 	}
 	if l != nil {
-		bl = toBeacon(l.Info(), 7600)
+		bl = lanlobby.BeaconLobby(l.Info(), 7600)
 	}
 	beaconErr := beacon.ValidateLobby(bl)
 	instErr, subErr := mdns.ValidateInstance(bl.Name), mdns.ValidateGame(bl.Game)
@@ -192,14 +193,6 @@ func checkLayers(t *testing.T, name, game string, capacity int, id string) lobby
 	carryBeacon(t, bl)
 	carryMDNS(t, bl)
 	return got
-}
-
-// toBeacon is the coordinator's lobby as its announcer puts it on the LAN
-// (cmd/lanlobby's toBeacon).
-func toBeacon(in lobby.Info, port uint16) beacon.Lobby {
-	st := map[lobby.State]beacon.State{lobby.StateOpen: beacon.StateOpen, lobby.StateFull: beacon.StateFull,
-		lobby.StateStarted: beacon.StateStarted, lobby.StateClosed: beacon.StateClosed}[in.State]
-	return beacon.Lobby{ID: in.ID, Game: in.Game, Name: in.Name, Players: in.Players, Capacity: in.Capacity, State: st, Port: port}
 }
 
 // carryBeacon: l encodes, alone and signed, within MaxPacketSize, and
