@@ -176,13 +176,14 @@ async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str 
                meta: Optional[Dict[str, str]] = None, interfaces: Optional[Sequence[str]] = None,
                lan_key: Optional[str] = None, daemon_wait: float = DEFAULT_DAEMON_WAIT,
                binary: Optional[str] = None, process_args: Optional[Sequence[str]] = None,
-               timeout: float = DEFAULT_TIMEOUT) -> HostedLobby:
+               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> HostedLobby:
     """Host a lobby on the LAN with no set-up: at a coordinator daemon found
     on the LAN, else at a coordinator child process (the lanlobby binary
     shipped beside the game, in host mode), which announces it."""
     daemon = None
     if daemon_wait > 0:
-        daemon = await find_coordinator(daemon_wait, interfaces=interfaces, lan_key=lan_key)
+        daemon = await find_coordinator(daemon_wait, interfaces=interfaces, lan_key=lan_key,
+                                        beacon_port=beacon_port)
     proc = None
     if daemon is not None:
         target = daemon.addr
