@@ -149,7 +149,8 @@ namespace LanLobby
         {
             var v = e.Info.Clone();
             KeyValuePair<double, long> r;
-            v.Rtt = rtt.TryGetValue(v.Host.ToString(), out r) ? TimeSpan.FromSeconds(r.Key) : TimeSpan.Zero;
+            // FromTicks: TimeSpan.FromSeconds rounds to whole milliseconds on .NET Framework and Mono.
+            v.Rtt = rtt.TryGetValue(v.Host.ToString(), out r) ? TimeSpan.FromTicks((long)(r.Key * TimeSpan.TicksPerSecond)) : TimeSpan.Zero;
             return v;
         }
 
