@@ -445,7 +445,7 @@ namespace LanLobby
                 var sock = s;
                 new Thread(() => Receive(sock)) { IsBackground = true, Name = "lanlobby-beacon" }.Start();
             }
-            expiry = new Timer(_ => Emit(Locked(() => table.Expire(Now()))), null, ExpiryTickMs, ExpiryTickMs);
+            expiry = new Timer(_ => Apply(() => table.Expire(Now())), null, ExpiryTickMs, ExpiryTickMs);
             Task.Run(async () =>
             {
                 int at = 0;
@@ -585,14 +585,17 @@ namespace LanLobby
                     return;
                 }
             if (from.IsIPv4MappedToIPv6) from = from.MapToIPv4();
-            Emit(Locked(() => table.Observe(Now(), p, from, from.AddressFamily == AddressFamily.InterNetworkV6 ? from.ScopeId.ToString() : "")));
+            Apply(() => table.Observe(Now(), p, from, from.AddressFamily == AddressFamily.InterNetworkV6 ? from.ScopeId.ToString() : ""));
         }
 
-        T Locked<T>(Func<T> f) { lock (mu) return f(); }
-
-        void Emit(List<BrowseEvent> evs)
+        // Apply changes the table and queues the resulting events under one
+        // lock: packets of one lobby arrive on several threads (one per socket),
+        // and a consumer applying the events in order must end with the
+        // table's state (an Added after its Updated would undo the update).
+        void Apply(Func<List<BrowseEvent>> change)
         {
-            foreach (var ev in evs) Events.Push(ev);
+            lock (mu)
+                foreach (var ev in change()) Events.Push(ev);
         }
 
         /// <summary>The lobbies visible now, by id.</summary>

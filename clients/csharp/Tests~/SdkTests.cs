@@ -24,6 +24,7 @@ namespace LanLobby.Tests
             string mode = args.Length > 0 ? args[0] : "unit";
             if (mode == "lab-quickjoin") return LabQuickJoin(args).GetAwaiter().GetResult();
             if (mode == "kdf") return Kdf();
+            if (mode == "lab-list") return LabList(args);
             var r = new Runner();
             r.Add("JsonRoundTripAndStrictness", JsonTests);
             r.Add("BeaconProtocolExample", CodecExample);
@@ -517,23 +518,29 @@ namespace LanLobby.Tests
             }
         }
 
+        // Discovery runs on LANLOBBY_INTERFACE: the Go tests run this program
+        // inside a lab namespace (lan0), where nothing leaves the lab.
         static async Task HostDaemon()
         {
+            string iface = Environment.GetEnvironmentVariable("LANLOBBY_INTERFACE") ?? "lo";
             int bport = new Random().Next(20000, 60000);
             using (var daemon = new Coord { P = await CoordinatorProcess.StartAsync(Bin, new List<string> {
-                       "coordinator", "--listen", "127.0.0.1:0", "--interface", "lo", "--no-mdns", "--beacon-port", "" + bport, "--json" }) })
+                       "coordinator", "--listen", iface == "lo" ? "127.0.0.1:0" : "0.0.0.0:0", "--interface", iface, "--no-mdns",
+                       "--beacon-port", "" + bport, "--json" }) })
             {
-                var lo = new LanOptions { Interfaces = new List<string> { "lo" }, BeaconPort = bport, ListTimeout = TimeSpan.FromSeconds(3), Quiet = TimeSpan.FromSeconds(1) };
+                var lo = new LanOptions { Interfaces = new List<string> { iface }, BeaconPort = bport, ListTimeout = TimeSpan.FromSeconds(3), Quiet = TimeSpan.FromSeconds(1) };
+                var mine = NetInterfaces.Select(lo.Interfaces)[0].IPv4.ConvertAll(a => a.ToString());
                 lo.Client.Player = "Alice";
                 var h = await Lan.HostAsync(new CreateOptions { Game = "demo", Name = "Zoë's ☕ game", Capacity = 3, Port = 4000 },
                     new HostOptions { DaemonWait = TimeSpan.FromSeconds(2), Binary = "/nonexistent", Lan = lo });
                 using (h)
                 {
                     T.True(h.Process == null, "no child when a daemon answers");
-                    T.Eq(daemon.Addr, h.Coordinator, "lobby at the daemon");
+                    T.True(h.Coordinator.EndsWith(":" + daemon.Port) && mine.Exists(a => h.Coordinator == a + ":" + daemon.Port),
+                        "lobby at the daemon: " + h.Coordinator + ", daemon port " + daemon.Port + " on " + string.Join(",", mine.ToArray()));
                     var found = await Lan.ListAsync("demo", lo);
-                    T.Eq(1, found.Count, "lobbies found by beacon on lo");
-                    T.Eq(h.LobbyId + " Zoë's ☕ game 1 " + daemon.Addr, found[0].Id + " " + found[0].Name + " " + found[0].Players + " " + found[0].Addr, "lobby");
+                    T.Eq(1, found.Count, "lobbies found by beacon on " + iface);
+                    T.Eq(h.LobbyId + " Zoë's ☕ game 1 " + h.Coordinator, found[0].Id + " " + found[0].Name + " " + found[0].Players + " " + found[0].Addr, "lobby");
                     T.True(found[0].Rtt > TimeSpan.Zero, "rtt from the query");
                     lo.Client = new ClientOptions { Player = "Bob" };
                     var bob = await Lan.QuickJoinAsync("demo", new JoinOptions { Port = 5000 }, lo);
@@ -564,7 +571,7 @@ namespace LanLobby.Tests
 
         // lab-quickjoin GAME PORT [LANKEY]: quick-join on the LAN (discovery on
         // LANLOBBY_INTERFACE), print the join as one JSON line, then every event,
-        // until stdin closes.
+        // until killed (at most 30 s).
         static async Task<int> LabQuickJoin(string[] a)
         {
             var o = new LanOptions { Quiet = TimeSpan.FromMilliseconds(300), ListTimeout = TimeSpan.FromSeconds(3) };
@@ -580,14 +587,27 @@ namespace LanLobby.Tests
             Console.WriteLine(Json.Serialize(new Dictionary<string, object> {
                 { "event", "joined" }, { "lobby", j.Joined.Lobby.Id }, { "coordinator", j.Lobby.Addr },
                 { "peers", j.Joined.Peers.ConvertAll(p => (object)p.Addr) }, { "you", j.Joined.You.Addr } }));
-            var stdin = Task.Run(() => Console.In.ReadToEnd());
-            while (!stdin.IsCompleted)
+            var lifetime = Stopwatch.StartNew();
+            while (lifetime.Elapsed < TimeSpan.FromSeconds(30))
             {
                 var ev = await j.Client.NextEventAsync(TimeSpan.FromMilliseconds(100));
                 if (ev != null)
                     Console.WriteLine(Json.Serialize(new Dictionary<string, object> { { "event", ev.Kind }, { "member", ev.Member != null ? ev.Member.Addr : "" }, { "players", ev.Lobby != null ? ev.Lobby.Players : 0 } }));
             }
             j.Client.Dispose();
+            return 0;
+        }
+
+        // lab-list [LANKEY]: browse for 1.5 s, print every event, lobby and counter.
+        static int LabList(string[] a)
+        {
+            var b = new LanBrowser(new BrowserOptions { Key = a.Length > 1 ? LanKey.Derive(a[1]) : null });
+            b.Start();
+            System.Threading.Thread.Sleep(1500);
+            b.DrainEvents(e => Console.WriteLine("event " + e + " rtt=" + e.Lobby.Rtt.TotalMilliseconds));
+            foreach (var l in b.Lobbies) Console.WriteLine("lobby " + l);
+            Console.WriteLine("packets=" + b.Packets + " malformed=" + b.Malformed + " unsigned=" + b.Unsigned + " badsig=" + b.BadSignature + " badts=" + b.BadTimestamp);
+            b.Dispose();
             return 0;
         }
 

@@ -1,6 +1,6 @@
 """Lab agent for the Go lab tests: quick-join on the LAN by beacon (discovery
 on $LANLOBBY_INTERFACE), print the join as one JSON line, then each event,
-until stdin closes.
+until killed (at most LIFETIME seconds).
 
     python3 lab_agent.py quickjoin GAME PORT [LANKEY]
 """
@@ -12,6 +12,8 @@ import sys
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
 import lanlobby  # noqa: E402
+
+LIFETIME = 30.0
 
 
 def out(**kw):
@@ -28,8 +30,8 @@ async def main(argv):
         return 1
     out(event="joined", lobby=j.joined.lobby.id, coordinator=j.lobby.addr, peers=[p.addr for p in j.joined.peers],
         you=j.joined.you.addr)
-    stdin = asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
-    while not stdin.done():
+    end = asyncio.get_running_loop().time() + LIFETIME
+    while asyncio.get_running_loop().time() < end:
         ev = await j.client.next_event(0.1)
         if ev is not None:
             out(event=ev.kind, member=ev.member.addr if ev.member else "", players=ev.lobby.players if ev.lobby else 0)

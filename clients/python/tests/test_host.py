@@ -16,7 +16,7 @@ import helpers
 from helpers import wait_event, wait_for
 
 import lanlobby
-from lanlobby import model
+from lanlobby import model, netif
 
 
 def standin_args() -> list:
@@ -77,32 +77,35 @@ asyncio.run(main())
             game.stdout.close()
 
     async def test_host_finds_daemon_and_lan_join(self) -> None:
+        # Discovery runs on LANLOBBY_INTERFACE: the Go tests run this suite
+        # inside a lab namespace (lan0), where nothing leaves the lab.
+        iface = os.environ.get("LANLOBBY_INTERFACE", "lo")
         bport = beacon_port()
         daemon = await lanlobby.CoordinatorProcess.start(helpers.need_bin(), [
-            "coordinator", "--listen", "127.0.0.1:0", "--interface", "lo", "--no-mdns",
-            "--beacon-port", str(bport), "--json"])
+            "coordinator", "--listen", "127.0.0.1:0" if iface == "lo" else "0.0.0.0:0", "--interface", iface,
+            "--no-mdns", "--beacon-port", str(bport), "--json"])
         self.addAsyncCleanup(daemon.kill)
+        mine = netif.select([iface])[0].ipv4
         h = await lanlobby.host("demo", "Zoë's ☕ game", 3, port=4000, player="Alice", daemon_wait=2.0,
-                                interfaces=["lo"], beacon_port=bport, binary="/nonexistent")
+                                interfaces=[iface], beacon_port=bport, binary="/nonexistent")
         self.addAsyncCleanup(h.close)
         self.assertIsNone(h.process)
-        self.assertEqual(h.coordinator, f"127.0.0.1:{daemon.port}")
+        self.assertIn(h.coordinator, [f"{a}:{daemon.port}" for a in mine])
         # The daemon announces the lobby: players find it by beacon.
-        found = await lanlobby.list_lobbies("demo", interfaces=["lo"], port=bport, timeout=3, quiet=1.0)
+        found = await lanlobby.list_lobbies("demo", interfaces=[iface], port=bport, timeout=3, quiet=1.0)
         self.assertEqual([(l.id, l.name, l.players, l.addr) for l in found],
-                         [(h.lobby_id, "Zoë's ☕ game", 1, f"127.0.0.1:{daemon.port}")])
+                         [(h.lobby_id, "Zoë's ☕ game", 1, h.coordinator)])
         self.assertGreater(found[0].rtt, 0)
-        bob = await lanlobby.quick_join("demo", port=5000, player="Bob", interfaces=["lo"], beacon_port=bport,
+        bob = await lanlobby.quick_join("demo", port=5000, player="Bob", interfaces=[iface], beacon_port=bport,
                                         list_timeout=3, quiet=1.0)
         self.addAsyncCleanup(bob.client.close)
         self.assertEqual((bob.joined.lobby.id, [p.name for p in bob.joined.peers]), (h.lobby_id, ["Alice"]))
-        carol = await lanlobby.join("Zoë's ☕ game", port=6000, player="Carol", interfaces=["lo"],
+        carol = await lanlobby.join("Zoë's ☕ game", port=6000, player="Carol", interfaces=[iface],
                                     beacon_port=bport, list_timeout=3, quiet=1.0)
         self.addAsyncCleanup(carol.client.close)
         self.assertEqual([p.name for p in carol.joined.peers], ["Alice", "Bob"])
         with self.assertRaises(lanlobby.NotFound):
-            await lanlobby.join("no such lobby", port=1, interfaces=["lo"], beacon_port=bport, list_timeout=0.5)
-
+            await lanlobby.join("no such lobby", port=1, interfaces=[iface], beacon_port=bport, list_timeout=0.5)
 
 if __name__ == "__main__":
     unittest.main()
