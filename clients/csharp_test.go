@@ -1,8 +1,11 @@
 package clients
 
 import (
+	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -55,4 +58,93 @@ func TestCSharpSDK(t *testing.T) {
 		}
 	}
 	report(t, results, strings.Join(lines, "\n"), err)
+}
+
+// TestCSharpUnityPackage checks what Unity needs of the package and what
+// IL2CPP and .NET Standard 2.0 forbid: a manifest, assembly definitions, a
+// .meta with a unique guid for every file and folder (a package added by git
+// URL is read-only, so Unity cannot make them), and no API the runtime
+// assembly must not use.
+func TestCSharpUnityPackage(t *testing.T) {
+	var manifest struct{ Name, Version, Unity, DisplayName string }
+	readJSON(t, "csharp/package.json", &manifest)
+	if manifest.Name != "com.lanlobby.sdk" || manifest.Version == "" || manifest.Unity == "" {
+		t.Errorf("package.json: %+v", manifest)
+	}
+	var asmdef struct {
+		Name               string
+		NoEngineReferences bool
+		AllowUnsafeCode    bool
+	}
+	readJSON(t, "csharp/Runtime/LanLobby.asmdef", &asmdef)
+	if asmdef.Name != "LanLobby" || !asmdef.NoEngineReferences || asmdef.AllowUnsafeCode {
+		t.Errorf("Runtime asmdef: %+v", asmdef)
+	}
+	guids := map[string]string{}
+	check := func(path string) {
+		meta, err := os.ReadFile(path + ".meta")
+		if err != nil {
+			t.Errorf("%s has no .meta", path)
+			return
+		}
+		m := guidRE.FindSubmatch(meta)
+		if m == nil {
+			t.Errorf("%s.meta has no guid", path)
+			return
+		}
+		if other, dup := guids[string(m[1])]; dup {
+			t.Errorf("%s and %s share guid %s", path, other, m[1])
+		}
+		guids[string(m[1])] = path
+	}
+	for _, p := range []string{"csharp/package.json", "csharp/README.md", "csharp/Runtime", "csharp/Samples"} {
+		check(p)
+	}
+	for _, dir := range []string{"csharp/Runtime", "csharp/Samples"} {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			p := filepath.Join(dir, e.Name())
+			if base, ok := strings.CutSuffix(p, ".meta"); ok {
+				if _, err := os.Stat(base); err != nil {
+					t.Errorf("%s has no file", p)
+				}
+				continue
+			}
+			check(p)
+			if !strings.HasSuffix(p, ".cs") || dir != "csharp/Runtime" {
+				continue
+			}
+			src, _ := os.ReadFile(p)
+			code := lineComment.ReplaceAllString(string(src), "")
+			for _, bad := range forbiddenCS {
+				if bad.MatchString(code) {
+					t.Errorf("%s uses %s (not in .NET Standard 2.0 / Unity / IL2CPP)", p, bad)
+				}
+			}
+		}
+	}
+}
+
+var (
+	guidRE      = regexp.MustCompile(`(?m)^guid: ([0-9a-f]{32})$`)
+	lineComment = regexp.MustCompile(`(?m)//.*$`)
+	forbiddenCS = []*regexp.Regexp{
+		regexp.MustCompile(`System\.Text\.Json`), regexp.MustCompile(`\bdynamic\b`), regexp.MustCompile(`Reflection\.Emit`),
+		regexp.MustCompile(`using System\.Reflection`), regexp.MustCompile(`\bunsafe\b`), regexp.MustCompile(`\.GetIPv6Properties\(`),
+		regexp.MustCompile(`\bSpan<`), regexp.MustCompile(`\bValueTask\b`),
+	}
+)
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
 }

@@ -13,6 +13,7 @@ using System.Collections.Generic;
 using System.Diagnostics;
 using System.IO;
 using System.Text;
+using System.Threading;
 using System.Threading.Tasks;
 
 namespace LanLobby
@@ -87,7 +88,7 @@ namespace LanLobby
                 UseShellExecute = false, RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = false,
                 CreateNoWindow = true,
             };
-            var p = Process.Start(psi);
+            var p = await Spawner.Start(psi).ConfigureAwait(false);
             if (p == null) throw new LobbyException("cannot start " + exe);
             int port;
             try
@@ -156,5 +157,48 @@ namespace LanLobby
         }
 
         public void Dispose() { Stop(); }
+
+        /// <summary>Starts processes from one thread that lives as long as the
+        /// game: Linux's parent-death signal fires when the *thread* that
+        /// forked a child exits, and thread-pool threads (where an await may
+        /// resume) come and go.</summary>
+        static class Spawner
+        {
+            static readonly object mu = new object();
+            static readonly Queue<KeyValuePair<ProcessStartInfo, TaskCompletionSource<Process>>> q =
+                new Queue<KeyValuePair<ProcessStartInfo, TaskCompletionSource<Process>>>();
+            static Thread thread;
+
+            public static Task<Process> Start(ProcessStartInfo psi)
+            {
+                var tcs = new TaskCompletionSource<Process>(TaskCreationOptions.RunContinuationsAsynchronously);
+                lock (mu)
+                {
+                    q.Enqueue(new KeyValuePair<ProcessStartInfo, TaskCompletionSource<Process>>(psi, tcs));
+                    if (thread == null)
+                    {
+                        thread = new Thread(Run) { IsBackground = true, Name = "lanlobby-spawner" };
+                        thread.Start();
+                    }
+                    Monitor.Pulse(mu);
+                }
+                return tcs.Task;
+            }
+
+            static void Run()
+            {
+                while (true)
+                {
+                    KeyValuePair<ProcessStartInfo, TaskCompletionSource<Process>> job;
+                    lock (mu)
+                    {
+                        while (q.Count == 0) Monitor.Wait(mu);
+                        job = q.Dequeue();
+                    }
+                    try { job.Value.TrySetResult(Process.Start(job.Key)); }
+                    catch (Exception e) { job.Value.TrySetException(new LobbyException("cannot start " + job.Key.FileName + ": " + e.Message)); }
+                }
+            }
+        }
     }
 }
