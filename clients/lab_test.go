@@ -28,6 +28,13 @@ func waitJSON(t *testing.T, p *netlab.Process, timeout time.Duration, event stri
 	return got
 }
 
+func keyFlag(key string) []string {
+	if key == "" {
+		return nil
+	}
+	return []string{"--lan-key", key}
+}
+
 func strs(v any) []string {
 	var out []string
 	l, _ := v.([]any)
@@ -73,6 +80,22 @@ func TestLabSDKsQuickJoinByBeacon(t *testing.T) {
 				t.Fatalf("C# quick-join on h2: %v (want lobby %s, peer %s)", j, lobbyID, alice)
 			}
 			waitJSON(t, host, 10*time.Second, "member_joined", nil)
+
+			// The Python SDK's smoke entry point lists it by beacon.
+			src, _ := filepath.Abs("python/src")
+			ls := h3.Start(t, "/usr/bin/env", append(append(env, "PYTHONPATH="+src, py, "-m", "lanlobby", "list", "--json"), keyFlag(key)...)...)
+			if code, err := ls.Wait(20 * time.Second); code != 0 || err != nil {
+				t.Fatalf("python -m lanlobby list: exit %d %v", code, err)
+			}
+			listed := false
+			for _, line := range ls.Lines() {
+				var m map[string]any
+				listed = listed || json.Unmarshal([]byte(line), &m) == nil && m["id"] == lobbyID && m["name"] == "Zoë's lab" &&
+					m["players"] == float64(2) && strings.HasPrefix(m["addr"].(string), h1.IPv4.String()+":")
+			}
+			if !listed {
+				t.Fatalf("python -m lanlobby list on h3 did not show lobby %s:\n%s", lobbyID, strings.Join(ls.Lines(), "\n"))
+			}
 
 			pyAgent := h3.Start(t, "/usr/bin/env", append(append(env, py, agent, "quickjoin", "demo", "7777"), keyArg...)...)
 			j = waitJSON(t, pyAgent, 30*time.Second, "joined", nil)
