@@ -5,6 +5,14 @@ using System.Threading.Tasks;
 
 namespace LanLobby
 {
+    /// <summary>A monotonic clock for deadlines: a wall clock stepped by NTP
+    /// must not stretch or cut a timeout.</summary>
+    internal static class Clock
+    {
+        static readonly System.Diagnostics.Stopwatch sw = System.Diagnostics.Stopwatch.StartNew();
+        public static DateTime Now { get { return new DateTime(sw.Elapsed.Ticks); } }
+    }
+
     /// <summary>A bounded queue of events filled by the SDK's socket threads
     /// and drained by the game on its own thread (once a frame): nothing is
     /// ever called back on a socket thread. Past Max the oldest event goes
@@ -92,7 +100,7 @@ namespace LanLobby
         /// <summary>The next event within timeout, or null.</summary>
         public async Task<T> NextAsync(TimeSpan timeout, CancellationToken ct = default(CancellationToken))
         {
-            var deadline = DateTime.UtcNow + timeout;
+            var deadline = Clock.Now + timeout;
             while (true)
             {
                 Task<bool> wait;
@@ -102,7 +110,7 @@ namespace LanLobby
                     if (completed) return null;
                     wait = signal.Task;
                 }
-                var left = deadline - DateTime.UtcNow;
+                var left = deadline - Clock.Now;
                 if (left <= TimeSpan.Zero) return null;
                 using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {

@@ -150,7 +150,7 @@ namespace LanLobby
             CancellationToken ct = default(CancellationToken))
         {
             var c = new LobbyClient(addr, options ?? new ClientOptions());
-            var deadline = DateTime.UtcNow + c.opt.Timeout;
+            var deadline = Clock.Now + c.opt.Timeout;
             try
             {
                 var l = await c.DialAsync(c.opt.Timeout, ct).ConfigureAwait(false);
@@ -307,7 +307,7 @@ namespace LanLobby
 
         async Task<Dictionary<string, object>> CallAsync(Dictionary<string, object> req, Action<Dictionary<string, object>> onReply, CancellationToken ct)
         {
-            var deadline = DateTime.UtcNow + opt.Timeout;
+            var deadline = Clock.Now + opt.Timeout;
             Task<bool> readyT;
             lock (mu)
             {
@@ -316,7 +316,7 @@ namespace LanLobby
             }
             if (!readyT.IsCompleted)
             {
-                var left = deadline - DateTime.UtcNow;
+                var left = deadline - Clock.Now;
                 using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
                 {
                     if (left > TimeSpan.Zero)
@@ -348,7 +348,7 @@ namespace LanLobby
             try
             {
                 l.Send(req);
-                var left = deadline - DateTime.UtcNow;
+                var left = deadline - Clock.Now;
                 if (left > TimeSpan.Zero)
                     using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
                     {
@@ -602,11 +602,11 @@ namespace LanLobby
 
         async Task ReconnectAsync(TimeSpan budget)
         {
-            var deadline = DateTime.UtcNow + budget;
+            var deadline = Clock.Now + budget;
             var rnd = new Random();
             int backoff = 20;
             Exception last = null;
-            for (int attempt = 0; DateTime.UtcNow < deadline; attempt++)
+            for (int attempt = 0; Clock.Now < deadline; attempt++)
             {
                 if (quit.IsCancellationRequested) return;
                 if (attempt > 0)
@@ -627,7 +627,7 @@ namespace LanLobby
 
         async Task ReattachAsync(DateTime deadline)
         {
-            var left = deadline - DateTime.UtcNow;
+            var left = deadline - Clock.Now;
             var dial = TimeSpan.FromMilliseconds(Math.Max(10, Math.Min(Math.Min(opt.Timeout.TotalMilliseconds, ReconnectDialTimeoutMs), left.TotalMilliseconds)));
             var l = await DialAsync(dial, quit.Token).ConfigureAwait(false);
             string me, tok;
@@ -740,7 +740,7 @@ namespace LanLobby
                         Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"));
                         Events.Push(new LobbyEvent { Kind = EventKind.CoordinatorRestarted, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
                     }
-                    else if (J.Str(e, "code") == ErrorCode.UnknownLobby && DateTime.UtcNow < deadline)
+                    else if (J.Str(e, "code") == ErrorCode.UnknownLobby && Clock.Now < deadline)
                         retry.Add(todo[i]); // its owner is not back yet
                     else
                         LostLobby(J.Str(todo[i], "lobby"));
