@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """A minimal lanlobby client in plain Python 3 (standard library only),
 written from PROTOCOL.md alone: it shows that the wire protocol needs no Go.
+It stays the doc-only reference (lobby/python_test.go runs it); games use
+the SDK instead: `pip install ./clients/python`, then `import lanlobby`.
 
 Usage: lanlobby_client.py HOST:PORT GAME GAMEPORT [PLAYER]
 Quick-joins GAME (or creates a 2-player lobby when none is open), prints

@@ -1,0 +1,791 @@
+// The coordinator client (PROTOCOL.md, "The coordinator protocol").
+using System;
+using System.Collections.Generic;
+using System.IO;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
+
+namespace LanLobby
+{
+    public sealed class ClientOptions
+    {
+        /// <summary>This player's display name (at most 64 bytes of UTF-8).</summary>
+        public string Player = "";
+        /// <summary>Every call gives up after this (default LobbyClient.DefaultTimeout, 5 s).</summary>
+        public TimeSpan Timeout = LobbyClient.DefaultTimeout;
+        /// <summary>Added to heartbeat x (misses + 1) before a silent coordinator counts as gone.</summary>
+        public TimeSpan DeadLinkSlack = TimeSpan.FromMilliseconds(LobbyClient.DeadLinkSlackMs);
+        /// <summary>Events kept for a game that does not drain them; past it the oldest go.</summary>
+        public int MaxPendingEvents = LobbyClient.DefaultMaxPendingEvents;
+    }
+
+    /// <summary>Where this player's game listens: Port (paired with the address
+    /// the coordinator sees) or a full Addr "ip:port"; Password for a private lobby.</summary>
+    public class JoinOptions
+    {
+        public int Port;
+        public string Addr = "";
+        public string Password = "";
+    }
+
+    public sealed class CreateOptions : JoinOptions
+    {
+        public string Game = "";
+        public string Name = "";
+        /// <summary>Players needed to start, 2-64.</summary>
+        public int Capacity;
+        public Dictionary<string, string> Meta;
+        /// <summary>Joinable by id and password only; without a Password the
+        /// coordinator makes an invite code (Joined.Invite).</summary>
+        public bool Private;
+    }
+
+    /// <summary>
+    /// A member's connection to a coordinator. Calls are async with a timeout
+    /// each; heartbeats are answered on the SDK's own thread; notices queue up
+    /// in Events for the game to drain on its main thread (DrainEvents once a
+    /// frame): no callback ever runs on a socket thread. When the link drops
+    /// the client reconnects by itself: it resumes its seats after a blip, or
+    /// restores its lobbies on a restarted coordinator.
+    /// </summary>
+    public sealed class LobbyClient : IDisposable
+    {
+        public const int DefaultTimeoutMs = 5000;
+        /// <summary>Every call gives up after this unless told otherwise.</summary>
+        public static readonly TimeSpan DefaultTimeout = TimeSpan.FromMilliseconds(DefaultTimeoutMs);
+        public const int DefaultPort = 7600;
+        public const int ProtocolVersion = 1;
+        public const string ClientName = "lanlobby-cs/0.1";
+        /// <summary>Longest line accepted from the coordinator.</summary>
+        public const int MaxLine = 65536;
+        public const int DefaultMaxPendingEvents = 4096;
+        public const int DeadLinkSlackMs = 250;
+        /// <summary>Longest one reconnect dial may take.</summary>
+        public const int ReconnectDialTimeoutMs = 2000;
+        /// <summary>A write blocked this long breaks the link.</summary>
+        public const int WriteTimeoutMs = 2000;
+
+        static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
+
+        readonly object mu = new object();
+        readonly string addr;
+        readonly ClientOptions opt;
+        readonly Dictionary<long, Pending> pending = new Dictionary<long, Pending>();
+        readonly Dictionary<string, Membership> lobbies = new Dictionary<string, Membership>();
+        readonly CancellationTokenSource quit = new CancellationTokenSource();
+        readonly TaskCompletionSource<bool> lost = NewTcs<bool>();
+        TaskCompletionSource<bool> ready = NewTcs<bool>();
+        Link link;
+        long nextId;
+        Member you = new Member();
+        string token = "";
+        TimeSpan heartbeat, grace;
+        int misses;
+        string server = "";
+        Exception err;
+
+        /// <summary>Notices and the client's own events, for the game to drain.</summary>
+        public readonly EventQueue<LobbyEvent> Events;
+
+        sealed class Pending
+        {
+            public TaskCompletionSource<Dictionary<string, object>> Tcs;
+            public Link Link;
+            public Action<Dictionary<string, object>> OnReply;
+        }
+
+        sealed class Membership
+        {
+            public bool Owner;
+            public LobbyInfo Info;
+            public string Addr = "", Password = "";
+        }
+
+        sealed class Link
+        {
+            public TcpClient Tcp;
+            public NetworkStream Stream;
+            public readonly TaskCompletionSource<bool> Down = NewTcs<bool>();
+            readonly object wmu = new object();
+
+            public void Send(Dictionary<string, object> msg)
+            {
+                byte[] b = Utf8.GetBytes(Json.Serialize(msg) + "\n");
+                lock (wmu)
+                {
+                    if (Down.Task.IsCompleted) throw new LinkDownException("link to coordinator is down");
+                    try { Stream.Write(b, 0, b.Length); }
+                    catch (Exception e)
+                    {
+                        Abort();
+                        throw new LinkDownException("cannot write to coordinator: " + e.Message);
+                    }
+                }
+            }
+
+            public void SetIdle(TimeSpan t) { try { Tcp.Client.ReceiveTimeout = (int)Math.Max(1, t.TotalMilliseconds); } catch (Exception) { } }
+
+            public void Abort()
+            {
+                try { Tcp.Close(); } catch (Exception) { }
+            }
+        }
+
+        static TaskCompletionSource<T> NewTcs<T>() { return new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously); }
+
+        LobbyClient(string addr, ClientOptions opt)
+        {
+            this.addr = addr;
+            this.opt = opt;
+            Events = new EventQueue<LobbyEvent>(opt.MaxPendingEvents);
+            you.Name = opt.Player ?? "";
+        }
+
+        /// <summary>Connects to the coordinator at addr ("host:port"; port 7600
+        /// when omitted) and completes hello, within options.Timeout.</summary>
+        public static async Task<LobbyClient> ConnectAsync(string addr, ClientOptions options = null,
+            CancellationToken ct = default(CancellationToken))
+        {
+            var c = new LobbyClient(addr, options ?? new ClientOptions());
+            var deadline = Clock.Now + c.opt.Timeout;
+            try
+            {
+                var l = await c.DialAsync(c.opt.Timeout, ct).ConfigureAwait(false);
+                lock (c.mu) c.link = l;
+                var reply = await c.CallOnAsync(l, Req("hello", "v", ProtocolVersion, "client", ClientName, "player", c.opt.Player ?? ""),
+                    deadline, null, ct).ConfigureAwait(false);
+                c.Adopt(l, reply);
+            }
+            catch
+            {
+                c.Dispose();
+                throw;
+            }
+            c.ready.TrySetResult(true);
+            return c;
+        }
+
+        public string MemberId { get { lock (mu) return you.Id; } }
+        public Member You { get { lock (mu) return you; } }
+        public TimeSpan Heartbeat { get { lock (mu) return heartbeat; } }
+        public int Misses { get { lock (mu) return misses; } }
+        public string Server { get { lock (mu) return server; } }
+        /// <summary>Null while the client works (also while reconnecting), then why it stopped.</summary>
+        public Exception Error { get { lock (mu) return err; } }
+        public bool IsConnected { get { lock (mu) return err == null && ready.Task.IsCompleted; } }
+
+        /// <summary>Ids of the lobbies this client is in.</summary>
+        public List<string> Lobbies { get { lock (mu) return new List<string>(lobbies.Keys); } }
+
+        /// <summary>Hands the waiting events to handler on the caller's thread
+        /// (a game's main thread, once a frame). Returns how many.</summary>
+        public int DrainEvents(Action<LobbyEvent> handler, int max = int.MaxValue) { return Events.Drain(handler, max); }
+
+        /// <summary>The next event within timeout, or null.</summary>
+        public Task<LobbyEvent> NextEventAsync(TimeSpan timeout, CancellationToken ct = default(CancellationToken))
+        {
+            return Events.NextAsync(timeout, ct);
+        }
+
+        // ---- calls -------------------------------------------------------------
+
+        public Task<Joined> CreateAsync(CreateOptions o, CancellationToken ct = default(CancellationToken))
+        {
+            var req = Req("create", "game", o.Game, "name", o.Name, "capacity", o.Capacity);
+            Endpoint(req, o);
+            if (o.Meta != null && o.Meta.Count > 0) req["meta"] = new Dictionary<string, string>(o.Meta);
+            if (o.Private) req["private"] = true;
+            return JoinCallAsync(req, o.Password ?? "", ct);
+        }
+
+        public Task<Joined> JoinAsync(string lobbyId, JoinOptions o, CancellationToken ct = default(CancellationToken))
+        {
+            var req = Req("join", "lobby", lobbyId);
+            Endpoint(req, o);
+            return JoinCallAsync(req, o.Password ?? "", ct);
+        }
+
+        public Task<Joined> QuickJoinAsync(string game, JoinOptions o, CancellationToken ct = default(CancellationToken))
+        {
+            var req = Req("quick_join", "game", game);
+            Endpoint(req, o);
+            return JoinCallAsync(req, "", ct);
+        }
+
+        public Task LeaveAsync(string lobbyId, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("leave", "lobby", lobbyId), d => { if (J.Bool(d, "ok")) lock (mu) lobbies.Remove(lobbyId); }, ct);
+        }
+
+        public Task KickAsync(string lobbyId, string memberId, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("kick", "lobby", lobbyId, "member", memberId), null, ct);
+        }
+
+        public Task StartAsync(string lobbyId, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("start", "lobby", lobbyId), null, ct);
+        }
+
+        public Task CloseLobbyAsync(string lobbyId, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("close", "lobby", lobbyId), null, ct);
+        }
+
+        public Task SetMetaAsync(string lobbyId, Dictionary<string, string> meta, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("set_meta", "lobby", lobbyId, "meta", new Dictionary<string, string>(meta)), null, ct);
+        }
+
+        /// <summary>The coordinator's lobbies of game ("" for all), oldest first.</summary>
+        public async Task<List<LobbyInfo>> ListAsync(string game = "", CancellationToken ct = default(CancellationToken))
+        {
+            var req = Req("list");
+            if (!string.IsNullOrEmpty(game)) req["game"] = game;
+            var msg = await CallAsync(req, null, ct).ConfigureAwait(false);
+            var out_ = new List<LobbyInfo>();
+            var arr = J.Arr(msg, "lobbies");
+            if (arr != null)
+                foreach (var x in arr)
+                    if (x is Dictionary<string, object>) out_.Add(LobbyInfo.From((Dictionary<string, object>)x));
+            return out_;
+        }
+
+        /// <summary>One request round trip to the coordinator.</summary>
+        public async Task<TimeSpan> PingAsync(CancellationToken ct = default(CancellationToken))
+        {
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            await CallAsync(Req("ping"), null, ct).ConfigureAwait(false);
+            return sw.Elapsed;
+        }
+
+        // ---- internals: calls -------------------------------------------------
+
+        static Dictionary<string, object> Req(string op, params object[] kv)
+        {
+            var d = new Dictionary<string, object> { { "op", op } };
+            for (int i = 0; i + 1 < kv.Length; i += 2) d[(string)kv[i]] = kv[i + 1];
+            return d;
+        }
+
+        static void Endpoint(Dictionary<string, object> req, JoinOptions o)
+        {
+            if (!string.IsNullOrEmpty(o.Addr)) req["addr"] = o.Addr;
+            else req["port"] = o.Port;
+            if (!string.IsNullOrEmpty(o.Password)) req["password"] = o.Password;
+        }
+
+        async Task<Joined> JoinCallAsync(Dictionary<string, object> req, string password, CancellationToken ct)
+        {
+            bool create = (string)req["op"] == "create";
+            var msg = await CallAsync(req, d =>
+            {
+                var y = J.Obj(d, "you");
+                if (!J.Bool(d, "ok") || y == null) return;
+                string pw = J.Str(d, "invite");
+                Remember(LobbyInfo.From(d), create, J.Str(y, "addr"), pw != "" ? pw : password);
+            }, ct).ConfigureAwait(false);
+            return new Joined
+            {
+                Lobby = LobbyInfo.From(msg), You = Member.From(J.Obj(msg, "you")), Peers = Member.List(J.Arr(msg, "peers")),
+                Invite = J.Str(msg, "invite"),
+            };
+        }
+
+        void Remember(LobbyInfo info, bool owner, string gameAddr, string password)
+        {
+            lock (mu)
+            {
+                Membership old;
+                if (password == "" && lobbies.TryGetValue(info.Id, out old)) password = old.Password;
+                lobbies[info.Id] = new Membership { Owner = owner || info.Owner == you.Id, Info = info, Addr = gameAddr, Password = password };
+            }
+        }
+
+        async Task<Dictionary<string, object>> CallAsync(Dictionary<string, object> req, Action<Dictionary<string, object>> onReply, CancellationToken ct)
+        {
+            var deadline = Clock.Now + opt.Timeout;
+            Task<bool> readyT;
+            lock (mu)
+            {
+                if (err != null) throw err;
+                readyT = ready.Task;
+            }
+            if (!readyT.IsCompleted)
+            {
+                var left = deadline - Clock.Now;
+                using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    if (left > TimeSpan.Zero)
+                        await Task.WhenAny(readyT, lost.Task, Task.Delay(left, cts.Token)).ConfigureAwait(false);
+                    cts.Cancel();
+                }
+                ct.ThrowIfCancellationRequested();
+                lock (mu) if (err != null) throw err;
+                if (!readyT.IsCompleted) throw new CallTimeoutException("no reply from coordinator in time (" + req["op"] + ": still reconnecting)");
+            }
+            Link l;
+            lock (mu) l = link;
+            return await CallOnAsync(l, req, deadline, onReply, ct).ConfigureAwait(false);
+        }
+
+        async Task<Dictionary<string, object>> CallOnAsync(Link l, Dictionary<string, object> req, DateTime deadline,
+            Action<Dictionary<string, object>> onReply, CancellationToken ct)
+        {
+            var p = new Pending { Tcs = NewTcs<Dictionary<string, object>>(), Link = l, OnReply = onReply };
+            long id;
+            lock (mu)
+            {
+                id = ++nextId;
+                pending[id] = p;
+            }
+            req["id"] = id;
+            string op = (string)req["op"];
+            Dictionary<string, object> msg;
+            try
+            {
+                l.Send(req);
+                var left = deadline - Clock.Now;
+                if (left > TimeSpan.Zero)
+                    using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                    {
+                        await Task.WhenAny(p.Tcs.Task, l.Down.Task, Task.Delay(left, cts.Token)).ConfigureAwait(false);
+                        cts.Cancel();
+                    }
+                if (!p.Tcs.Task.IsCompleted)
+                {
+                    ct.ThrowIfCancellationRequested();
+                    if (l.Down.Task.IsCompleted)
+                    {
+                        lock (mu) if (err != null) throw err;
+                        throw new LinkDownException("link to coordinator dropped during the call (" + op + ")");
+                    }
+                    throw new CallTimeoutException("no reply from coordinator in time (" + op + ")");
+                }
+                msg = p.Tcs.Task.Result;
+            }
+            finally
+            {
+                lock (mu) pending.Remove(id);
+            }
+            if (!J.Bool(msg, "ok"))
+            {
+                var e = J.Obj(msg, "error");
+                string code = J.Str(e, "code");
+                throw new CoordinatorException(code != "" ? code : "internal", J.Str(e, "message"));
+            }
+            return msg;
+        }
+
+        // ---- internals: links -------------------------------------------------
+
+        internal static void SplitAddr(string a, int defPort, out string host, out int port)
+        {
+            port = defPort;
+            if (a.StartsWith("["))
+            {
+                int end = a.IndexOf(']');
+                host = a.Substring(1, end - 1);
+                if (end + 1 < a.Length && a[end + 1] == ':') port = int.Parse(a.Substring(end + 2));
+                return;
+            }
+            int colon = a.IndexOf(':');
+            if (colon >= 0 && colon == a.LastIndexOf(':'))
+            {
+                host = a.Substring(0, colon);
+                port = int.Parse(a.Substring(colon + 1));
+                return;
+            }
+            host = a;
+        }
+
+        async Task<Link> DialAsync(TimeSpan timeout, CancellationToken ct)
+        {
+            string host;
+            int port;
+            SplitAddr(addr, DefaultPort, out host, out port);
+            IPAddress ip;
+            if (!IPAddress.TryParse(host, out ip))
+            {
+                var ips = await Dns.GetHostAddressesAsync(host).ConfigureAwait(false);
+                if (ips.Length == 0) throw new LobbyException("cannot resolve " + host);
+                ip = Array.Find(ips, x => x.AddressFamily == AddressFamily.InterNetwork) ?? ips[0];
+            }
+            var tcp = new TcpClient(ip.AddressFamily);
+            try
+            {
+                var connect = tcp.ConnectAsync(ip, port);
+                using (var cts = CancellationTokenSource.CreateLinkedTokenSource(ct))
+                {
+                    var done = await Task.WhenAny(connect, Task.Delay(timeout, cts.Token)).ConfigureAwait(false);
+                    cts.Cancel();
+                    if (done != connect)
+                    {
+                        tcp.Close();
+                        Observe(connect);
+                        ct.ThrowIfCancellationRequested();
+                        throw new CallTimeoutException("no answer from coordinator " + addr + " in time (dial)");
+                    }
+                }
+                await connect.ConfigureAwait(false);
+            }
+            catch (SocketException e)
+            {
+                tcp.Close();
+                throw new LobbyException("dial coordinator " + addr + ": " + e.Message);
+            }
+            tcp.NoDelay = true;
+            tcp.Client.SendTimeout = WriteTimeoutMs;
+            var l = new Link { Tcp = tcp, Stream = tcp.GetStream() };
+            // Until hello tells the heartbeat, silence longer than a call's
+            // timeout means nobody is there.
+            l.SetIdle(opt.Timeout);
+            var th = new Thread(() => ReadLoop(l)) { IsBackground = true, Name = "lanlobby-link" };
+            th.Start();
+            return l;
+        }
+
+        // Observe keeps an abandoned task's exception from going unobserved.
+        static void Observe(Task t)
+        {
+            t.ContinueWith(x => { var ignored = x.Exception; }, TaskContinuationOptions.OnlyOnFaulted);
+        }
+
+        void Adopt(Link l, Dictionary<string, object> msg)
+        {
+            var y = J.Obj(msg, "you");
+            if (J.Int(msg, "v") != ProtocolVersion || y == null)
+            {
+                l.Abort();
+                throw new LobbyException("coordinator answered with protocol version " + J.Int(msg, "v") + ", want " + ProtocolVersion);
+            }
+            TimeSpan idle = TimeSpan.Zero;
+            lock (mu)
+            {
+                you = Member.From(y);
+                token = J.Str(msg, "resume");
+                server = J.Str(msg, "server");
+                heartbeat = TimeSpan.FromMilliseconds(J.Int(msg, "heartbeat_ms"));
+                misses = (int)J.Int(msg, "misses");
+                grace = TimeSpan.FromMilliseconds(J.Int(msg, "resume_grace_ms"));
+                // The coordinator pings every heartbeat: hearing nothing for one
+                // interval more than it tolerates from us means it is gone.
+                if (heartbeat > TimeSpan.Zero && misses > 0)
+                    idle = TimeSpan.FromTicks(heartbeat.Ticks * (misses + 1)) + opt.DeadLinkSlack;
+            }
+            if (idle > TimeSpan.Zero) l.SetIdle(idle);
+        }
+
+        void ReadLoop(Link l)
+        {
+            string reason = "closed";
+            var buf = new byte[4096];
+            var line = new MemoryStream();
+            try
+            {
+                while (true)
+                {
+                    int n;
+                    try { n = l.Stream.Read(buf, 0, buf.Length); }
+                    catch (IOException e)
+                    {
+                        var se = e.InnerException as SocketException;
+                        reason = se != null && (se.SocketErrorCode == SocketError.TimedOut || se.SocketErrorCode == SocketError.WouldBlock)
+                            ? "timeout" : "disconnected";
+                        break;
+                    }
+                    catch (ObjectDisposedException) { reason = "closed"; break; }
+                    if (n == 0) { reason = "disconnected"; break; }
+                    int start = 0;
+                    while (start < n)
+                    {
+                        int nl = Array.IndexOf(buf, (byte)'\n', start, n - start);
+                        int end = nl < 0 ? n : nl;
+                        if (line.Length + (end - start) > MaxLine + 1) throw new LobbyException("line too long");
+                        line.Write(buf, start, end - start);
+                        if (nl < 0) break;
+                        HandleLine(l, line.GetBuffer(), (int)line.Length);
+                        line.SetLength(0);
+                        start = nl + 1;
+                    }
+                }
+            }
+            catch (Exception e) { reason = "protocol_error: " + e.Message; }
+            finally
+            {
+                l.Abort();
+                l.Down.TrySetResult(true);
+                LinkClosed(l, reason);
+            }
+        }
+
+        void HandleLine(Link l, byte[] b, int n)
+        {
+            if (n > 0 && b[n - 1] == '\r') n--;
+            if (n == 0) return;
+            var msg = Json.ParseObject(Utf8.GetString(b, 0, n));
+            string ev = J.Str(msg, "event");
+            if (ev == "ping")
+            {
+                try { l.Send(new Dictionary<string, object> { { "op", "pong" }, { "seq", J.Int(msg, "seq") } }); }
+                catch (LinkDownException) { }
+                return;
+            }
+            if (ev != "")
+            {
+                Notice(msg, ev);
+                return;
+            }
+            object idv;
+            if (!msg.TryGetValue("id", out idv) || !(idv is long)) return; // id null: the call times out
+            Pending p;
+            lock (mu) pending.TryGetValue((long)idv, out p);
+            if (p == null || p.Link != l || p.Tcs.Task.IsCompleted) return;
+            if (p.OnReply != null) p.OnReply(msg); // before later lines: state in place for the next notice
+            p.Tcs.TrySetResult(msg);
+        }
+
+        void Notice(Dictionary<string, object> msg, string kind)
+        {
+            var ev = new LobbyEvent { Kind = kind, Lobby = LobbyInfo.From(msg), Reason = J.Str(msg, "reason"), Peers = Member.List(J.Arr(msg, "peers")) };
+            var m = J.Obj(msg, "member");
+            if (m != null) ev.Member = Member.From(m);
+            lock (mu)
+            {
+                Membership ms;
+                if (lobbies.TryGetValue(ev.Lobby.Id, out ms))
+                {
+                    if (kind == EventKind.Closed || (kind == EventKind.MemberLeft && ev.Member != null && ev.Member.Id == you.Id))
+                        lobbies.Remove(ev.Lobby.Id);
+                    else
+                    {
+                        ms.Info = ev.Lobby;
+                        ms.Owner = ev.Lobby.Owner == you.Id;
+                    }
+                }
+            }
+            Events.Push(ev);
+        }
+
+        void LinkClosed(Link l, string reason)
+        {
+            TimeSpan budget;
+            lock (mu)
+            {
+                if (l != link || err != null) return;
+                if (grace <= TimeSpan.Zero || token == "" || lobbies.Count == 0)
+                    budget = TimeSpan.Zero;
+                else
+                {
+                    ready = NewTcs<bool>();
+                    budget = grace + TimeSpan.FromTicks(heartbeat.Ticks * (misses + 1));
+                }
+            }
+            if (budget == TimeSpan.Zero)
+            {
+                Fail(new ConnectionLostException("connection to coordinator lost (" + reason + ")"));
+                return;
+            }
+            Task.Run(() => ReconnectAsync(budget));
+        }
+
+        void Fail(Exception e)
+        {
+            lock (mu) if (err == null) err = e;
+            lost.TrySetResult(true);
+            Events.Push(new LobbyEvent { Kind = EventKind.Error, Error = e });
+            Events.Complete();
+        }
+
+        async Task ReconnectAsync(TimeSpan budget)
+        {
+            var deadline = Clock.Now + budget;
+            var rnd = new Random();
+            int backoff = 20;
+            Exception last = null;
+            for (int attempt = 0; Clock.Now < deadline; attempt++)
+            {
+                if (quit.IsCancellationRequested) return;
+                if (attempt > 0)
+                {
+                    try { await Task.Delay(backoff + rnd.Next(backoff / 2 + 1), quit.Token).ConfigureAwait(false); }
+                    catch (OperationCanceledException) { return; }
+                    backoff = Math.Min(2 * backoff, 1000);
+                }
+                try
+                {
+                    await ReattachAsync(deadline).ConfigureAwait(false);
+                    return;
+                }
+                catch (Exception e) { last = e; }
+            }
+            Fail(new ConnectionLostException("connection to coordinator lost (gave up reconnecting: " + (last != null ? last.Message : "no attempt") + ")"));
+        }
+
+        async Task ReattachAsync(DateTime deadline)
+        {
+            var left = deadline - Clock.Now;
+            var dial = TimeSpan.FromMilliseconds(Math.Max(10, Math.Min(Math.Min(opt.Timeout.TotalMilliseconds, ReconnectDialTimeoutMs), left.TotalMilliseconds)));
+            var l = await DialAsync(dial, quit.Token).ConfigureAwait(false);
+            string me, tok;
+            lock (mu)
+            {
+                me = you.Id;
+                tok = token;
+            }
+            Dictionary<string, object> reply;
+            try
+            {
+                reply = await CallOnAsync(l, Req("resume", "v", ProtocolVersion, "member", me, "token", tok), deadline, d =>
+                {
+                    var r = J.Obj(d, "resumed");
+                    var ls = J.Arr(r, "lobbies");
+                    if (!J.Bool(d, "ok") || ls == null) return;
+                    // Before the missed notices, which follow this reply.
+                    foreach (var x in ls)
+                        if (x is Dictionary<string, object>)
+                            Events.Push(new LobbyEvent { Kind = EventKind.Resumed, Lobby = LobbyInfo.From((Dictionary<string, object>)x) });
+                }, quit.Token).ConfigureAwait(false);
+            }
+            catch (CoordinatorException e)
+            {
+                if (e.Code == ErrorCode.ResumeFailed)
+                {
+                    await RestoreAsync(l, deadline).ConfigureAwait(false);
+                    return;
+                }
+                l.Abort();
+                throw;
+            }
+            catch
+            {
+                l.Abort();
+                throw;
+            }
+            Install(l, reply);
+        }
+
+        void Install(Link l, Dictionary<string, object> reply)
+        {
+            Adopt(l, reply);
+            lock (mu)
+            {
+                if (err != null)
+                {
+                    l.Abort();
+                    throw err;
+                }
+                if (l.Down.Task.IsCompleted) throw new LinkDownException("new link dropped");
+                link = l;
+            }
+            ready.TrySetResult(true);
+        }
+
+        async Task RestoreAsync(Link l, DateTime deadline)
+        {
+            var todo = new List<Dictionary<string, object>>();
+            var members = new List<Dictionary<string, object>>();
+            string me, tok, name;
+            lock (mu)
+            {
+                me = you.Id;
+                tok = token;
+                name = you.Name;
+                foreach (var kv in lobbies)
+                {
+                    var m = kv.Value;
+                    var e = new Dictionary<string, object> { { "lobby", kv.Key }, { "addr", m.Addr } };
+                    if (m.Password != "") e["password"] = m.Password;
+                    if (m.Owner)
+                    {
+                        e["owner"] = true;
+                        e["game"] = m.Info.Game;
+                        e["name"] = m.Info.Name;
+                        e["capacity"] = m.Info.Capacity;
+                        if (m.Info.Meta.Count > 0) e["meta"] = m.Info.Meta;
+                        if (m.Info.State == "started") e["started"] = true;
+                        todo.Add(e);
+                    }
+                    else members.Add(e);
+                }
+            }
+            todo.AddRange(members); // owners first
+            Dictionary<string, object> reply;
+            try
+            {
+                reply = await CallOnAsync(l, Req("restore", "v", ProtocolVersion, "client", ClientName, "player", name, "member", me,
+                    "token", tok, "lobbies", todo), deadline, null, quit.Token).ConfigureAwait(false);
+            }
+            catch
+            {
+                l.Abort();
+                throw;
+            }
+            Install(l, reply);
+            int backoff = 25;
+            while (true)
+            {
+                var retry = new List<Dictionary<string, object>>();
+                var results = J.Arr(reply, "restored") ?? new List<object>();
+                for (int i = 0; i < todo.Count; i++)
+                {
+                    var r = i < results.Count ? results[i] as Dictionary<string, object> : null;
+                    var e = r == null ? new Dictionary<string, object> { { "code", "internal" } } : J.Obj(r, "error");
+                    if (e == null)
+                    {
+                        var info = LobbyInfo.From(r);
+                        Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"));
+                        Events.Push(new LobbyEvent { Kind = EventKind.CoordinatorRestarted, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
+                    }
+                    else if (J.Str(e, "code") == ErrorCode.UnknownLobby && Clock.Now < deadline)
+                        retry.Add(todo[i]); // its owner is not back yet
+                    else
+                        LostLobby(J.Str(todo[i], "lobby"));
+                }
+                if (retry.Count == 0) return;
+                try { await Task.Delay(backoff, quit.Token).ConfigureAwait(false); }
+                catch (OperationCanceledException) { return; }
+                backoff = Math.Min(2 * backoff, 500);
+                todo = retry;
+                try { reply = await CallAsync(Req("restore", "lobbies", todo), null, quit.Token).ConfigureAwait(false); }
+                catch (Exception)
+                {
+                    foreach (var t in todo) LostLobby(J.Str(t, "lobby"));
+                    return; // the link itself is fine; what could not come back is reported
+                }
+            }
+        }
+
+        void LostLobby(string id)
+        {
+            LobbyInfo info;
+            lock (mu)
+            {
+                Membership m;
+                info = lobbies.TryGetValue(id, out m) ? m.Info : new LobbyInfo { Id = id };
+                lobbies.Remove(id);
+            }
+            info.State = "closed";
+            Events.Push(new LobbyEvent { Kind = EventKind.Closed, Lobby = info, Reason = EventKind.ReasonCoordinatorLost });
+        }
+
+        /// <summary>Leaves every lobby (the coordinator tells the others at
+        /// once) and releases the client. Idempotent.</summary>
+        public void Dispose()
+        {
+            Link l;
+            lock (mu)
+            {
+                if (err == null) err = new ClientClosedException();
+                l = link;
+            }
+            quit.Cancel();
+            if (l != null) l.Abort();
+            lost.TrySetResult(true);
+            Events.Complete();
+        }
+    }
+}

@@ -1,0 +1,157 @@
+// What the coordinator protocol carries (PROTOCOL.md): members, the lobby
+// state block, join replies, notices; and the SDK's errors.
+using System;
+using System.Collections.Generic;
+
+namespace LanLobby
+{
+    public sealed class Member
+    {
+        public string Id = "";
+        public string Name = "";
+        /// <summary>The member's game address, "ip:port", as the others see it.</summary>
+        public string Addr = "";
+
+        internal static Member From(Dictionary<string, object> d)
+        {
+            return new Member { Id = J.Str(d, "id"), Name = J.Str(d, "name"), Addr = J.Str(d, "addr") };
+        }
+
+        internal static List<Member> List(List<object> l)
+        {
+            var out_ = new List<Member>();
+            if (l != null)
+                foreach (var x in l)
+                {
+                    var d = x as Dictionary<string, object>;
+                    if (d != null) out_.Add(From(d));
+                }
+            return out_;
+        }
+
+        public override string ToString() { return Name + "(" + Id + ")@" + Addr; }
+    }
+
+    /// <summary>The lobby state block every reply and notice carries.</summary>
+    public sealed class LobbyInfo
+    {
+        public string Id = "", Game = "", Name = "", State = "", Owner = "", Successor = "";
+        public int Players, Capacity;
+        public Dictionary<string, string> Meta = new Dictionary<string, string>();
+        public bool Private;
+
+        internal static LobbyInfo From(Dictionary<string, object> d)
+        {
+            var l = new LobbyInfo
+            {
+                Id = J.Str(d, "lobby"), Game = J.Str(d, "game"), Name = J.Str(d, "name"), State = J.Str(d, "state"),
+                Owner = J.Str(d, "owner"), Successor = J.Str(d, "successor"), Players = (int)J.Int(d, "players"),
+                Capacity = (int)J.Int(d, "capacity"), Private = J.Bool(d, "private"),
+            };
+            var m = J.Obj(d, "meta");
+            if (m != null)
+                foreach (var kv in m)
+                    if (kv.Value is string) l.Meta[kv.Key] = (string)kv.Value;
+            return l;
+        }
+    }
+
+    /// <summary>The answer to create, join and quick-join: every peer in one round trip.</summary>
+    public sealed class Joined
+    {
+        public LobbyInfo Lobby;
+        public Member You;
+        /// <summary>The other members, longest present first.</summary>
+        public List<Member> Peers;
+        /// <summary>Invite code of a private lobby created without a password.</summary>
+        public string Invite = "";
+    }
+
+    /// <summary>Kinds of LobbyEvent: the coordinator's notices and the client's own events.</summary>
+    public static class EventKind
+    {
+        public const string MemberJoined = "member_joined";
+        public const string MemberLeft = "member_left";
+        public const string MemberAway = "member_away";
+        public const string MemberBack = "member_back";
+        public const string OwnerChanged = "owner_changed";
+        public const string Started = "started";
+        public const string Closed = "closed";
+        public const string LobbyUpdated = "lobby_updated";
+        /// <summary>The link dropped and was resumed: seats kept, missed notices follow.</summary>
+        public const string Resumed = "resumed";
+        /// <summary>The coordinator restarted; the client restored this lobby on it.</summary>
+        public const string CoordinatorRestarted = "coordinator_restarted";
+        /// <summary>The link is lost for good (Error says why); the last event.</summary>
+        public const string Error = "error";
+        /// <summary>Reason of a closed event for a lobby that could not be restored.</summary>
+        public const string ReasonCoordinatorLost = "coordinator_lost";
+    }
+
+    public sealed class LobbyEvent
+    {
+        public string Kind = "";
+        public LobbyInfo Lobby;
+        public Member Member;
+        public string Reason = "";
+        public List<Member> Peers = new List<Member>();
+        public Exception Error;
+
+        public override string ToString()
+        {
+            return Kind + (Lobby != null ? " " + Lobby.Id : "") + (Member != null ? " " + Member : "") +
+                   (Reason != "" ? " (" + Reason + ")" : "");
+        }
+    }
+
+    /// <summary>Base of every error the SDK throws.</summary>
+    public class LobbyException : Exception
+    {
+        public LobbyException(string message) : base(message) { }
+    }
+
+    /// <summary>The coordinator refused a request: Code is its stable error code.</summary>
+    public sealed class CoordinatorException : LobbyException
+    {
+        public readonly string Code;
+        public CoordinatorException(string code, string message) : base(code + (message != "" ? ": " + message : "")) { Code = code; }
+    }
+
+    /// <summary>No reply within the call's timeout.</summary>
+    public sealed class CallTimeoutException : LobbyException
+    {
+        public CallTimeoutException(string message) : base(message) { }
+    }
+
+    /// <summary>The link to the coordinator ended and could not be repaired.</summary>
+    public sealed class ConnectionLostException : LobbyException
+    {
+        public ConnectionLostException(string message) : base(message) { }
+    }
+
+    /// <summary>The link dropped during the call; the client is reconnecting.</summary>
+    public sealed class LinkDownException : LobbyException
+    {
+        public LinkDownException(string message) : base(message) { }
+    }
+
+    public sealed class ClientClosedException : LobbyException
+    {
+        public ClientClosedException() : base("client closed") { }
+    }
+
+    /// <summary>Nothing on the LAN matched: Code is unknown_lobby or no_open_lobby.</summary>
+    public sealed class NotFoundException : LobbyException
+    {
+        public readonly string Code;
+        public NotFoundException(string code, string message) : base(message + " (" + code + ")") { Code = code; }
+    }
+
+    /// <summary>The coordinator's error codes a game branches on (PROTOCOL.md).</summary>
+    public static class ErrorCode
+    {
+        public const string UnknownLobby = "unknown_lobby", LobbyFull = "lobby_full", LobbyStarted = "lobby_started",
+            NoOpenLobby = "no_open_lobby", NotOwner = "not_owner", BadPassword = "bad_password",
+            ResumeFailed = "resume_failed", AlreadyMember = "already_member", NotMember = "not_member";
+    }
+}

@@ -1,0 +1,642 @@
+// The C# SDK's tests: codec and key vectors from PROTOCOL.md, and the SDK
+// against a real coordinator ($LANLOBBY_BIN) on loopback. Run by clients/
+// Go tests (mcs + mono). `SdkTests.exe unit [filter]` runs them;
+// `SdkTests.exe lab-quickjoin GAME PORT [LANKEY]` is the lab agent.
+using System;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.IO;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Threading.Tasks;
+using LanLobby;
+
+namespace LanLobby.Tests
+{
+    static class SdkTests
+    {
+        const int HeartbeatMs = 100, Misses = 2;
+        static string Bin { get { return Environment.GetEnvironmentVariable("LANLOBBY_BIN") ?? ""; } }
+
+        static int Main(string[] args)
+        {
+            string mode = args.Length > 0 ? args[0] : "unit";
+            if (mode == "lab-quickjoin") return LabQuickJoin(args).GetAwaiter().GetResult();
+            if (mode == "kdf") return Kdf();
+            if (mode == "lab-list") return LabList(args);
+            var r = new Runner();
+            r.Add("JsonRoundTripAndStrictness", JsonTests);
+            r.Add("BeaconProtocolExample", CodecExample);
+            r.Add("BeaconRejects", CodecRejects);
+            r.Add("LanKeyVectors", KeyVectors);
+            r.Add("LanKeyCache", KeyCache);
+            r.Add("BeaconTable", TableTests);
+            r.Add("QuickJoinOrder", OrderTest);
+            r.Add("EveryCallAndNotice", EveryCall);
+            r.Add("PrivateLobbyInvite", PrivateInvite);
+            r.Add("HeartbeatsOverManyIntervals", Heartbeats);
+            r.Add("BlipResumesSeat", Blip);
+            r.Add("RestoreAfterCoordinatorRestart", Restore);
+            r.Add("LostForGoodWithoutLobbies", LostForGood);
+            r.Add("Timeouts", Timeouts);
+            r.Add("HostAtChildProcess", HostChild);
+            r.Add("HostAtDaemonAndLanJoin", HostDaemon);
+            r.Add("Sample", SampleRuns);
+            return r.Run(args.Length > 1 ? args[1] : "", TimeSpan.FromSeconds(40));
+        }
+
+        /// <summary>A test coordinator on loopback; Dispose kills it.</summary>
+        sealed class Coord : IDisposable
+        {
+            public CoordinatorProcess P;
+            public string Addr { get { return P.Addr; } }
+            public int Port { get { return P.Port; } }
+            public void Kill() { P.Kill(); }
+            public void Dispose() { P.Kill(); }
+        }
+
+        static async Task<Coord> Coordinator(int port = 0)
+        {
+            T.True(Bin != "" && File.Exists(Bin), "LANLOBBY_BIN must name a built lanlobby binary");
+            return new Coord { P = await CoordinatorProcess.StartAsync(Bin, new List<string> {
+                "coordinator", "--listen", "127.0.0.1:" + port, "--announce=false", "--json",
+                "--heartbeat", HeartbeatMs + "ms", "--misses", "" + Misses, "--resume-grace", "5s" }) };
+        }
+
+        static Task<LobbyClient> Connect(string addr, string player, int slackMs = LobbyClient.DeadLinkSlackMs)
+        {
+            return LobbyClient.ConnectAsync(addr, new ClientOptions { Player = player, DeadLinkSlack = TimeSpan.FromMilliseconds(slackMs) });
+        }
+
+        static byte[] Hex(string h)
+        {
+            h = h.Replace(" ", "");
+            var b = new byte[h.Length / 2];
+            for (int i = 0; i < b.Length; i++) b[i] = Convert.ToByte(h.Substring(2 * i, 2), 16);
+            return b;
+        }
+
+        static string ToHex(byte[] b) { return BitConverter.ToString(b).Replace("-", "").ToLowerInvariant(); }
+
+        // ---- pure ------------------------------------------------------------
+
+        static Task JsonTests()
+        {
+            var d = Json.ParseObject("{\"a\":[1,-2.5,\"x\\u00e9\\n\\\"\",true,false,null,{}],\"n\":12345678901234567890,\"e\":1e3,\"z\":\"Zoë ☕\"}");
+            var a = (List<object>)d["a"];
+            T.Eq(1L, (long)a[0], "integer");
+            T.Eq(-2.5, (double)a[1], "fraction");
+            T.Eq("xé\n\"", (string)a[2], "escapes");
+            T.Eq(true, (bool)a[3], "true");
+            T.True(a[5] == null, "null");
+            T.True(d["n"] is double, "an integer past 2^63 reads as a double, not an error");
+            T.Eq(1000.0, (double)d["e"], "exponent");
+            T.Eq("Zoë ☕", (string)d["z"], "UTF-16 text");
+            var s = Json.Serialize(new Dictionary<string, object> { { "op", "hello" }, { "id", 7L }, { "s", "a\"b\\c\u0001\u2028" },
+                { "m", new Dictionary<string, string> { { "k", "v" } } }, { "l", new List<object> { 1, true } } });
+            T.Eq("{\"op\":\"hello\",\"id\":7,\"s\":\"a\\\"b\\\\c\\u0001\\u2028\",\"m\":{\"k\":\"v\"},\"l\":[1,true]}", s, "serialize");
+            T.Eq("a\"b\\c\u0001\u2028", J.Str(Json.ParseObject(s), "s"), "round trip");
+            foreach (var bad in new[] { "{\"a\":1,}", "{'a':1}", "{\"a\":\"\u0001\"}", "{\"a\":\"\\x\"}", "{\"a\":01}", "{\"a\":1} x",
+                         "{\"a\":-}", "{\"a\":1.}", "[1,2", "{\"a\" 1}", "tru", new string('[', 70) + new string(']', 70) })
+                T.ThrowsSync<JsonException>(() => Json.Parse(bad), "reject " + bad);
+            return Task.FromResult(0);
+        }
+
+        static readonly byte[] Example = Hex("4c4c4f42 01 01 00 01 01020304 0006 0f 02 6162 01 71 04 5a6fc3ab 01 04 03 1db0");
+
+        static Task CodecExample()
+        {
+            int tail;
+            var p = Beacon.Decode(Example, Example.Length, out tail);
+            T.Eq(Example.Length, tail, "tail");
+            T.Eq(Beacon.KindAnnounce, p.Kind, "kind");
+            T.Eq(0x01020304u, p.Seq, "seq");
+            T.Eq(6, p.Ttl, "ttl");
+            var l = p.Lobbies[0];
+            T.Eq("ab|q|Zoë|1|4|started|7600", l.Id + "|" + l.Game + "|" + l.Name + "|" + l.Players + "|" + l.Capacity + "|" + l.State + "|" + l.Port, "lobby");
+            T.Eq(ToHex(Example), ToHex(Beacon.Encode(p)), "encode");
+            // Extension areas: a record tail and a packet-tail TLV are skipped.
+            var ext = new List<byte>(Example);
+            ext[14]++;
+            ext.Insert(29, 0xee);
+            ext.AddRange(new byte[] { 9, 2, (byte)'x', (byte)'y' });
+            var eb = ext.ToArray();
+            p = Beacon.Decode(eb, eb.Length, out tail);
+            T.Eq("Zoë", p.Lobbies[0].Name, "name after a record tail");
+            T.Eq(eb.Length - 4, tail, "tail with a TLV");
+            foreach (var q in new[] {
+                         new BeaconPacket { Kind = Beacon.KindQuery, Seq = 7, Game = "q" },
+                         new BeaconPacket { Kind = Beacon.KindCoordinator, Seq = 9, Ttl = 6, Coordinator = new BeaconCoordinator { Id = "c1", Name = "d", Port = 7600 } } })
+            {
+                var b = Beacon.Encode(q);
+                var back = Beacon.Decode(b, b.Length, out tail);
+                T.Eq(ToHex(b), ToHex(Beacon.Encode(back)), "round trip of kind " + q.Kind);
+            }
+            return Task.FromResult(0);
+        }
+
+        static Task CodecRejects()
+        {
+            int tail;
+            Func<byte[], byte[]> copy = b => (byte[])b.Clone();
+            var notBeacon = copy(Example);
+            notBeacon[0] = (byte)'X';
+            T.ThrowsSync<NotBeaconException>(() => Beacon.Decode(notBeacon, notBeacon.Length, out tail), "magic");
+            var v2 = copy(Example);
+            v2[4] = 2;
+            T.ThrowsSync<NotBeaconException>(() => Beacon.Decode(v2, v2.Length, out tail), "version");
+            var cases = new Dictionary<string, Func<byte[]>>
+            {
+                { "truncated", () => copy(Example) },
+                { "state 9", () => { var b = copy(Example); b[27] = 9; return b; } },
+                { "players over capacity", () => { var b = copy(Example); b[25] = 5; return b; } },
+                { "goodbye with ttl", () => { var b = copy(Example); b[5] = 2; return b; } },
+                { "space in id", () => { var b = copy(Example); b[16] = (byte)' '; return b; } },
+                { "escape in name", () => { var b = copy(Example); b[21] = 0x1b; return b; } },
+            };
+            foreach (var kv in cases)
+            {
+                var b = kv.Value();
+                int n = kv.Key == "truncated" ? b.Length - 1 : b.Length;
+                T.ThrowsSync<BeaconException>(() => Beacon.Decode(b, n, out tail), kv.Key);
+            }
+            var tlv = new List<byte>(Example);
+            tlv.AddRange(new byte[] { 1, 5, 1, 2 });
+            var tb = tlv.ToArray();
+            T.ThrowsSync<BeaconException>(() => Beacon.Decode(tb, tb.Length, out tail), "TLV past the end");
+            return Task.FromResult(0);
+        }
+
+        const string Pass = "correct horse battery staple";
+
+        static Task KeyVectors()
+        {
+            LanKey.ClearCache();
+            var sw = Stopwatch.StartNew();
+            var k = LanKey.Derive(Pass);
+            var cold = sw.Elapsed;
+            T.Eq("b16fb80a73a27c3aab012896555958a4875668b79477a99d0dcf66abb5bd21eb", ToHex(k.Master), "master key vector");
+            Console.WriteLine("    KDF (600,000 PBKDF2-HMAC-SHA256 iterations): " + cold.TotalMilliseconds.ToString("F0") + " ms");
+            var q = Beacon.Encode(new BeaconPacket { Kind = Beacon.KindQuery, Seq = 7, Game = "q" });
+            var signed = Beacon.Sign(k, q, 1748779200000);
+            T.Eq("4c4c4f420103000000000007000001710108000001972b5cee000210ac58f4d505578e28280f7a28bd2101b4", ToHex(signed), "signed query vector");
+            int tail;
+            Beacon.Decode(signed, signed.Length, out tail);
+            Beacon.Verify(k, signed, signed.Length, tail, 1748779200000 + 30000, Beacon.DefaultReplayWindow); // the edge is accepted
+            T.Eq("bad_timestamp", T.ThrowsSync<SignatureException>(() => Beacon.Verify(k, signed, signed.Length, tail, 1748779200000 + 30001, Beacon.DefaultReplayWindow), "late").Kind, "late");
+            T.Eq("unsigned", T.ThrowsSync<SignatureException>(() => Beacon.Verify(k, q, q.Length, q.Length, 1748779200000, Beacon.DefaultReplayWindow), "unsigned").Kind, "unsigned");
+            var other = LanKey.FromMaster(new byte[32]);
+            T.Eq("bad_signature", T.ThrowsSync<SignatureException>(() => Beacon.Verify(other, signed, signed.Length, tail, 1748779200000, Beacon.DefaultReplayWindow), "other key").Kind, "other key");
+            var txt = new List<byte[]>();
+            foreach (var s in new[] { "v=1", "id=zoe1", "g=demo", "p=1", "c=4", "s=open", "n=Zoë's game", "t=1748779200000", "h=j0qY4Qc0hzls4Ygpx-RuiA" })
+                txt.Add(Encoding.UTF8.GetBytes(s));
+            Beacon.VerifyTxt(k, "Zoë's game", 7600, txt, 1748779200000, TimeSpan.FromSeconds(90));
+            T.ThrowsSync<SignatureException>(() => Beacon.VerifyTxt(k, "Zoë's game (2)", 7600, txt, 1748779200000, TimeSpan.FromSeconds(90)), "TXT under another instance");
+            return Task.FromResult(0);
+        }
+
+        static Task KeyCache()
+        {
+            var dir = Path.Combine(Path.GetTempPath(), "lanlobby-keycache-" + Process.GetCurrentProcess().Id);
+            var old = Environment.GetEnvironmentVariable("XDG_CACHE_HOME");
+            Environment.SetEnvironmentVariable("XDG_CACHE_HOME", dir);
+            try
+            {
+                LanKey.ClearCache();
+                var k = LanKey.Derive(Pass, diskCache: true);
+                var sw = Stopwatch.StartNew();
+                var again = LanKey.Derive(Pass, diskCache: true);
+                T.True(sw.ElapsedMilliseconds < 50, "in-memory cache hit took " + sw.ElapsedMilliseconds + " ms");
+                T.Eq(ToHex(k.Master), ToHex(again.Master), "cached key");
+                var files = Directory.GetFiles(Path.Combine(Path.Combine(dir, "lanlobby"), "lan-keys"));
+                T.Eq(1, files.Length, "cache files");
+                var stat = Process.Start(new ProcessStartInfo("stat", "-c %a " + files[0]) { UseShellExecute = false, RedirectStandardOutput = true });
+                T.Eq("600", stat.StandardOutput.ReadToEnd().Trim(), "cache file mode");
+                LanKey.ClearCache();
+                sw.Restart();
+                T.Eq(ToHex(k.Master), ToHex(LanKey.Derive(Pass, diskCache: true).Master), "key from disk");
+                Console.WriteLine("    KDF from the disk cache: " + sw.Elapsed.TotalMilliseconds.ToString("F1") + " ms");
+                T.True(sw.ElapsedMilliseconds < 200, "disk cache hit took " + sw.ElapsedMilliseconds + " ms");
+            }
+            finally
+            {
+                Environment.SetEnvironmentVariable("XDG_CACHE_HOME", old);
+                try { Directory.Delete(dir, true); } catch (Exception) { }
+            }
+            return Task.FromResult(0);
+        }
+
+        static BeaconPacket Ann(uint seq, string id = "l1", int players = 1, int kind = Beacon.KindAnnounce, int flags = 0)
+        {
+            return new BeaconPacket
+            {
+                Kind = kind, Flags = flags, Seq = seq, Ttl = kind == Beacon.KindAnnounce ? 6 : 0,
+                Lobbies = new List<BeaconLobby> { new BeaconLobby { Id = id, Game = "demo", Name = "L", Players = players, Capacity = 4, State = "open", Port = 7600 } },
+            };
+        }
+
+        static Task TableTests()
+        {
+            var t = new BeaconTable("", 4096, 0);
+            var ll = IPAddress.Parse("fe80::1%2");
+            var v4 = IPAddress.Parse("198.18.0.1");
+            var evs = t.Observe(0, Ann(10), ll, "2");
+            T.Eq("added [fe80::1%2]:7600", evs[0].Type + " " + evs[0].Lobby.Addr, "first heard over IPv6 link-local");
+            evs = t.Observe(0.001, Ann(10), v4, "");
+            T.Eq("updated 198.18.0.1:7600", evs[0].Type + " " + evs[0].Lobby.Addr, "moved to IPv4");
+            T.Eq(0, t.Observe(0.002, Ann(10), v4, "").Count, "duplicate");
+            T.Eq(0, t.Observe(0.003, Ann(9, players: 3), v4, "").Count, "stale");
+            evs = t.Observe(1, Ann(11, players: 2), v4, "");
+            T.Eq("updated 2", evs[0].Type + " " + evs[0].Lobby.Players, "newer");
+            T.Eq(0, t.Expire(6.9).Count, "alive within ttl");
+            T.Eq("removed", t.Expire(7.0)[0].Type, "expired");
+            t.Observe(8, Ann(20, "l2"), v4, "");
+            T.Eq("removed", t.Observe(8.1, Ann(21, "l2", kind: Beacon.KindGoodbye), v4, "")[0].Type, "goodbye");
+            T.Eq(0, t.Observe(8.2, Ann(20, "l2"), IPAddress.Parse("198.18.0.3"), "").Count, "late copy after goodbye");
+            t.Queried(10);
+            evs = t.Observe(10.002, Ann(1, "l3", flags: Beacon.FlagReply), v4, "");
+            T.True(Math.Abs(evs[0].Lobby.Rtt.TotalMilliseconds - 2) < 0.01, "rtt " + evs[0].Lobby.Rtt.TotalMilliseconds);
+            t.Observe(10.003, new BeaconPacket { Kind = Beacon.KindCoordinator, Seq = 5, Ttl = 6, Coordinator = new BeaconCoordinator { Id = "c1", Name = "d", Port = 7600 } },
+                IPAddress.Parse("198.18.0.9"), "");
+            T.Eq("198.18.0.9:7600", t.Coordinators()[0].Addr, "coordinator");
+            t.Observe(10.004, new BeaconPacket { Kind = Beacon.KindCoordinator, Seq = 6, Ttl = 0, Coordinator = new BeaconCoordinator { Id = "c1", Name = "d", Port = 7600 } },
+                IPAddress.Parse("198.18.0.9"), "");
+            T.Eq(0, t.Coordinators().Count, "coordinator withdrawn");
+            return Task.FromResult(0);
+        }
+
+        static Task OrderTest()
+        {
+            Func<string, int, int, double, string, string, LanLobbyInfo> lb = (id, p, c, rtt, st, g) => new LanLobbyInfo
+            { Id = id, Game = g, Name = id, Players = p, Capacity = c, State = st, Host = IPAddress.Loopback, Port = 1, Rtt = TimeSpan.FromMilliseconds(rtt) };
+            var ls = new[] { lb("a", 1, 4, 0, "open", "demo"), lb("b", 3, 4, 2, "open", "demo"), lb("c", 3, 4, 1, "open", "demo"),
+                lb("d", 4, 4, 0, "full", "demo"), lb("e", 1, 2, 0, "started", "demo"), lb("f", 1, 2, 0, "open", "other") };
+            T.Seq(new List<string> { "c", "b", "a" }, Lan.QuickJoinOrder(ls, "demo").ConvertAll(x => x.Id), "order");
+            return Task.FromResult(0);
+        }
+
+        // ---- against a coordinator ----------------------------------------------
+
+        static async Task EveryCall()
+        {
+            using (var coord = await Coordinator())
+            using (var alice = await Connect(coord.Addr, "Alice"))
+            using (var bob = await Connect(coord.Addr, "Bob"))
+            using (var carol = await Connect(coord.Addr, "Carol"))
+            {
+                T.Eq(TimeSpan.FromMilliseconds(HeartbeatMs), alice.Heartbeat, "heartbeat from hello");
+                var created = await alice.CreateAsync(new CreateOptions { Game = "Demo", Name = "Zoë's ☕ game", Capacity = 3, Port = 4000, Meta = new Dictionary<string, string> { { "map", "dunes" } } });
+                string lid = created.Lobby.Id;
+                T.Eq("demo 1 " + alice.MemberId + " 0 127.0.0.1:4000 dunes", created.Lobby.Game + " " + created.Lobby.Players + " " + created.Lobby.Owner + " " +
+                    created.Peers.Count + " " + created.You.Addr + " " + created.Lobby.Meta["map"], "create reply");
+                var j = await bob.QuickJoinAsync("demo", new JoinOptions { Port = 5000 });
+                T.Eq(lid, j.Lobby.Id, "quick-join lobby");
+                T.Seq(new List<string> { "Alice@127.0.0.1:4000" }, j.Peers.ConvertAll(p => p.Name + "@" + p.Addr), "peers");
+                var ev = await T.Event(alice, e => e.Kind == EventKind.MemberJoined);
+                T.Eq("Bob 127.0.0.1:5000 2", ev.Member.Name + " " + ev.Member.Addr + " " + ev.Lobby.Players, "member_joined");
+                j = await carol.JoinAsync(lid, new JoinOptions { Addr = "127.0.0.1:6000" });
+                T.Seq(new List<string> { "Alice", "Bob" }, j.Peers.ConvertAll(p => p.Name), "peers of the third");
+                foreach (var c in new[] { alice, bob })
+                {
+                    ev = await T.Event(c, e => e.Kind == EventKind.MemberJoined && e.Member.Name == "Carol");
+                    T.Eq("full", ev.Lobby.State, "full after the third");
+                }
+                await alice.SetMetaAsync(lid, new Dictionary<string, string> { { "map", "forest" } });
+                foreach (var c in new[] { alice, bob, carol })
+                    T.Eq("forest", (await T.Event(c, e => e.Kind == EventKind.LobbyUpdated)).Lobby.Meta["map"], "lobby_updated");
+                var ls = await bob.ListAsync("demo");
+                T.Eq(lid + " 3", ls[0].Id + " " + ls[0].Players, "list");
+                T.Eq("not_owner", (await T.Throws<CoordinatorException>(() => bob.StartAsync(lid), "start by a member")).Code, "code");
+                T.Eq("unknown_lobby", (await T.Throws<CoordinatorException>(() => bob.JoinAsync("nosuchlobby", new JoinOptions { Port = 1 }), "join unknown")).Code, "code");
+                T.Eq("no_open_lobby", (await T.Throws<CoordinatorException>(() => bob.QuickJoinAsync("nogame", new JoinOptions { Port = 1 }), "quick-join none")).Code, "code");
+                await alice.KickAsync(lid, carol.MemberId);
+                ev = await T.Event(carol, e => e.Kind == EventKind.MemberLeft);
+                T.Eq(carol.MemberId + " kicked", ev.Member.Id + " " + ev.Reason, "kicked member told");
+                T.Eq(0, carol.Lobbies.Count, "kicked member's lobbies");
+                ev = await T.Event(bob, e => e.Kind == EventKind.MemberLeft);
+                T.Eq("Carol kicked 2", ev.Member.Name + " " + ev.Reason + " " + ev.Lobby.Players, "others told");
+                await alice.StartAsync(lid);
+                foreach (var c in new[] { alice, bob })
+                {
+                    ev = await T.Event(c, e => e.Kind == EventKind.Started);
+                    T.Seq(new List<string> { "Alice", "Bob" }, ev.Peers.ConvertAll(p => p.Name), "started peers");
+                }
+                await alice.LeaveAsync(lid);
+                T.Eq(0, alice.Lobbies.Count, "left");
+                ev = await T.Event(bob, e => e.Kind == EventKind.MemberLeft);
+                T.Eq("Alice left", ev.Member.Name + " " + ev.Reason, "member_left");
+                ev = await T.Event(bob, e => e.Kind == EventKind.OwnerChanged);
+                T.Eq(bob.MemberId, ev.Lobby.Owner, "owner_changed");
+                await bob.CloseLobbyAsync(lid);
+                T.Eq("owner_closed", (await T.Event(bob, e => e.Kind == EventKind.Closed)).Reason, "closed");
+                T.Eq(0, bob.Lobbies.Count, "closed lobby forgotten");
+                T.True(await bob.PingAsync() > TimeSpan.Zero, "ping");
+                // DrainEvents hands events over on the caller's thread, in order.
+                var lid2 = (await bob.CreateAsync(new CreateOptions { Game = "demo", Name = "again", Capacity = 2, Port = 5000 })).Lobby.Id;
+                await alice.JoinAsync(lid2, new JoinOptions { Port = 4000 });
+                await T.WaitFor(() => bob.Events.Count > 0, 5, "bob's member_joined queued");
+                int tid = System.Threading.Thread.CurrentThread.ManagedThreadId, other = 0;
+                var kinds = new List<string>();
+                bob.DrainEvents(e => { kinds.Add(e.Kind); if (System.Threading.Thread.CurrentThread.ManagedThreadId != tid) other++; });
+                T.Seq(new List<string> { EventKind.MemberJoined }, kinds, "drained");
+                T.Eq(0, other, "events handed over on another thread");
+            }
+        }
+
+        static async Task PrivateInvite()
+        {
+            using (var coord = await Coordinator())
+            using (var alice = await Connect(coord.Addr, "Alice"))
+            using (var bob = await Connect(coord.Addr, "Bob"))
+            {
+                var created = await alice.CreateAsync(new CreateOptions { Game = "demo", Name = "secret", Capacity = 2, Port = 4000, Private = true });
+                T.True(created.Invite != "", "invite code");
+                T.Eq("bad_password", (await T.Throws<CoordinatorException>(() => bob.JoinAsync(created.Lobby.Id, new JoinOptions { Port = 5000 }), "no password")).Code, "code");
+                var j = await bob.JoinAsync(created.Lobby.Id, new JoinOptions { Port = 5000, Password = created.Invite });
+                T.True(j.Lobby.Private, "private");
+            }
+        }
+
+        static async Task Heartbeats()
+        {
+            using (var coord = await Coordinator())
+            using (var alice = await Connect(coord.Addr, "Alice"))
+            using (var bob = await Connect(coord.Addr, "Bob"))
+            {
+                var lid = (await alice.CreateAsync(new CreateOptions { Game = "demo", Name = "hb", Capacity = 2, Port = 4000 })).Lobby.Id;
+                await bob.JoinAsync(lid, new JoinOptions { Port = 5000 });
+                await Task.Delay(10 * HeartbeatMs); // ten intervals; two unanswered pings drop a member
+                T.Eq(2, (await alice.ListAsync("demo"))[0].Players, "both still there");
+                int left = 0;
+                alice.DrainEvents(e => { if (e.Kind == EventKind.MemberLeft) left++; });
+                T.Eq(0, left, "member_left notices");
+            }
+        }
+
+        static async Task Blip()
+        {
+            using (var coord = await Coordinator())
+            using (var proxy = new Proxy(coord.Port))
+            using (var alice = await Connect(coord.Addr, "Alice"))
+            using (var bob = await Connect(proxy.Addr, "Bob", 1000)) // notices a silent coordinator after the coordinator notices him
+            {
+                var lid = (await alice.CreateAsync(new CreateOptions { Game = "demo", Name = "blip", Capacity = 3, Port = 4000 })).Lobby.Id;
+                await bob.JoinAsync(lid, new JoinOptions { Port = 5000 });
+                string me = bob.MemberId;
+                await T.Event(alice, e => e.Kind == EventKind.MemberJoined);
+                proxy.Freeze();
+                var away = await T.Event(alice, e => e.Kind == EventKind.MemberAway, 10);
+                T.Eq(me + " timeout", away.Member.Id + " " + away.Reason, "member_away");
+                T.Eq(me, (await T.Event(alice, e => e.Kind == EventKind.MemberBack, 10)).Member.Id, "member_back");
+                T.Eq(lid, (await T.Event(bob, e => e.Kind == EventKind.Resumed, 10)).Lobby.Id, "resumed");
+                T.Eq(me, bob.MemberId, "same member id");
+                await alice.SetMetaAsync(lid, new Dictionary<string, string> { { "k", "v" } });
+                T.Eq("v", (await T.Event(bob, e => e.Kind == EventKind.LobbyUpdated)).Lobby.Meta["k"], "notice after resume");
+                T.Eq(2, (await bob.ListAsync("demo"))[0].Players, "call after resume");
+            }
+        }
+
+        static async Task Restore()
+        {
+            var coord = await Coordinator();
+            try
+            {
+                using (var alice = await Connect(coord.Addr, "Alice"))
+                using (var bob = await Connect(coord.Addr, "Bob"))
+                {
+                    var created = await alice.CreateAsync(new CreateOptions { Game = "demo", Name = "restart", Capacity = 3, Port = 4000, Meta = new Dictionary<string, string> { { "m", "1" } } });
+                    var lid = created.Lobby.Id;
+                    await bob.JoinAsync(lid, new JoinOptions { Port = 5000 });
+                    int port = coord.Port;
+                    coord.Kill();
+                    coord = await Coordinator(port);
+                    foreach (var c in new[] { alice, bob })
+                        T.Eq(lid, (await T.Event(c, e => e.Kind == EventKind.CoordinatorRestarted, 10)).Lobby.Id, "coordinator_restarted");
+                    T.Eq(created.You.Id, alice.MemberId, "same member id");
+                    var ls = await bob.ListAsync("demo");
+                    T.Eq(lid + " 2 " + alice.MemberId + " 1", ls[0].Id + " " + ls[0].Players + " " + ls[0].Owner + " " + ls[0].Meta["m"], "restored lobby");
+                }
+            }
+            finally { coord.Kill(); }
+        }
+
+        static async Task LostForGood()
+        {
+            var coord = await Coordinator();
+            using (var alice = await Connect(coord.Addr, "Alice"))
+            {
+                coord.Kill();
+                var ev = await T.Event(alice, e => e.Kind == EventKind.Error);
+                T.True(ev.Error is ConnectionLostException, "error event: " + ev.Error);
+                await T.Throws<ConnectionLostException>(() => alice.ListAsync(), "call after the loss");
+            }
+        }
+
+        static async Task Timeouts()
+        {
+            T.Eq(5.0, LobbyClient.DefaultTimeout.TotalSeconds, "default timeout");
+            var mute = new TcpListener(IPAddress.Loopback, 0);
+            mute.Start();
+            var held = new List<TcpClient>();
+            var acceptLoop = Task.Run(() => { while (true) { try { held.Add(mute.AcceptTcpClient()); } catch (Exception) { return; } } });
+            try
+            {
+                var addr = "127.0.0.1:" + ((IPEndPoint)mute.LocalEndpoint).Port;
+                var sw = Stopwatch.StartNew();
+                await T.Throws<CallTimeoutException>(() => LobbyClient.ConnectAsync(addr, new ClientOptions { Timeout = TimeSpan.FromMilliseconds(300) }), "silent server");
+                T.True(sw.Elapsed.TotalSeconds < 3, "gave up after " + sw.Elapsed);
+            }
+            finally
+            {
+                mute.Stop();
+                acceptLoop.Wait(1000);
+                foreach (var c in held) c.Close();
+            }
+            // A server that answers hello and nothing else.
+            var half = new TcpListener(IPAddress.Loopback, 0);
+            half.Start();
+            var server = Task.Run(() =>
+            {
+                var c = half.AcceptTcpClient();
+                var s = c.GetStream();
+                var r = new StreamReader(s);
+                r.ReadLine();
+                var b = Encoding.UTF8.GetBytes("{\"id\":1,\"ok\":true,\"v\":1,\"you\":{\"id\":\"m1\"},\"heartbeat_ms\":0,\"misses\":0}\n");
+                s.Write(b, 0, b.Length);
+                return c;
+            });
+            try
+            {
+                using (var c = await LobbyClient.ConnectAsync("127.0.0.1:" + ((IPEndPoint)half.LocalEndpoint).Port, new ClientOptions { Timeout = TimeSpan.FromMilliseconds(300) }))
+                {
+                    var sw = Stopwatch.StartNew();
+                    await T.Throws<CallTimeoutException>(() => c.CreateAsync(new CreateOptions { Game = "demo", Name = "n", Capacity = 2, Port = 1 }), "unanswered call");
+                    T.True(sw.Elapsed.TotalSeconds < 3, "gave up after " + sw.Elapsed);
+                }
+            }
+            finally
+            {
+                half.Stop();
+                if (server.IsCompleted && !server.IsFaulted) server.Result.Close();
+            }
+        }
+
+        static List<string> StandIn()
+        {
+            // Runs the coordinator and stops it when stdin reaches EOF, as the
+            // host-mode contract says (until the CLI has --host-mode).
+            return new List<string> { "-c", "\"" + Bin + "\" coordinator --listen 127.0.0.1:0 --announce=false --json & p=$!; cat >/dev/null; kill $p; wait $p" };
+        }
+
+        static bool Accepting(int port)
+        {
+            try
+            {
+                using (var c = new TcpClient())
+                {
+                    c.Connect(IPAddress.Loopback, port);
+                    return true;
+                }
+            }
+            catch (SocketException) { return false; }
+        }
+
+        static async Task HostChild()
+        {
+            var h = await Lan.HostAsync(new CreateOptions { Game = "demo", Name = "hosted", Capacity = 2, Port = 4000 },
+                new HostOptions { DaemonWait = TimeSpan.Zero, Binary = "/bin/sh", ProcessArgs = StandIn(), Lan = new LanOptions { Client = new ClientOptions { Player = "Alice" } } });
+            T.True(h.Process != null && h.Process.Running, "coordinator child running");
+            using (var bob = await Connect(h.Coordinator, "Bob"))
+            {
+                var j = await bob.QuickJoinAsync("demo", new JoinOptions { Port = 5000 });
+                T.Eq(h.LobbyId + " Alice", j.Lobby.Id + " " + j.Peers[0].Name, "joined the hosted lobby");
+                await h.CloseAsync();
+                T.Eq("owner_closed", (await T.Event(bob, e => e.Kind == EventKind.Closed)).Reason, "closed");
+                T.True(!h.Process.Running, "child stopped");
+                T.True(!Accepting(h.Process.Port), "child port closed");
+            }
+        }
+
+        // Discovery runs on LANLOBBY_INTERFACE: the Go tests run this program
+        // inside a lab namespace (lan0), where nothing leaves the lab.
+        static async Task HostDaemon()
+        {
+            string iface = Environment.GetEnvironmentVariable("LANLOBBY_INTERFACE") ?? "lo";
+            int bport = new Random().Next(20000, 60000);
+            using (var daemon = new Coord { P = await CoordinatorProcess.StartAsync(Bin, new List<string> {
+                       "coordinator", "--listen", iface == "lo" ? "127.0.0.1:0" : "0.0.0.0:0", "--interface", iface, "--no-mdns",
+                       "--beacon-port", "" + bport, "--json" }) })
+            {
+                var lo = new LanOptions { Interfaces = new List<string> { iface }, BeaconPort = bport, ListTimeout = TimeSpan.FromSeconds(3), Quiet = TimeSpan.FromSeconds(1) };
+                var mine = NetInterfaces.Select(lo.Interfaces)[0].IPv4.ConvertAll(a => a.ToString());
+                lo.Client.Player = "Alice";
+                var h = await Lan.HostAsync(new CreateOptions { Game = "demo", Name = "Zoë's ☕ game", Capacity = 3, Port = 4000 },
+                    new HostOptions { DaemonWait = TimeSpan.FromSeconds(2), Binary = "/nonexistent", Lan = lo });
+                using (h)
+                {
+                    T.True(h.Process == null, "no child when a daemon answers");
+                    T.True(h.Coordinator.EndsWith(":" + daemon.Port) && mine.Exists(a => h.Coordinator == a + ":" + daemon.Port),
+                        "lobby at the daemon: " + h.Coordinator + ", daemon port " + daemon.Port + " on " + string.Join(",", mine.ToArray()));
+                    var found = await Lan.ListAsync("demo", lo);
+                    T.Eq(1, found.Count, "lobbies found by beacon on " + iface);
+                    T.Eq(h.LobbyId + " Zoë's ☕ game 1 " + h.Coordinator, found[0].Id + " " + found[0].Name + " " + found[0].Players + " " + found[0].Addr, "lobby");
+                    T.True(found[0].Rtt > TimeSpan.Zero, "rtt from the query");
+                    lo.Client = new ClientOptions { Player = "Bob" };
+                    var bob = await Lan.QuickJoinAsync("demo", new JoinOptions { Port = 5000 }, lo);
+                    using (bob.Client)
+                    {
+                        T.Eq(h.LobbyId + " Alice", bob.Joined.Lobby.Id + " " + bob.Joined.Peers[0].Name, "LAN quick-join");
+                        lo.Client = new ClientOptions { Player = "Carol" };
+                        var carol = await Lan.JoinAsync("Zoë's ☕ game", new JoinOptions { Port = 6000 }, lo);
+                        using (carol.Client)
+                            T.Seq(new List<string> { "Alice", "Bob" }, carol.Joined.Peers.ConvertAll(p => p.Name), "LAN join by name");
+                        lo.ListTimeout = TimeSpan.FromMilliseconds(500);
+                        await T.Throws<NotFoundException>(() => Lan.JoinAsync("no such lobby", new JoinOptions { Port = 1 }, lo), "unknown name");
+                    }
+                }
+            }
+        }
+
+        static async Task SampleRuns()
+        {
+            using (var coord = await Coordinator())
+            {
+                var lines = await LanLobby.Samples.QuickStart.RunAgainst(coord.Addr);
+                T.True(lines.Exists(l => l.Contains("member_joined")), "sample saw its player join: " + string.Join(" | ", lines.ToArray()));
+            }
+        }
+
+        // ---- lab agent -----------------------------------------------------------
+
+        // lab-quickjoin GAME PORT [LANKEY]: quick-join on the LAN (discovery on
+        // LANLOBBY_INTERFACE), print the join as one JSON line, then every event,
+        // until killed (at most 30 s).
+        static async Task<int> LabQuickJoin(string[] a)
+        {
+            var o = new LanOptions { Quiet = TimeSpan.FromMilliseconds(300), ListTimeout = TimeSpan.FromSeconds(3) };
+            if (a.Length > 3) o.LanKey = a[3];
+            o.Client.Player = "cs";
+            LanJoin j;
+            try { j = await Lan.QuickJoinAsync(a[1], new JoinOptions { Port = int.Parse(a[2]) }, o); }
+            catch (Exception e)
+            {
+                Console.WriteLine(Json.Serialize(new Dictionary<string, object> { { "event", "error" }, { "error", e.Message } }));
+                return 1;
+            }
+            Console.WriteLine(Json.Serialize(new Dictionary<string, object> {
+                { "event", "joined" }, { "lobby", j.Joined.Lobby.Id }, { "coordinator", j.Lobby.Addr },
+                { "peers", j.Joined.Peers.ConvertAll(p => (object)p.Addr) }, { "you", j.Joined.You.Addr } }));
+            var lifetime = Stopwatch.StartNew();
+            while (lifetime.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                var ev = await j.Client.NextEventAsync(TimeSpan.FromMilliseconds(100));
+                if (ev != null)
+                    Console.WriteLine(Json.Serialize(new Dictionary<string, object> { { "event", ev.Kind }, { "member", ev.Member != null ? ev.Member.Addr : "" }, { "players", ev.Lobby != null ? ev.Lobby.Players : 0 } }));
+            }
+            j.Client.Dispose();
+            return 0;
+        }
+
+        // lab-list [LANKEY]: browse for 1.5 s, print every event, lobby and counter.
+        static int LabList(string[] a)
+        {
+            var b = new LanBrowser(new BrowserOptions { Key = a.Length > 1 ? LanKey.Derive(a[1]) : null });
+            b.Start();
+            System.Threading.Thread.Sleep(1500);
+            b.DrainEvents(e => Console.WriteLine("event " + e + " rtt=" + e.Lobby.Rtt.TotalMilliseconds));
+            foreach (var l in b.Lobbies) Console.WriteLine("lobby " + l);
+            Console.WriteLine("packets=" + b.Packets + " malformed=" + b.Malformed + " unsigned=" + b.Unsigned + " badsig=" + b.BadSignature + " badts=" + b.BadTimestamp);
+            b.Dispose();
+            return 0;
+        }
+
+        static int Kdf()
+        {
+            var pw = Encoding.UTF8.GetBytes(Pass);
+            var salt = Encoding.UTF8.GetBytes(LanKey.KdfSalt);
+            LanKey.Pbkdf2Sha256(pw, salt, 1000);
+            var sw = Stopwatch.StartNew();
+            LanKey.Pbkdf2Sha256(pw, salt, LanKey.KdfIterations);
+            var fast = sw.Elapsed;
+            sw.Restart();
+            using (var h = new System.Security.Cryptography.HMACSHA256(pw))
+            {
+                var s1 = new byte[salt.Length + 4];
+                Buffer.BlockCopy(salt, 0, s1, 0, salt.Length);
+                s1[s1.Length - 1] = 1;
+                var u = h.ComputeHash(s1);
+                var t = (byte[])u.Clone();
+                for (int i = 1; i < LanKey.KdfIterations; i++)
+                {
+                    u = h.ComputeHash(u);
+                    for (int k = 0; k < 32; k++) t[k] ^= u[k];
+                }
+            }
+            var naive = sw.Elapsed;
+            Console.WriteLine("KDF 600,000 iterations: precomputed pads " + fast.TotalMilliseconds.ToString("F0") + " ms, HMACSHA256 per iteration " +
+                              naive.TotalMilliseconds.ToString("F0") + " ms (x" + (naive.TotalMilliseconds / fast.TotalMilliseconds).ToString("F1") + ")");
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+"""Errors of the lanlobby SDK.
+
+Every failure is a LobbyError. Errors the coordinator sent carry its stable
+``code`` (PROTOCOL.md, "Error codes"); match on the code, not the message.
+"""
+from __future__ import annotations
+
+# Error codes of the coordinator protocol (PROTOCOL.md). Games branch on them.
+BAD_REQUEST = "bad_request"
+UNKNOWN_LOBBY = "unknown_lobby"
+UNKNOWN_MEMBER = "unknown_member"
+LOBBY_FULL = "lobby_full"
+LOBBY_STARTED = "lobby_started"
+NO_OPEN_LOBBY = "no_open_lobby"
+ALREADY_MEMBER = "already_member"
+NOT_MEMBER = "not_member"
+NOT_OWNER = "not_owner"
+BAD_PASSWORD = "bad_password"
+RESUME_FAILED = "resume_failed"
+TOO_MANY_LOBBIES = "too_many_lobbies"
+RATE_LIMITED = "rate_limited"
+UNSUPPORTED_VERSION = "unsupported_version"
+
+
+class LobbyError(Exception):
+    """Base class of every error the SDK raises."""
+
+
+class CoordinatorError(LobbyError):
+    """The coordinator refused a request: ``code`` says why."""
+
+    def __init__(self, code: str, message: str = "") -> None:
+        super().__init__(f"{code}: {message}" if message else code)
+        self.code = code
+        self.message = message
+
+
+class CallTimeout(LobbyError, TimeoutError):
+    """No reply within the call's timeout (DEFAULT_TIMEOUT unless given)."""
+
+
+class ConnectionLost(LobbyError):
+    """The link to the coordinator ended and could not be repaired."""
+
+
+class LinkDown(LobbyError):
+    """The link dropped while a call was in flight; the call may or may not
+    have been carried out. The client is reconnecting by itself."""
+
+
+class ClientClosed(LobbyError):
+    """The client was closed by its owner."""
+
+
+class ProtocolError(LobbyError):
+    """The peer broke the protocol (undecodable message, bad field)."""
+
+
+class NotFound(LobbyError):
+    """Nothing on the LAN matched (no lobby of that name or id, no open
+    lobby of the game): ``code`` is unknown_lobby or no_open_lobby."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} ({code})")
+        self.code = code

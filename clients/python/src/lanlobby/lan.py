@@ -1,0 +1,206 @@
+"""Zero-configuration LAN play: list the lobbies on the LAN, quick-join the
+one closest to starting, join one by name or id, and host a lobby (at a
+coordinator daemon found on the LAN, else at a coordinator child process)."""
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+from . import errors
+from .browser import ADDED, REMOVED, UPDATED, Browser, LanCoordinator, LanLobby, host_rank
+from .client import DEFAULT_TIMEOUT, Client
+from .errors import CoordinatorError, LobbyError, NotFound
+from .hostproc import CoordinatorProcess, host_mode_args
+from .lankey import LanKey
+from .model import Joined
+
+#: A listing ends this long after the last answer (or the query).
+DEFAULT_QUIET = 0.1
+#: A listing never takes longer than this.
+DEFAULT_LIST_TIMEOUT = 1.0
+#: How long host() looks for a coordinator daemon before starting its own.
+DEFAULT_DAEMON_WAIT = 0.1
+#: How long a search that found its lobby waits for a better (IPv4) address.
+SETTLE_TIME = 0.005
+
+KeyArg = Union[LanKey, str, None]
+
+
+@dataclass
+class LanJoin:
+    """A joined LAN lobby: the client (keep it for the notices) and the reply."""
+
+    client: Client
+    joined: Joined
+    lobby: LanLobby
+
+
+async def list_lobbies(game: str = "", *, interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
+                       quiet: float = DEFAULT_QUIET, timeout: float = DEFAULT_LIST_TIMEOUT,
+                       port: Optional[int] = None, want: Optional[str] = None) -> List[LanLobby]:
+    """The lobbies visible on the LAN: returns once nobody answered for quiet
+    seconds (counted from the query, then from each answer), at timeout, or
+    soon after a lobby whose id or name is want turned up."""
+    kw = {} if port is None else {"port": port}
+    async with Browser(game, interfaces=interfaces, lan_key=lan_key, **kw) as b:
+        seen: Dict[str, LanLobby] = {}
+        start = time.monotonic()
+        end = start + timeout
+        idle_until = start + quiet
+        while True:
+            now = time.monotonic()
+            wait = min(end, idle_until) - now
+            if wait <= 0:
+                break
+            ev = await b.next_event(wait)
+            if ev is None:
+                continue
+            if ev.type in (ADDED, UPDATED):
+                seen[ev.lobby.id] = ev.lobby
+                if want is not None and want in (ev.lobby.id, ev.lobby.name):
+                    quiet = min(quiet, SETTLE_TIME)
+            elif ev.type == REMOVED:
+                seen.pop(ev.lobby.id, None)
+            idle_until = time.monotonic() + quiet
+        return sorted(seen.values(), key=lambda l: l.id)
+
+
+def quick_join_order(lobbies: Sequence[LanLobby], game: str = "") -> List[LanLobby]:
+    """Open lobbies the way the coordinator's quick-join orders them: fewest
+    free seats first, then the nearest host, then by id (every player tries
+    them in the same order)."""
+    game = game.lower()
+    open_ = [l for l in lobbies if l.state == "open" and l.players < l.capacity and (not game or l.game == game)]
+    return sorted(open_, key=lambda l: (l.capacity - l.players, l.rtt, l.id))
+
+
+async def _join_first(candidates: Sequence[LanLobby], player: str, port: int, addr: str, password: str,
+                      timeout: float) -> LanJoin:
+    last: LobbyError = NotFound(errors.NO_OPEN_LOBBY, "no open lobby visible on the LAN")
+    for lb in candidates:
+        try:
+            c = await Client.connect(lb.addr, player, timeout=timeout)
+        except (OSError, asyncio.TimeoutError, LobbyError) as e:
+            last = e if isinstance(e, LobbyError) else LobbyError(f"coordinator {lb.addr} unreachable: {e}")
+            continue
+        try:
+            j = await c.join(lb.id, port=port, addr=addr, password=password)
+        except CoordinatorError as e:
+            await c.close()
+            last = e
+            if e.code in (errors.LOBBY_FULL, errors.LOBBY_STARTED, errors.UNKNOWN_LOBBY):
+                continue  # filled or vanished meanwhile: the next one
+            raise
+        except BaseException:
+            await c.close()
+            raise
+        return LanJoin(c, j, lb)
+    raise last
+
+
+async def quick_join(game: str, *, port: int = 0, addr: str = "", player: str = "",
+                     interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
+                     quiet: float = DEFAULT_QUIET, list_timeout: float = DEFAULT_LIST_TIMEOUT,
+                     timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> LanJoin:
+    """Join the open lobby of game on the LAN closest to starting, at its own
+    coordinator; the next one when it filled meanwhile."""
+    found = await list_lobbies(game, interfaces=interfaces, lan_key=lan_key, quiet=quiet,
+                               timeout=list_timeout, port=beacon_port)
+    order = quick_join_order(found, game)
+    if not order:
+        raise NotFound(errors.NO_OPEN_LOBBY, f"no open lobby of game {game!r} visible on the LAN")
+    return await _join_first(order, player, port, addr, "", timeout)
+
+
+async def join(name_or_id: str, *, port: int = 0, addr: str = "", player: str = "", password: str = "",
+               interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
+               quiet: float = DEFAULT_QUIET, list_timeout: float = DEFAULT_LIST_TIMEOUT,
+               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> LanJoin:
+    """Join the LAN lobby with that id, or else that name."""
+    found = await list_lobbies("", interfaces=interfaces, lan_key=lan_key, quiet=quiet, timeout=list_timeout,
+                               port=beacon_port, want=name_or_id)
+    cands = [l for l in found if l.id == name_or_id] or \
+        [l for l in quick_join_order(found) if l.name == name_or_id]
+    if not cands:
+        raise NotFound(errors.UNKNOWN_LOBBY, f"no lobby {name_or_id!r} visible on the LAN")
+    return await _join_first(cands, player, port, addr, password, timeout)
+
+
+async def find_coordinator(wait: float = DEFAULT_DAEMON_WAIT, *, interfaces: Optional[Sequence[str]] = None,
+                           lan_key: KeyArg = None, beacon_port: Optional[int] = None) -> Optional[LanCoordinator]:
+    """A coordinator daemon on the LAN (the beacon's coordinator record), or
+    None when none answered within wait seconds."""
+    kw = {} if beacon_port is None else {"port": beacon_port}
+    async with Browser("", interfaces=interfaces, lan_key=lan_key, **kw) as b:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            cs = b.coordinators()
+            if cs:
+                if host_rank(cs[0].host) > 0:  # its IPv4 answer may be a moment behind
+                    await asyncio.sleep(SETTLE_TIME)
+                    cs = b.coordinators()
+                return cs[0]
+            await b.next_event(min(0.01, max(0.0, deadline - time.monotonic())))
+    return None
+
+
+class HostedLobby:
+    """A lobby this game hosts: ``client`` (owner), ``joined`` and, when no
+    daemon was found, ``process`` (the coordinator child). close() ends it."""
+
+    def __init__(self, client: Client, joined: Joined, process: Optional[CoordinatorProcess],
+                 coordinator: str) -> None:
+        self.client = client
+        self.joined = joined
+        self.process = process
+        self.coordinator = coordinator
+
+    @property
+    def lobby_id(self) -> str:
+        return self.joined.lobby.id
+
+    async def close(self) -> None:
+        """Close the lobby (everyone gets closed) and stop the child, if any."""
+        try:
+            await self.client.close_lobby(self.lobby_id)
+        except LobbyError:
+            pass
+        await self.client.close()
+        if self.process is not None:
+            await self.process.stop()
+
+
+async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str = "", player: str = "",
+               meta: Optional[Dict[str, str]] = None, interfaces: Optional[Sequence[str]] = None,
+               lan_key: Optional[str] = None, daemon_wait: float = DEFAULT_DAEMON_WAIT,
+               binary: Optional[str] = None, process_args: Optional[Sequence[str]] = None,
+               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> HostedLobby:
+    """Host a lobby on the LAN with no set-up: at a coordinator daemon found
+    on the LAN, else at a coordinator child process (the lanlobby binary
+    shipped beside the game, in host mode), which announces it."""
+    daemon = None
+    if daemon_wait > 0:
+        daemon = await find_coordinator(daemon_wait, interfaces=interfaces, lan_key=lan_key,
+                                        beacon_port=beacon_port)
+    proc = None
+    if daemon is not None:
+        target = daemon.addr
+    else:
+        args = process_args if process_args is not None else host_mode_args(interfaces or (), lan_key or "")
+        proc = await CoordinatorProcess.start(binary, args)
+        target = proc.addr
+    try:
+        c = await Client.connect(target, player, timeout=timeout)
+        try:
+            j = await c.create(game, name, capacity, port=port, addr=addr, meta=meta)
+        except BaseException:
+            await c.close()
+            raise
+    except BaseException:
+        if proc is not None:
+            await proc.kill()
+        raise
+    return HostedLobby(c, j, proc, target)
+

@@ -1,0 +1,229 @@
+"""The Python SDK against a real coordinator on loopback: every call, every
+notice, heartbeats, a blip and resume, restore after a restart, timeouts."""
+from __future__ import annotations
+
+import asyncio
+import time
+import unittest
+
+import helpers
+from helpers import Proxy, coordinator, wait_event
+
+import lanlobby
+from lanlobby import model
+from lanlobby.errors import CallTimeout, ConnectionLost, CoordinatorError
+
+
+class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
+    async def asyncSetUp(self) -> None:
+        self.coord = await coordinator()
+        self.clients = []
+
+    async def asyncTearDown(self) -> None:
+        for c in self.clients:
+            await c.close()
+        await self.coord.kill()
+
+    async def connect(self, player: str, addr: str = "", **kw) -> lanlobby.Client:
+        c = await lanlobby.Client.connect(addr or self.coord.addr, player, **kw)
+        self.clients.append(c)
+        return c
+
+    async def test_every_call_and_notice(self) -> None:
+        alice = await self.connect("Alice")
+        self.assertEqual(alice.heartbeat, helpers.HEARTBEAT_MS / 1000)
+        created = await alice.create("Demo", "Zoë's ☕ game", 3, port=4000, meta={"map": "dunes"})
+        lid = created.lobby.id
+        self.assertEqual((created.lobby.game, created.lobby.players, created.lobby.owner, created.peers),
+                         ("demo", 1, alice.member_id, []))
+        self.assertEqual(created.you.addr, "127.0.0.1:4000")
+        self.assertEqual(created.lobby.meta, {"map": "dunes"})
+
+        bob = await self.connect("Bob")
+        j = await bob.quick_join("demo", port=5000)
+        self.assertEqual(j.lobby.id, lid)
+        self.assertEqual([(p.name, p.addr) for p in j.peers], [("Alice", "127.0.0.1:4000")])
+        ev = await wait_event(alice, lambda e: e.kind == model.MEMBER_JOINED)
+        self.assertEqual((ev.member.name, ev.member.addr, ev.lobby.players), ("Bob", "127.0.0.1:5000", 2))
+
+        carol = await self.connect("Carol")
+        j = await carol.join(lid, addr="127.0.0.1:6000")
+        self.assertEqual([p.name for p in j.peers], ["Alice", "Bob"])
+        for c in (alice, bob):
+            ev = await wait_event(c, lambda e: e.kind == model.MEMBER_JOINED and e.member.name == "Carol")
+            self.assertEqual(ev.lobby.state, "full")
+
+        await alice.set_meta(lid, {"map": "forest"})
+        for c in (alice, bob, carol):
+            ev = await wait_event(c, lambda e: e.kind == model.LOBBY_UPDATED)
+            self.assertEqual(ev.lobby.meta, {"map": "forest"})
+
+        ls = await bob.list("demo")
+        self.assertEqual([(l.id, l.players) for l in ls], [(lid, 3)])
+
+        # Errors carry the coordinator's codes.
+        with self.assertRaises(CoordinatorError) as cm:
+            await bob.start(lid)
+        self.assertEqual(cm.exception.code, "not_owner")
+        with self.assertRaises(CoordinatorError) as cm:
+            await bob.join("nosuchlobby", port=1)
+        self.assertEqual(cm.exception.code, "unknown_lobby")
+        with self.assertRaises(CoordinatorError) as cm:
+            await bob.quick_join("nogame", port=1)
+        self.assertEqual(cm.exception.code, "no_open_lobby")
+
+        await alice.kick(lid, carol.member_id)
+        ev = await wait_event(carol, lambda e: e.kind == model.MEMBER_LEFT)
+        self.assertEqual((ev.member.id, ev.reason), (carol.member_id, "kicked"))
+        self.assertNotIn(lid, carol.lobbies())
+        ev = await wait_event(bob, lambda e: e.kind == model.MEMBER_LEFT)
+        self.assertEqual((ev.member.name, ev.reason, ev.lobby.players), ("Carol", "kicked", 2))
+
+        await alice.start(lid)
+        for c in (alice, bob):
+            ev = await wait_event(c, lambda e: e.kind == model.STARTED)
+            self.assertEqual([p.name for p in ev.peers], ["Alice", "Bob"])
+            self.assertEqual(ev.lobby.state, "started")
+
+        await alice.leave(lid)
+        self.assertEqual(alice.lobbies(), [])
+        ev = await wait_event(bob, lambda e: e.kind == model.MEMBER_LEFT)
+        self.assertEqual((ev.member.name, ev.reason), ("Alice", "left"))
+        ev = await wait_event(bob, lambda e: e.kind == model.OWNER_CHANGED)
+        self.assertEqual(ev.lobby.owner, bob.member_id)
+
+        await bob.close_lobby(lid)
+        ev = await wait_event(bob, lambda e: e.kind == model.CLOSED)
+        self.assertEqual(ev.reason, "owner_closed")
+        self.assertEqual(bob.lobbies(), [])
+        self.assertGreater(await bob.ping(), 0)
+
+    async def test_private_lobby_invite(self) -> None:
+        alice = await self.connect("Alice")
+        created = await alice.create("demo", "secret", 2, port=4000, private=True)
+        self.assertTrue(created.invite)
+        bob = await self.connect("Bob")
+        with self.assertRaises(CoordinatorError) as cm:
+            await bob.join(created.lobby.id, port=5000)
+        self.assertEqual(cm.exception.code, "bad_password")
+        j = await bob.join(created.lobby.id, port=5000, password=created.invite)
+        self.assertTrue(j.lobby.private)
+
+    async def test_heartbeats_over_many_intervals(self) -> None:
+        alice = await self.connect("Alice")
+        bob = await self.connect("Bob")
+        lid = (await alice.create("demo", "hb", 2, port=4000)).lobby.id
+        await bob.join(lid, port=5000)
+        # Ten heartbeat intervals without a call: members that did not answer
+        # pings would be dropped after two.
+        await asyncio.sleep(10 * helpers.HEARTBEAT_MS / 1000)
+        self.assertEqual((await alice.list("demo"))[0].players, 2)
+        left = [e for e in alice.drain_events() if e.kind == model.MEMBER_LEFT]
+        self.assertEqual(left, [])
+
+    async def test_blip_resumes_seat(self) -> None:
+        proxy = await Proxy(self.coord.port).start()
+        self.addCleanup(proxy.close)
+        alice = await self.connect("Alice")
+        lid = (await alice.create("demo", "blip", 3, port=4000)).lobby.id
+        # Bob notices a silent coordinator well after the coordinator
+        # notices him, so the others see him away, then back.
+        bob = await self.connect("Bob", proxy.addr, dead_link_slack=1.0)
+        await bob.join(lid, port=5000)
+        me = bob.member_id
+        await wait_event(alice, lambda e: e.kind == model.MEMBER_JOINED)
+        proxy.freeze()
+        away = await wait_event(alice, lambda e: e.kind == model.MEMBER_AWAY, timeout=10)
+        self.assertEqual((away.member.id, away.reason), (me, "timeout"))
+        back = await wait_event(alice, lambda e: e.kind == model.MEMBER_BACK, timeout=10)
+        self.assertEqual(back.member.id, me)
+        ev = await wait_event(bob, lambda e: e.kind == model.RESUMED, timeout=10)
+        self.assertEqual(ev.lobby.id, lid)
+        self.assertEqual(bob.member_id, me)
+        # The resumed link carries notices and calls.
+        await alice.set_meta(lid, {"k": "v"})
+        ev = await wait_event(bob, lambda e: e.kind == model.LOBBY_UPDATED)
+        self.assertEqual(ev.lobby.meta, {"k": "v"})
+        self.assertEqual((await bob.list("demo"))[0].players, 2)
+
+    async def test_restore_after_coordinator_restart(self) -> None:
+        alice = await self.connect("Alice")
+        created = await alice.create("demo", "restart", 3, port=4000, meta={"m": "1"})
+        lid = created.lobby.id
+        bob = await self.connect("Bob")
+        await bob.join(lid, port=5000)
+        port = self.coord.port
+        await self.coord.kill()
+        self.coord = await coordinator(port)
+        for c in (alice, bob):
+            ev = await wait_event(c, lambda e: e.kind == model.COORDINATOR_RESTARTED, timeout=10)
+            self.assertEqual(ev.lobby.id, lid)
+        self.assertEqual(alice.member_id, created.you.id)
+        ls = await bob.list("demo")
+        self.assertEqual([(l.id, l.players, l.owner, l.meta) for l in ls], [(lid, 2, alice.member_id, {"m": "1"})])
+
+    async def test_lost_for_good_without_lobbies(self) -> None:
+        alice = await self.connect("Alice")
+        await self.coord.kill()
+        ev = await wait_event(alice, lambda e: e.kind == model.ERROR)
+        self.assertIsInstance(ev.error, ConnectionLost)
+        with self.assertRaises(ConnectionLost):
+            await alice.list()
+
+
+class TimeoutTest(unittest.IsolatedAsyncioTestCase):
+    async def test_default_timeout_is_five_seconds(self) -> None:
+        self.assertEqual(lanlobby.DEFAULT_TIMEOUT, 5.0)
+
+    async def test_silent_server_times_out(self) -> None:
+        async def mute(r, w):
+            await r.read()  # never answers
+
+        srv = await asyncio.start_server(mute, "127.0.0.1", 0)
+        self.addCleanup(srv.close)
+        addr = "127.0.0.1:%d" % srv.sockets[0].getsockname()[1]
+        t0 = time.monotonic()
+        with self.assertRaises(CallTimeout):
+            await lanlobby.Client.connect(addr, "x", timeout=0.3)
+        self.assertLess(time.monotonic() - t0, 3)
+
+    async def test_call_without_reply_times_out(self) -> None:
+        async def hello_only(r, w):
+            line = await r.readline()
+            w.write(b'{"id":1,"ok":true,"v":1,"you":{"id":"m1"},"heartbeat_ms":0,"misses":0}\n')
+            await r.read()
+
+        srv = await asyncio.start_server(hello_only, "127.0.0.1", 0)
+        self.addCleanup(srv.close)
+        c = await lanlobby.Client.connect("127.0.0.1:%d" % srv.sockets[0].getsockname()[1], "x", timeout=0.3)
+        self.addAsyncCleanup(c.close)
+        t0 = time.monotonic()
+        with self.assertRaises(CallTimeout):
+            await c.create("demo", "n", 2, port=1)
+        self.assertLess(time.monotonic() - t0, 3)
+
+
+class SyncWrapperTest(unittest.TestCase):
+    def test_sync_client(self) -> None:
+        from lanlobby import sync
+        coord = sync.run(coordinator(), 10)
+        try:
+            a = sync.Client.connect(coord.addr, "Alice")
+            b = sync.Client.connect(coord.addr, "Bob")
+            lid = a.create("demo", "sync", 2, port=4000).lobby.id
+            j = b.quick_join("demo", port=5000)
+            self.assertEqual(j.lobby.id, lid)
+            deadline = time.monotonic() + 5
+            got = []
+            while not any(e.kind == model.MEMBER_JOINED for e in got) and time.monotonic() < deadline:
+                got += a.drain_events()  # a game's frame loop
+                time.sleep(0.01)
+            self.assertTrue(any(e.kind == model.MEMBER_JOINED and e.member.name == "Bob" for e in got), got)
+            a.close()
+            b.close()
+        finally:
+            sync.run(coord.kill(), 5)
+
+
+if __name__ == "__main__":
+    unittest.main()
