@@ -131,6 +131,18 @@ func (i Iface) HasIPv4() bool { return len(i.IPv4()) > 0 }
 // counts).
 func (i Iface) HasIPv6() bool { return len(i.IPv6()) > 0 }
 
+// CarriesMulticast reports whether the interface carries a family's
+// multicast: IPv4 where it has an IPv4 address; IPv6 where it has an IPv6
+// address and the multicast flag (Linux installs the ff00::/8 route only
+// there, so on "lo" sends fail with ENETUNREACH; IPv4 multicast works
+// over "lo" regardless).
+func (i Iface) CarriesMulticast(v4 bool) bool {
+	if v4 {
+		return i.HasIPv4()
+	}
+	return i.HasIPv6() && i.Flags&net.FlagMulticast != 0
+}
+
 // OnLink reports whether a is a neighbour reachable directly over this
 // interface: inside one of its prefixes, or any IPv6 link-local address.
 // Responders use it to answer only queries from the local link, so an

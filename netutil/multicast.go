@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
 	"sync"
@@ -151,18 +150,6 @@ func (c *MulticastConn) openFamily(group netip.AddrPort) (*Socket, error) {
 	return ListenUDP(cfg)
 }
 
-// carries reports whether interface i carries a family's multicast: IPv4
-// where it has an IPv4 address; IPv6 where it has an IPv6 address and
-// the multicast flag (Linux installs the ff00::/8 route only there, so
-// on "lo" sends fail with ENETUNREACH; IPv4 multicast works over "lo"
-// regardless).
-func carries(i Iface, v4 bool) bool {
-	if v4 {
-		return i.HasIPv4()
-	}
-	return i.HasIPv6() && i.Flags&net.FlagMulticast != 0
-}
-
 // SetIfaces changes the interfaces: a listener joins the group on new
 // ones and leaves it on those gone; sends go to the new set. It returns
 // the joins that failed (logged too); the interfaces stay in use for
@@ -177,7 +164,7 @@ func (c *MulticastConn) SetIfaces(ifaces []Iface) error {
 		v4 := f.group.Addr().Is4()
 		var now []Iface
 		for _, i := range ifaces {
-			if carries(i, v4) {
+			if i.CarriesMulticast(v4) {
 				now = append(now, i)
 			}
 		}

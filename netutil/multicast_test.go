@@ -135,7 +135,7 @@ func TestSetIfacesFamilies(t *testing.T) {
 	if err := c.SendMulticast([]byte("x")); !errors.Is(err, ErrNoInterfaces) {
 		t.Fatalf("no interfaces: %v", err)
 	}
-	if got := carries(Iface{Flags: up | net.FlagLoopback, Prefixes: []netip.Prefix{netip.MustParsePrefix("::1/128")}}, false); got {
+	if got := (Iface{Flags: up | net.FlagLoopback, Prefixes: []netip.Prefix{netip.MustParsePrefix("::1/128")}}).CarriesMulticast(false); got {
 		t.Error("IPv6 over Linux lo (no multicast flag)")
 	}
 }
