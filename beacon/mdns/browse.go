@@ -171,8 +171,12 @@ func (b *browseCore) iface(index int) (netutil.Iface, bool) {
 // millisecond, and also as a legacy unicast query (see legacy); the
 // repeats QM with the PTR records already known (RFC 6762 §5.2, §7.1).
 // Only the first browse name is asked: the subtype when browsing one
-// game. ifIndex > 0 asks on that interface only.
+// game. ifIndex > 0 asks on that interface only. Without an interface
+// to ask on nothing is sent or counted.
 func (b *browseCore) browse(now time.Time, qu bool, ifIndex int) []outPacket {
+	if !slices.ContainsFunc(b.ifaces, func(i netutil.Iface) bool { return ifIndex == 0 || i.Index == ifIndex }) {
+		return nil
+	}
 	q := dns.Question{Name: b.names[0], Qtype: dns.TypePTR, Qclass: classIN}
 	if qu {
 		q.Qclass |= topBit
