@@ -91,16 +91,7 @@ func (c *core) reannounceDue(now time.Time) []outPacket {
 		if now.Before(r.next) {
 			continue
 		}
-		rrs := c.hostRecords(ifi, c.cfg.ttl)
-		svcs := c.answeringServices()
-		for _, s := range svcs {
-			rrs = append(rrs, c.sharedRecords(s, c.cfg.ttl)...)
-			rrs = append(rrs, c.uniqueRecords(s, c.cfg.ttl)...)
-		}
-		if len(svcs) > 0 {
-			rrs = append(rrs, enumRecord(c.cfg.ttl))
-		}
-		out = append(out, c.multicast(now, ifi, rrs, nil)...)
+		out = append(out, c.multicast(now, ifi, c.authoritative(ifi), nil)...)
 		c.stats.Announcements++
 		r.sent++
 		r.next = now.Add(announceInterval << (r.sent - 1))
