@@ -313,6 +313,8 @@ func TestAdvertiserFollowsNetwork(t *testing.T) {
 		t.Fatalf("announce %+v", p)
 	}
 	tap.nextKind(t, KindAnnounce) // the repeat: the period is an hour
+	// Counted after the fake delivered: poll.
+	waitFor(t, waitTimeout, "2 sent", func() bool { return a.Stats().Sent >= 2 })
 	if s := a.Stats(); s.Sent != 2 || s.SendErrors != 0 {
 		t.Fatalf("stats %+v, want 2 sent: none while waiting", s)
 	}
