@@ -3,6 +3,7 @@ package lanlobby
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 
@@ -82,10 +83,23 @@ func startAnnouncer(cfg Config, port uint16, coord *beacon.Coordinator) (*announ
 	}
 	if a.adv == nil && a.resp == nil {
 		a.run.stop()
-		return nil, errors.Join(ErrNoAnnounce, a.problem)
+		return nil, fmt.Errorf("%w: %w", ErrNoAnnounce, a.problem)
 	}
 	go a.apply()
 	return a, nil
+}
+
+// Network is nil while announcing has a usable network interface, else an
+// error wrapping ErrNoNetwork: the lobby is announced once one comes up.
+func (a *announcer) Network() error {
+	var cs []networked
+	if a.adv != nil {
+		cs = append(cs, a.adv)
+	}
+	if a.resp != nil {
+		cs = append(cs, a.resp)
+	}
+	return waitingForNetwork(cs...)
 }
 
 // Problem reports a protocol that could not start, or nil.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -50,6 +51,7 @@ type Browser struct {
 
 	run     running
 	bb      *beacon.Browser // nil with NoBeacon, or in coordinator mode
+	mb      *mdns.Browser   // nil with NoMDNS, or in coordinator mode
 	merge   *beacon.Merge
 	poller  *poller // coordinator mode only
 	problem *DiscoveryError
@@ -127,16 +129,19 @@ func Browse(ctx context.Context, cfg Config, game string) (*Browser, error) {
 			if err != nil {
 				problem.MDNS = err
 			} else {
+				b.mb = mb
 				sources = append(sources, mb)
 			}
 		}
 		if problem.Beacon != nil || problem.MDNS != nil {
 			b.problem = &problem
-			cfg.Logger.Warn("LAN discovery partly failed", "err", b.problem)
 		}
 		if len(sources) == 0 {
 			b.run.stop()
-			return nil, b.problem
+			return nil, fmt.Errorf("lanlobby: cannot discover on the LAN: %w", b.problem)
+		}
+		if b.problem != nil {
+			cfg.Logger.Warn("LAN discovery runs with one protocol", "problem", b.problem)
 		}
 	}
 	b.look = newLook(cfg, start)
@@ -189,6 +194,20 @@ func (b *Browser) Problem() error {
 		return nil
 	}
 	return b.problem
+}
+
+// Network is nil while discovery has a usable network interface, and an
+// error wrapping ErrNoNetwork, saying what is missing, while it waits for
+// one (not connected yet, or only loopback).
+func (b *Browser) Network() error {
+	var cs []networked
+	if b.bb != nil {
+		cs = append(cs, b.bb)
+	}
+	if b.mb != nil {
+		cs = append(cs, b.mb)
+	}
+	return waitingForNetwork(cs...)
 }
 
 // Coordinators lists the coordinator daemons heard of on the LAN.
@@ -330,7 +349,10 @@ func List(ctx context.Context, cfg Config, game string) ([]LobbyInfo, error) {
 	defer b.Close()
 	ls, err := b.settled(ctx)
 	if err != nil && ctx.Err() != nil {
-		return b.Lobbies(), nil // the caller's time is up: what was heard
+		ls, err = b.Lobbies(), nil // the caller's time is up: what was heard
+	}
+	if err == nil && len(ls) == 0 {
+		err = b.Network() // nothing heard because there is no network
 	}
 	return ls, err
 }

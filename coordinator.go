@@ -129,6 +129,16 @@ func (c *Coordinator) AnnounceProblem() error {
 	return c.ann.Problem()
 }
 
+// Network is nil while the coordinator's lobbies can be announced, else an
+// error wrapping ErrNoNetwork: they are announced once an interface comes
+// up. Nil when announcing is off.
+func (c *Coordinator) Network() error {
+	if c.ann == nil {
+		return nil
+	}
+	return c.ann.Network()
+}
+
 // Server is the coordinator itself (stats, config).
 func (c *Coordinator) Server() *lobby.Server { return c.srv }
 

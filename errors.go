@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/lanlobby/lanlobby/lobby"
+	"github.com/lanlobby/lanlobby/netutil"
 )
 
 // Errors callers branch on with errors.Is. Lobby errors match the lobby
@@ -21,7 +22,35 @@ var (
 	// ErrNoAnnounce: neither discovery protocol could start, so a hosted
 	// lobby would be invisible on the LAN.
 	ErrNoAnnounce = errors.New("lanlobby: cannot announce on the LAN")
+	// ErrNoNetwork: no network interface is usable yet (not connected,
+	// or only loopback). Discovery waits for one and carries on when it
+	// comes; a one-shot look that heard nothing says so with this error.
+	ErrNoNetwork = errors.New("lanlobby: no usable network interface")
 )
+
+// networked is a discovery component that reports its interfaces.
+type networked interface {
+	Interfaces() netutil.IfaceStatus
+}
+
+// waitingForNetwork returns an error wrapping ErrNoNetwork when every
+// component waits for a usable interface, and nil when any has one.
+func waitingForNetwork(cs ...networked) error {
+	var first netutil.IfaceStatus
+	for i, c := range cs {
+		st := c.Interfaces()
+		if !st.Waiting() {
+			return nil
+		}
+		if i == 0 {
+			first = st
+		}
+	}
+	if len(cs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w (%s)", ErrNoNetwork, first)
+}
 
 // AmbiguousError is returned by Join when a name matches several lobbies:
 // the caller picks one by id.
@@ -45,15 +74,24 @@ type DiscoveryError struct {
 	MDNS   error // nil when mDNS worked or was off
 }
 
+// Error lists the causes, each named by its protocol; callers add what
+// could not be done ("cannot discover on the LAN: ...").
 func (e *DiscoveryError) Error() string {
 	var parts []string
-	if e.Beacon != nil {
-		parts = append(parts, "beacon: "+e.Beacon.Error())
+	for _, c := range []struct {
+		name string
+		err  error
+	}{{"beacon", e.Beacon}, {"mdns", e.MDNS}} {
+		if c.err == nil {
+			continue
+		}
+		msg := c.err.Error()
+		if !strings.HasPrefix(msg, c.name+":") {
+			msg = c.name + ": " + msg
+		}
+		parts = append(parts, msg)
 	}
-	if e.MDNS != nil {
-		parts = append(parts, "mDNS: "+e.MDNS.Error())
-	}
-	return "lanlobby: cannot discover on the LAN (" + strings.Join(parts, "; ") + ")"
+	return strings.Join(parts, "; ")
 }
 
 // Unwrap gives both causes to errors.Is and errors.As.

@@ -96,6 +96,9 @@ func (b *Browser) QuickJoin(ctx context.Context, game string, opts JoinOptions) 
 		return nil, err
 	}
 	if len(candidates) == 0 {
+		if err := b.Network(); err != nil {
+			return nil, err
+		}
 		return nil, &lobby.Error{Code: lobby.CodeNoOpenLobby, Message: fmt.Sprintf("no open lobby of game %q visible on the LAN", g)}
 	}
 	return b.tryJoin(ctx, candidates, func(c *lobby.Client, l LobbyInfo) (*lobby.Joined, error) {
@@ -145,6 +148,9 @@ func (b *Browser) Join(ctx context.Context, nameOrID string, opts JoinOptions) (
 	case len(byName) > 1:
 		return nil, &AmbiguousError{Name: nameOrID, Lobbies: byName}
 	default:
+		if err := b.Network(); err != nil {
+			return nil, err
+		}
 		return nil, &lobby.Error{Code: lobby.CodeUnknownLobby, Message: fmt.Sprintf("no lobby %q visible on the LAN", nameOrID)}
 	}
 	// A full or started lobby is still asked: the coordinator's answer

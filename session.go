@@ -74,6 +74,16 @@ func (s *Session) AnnounceProblem() error {
 	return s.coord.AnnounceProblem()
 }
 
+// Network is nil while a lobby on the game's own coordinator can be
+// announced, else an error wrapping ErrNoNetwork: it is announced once a
+// network interface comes up.
+func (s *Session) Network() error {
+	if s.coord == nil {
+		return nil
+	}
+	return s.coord.Network()
+}
+
 // Events delivers the lobby's notices; see lobby.Client.Events. It closes
 // after an EventError when the coordinator is lost for good, and after
 // Close.

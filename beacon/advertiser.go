@@ -28,6 +28,11 @@ const (
 	MaxAdvertisedLobbies = 1024
 	// queryQueueLen bounds queries waiting for an answer; more are dropped.
 	queryQueueLen = 32
+	// changeRepeat is when the announcement made at once on a network
+	// change (a new interface or address) is repeated: a browser switches
+	// a lobby to another address of the same rank once two packets in a
+	// row came from it (see table.announce), and one may be lost.
+	changeRepeat = 300 * time.Millisecond
 )
 
 // Advertiser errors.
@@ -73,9 +78,10 @@ type AdvertiserConfig struct {
 	Logger *slog.Logger
 
 	// Test seams; nil means the real clock and network.
-	now    func() time.Time
-	ifaces func() ([]netutil.Iface, error)
-	listen listenFunc
+	now     func() time.Time
+	ifaces  func() (netutil.IfaceStatus, error)
+	changes <-chan struct{}
+	listen  listenFunc
 }
 
 // DefaultAdvertiserConfig returns the LAN defaults spelled out.
@@ -116,8 +122,9 @@ type Advertiser struct {
 	cfg  AdvertiserConfig
 	log  *slog.Logger
 	ttl  uint16 // seconds
-	life lifecycle
+	life RunOnce
 	kick chan struct{} // wakes Run to send changes
+	net  *netutil.Tracker
 
 	lobbiesMu sync.Mutex // guards lobbies, dirty and gone
 	lobbies   map[string]Lobby
@@ -167,9 +174,6 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
-	if cfg.ifaces == nil {
-		cfg.ifaces = cfg.Net.interfaces()
-	}
 	if cfg.listen == nil {
 		cfg.listen = cfg.Net.listener(cfg.Logger)
 	}
@@ -178,6 +182,7 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		log:     cfg.Logger,
 		ttl:     uint16(secs),
 		kick:    make(chan struct{}, 1),
+		net:     cfg.Net.tracker("beacon: advertiser", cfg.Logger, cfg.ifaces, cfg.changes),
 		lobbies: make(map[string]Lobby),
 		dirty:   make(map[string]bool),
 		gone:    make(map[string]Lobby),
@@ -194,7 +199,7 @@ func (a *Advertiser) Set(l Lobby) error {
 	if err := ValidateLobby(l); err != nil {
 		return err
 	}
-	if a.life.stopped() {
+	if a.life.Stopped() {
 		return ErrClosed
 	}
 	a.lobbiesMu.Lock()
@@ -217,7 +222,7 @@ func (a *Advertiser) Set(l Lobby) error {
 
 // Remove withdraws a lobby; a goodbye is sent at once (while running).
 func (a *Advertiser) Remove(id string) error {
-	if a.life.stopped() {
+	if a.life.Stopped() {
 		return ErrClosed
 	}
 	a.lobbiesMu.Lock()
@@ -254,15 +259,20 @@ func (a *Advertiser) Stats() AdvertiserStats {
 	}
 }
 
-// Close stops Run (which sends goodbyes first) and waits for it. It is
-// idempotent; afterwards Set, Remove and Run return ErrClosed.
+// Interfaces returns the interfaces Run announces on and what is missing;
+// while none is usable (Waiting), Run waits for the network. The zero
+// IfaceStatus before Run.
+func (a *Advertiser) Interfaces() netutil.IfaceStatus { return a.net.Status() }
+
 // Ready is closed once Run has opened its sockets; a Run that fails
 // before never closes it. A caller that must know at once whether
 // announcing works waits for Ready and Run's result together.
-func (a *Advertiser) Ready() <-chan struct{} { return a.life.ready() }
+func (a *Advertiser) Ready() <-chan struct{} { return a.life.Ready() }
 
+// Close stops Run (which sends goodbyes first) and waits for it. It is
+// idempotent; afterwards Set, Remove and Run return ErrClosed.
 func (a *Advertiser) Close() error {
-	a.life.close()
+	a.life.Close()
 	return nil
 }
 
@@ -275,24 +285,29 @@ func (a *Advertiser) wake() {
 
 // Run opens the sockets on the configured interfaces and advertises until
 // ctx is cancelled or Close is called, then sends goodbyes for every
-// lobby, withdraws the coordinator and returns nil. It fails only when the
-// interfaces or sockets cannot be had; send failures are logged, counted
-// and retried on the next period.
+// lobby, withdraws the coordinator and returns nil. It follows the
+// network while it runs: on a new interface or address it announces at
+// once (and again changeRepeat later). It fails only when the sockets
+// cannot be had (a port held by another program: an error wrapping
+// syscall.EADDRINUSE) or an interface named in Net.Interfaces does not
+// exist; with no usable interface yet it runs and waits (Interfaces).
+// Send failures are logged, counted and retried on the next period.
 func (a *Advertiser) Run(ctx context.Context) error {
-	ctx, finish, err := a.life.start(ctx)
+	ctx, finish, err := a.life.Start(ctx)
 	if err != nil {
 		return err
 	}
 	defer finish()
-	ifaces, err := a.cfg.ifaces()
+	st, err := a.net.Start()
+	if err != nil {
+		return err
+	}
+	defer a.net.Stop()
+	conn, err := a.cfg.listen(true, st.Ifaces)
 	if err != nil {
 		return fmt.Errorf("beacon: advertiser: %w", err)
 	}
-	conn, err := a.cfg.listen(true, ifaces)
-	if err != nil {
-		return fmt.Errorf("beacon: advertiser: %w", err)
-	}
-	a.life.markReady()
+	a.life.MarkReady()
 	queries := make(chan received, queryQueueLen)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -302,10 +317,13 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	r := &advRun{a: a, conn: conn, ifaces: ifaces, seq: rand.Uint32(), limiter: newRateLimiter(a.cfg.AnswerInterval)}
+	r := &advRun{a: a, conn: conn, ifaces: st.Ifaces, seq: rand.Uint32(), limiter: newRateLimiter(a.cfg.AnswerInterval)}
 	r.send(true)
 	timer := time.NewTimer(a.period())
 	defer timer.Stop()
+	repeat := time.NewTimer(time.Hour)
+	repeat.Stop()
+	defer repeat.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -318,6 +336,19 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			r.send(false)
 		case q := <-queries:
 			r.answer(q)
+		case <-a.net.Changes():
+			st, changes := a.net.Refresh()
+			if len(changes) == 0 {
+				continue
+			}
+			conn.SetIfaces(st.Ifaces)
+			r.ifaces = st.Ifaces
+			if slices.ContainsFunc(changes, func(c netutil.IfaceChange) bool { return !c.Removed() }) {
+				r.send(true)
+				repeat.Reset(changeRepeat)
+			}
+		case <-repeat.C:
+			r.send(true)
 		}
 	}
 }
@@ -401,6 +432,9 @@ func (r *advRun) farewell() {
 func (r *advRun) multicast(p *Packet) {
 	if (p.Kind == KindAnnounce || p.Kind == KindGoodbye) && len(p.Lobbies) == 0 {
 		return
+	}
+	if len(r.ifaces) == 0 {
+		return // waiting for the network: nothing to send on, nothing to count
 	}
 	r.seq++
 	p.Seq = r.seq

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/netutil"
 )
 
 // newTestAdvertiser returns an Advertiser on host h of n, not yet running.
@@ -268,5 +271,54 @@ func TestAdvertiserConfig(t *testing.T) {
 	a.Close()
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestAdvertiserFollowsNetwork: without an interface the advertiser runs,
+// reports that it waits and sends nothing; when the network signals an
+// interface, it announces at once and repeats changeRepeat later (its
+// period is an hour).
+func TestAdvertiserFollowsNetwork(t *testing.T) {
+	n := newFakeNet()
+	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
+	tap := n.tap(t, h2)
+	cfg := slow
+	var o *opened
+	_, cfg.listen, o = n.seams(h1)
+	var ifacesMu sync.Mutex
+	st := netutil.IfaceStatus{Missing: netutil.ErrNoInterfaces}
+	cfg.ifaces = func() (netutil.IfaceStatus, error) {
+		ifacesMu.Lock()
+		defer ifacesMu.Unlock()
+		return st, nil
+	}
+	changes := make(chan struct{}, 1)
+	cfg.changes = changes
+	cfg.Logger = quiet
+	a, err := NewAdvertiser(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Set(testLobby("a")); err != nil {
+		t.Fatal(err)
+	}
+	startListening(t, a, o)
+	waitFor(t, waitTimeout, "waiting status", func() bool { return a.Interfaces().Waiting() })
+	ifacesMu.Lock()
+	st = netutil.IfaceStatus{Ifaces: []netutil.Iface{h1.iface()}}
+	ifacesMu.Unlock()
+	changes <- struct{}{}
+	p, _ := tap.nextKind(t, KindAnnounce)
+	if len(p.Lobbies) != 1 || p.Lobbies[0].ID != "a" {
+		t.Fatalf("announce %+v", p)
+	}
+	tap.nextKind(t, KindAnnounce) // the repeat: the period is an hour
+	// Counted after the fake delivered: poll.
+	waitFor(t, waitTimeout, "2 sent", func() bool { return a.Stats().Sent >= 2 })
+	if s := a.Stats(); s.Sent != 2 || s.SendErrors != 0 {
+		t.Fatalf("stats %+v, want 2 sent: none while waiting", s)
+	}
+	if got := a.Interfaces().Names(); len(got) != 1 || got[0] != "eth0" {
+		t.Fatalf("interfaces %v", got)
 	}
 }

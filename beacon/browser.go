@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,9 +52,10 @@ type BrowserConfig struct {
 	Logger *slog.Logger
 
 	// Test seams; nil means the real clock and network.
-	now    func() time.Time
-	ifaces func() ([]netutil.Iface, error)
-	listen listenFunc
+	now     func() time.Time
+	ifaces  func() (netutil.IfaceStatus, error)
+	changes <-chan struct{}
+	listen  listenFunc
 }
 
 // DefaultBrowserConfig returns the defaults spelled out.
@@ -89,9 +91,10 @@ type browserCounters struct {
 type Browser struct {
 	cfg    BrowserConfig
 	log    *slog.Logger
-	life   lifecycle
+	life   RunOnce
 	events chan Event
 	kick   chan struct{} // Query asks Run to query
+	net    *netutil.Tracker
 
 	tableMu sync.Mutex // guards table and queue (read by Lobbies, Stats)
 	table   *table
@@ -123,9 +126,6 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
-	if cfg.ifaces == nil {
-		cfg.ifaces = cfg.Net.interfaces()
-	}
 	if cfg.listen == nil {
 		cfg.listen = cfg.Net.listener(cfg.Logger)
 	}
@@ -141,6 +141,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 		log:    cfg.Logger,
 		events: make(chan Event),
 		kick:   make(chan struct{}, 1),
+		net:    cfg.Net.tracker("beacon: browser", cfg.Logger, cfg.ifaces, cfg.changes),
 		table:  t,
 		// Twice the table: the consumer may still hold lobbies that left it.
 		queue: newCoalescer(2*cfg.MaxLobbies + 64),
@@ -188,48 +189,55 @@ func (b *Browser) Stats() BrowserStats {
 	}
 }
 
-// Close stops Run and waits for it. It is idempotent.
+// Interfaces returns the interfaces Run listens on and what is missing;
+// while none is usable (Waiting), Run waits for the network. The zero
+// IfaceStatus before Run.
+func (b *Browser) Interfaces() netutil.IfaceStatus { return b.net.Status() }
+
 // Ready is closed once Run has opened its sockets; a Run that fails
 // before never closes it. A caller that must know at once whether
 // browsing works waits for Ready and Run's result together.
-func (b *Browser) Ready() <-chan struct{} { return b.life.ready() }
+func (b *Browser) Ready() <-chan struct{} { return b.life.Ready() }
 
+// Close stops Run and waits for it. It is idempotent.
 func (b *Browser) Close() error {
-	b.life.close()
+	b.life.Close()
 	return nil
 }
 
 // Run listens, queries, and emits events until ctx is cancelled or Close
-// is called; then it closes Events and returns nil. It fails only when
-// the interfaces or sockets cannot be had.
+// is called; then it closes Events and returns nil. It follows the
+// network while it runs: on a new interface or address it queries at
+// once (and repeats as at start). It fails only when the sockets cannot
+// be had (a port held by another program: an error wrapping
+// syscall.EADDRINUSE) or an interface named in Net.Interfaces does not
+// exist; with no usable interface yet it runs and waits (Interfaces).
 func (b *Browser) Run(ctx context.Context) error {
-	ctx, finish, err := b.life.start(ctx)
+	ctx, finish, err := b.life.Start(ctx)
 	if err != nil {
 		return err
 	}
 	defer finish()
 	defer close(b.events)
-	ifaces, err := b.cfg.ifaces()
+	st, err := b.net.Start()
 	if err != nil {
-		return fmt.Errorf("beacon: browser: %w", err)
+		return err
 	}
+	defer b.net.Stop()
 	// Announcements arrive on the shared group port; answers to our
 	// queries on a querier port of our own, since unicast to the shared
 	// port would reach only one of the processes sharing it.
-	group, err := b.cfg.listen(true, ifaces)
+	group, err := b.cfg.listen(true, st.Ifaces)
 	if err != nil {
 		return fmt.Errorf("beacon: browser: %w", err)
 	}
-	querier, err := b.cfg.listen(false, ifaces)
+	querier, err := b.cfg.listen(false, st.Ifaces)
 	if err != nil {
 		group.Close()
 		return fmt.Errorf("beacon: browser: %w", err)
 	}
-	b.life.markReady()
-	names := make(map[int]string, len(ifaces))
-	for _, i := range ifaces {
-		names[i.Index] = i.Name
-	}
+	b.life.MarkReady()
+	names := ifaceNames(st.Ifaces)
 	rx := make(chan received, RecvQueueLen)
 	var wg sync.WaitGroup
 	defer func() {
@@ -247,10 +255,17 @@ func (b *Browser) Run(ctx context.Context) error {
 	if _, err := Encode(query); err != nil {
 		return fmt.Errorf("beacon: browser: %w", err)
 	}
-	b.sendQuery(querier, query)
-	repeat := time.NewTimer(queryRepeats[0])
+	repeat := time.NewTimer(time.Hour)
 	defer repeat.Stop()
-	repeats := 1
+	repeats := 0
+	// queries sends the first query and schedules its repeats: at start
+	// and when the network changed.
+	queries := func() {
+		b.sendQuery(querier, query, len(names) > 0)
+		repeat.Reset(queryRepeats[0])
+		repeats = 1
+	}
+	queries()
 	expiry := time.NewTimer(time.Hour)
 	defer expiry.Stop()
 	b.resetExpiry(expiry)
@@ -275,19 +290,38 @@ func (b *Browser) Run(ctx context.Context) error {
 			b.apply(func(t *table, now time.Time) []Event { return t.expire(now) })
 			b.resetExpiry(expiry)
 		case <-repeat.C:
-			b.sendQuery(querier, query)
+			b.sendQuery(querier, query, len(names) > 0)
 			if repeats < len(queryRepeats) {
 				repeat.Reset(queryRepeats[repeats] - queryRepeats[repeats-1])
 				repeats++
 			}
 		case <-b.kick:
-			b.sendQuery(querier, query)
+			b.sendQuery(querier, query, len(names) > 0)
+		case <-b.net.Changes():
+			st, changes := b.net.Refresh()
+			if len(changes) == 0 {
+				continue
+			}
+			group.SetIfaces(st.Ifaces)
+			querier.SetIfaces(st.Ifaces)
+			names = ifaceNames(st.Ifaces)
+			if slices.ContainsFunc(changes, func(c netutil.IfaceChange) bool { return !c.Removed() }) {
+				queries()
+			}
 		case out <- next:
 			b.tableMu.Lock()
 			b.queue.pop()
 			b.tableMu.Unlock()
 		}
 	}
+}
+
+func ifaceNames(ifaces []netutil.Iface) map[int]string {
+	names := make(map[int]string, len(ifaces))
+	for _, i := range ifaces {
+		names[i.Index] = i.Name
+	}
+	return names
 }
 
 // apply runs one table update and queues its events.
@@ -310,7 +344,12 @@ func (b *Browser) resetExpiry(t *time.Timer) {
 	t.Reset(d)
 }
 
-func (b *Browser) sendQuery(c packetConn, query *Packet) {
+// sendQuery sends a query, when there is an interface to send it on
+// (else it would only count failures while waiting for the network).
+func (b *Browser) sendQuery(c packetConn, query *Packet, haveIfaces bool) {
+	if !haveIfaces {
+		return
+	}
 	pkt, err := b.sig.encode(query)
 	if err != nil {
 		b.log.Error("beacon: cannot encode query", "err", err) // a bug: the game is validated

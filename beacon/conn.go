@@ -19,13 +19,16 @@ type packetConn interface {
 	SendMulticast(b []byte) error
 	// SendTo sends by unicast, from the conn's own port.
 	SendTo(b []byte, dst netip.AddrPort) error
+	// SetIfaces changes the interfaces joined and sent on.
+	SetIfaces(ifaces []netutil.Iface) error
 	Close() error
 }
 
 var _ packetConn = (*netutil.MulticastConn)(nil)
 
-// listenFunc opens a conn on the given interfaces: with join a listener
-// on the shared group port, without it a querier on a port of its own.
+// listenFunc opens a conn on the given interfaces (possibly none yet):
+// with join a listener on the shared group port, without it a querier on
+// a port of its own.
 type listenFunc func(join bool, ifaces []netutil.Iface) (packetConn, error)
 
 // NetConfig says where beacons travel. The zero value is the default:
@@ -40,7 +43,12 @@ type NetConfig struct {
 	// Network is "udp" or "" for both families, "udp4" or "udp6" for one.
 	Network string
 	// Interfaces chooses the interfaces (see netutil.IfaceOptions). They
-	// are read when Run starts.
+	// are read when Run starts and followed while it runs: interfaces
+	// and addresses that appear are used within about a second (at once
+	// on Linux), those that go are left. An interface named here that does
+	// not exist makes Run fail at once; one that is down or has no
+	// address yet, or an automatic choice that finds nothing, is waited
+	// for (see the components' Interfaces method).
 	Interfaces netutil.IfaceOptions
 }
 
@@ -85,9 +93,12 @@ func (n NetConfig) listener(log *slog.Logger) listenFunc {
 	}
 }
 
-// interfaces returns the production interface lookup.
-func (n NetConfig) interfaces() func() ([]netutil.Iface, error) {
-	return func() ([]netutil.Iface, error) { return netutil.Interfaces(n.Interfaces) }
+// tracker returns the interface tracker of a component: the production
+// lookup and watcher, unless the test seams replace them.
+func (n NetConfig) tracker(name string, log *slog.Logger, lookup func() (netutil.IfaceStatus, error), changes <-chan struct{}) *netutil.Tracker {
+	return netutil.NewTracker(netutil.TrackerConfig{
+		Options: n.Interfaces, Name: name, Logger: log, Lookup: lookup, Changes: changes,
+	})
 }
 
 // received is one decoded packet with where it came from.

@@ -90,9 +90,11 @@ func (o *opened) get(i int) *fakeConn {
 }
 
 // seams returns the config seams that put a component on host h.
-func (n *fakeNet) seams(h fakeHost) (func() ([]netutil.Iface, error), listenFunc, *opened) {
+func (n *fakeNet) seams(h fakeHost) (func() (netutil.IfaceStatus, error), listenFunc, *opened) {
 	o := &opened{}
-	ifaces := func() ([]netutil.Iface, error) { return []netutil.Iface{h.iface()}, nil }
+	ifaces := func() (netutil.IfaceStatus, error) {
+		return netutil.IfaceStatus{Ifaces: []netutil.Iface{h.iface()}}, nil
+	}
 	listen := func(join bool, _ []netutil.Iface) (packetConn, error) {
 		c := n.open(h, join)
 		o.connsMu.Lock()
@@ -182,6 +184,9 @@ func (c *fakeConn) SendTo(b []byte, dst netip.AddrPort) error {
 	}
 	return errors.New("fake: no socket for this family")
 }
+
+// SetIfaces: a fake host keeps its one interface.
+func (c *fakeConn) SetIfaces([]netutil.Iface) error { return nil }
 
 func (c *fakeConn) has(v4 bool) bool {
 	for _, a := range c.addrs {

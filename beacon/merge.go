@@ -118,7 +118,7 @@ func (m *merger) snapshot() []LobbyInfo {
 type Merge struct {
 	sources []Source
 	events  chan Event
-	life    lifecycle
+	life    RunOnce
 
 	mergerMu sync.Mutex // guards m
 	m        *merger
@@ -141,7 +141,7 @@ func (m *Merge) Lobbies() []LobbyInfo {
 
 // Close stops Run and waits for it. It is idempotent.
 func (m *Merge) Close() error {
-	m.life.close()
+	m.life.Close()
 	return nil
 }
 
@@ -155,7 +155,7 @@ type tagged struct {
 // source has closed and the last events were delivered. It never blocks a
 // source on a slow consumer (events are coalesced per lobby id).
 func (m *Merge) Run(ctx context.Context) error {
-	ctx, finish, err := m.life.start(ctx)
+	ctx, finish, err := m.life.Start(ctx)
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lanlobby/lanlobby/internal/netlab"
+	"github.com/lanlobby/lanlobby/netutil"
 )
 
 // keyed returns cfg with the key set.
@@ -148,7 +149,7 @@ func labListen(t *testing.T, h *netlab.Host) packetConn {
 	}
 	var c packetConn
 	if err := h.Do(func() error {
-		ifaces, err := n.interfaces()()
+		ifaces, err := netutil.Interfaces(n.Interfaces)
 		if err != nil {
 			return err
 		}

@@ -47,7 +47,44 @@ type entry struct {
 	ttl      time.Duration
 	expires  time.Time
 	hostSeen time.Time // last packet from info.Host's address
-	gone     bool      // tombstone: removed by goodbye, kept until expires
+	hostSeq  uint32    // newest seq heard from info.Host's address
+	// alt is another address the lobby was heard from with a seq newer
+	// than hostSeq, altSeq the newest such seq and altN how many distinct
+	// such seqs: two mean the current address missed two packets in a
+	// row (the host's address changed, see moved).
+	alt    netip.Addr
+	altSeq uint32
+	altN   int
+	gone   bool // tombstone: removed by goodbye, kept until expires
+}
+
+// moved reports whether the lobby's host has moved to address a, of the
+// same rank as the current one: a delivered two packets newer than any
+// from the current address. A host announces every packet on each of its
+// interfaces and families with one seq, so while the current address
+// works it keeps up; when DHCP gives a new address, the next two packets
+// (the advertiser repeats its announcement after a network change) move
+// the lobby, instead of a TTL later. A worse address (IPv6 while IPv4 is
+// lost) takes over only after a TTL: a lost IPv4 copy whose IPv6 twin
+// came first must not make the lobby flap.
+func (e *entry) moved(a netip.Addr, seq uint32) bool {
+	if hostRank(a) != hostRank(e.info.Host.Addr()) || seqOrder(seq, e.hostSeq) <= 0 {
+		return false
+	}
+	if a != e.alt {
+		e.alt, e.altSeq, e.altN = a, seq, 1
+		return false
+	}
+	if seq != e.altSeq {
+		e.altSeq, e.altN = seq, e.altN+1
+	}
+	return e.altN >= 2
+}
+
+// setHost makes a the lobby's address, heard with seq at now.
+func (e *entry) setHost(a netip.Addr, port uint16, iface string, seq uint32, now time.Time) {
+	e.info.Host, e.info.Iface, e.hostSeen, e.hostSeq = netip.AddrPortFrom(a, port), iface, now, seq
+	e.alt, e.altN = netip.Addr{}, 0
 }
 
 type coordEntry struct {
@@ -195,19 +232,21 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 	if fresh {
 		t.live++
 		*e = entry{}
-		e.info.Host = netip.AddrPortFrom(a, l.Port)
-		e.info.Iface = iface
-		e.hostSeen = now
+		e.setHost(a, l.Port, iface, seq, now)
 	}
 	e.seq, e.ttl = seq, ttl
 	e.expires = now.Add(ttl)
-	// Keep the preferred address; switch when a better one is heard or
-	// the current one has not been heard for a TTL.
+	// Keep the preferred address; switch when a better one is heard, the
+	// host moved to another (moved), or the current one has not been
+	// heard for a TTL.
 	switch cur := e.info.Host.Addr(); {
 	case a == cur:
-		e.hostSeen = now
-	case hostRank(a) < hostRank(cur) || now.Sub(e.hostSeen) >= ttl:
-		e.info.Host, e.info.Iface, e.hostSeen = netip.AddrPortFrom(a, l.Port), iface, now
+		e.hostSeen, e.alt, e.altN = now, netip.Addr{}, 0
+		if seqOrder(seq, e.hostSeq) > 0 {
+			e.hostSeq = seq
+		}
+	case hostRank(a) < hostRank(cur) || now.Sub(e.hostSeen) >= ttl || e.moved(a, seq):
+		e.setHost(a, l.Port, iface, seq, now)
 	}
 	e.info = LobbyInfo{
 		ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity, State: l.State,
@@ -229,8 +268,7 @@ func (t *table) betterAddress(now time.Time, e *entry, a netip.Addr, iface strin
 	if e.gone || hostRank(a) >= hostRank(e.info.Host.Addr()) {
 		return Event{}, false
 	}
-	e.info.Host = netip.AddrPortFrom(a, e.info.Host.Port())
-	e.info.Iface, e.hostSeen = iface, now
+	e.setHost(a, e.info.Host.Port(), iface, e.seq, now)
 	return Event{Type: Updated, Lobby: t.view(e)}, true
 }
 

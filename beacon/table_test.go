@@ -141,6 +141,34 @@ func TestTableHostChoice(t *testing.T) {
 	check(t, tb.observe(t0.Add(7*time.Second), announce(4, l), src4b, "eth0"))
 }
 
+// TestTableHostMoves: a host whose address changed (DHCP) is followed
+// after two packets from the new address that the old one did not
+// deliver, within milliseconds, not a TTL later; a single lost copy on
+// the current address moves nothing.
+func TestTableHostMoves(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	l := testLobby("a")
+	check(t, tb.observe(t0, announce(1, l), src4, "eth0"), "added a")
+	check(t, tb.observe(t0, announce(1, l), src6ll, "eth0"))
+	// The IPv4 copy of seq 2 is lost; seq 3 comes over both again.
+	check(t, tb.observe(t0.Add(time.Second), announce(2, l), src6ll, "eth0"))
+	check(t, tb.observe(t0.Add(2*time.Second), announce(3, l), src6ll, "eth0"))
+	check(t, tb.observe(t0.Add(2*time.Second), announce(3, l), src4, "eth0"))
+	check(t, tb.observe(t0.Add(3*time.Second), announce(4, l), src6ll, "eth0"))
+	if h := tb.snapshot()[0].Host.Addr(); h != src4.Addr() {
+		t.Fatalf("host %v after a lost copy", h)
+	}
+	// New IPv4 address: the announcement at once and its repeat.
+	check(t, tb.observe(t0.Add(3100*time.Millisecond), announce(5, l), src4b, "eth0"))
+	evs := tb.observe(t0.Add(3400*time.Millisecond), announce(6, l), src4b, "eth0")
+	check(t, evs, "updated a")
+	if h := evs[0].Lobby.Host; h.Addr() != src4b.Addr() {
+		t.Fatalf("moved to %v, want %v", h, src4b)
+	}
+	// The old address is not taken back by a late copy.
+	check(t, tb.observe(t0.Add(3400*time.Millisecond), announce(4, l), src4, "eth0"))
+}
+
 // TestTableHostChoiceAcrossReorder: a host answers a query over IPv6 and
 // IPv4 in two sends (seq 5, then 6); when the IPv6 one arrives last it is
 // stale for content, but its address must not be lost the other way round:

@@ -59,7 +59,10 @@ type IfaceOptions struct {
 	// --interface flag) and replaces the automatic filter: a named virtual
 	// or loopback interface is accepted. Each named interface must exist,
 	// be up, support multicast (loopback is exempt) and have an address;
-	// otherwise selection fails, because the user asked for it explicitly.
+	// otherwise SelectInterfaces fails, because the user asked for it
+	// explicitly. Long-running components (SelectAvailable) fail at start
+	// only for a name that does not exist (a typo), and wait for one that
+	// is down or has no address yet (Wi-Fi before it connects).
 	Names []string
 	// Loopback adds loopback interfaces to the automatic choice. Tests use
 	// it inside network namespaces; Linux's "lo" lacks the multicast flag
@@ -128,6 +131,18 @@ func (i Iface) HasIPv4() bool { return len(i.IPv4()) > 0 }
 // counts).
 func (i Iface) HasIPv6() bool { return len(i.IPv6()) > 0 }
 
+// CarriesMulticast reports whether the interface carries a family's
+// multicast: IPv4 where it has an IPv4 address; IPv6 where it has an IPv6
+// address and the multicast flag (Linux installs the ff00::/8 route only
+// there, so on "lo" sends fail with ENETUNREACH; IPv4 multicast works
+// over "lo" regardless).
+func (i Iface) CarriesMulticast(v4 bool) bool {
+	if v4 {
+		return i.HasIPv4()
+	}
+	return i.HasIPv6() && i.Flags&net.FlagMulticast != 0
+}
+
 // OnLink reports whether a is a neighbour reachable directly over this
 // interface: inside one of its prefixes, or any IPv6 link-local address.
 // Responders use it to answer only queries from the local link, so an
@@ -154,6 +169,19 @@ func (i Iface) OnLink(a netip.Addr) bool {
 // interface by name (IsVirtualName), and at least one usable address.
 // The result keeps the candidates' order.
 func SelectInterfaces(cands []Candidate, opts IfaceOptions) ([]Iface, error) {
+	st := SelectAvailable(cands, opts)
+	if st.Missing != nil {
+		return nil, st.Missing
+	}
+	return st.Ifaces, nil
+}
+
+// SelectAvailable is SelectInterfaces for a component that keeps running
+// while the network changes: it returns what is usable now, and in
+// Missing why something asked for is not (see IfaceStatus). Unlike
+// SelectInterfaces it does not give up on the named interfaces that are
+// usable because another named one is not.
+func SelectAvailable(cands []Candidate, opts IfaceOptions) IfaceStatus {
 	if len(opts.Names) > 0 {
 		return selectNamed(cands, opts.Names)
 	}
@@ -163,6 +191,7 @@ func SelectInterfaces(cands []Candidate, opts IfaceOptions) ([]Iface, error) {
 		loop := ifi.Flags&net.FlagLoopback != 0
 		switch {
 		case ifi.Flags&net.FlagUp == 0:
+		case ifi.Flags&net.FlagRunning == 0: // up but no link: a cable out, Wi-Fi not associated
 		case loop && !opts.Loopback:
 		case !loop && ifi.Flags&net.FlagMulticast == 0:
 		case ifi.Flags&net.FlagPointToPoint != 0:
@@ -174,36 +203,45 @@ func SelectInterfaces(cands []Candidate, opts IfaceOptions) ([]Iface, error) {
 		}
 	}
 	if len(out) == 0 {
-		return nil, ErrNoInterfaces
+		return IfaceStatus{Missing: ErrNoInterfaces}
 	}
-	return out, nil
+	return IfaceStatus{Ifaces: out}
 }
 
-func selectNamed(cands []Candidate, names []string) ([]Iface, error) {
-	var out []Iface
+func selectNamed(cands []Candidate, names []string) IfaceStatus {
+	var st IfaceStatus
+	var missing []error
 	for _, name := range names {
-		if slices.ContainsFunc(out, func(i Iface) bool { return i.Name == name }) {
+		if slices.ContainsFunc(st.Ifaces, func(i Iface) bool { return i.Name == name }) {
 			continue
 		}
 		i := slices.IndexFunc(cands, func(c Candidate) bool { return c.Interface.Name == name })
 		if i < 0 {
-			return nil, fmt.Errorf("%w: %q", ErrUnknownInterface, name)
+			missing = append(missing, fmt.Errorf("%w: %q", ErrUnknownInterface, name))
+			continue
 		}
 		c := cands[i]
 		flags := c.Interface.Flags
 		switch {
 		case flags&net.FlagUp == 0:
-			return nil, fmt.Errorf("%w: %q is down", ErrUnusableInterface, name)
+			missing = append(missing, fmt.Errorf("%w: %q is down", ErrUnusableInterface, name))
+			continue
+		case flags&net.FlagRunning == 0:
+			missing = append(missing, fmt.Errorf("%w: %q has no link (cable out, or Wi-Fi not connected)", ErrUnusableInterface, name))
+			continue
 		case flags&(net.FlagMulticast|net.FlagLoopback) == 0:
-			return nil, fmt.Errorf("%w: %q does not support multicast", ErrUnusableInterface, name)
+			missing = append(missing, fmt.Errorf("%w: %q does not support multicast", ErrUnusableInterface, name))
+			continue
 		}
 		it := makeIface(c)
 		if len(it.Prefixes) == 0 {
-			return nil, fmt.Errorf("%w: %q has no IPv4 or IPv6 address", ErrUnusableInterface, name)
+			missing = append(missing, fmt.Errorf("%w: %q has no IPv4 or IPv6 address", ErrUnusableInterface, name))
+			continue
 		}
-		out = append(out, it)
+		st.Ifaces = append(st.Ifaces, it)
 	}
-	return out, nil
+	st.Missing = errors.Join(missing...)
+	return st
 }
 
 // makeIface keeps the addresses worth advertising: IPv4 (169.254/16
@@ -244,8 +282,31 @@ func makeIface(c Candidate) Iface {
 
 // Interfaces snapshots the machine's interfaces and applies
 // SelectInterfaces. Interfaces are read once per call; long-running users
-// call it again to notice a new network.
+// call it again to notice a new network (see Watcher).
 func Interfaces(opts IfaceOptions) ([]Iface, error) {
+	cands, err := Candidates()
+	if err != nil {
+		return nil, err
+	}
+	return SelectInterfaces(cands, opts)
+}
+
+// LookupInterfaces snapshots the machine's interfaces and applies
+// SelectAvailable. The error is only for a machine whose interfaces
+// cannot be listed; what is missing is in the status.
+//
+// On Linux the snapshot is of the network namespace of the calling
+// thread.
+func LookupInterfaces(opts IfaceOptions) (IfaceStatus, error) {
+	cands, err := Candidates()
+	if err != nil {
+		return IfaceStatus{}, err
+	}
+	return SelectAvailable(cands, opts), nil
+}
+
+// Candidates lists the machine's interfaces with their addresses.
+func Candidates() ([]Candidate, error) {
 	ifis, err := net.Interfaces()
 	if err != nil {
 		return nil, fmt.Errorf("netutil: list interfaces: %w", err)
@@ -266,7 +327,7 @@ func Interfaces(opts IfaceOptions) ([]Iface, error) {
 		}
 		cands = append(cands, c)
 	}
-	return SelectInterfaces(cands, opts)
+	return cands, nil
 }
 
 func prefixOf(n *net.IPNet) (netip.Prefix, bool) {

@@ -41,6 +41,7 @@ var machine = []Candidate{
 	cand(16, "eth2", up|net.FlagBroadcast, "192.168.4.10/24"), // no multicast flag
 	cand(17, "tailscale0", up|net.FlagMulticast, "100.100.1.1/32"),
 	cand(18, "eth3", mcast, "0.0.0.0/0", "ff02::1/128", "::ffff:10.0.0.1/128", "127.0.0.2/8", "169.254.7.7/16"),
+	cand(19, "eth4", mcast&^net.FlagRunning, "192.168.5.10/24"), // up, no carrier
 }
 
 func names(ifs []Iface) []string {
@@ -69,6 +70,7 @@ func TestSelectInterfaces(t *testing.T) {
 		{name: "named twice", cands: machine, opts: IfaceOptions{Names: []string{"eth0", "eth0"}}, want: []string{"eth0"}},
 		{name: "named unknown", cands: machine, opts: IfaceOptions{Names: []string{"eth9"}}, err: ErrUnknownInterface},
 		{name: "named down", cands: machine, opts: IfaceOptions{Names: []string{"wlan0"}}, err: ErrUnusableInterface},
+		{name: "named without carrier", cands: machine, opts: IfaceOptions{Names: []string{"eth4"}}, err: ErrUnusableInterface},
 		{name: "named no multicast", cands: machine, opts: IfaceOptions{Names: []string{"wg0"}}, err: ErrUnusableInterface},
 		{name: "named no address", cands: machine, opts: IfaceOptions{Names: []string{"eth1"}}, err: ErrUnusableInterface},
 		{name: "only virtual", cands: machine[3:9], err: ErrNoInterfaces},

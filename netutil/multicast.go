@@ -1,16 +1,13 @@
 package netutil
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -20,16 +17,7 @@ const (
 	// only blocks when the socket buffer is full; the deadline keeps a
 	// wedged interface from stalling the others.
 	DefaultWriteTimeout = 500 * time.Millisecond
-	// DefaultQueueLen is how many received packets wait for ReadFrom
-	// before new ones are dropped (and counted).
-	DefaultQueueLen = 64
-	// maxDatagram is the read buffer size: the largest UDP payload.
-	maxDatagram = 65535
 )
-
-// ErrNoFamily is returned by SendTo when the conn has no socket of the
-// destination's address family.
-var ErrNoFamily = errors.New("netutil: no socket for this address family")
 
 // MulticastConfig configures ListenMulticast. The caller's struct is
 // copied, never modified.
@@ -46,17 +34,20 @@ type MulticastConfig struct {
 	// sends to the group and gets unicast replies, which a shared port
 	// would deliver to only one of the processes sharing it.
 	Join bool
-	// Ifaces are the interfaces to join and send on (see Interfaces). IPv4
-	// is used only on interfaces with an IPv4 address, IPv6 only on those
-	// with an IPv6 address and the multicast flag (so not on Linux "lo").
-	// Required.
+	// Ifaces are the interfaces to join and send on at first (see
+	// Interfaces; SetIfaces changes them). IPv4 is used only on
+	// interfaces with an IPv4 address, IPv6 only on those with an IPv6
+	// address and the multicast flag (so not on Linux "lo"). It may be
+	// empty: the sockets are open, and nothing is sent until interfaces
+	// are set.
 	Ifaces []Iface
 	// WriteTimeout bounds each send on each interface; 0 means
 	// DefaultWriteTimeout.
 	WriteTimeout time.Duration
 	// QueueLen is the number of received packets buffered for ReadFrom;
-	// 0 means DefaultQueueLen. When it is full new packets are dropped and
-	// counted (Dropped): a receive loop never blocks.
+	// 0 means DefaultQueueLen. When it (or DefaultQueueBytes) is full new
+	// packets are dropped and counted (Dropped): a receive loop never
+	// blocks.
 	QueueLen int
 	// Logger receives warnings (failed joins, dropped packets); nil means
 	// slog.Default().
@@ -64,31 +55,34 @@ type MulticastConfig struct {
 }
 
 // MulticastConn is a pair of UDP sockets (IPv4, IPv6; either may be
-// absent) for one multicast group. It is safe for concurrent use.
+// absent) for one multicast group, with TTL / hop limit 1 so nothing
+// leaves the link. Its interfaces may change while it is open
+// (SetIfaces). It is safe for concurrent use.
 type MulticastConn struct {
-	cfg   MulticastConfig
-	log   *slog.Logger
-	fams  []*family
-	queue chan packet
+	cfg  MulticastConfig
+	log  *slog.Logger
+	fams []*family
+	rx   *Receiver
 
-	closing   chan struct{}
-	closeOnce sync.Once
-	closeErr  error
-	wg        sync.WaitGroup
-	dropped   atomic.Uint64
+	ifacesMu sync.Mutex // guards ifaces and every family's ifaces
+	ifaces   []Iface
 }
 
-type packet struct {
-	data    []byte
-	src     netip.AddrPort
-	ifIndex int
+// family is one socket of a MulticastConn: IPv4 or IPv6.
+type family struct {
+	sock   *Socket
+	group  netip.AddrPort
+	ifaces []Iface // the conn's interfaces that carry this family
 }
 
 // ListenMulticast opens the sockets, sets multicast TTL / hop limit 1 and
 // loopback on (two processes on one host see each other), and with
-// cfg.Join joins the groups. A family is skipped when no interface has an
-// address of it; an interface whose join fails is logged and skipped; it
-// fails only when nothing usable is left.
+// cfg.Join joins the groups on cfg.Ifaces. A family whose socket cannot
+// be opened (IPv6 disabled in the kernel, say) is skipped while the other
+// one works, except that a group port held by another program always
+// fails, with an error that names the port and wraps syscall.EADDRINUSE:
+// never half a listener. A failed join is logged; the interface may
+// become usable later (SetIfaces joins again).
 func ListenMulticast(cfg MulticastConfig) (*MulticastConn, error) {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
@@ -99,115 +93,103 @@ func ListenMulticast(cfg MulticastConfig) (*MulticastConn, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	cfg.Ifaces = slices.Clone(cfg.Ifaces)
-	if len(cfg.Ifaces) == 0 {
-		return nil, ErrNoInterfaces
-	}
-	c := &MulticastConn{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		queue:   make(chan packet, cfg.QueueLen),
-		closing: make(chan struct{}),
-	}
 	if g := cfg.Group4; g.IsValid() && (!g.Addr().Is4() || !g.Addr().IsMulticast()) {
 		return nil, fmt.Errorf("netutil: Group4 %v is not an IPv4 multicast group", g.Addr())
 	}
 	if g := cfg.Group6; g.IsValid() && (!g.Addr().Is6() || g.Addr().Is4In6() || !g.Addr().IsMulticast()) {
 		return nil, fmt.Errorf("netutil: Group6 %v is not an IPv6 multicast group", g.Addr())
 	}
-	// A family that cannot be opened (IPv6 disabled in the kernel, say) is
-	// skipped as long as the other one works.
+	ifaces := slices.Clone(cfg.Ifaces)
+	cfg.Ifaces = nil
+	c := &MulticastConn{
+		cfg: cfg,
+		log: cfg.Logger,
+		rx:  NewReceiver(ReceiverConfig{QueueLen: cfg.QueueLen, Logger: cfg.Logger}),
+	}
 	var errs []error
 	for _, g := range []netip.AddrPort{cfg.Group4, cfg.Group6} {
 		if !g.IsValid() {
 			continue
 		}
-		f, err := c.openFamily(g)
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case f != nil:
-			c.fams = append(c.fams, f)
+		s, err := c.openFamily(g)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			c.rx.Close()
+			return nil, err
 		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		c.fams = append(c.fams, &family{sock: s, group: g})
+		c.rx.Add(s)
 	}
 	if len(c.fams) == 0 {
+		c.rx.Close()
 		if len(errs) == 0 {
-			return nil, ErrNoInterfaces
+			return nil, errors.New("netutil: no group configured")
 		}
 		return nil, errors.Join(errs...)
 	}
 	for _, err := range errs {
 		c.log.Warn("netutil: address family unavailable", "err", err)
 	}
-	for _, f := range c.fams {
-		c.wg.Add(1)
-		go c.readLoop(f)
-	}
+	c.SetIfaces(ifaces)
 	return c, nil
 }
 
-func (c *MulticastConn) openFamily(group netip.AddrPort) (*family, error) {
-	v4 := group.Addr().Is4()
-	var ifaces []Iface
-	for _, i := range c.cfg.Ifaces {
-		// IPv6 multicast also needs the multicast flag: Linux installs the
-		// ff00::/8 route only on such interfaces, so on "lo" sends fail
-		// with ENETUNREACH. IPv4 multicast works over "lo" regardless.
-		if (v4 && i.HasIPv4()) || (!v4 && i.HasIPv6() && i.Flags&net.FlagMulticast != 0) {
-			ifaces = append(ifaces, i)
-		}
+func (c *MulticastConn) openFamily(group netip.AddrPort) (*Socket, error) {
+	network := "udp6"
+	if group.Addr().Is4() {
+		network = "udp4"
 	}
-	if len(ifaces) == 0 {
-		c.log.Debug("netutil: no interface for family, skipped", "group", group)
-		return nil, nil
-	}
-	network, laddr := "udp6", "[::]:0"
-	if v4 {
-		network, laddr = "udp4", "0.0.0.0:0"
-	}
-	lc := net.ListenConfig{}
+	cfg := SocketConfig{Network: network, WriteTimeout: c.cfg.WriteTimeout}
 	if c.cfg.Join {
-		lc.Control = reuseControl
-		laddr = net.JoinHostPort(netip.IPv6Unspecified().String(), fmt.Sprint(group.Port()))
-		if v4 {
-			laddr = net.JoinHostPort(netip.IPv4Unspecified().String(), fmt.Sprint(group.Port()))
-		}
+		cfg.Shared = true
+		cfg.Addr = netip.AddrPortFrom(netip.Addr{}, group.Port())
 	}
-	pc, err := lc.ListenPacket(context.Background(), network, laddr)
-	if err != nil {
-		return nil, fmt.Errorf("netutil: listen %s %s: %w", network, laddr, err)
-	}
-	f := &family{conn: pc, group: group, ifaces: ifaces, name: network}
-	if v4 {
-		f.ops = newOps4(pc)
-	} else {
-		f.ops = newOps6(pc)
-	}
-	if err := f.ops.setup(); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("netutil: %s socket options: %w", network, err)
-	}
-	if err := f.ops.enableControl(); err != nil {
-		// Windows has no per-packet control messages: the interface index
-		// of received packets is then unknown (0).
-		c.log.Debug("netutil: no control messages", "network", network, "err", err)
-	}
-	if c.cfg.Join {
-		joined := 0
-		ga := &net.UDPAddr{IP: group.Addr().AsSlice()}
+	return ListenUDP(cfg)
+}
+
+// SetIfaces changes the interfaces: a listener joins the group on new
+// ones and leaves it on those gone; sends go to the new set. It returns
+// the joins that failed (logged too); the interfaces stay in use for
+// sending.
+func (c *MulticastConn) SetIfaces(ifaces []Iface) error {
+	ifaces = slices.Clone(ifaces)
+	c.rx.SetIfaces(ifaces)
+	c.ifacesMu.Lock()
+	defer c.ifacesMu.Unlock()
+	var errs []error
+	for _, f := range c.fams {
+		v4 := f.group.Addr().Is4()
+		var now []Iface
 		for _, i := range ifaces {
-			if err := f.ops.join(i.Net(), ga); err != nil {
-				c.log.Warn("netutil: join group failed", "iface", i.Name, "group", group.Addr(), "err", err)
-				continue
+			if i.CarriesMulticast(v4) {
+				now = append(now, i)
 			}
-			joined++
 		}
-		if joined == 0 {
-			pc.Close()
-			return nil, fmt.Errorf("netutil: join %v: %w", group.Addr(), ErrNoInterfaces)
+		if c.cfg.Join {
+			for _, old := range f.ifaces {
+				if !slices.ContainsFunc(now, func(i Iface) bool { return i.Index == old.Index }) {
+					if err := f.sock.LeaveGroup(old, f.group.Addr()); err != nil {
+						c.log.Debug("netutil: leave group failed", "iface", old.Name, "group", f.group.Addr(), "err", err)
+					}
+				}
+			}
+			for _, i := range now {
+				// Joined again also where it was: a join that failed
+				// before (no address yet) may work now; joining twice
+				// is not an error.
+				if err := f.sock.JoinGroup(i, f.group.Addr()); err != nil {
+					c.log.Warn("netutil: join group failed", "iface", i.Name, "group", f.group.Addr(), "err", err)
+					errs = append(errs, fmt.Errorf("join %v on %s: %w", f.group.Addr(), i.Name, err))
+				}
+			}
 		}
+		f.ifaces = now
 	}
-	return f, nil
+	c.ifaces = ifaces
+	return errors.Join(errs...)
 }
 
 // ReadFrom copies the next received packet into b and returns its length,
@@ -216,33 +198,38 @@ func (c *MulticastConn) openFamily(group netip.AddrPort) (*family, error) {
 // cannot tell). A packet longer than b is truncated. After Close it
 // returns net.ErrClosed.
 func (c *MulticastConn) ReadFrom(b []byte) (n int, src netip.AddrPort, ifIndex int, err error) {
-	select {
-	case <-c.closing:
-		return 0, netip.AddrPort{}, 0, net.ErrClosed
-	default:
+	p, err := c.rx.Read()
+	if err != nil {
+		return 0, netip.AddrPort{}, 0, err
 	}
-	select {
-	case p := <-c.queue:
-		return copy(b, p.data), p.src, p.ifIndex, nil
-	case <-c.closing:
-		return 0, netip.AddrPort{}, 0, net.ErrClosed
-	}
+	return copy(b, p.Data), p.Src, p.IfIndex, nil
 }
 
 // SendMulticast sends b to the group on every interface of every family,
 // one interface at a time. It succeeds when at least one send did; when
-// every send failed it returns the per-interface causes joined.
+// every send failed it returns the per-interface causes joined, and
+// ErrNoInterfaces when there was no interface to send on.
 func (c *MulticastConn) SendMulticast(b []byte) error {
-	var errs []error
-	sent := 0
+	c.ifacesMu.Lock()
+	type dest struct {
+		f *family
+		i Iface
+	}
+	var dests []dest
 	for _, f := range c.fams {
 		for _, i := range f.ifaces {
-			if err := c.sendOn(f, b, i); err != nil {
-				errs = append(errs, fmt.Errorf("%s on %s: %w", f.name, i.Name, err))
-				continue
-			}
-			sent++
+			dests = append(dests, dest{f, i})
 		}
+	}
+	c.ifacesMu.Unlock()
+	var errs []error
+	sent := 0
+	for _, d := range dests {
+		if err := d.f.sock.WriteTo(b, d.f.group, d.i, netip.Addr{}); err != nil {
+			errs = append(errs, fmt.Errorf("%s on %s: %w", d.f.sock.Network(), d.i.Name, err))
+			continue
+		}
+		sent++
 	}
 	if sent == 0 {
 		if len(errs) == 0 {
@@ -256,152 +243,41 @@ func (c *MulticastConn) SendMulticast(b []byte) error {
 	return nil
 }
 
-func (c *MulticastConn) sendOn(f *family, b []byte, i Iface) error {
-	f.sendMu.Lock()
-	defer f.sendMu.Unlock()
-	if err := f.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
-		return err
-	}
-	// The interface is set both ways: the socket option is portable, the
-	// per-packet index is exact on Linux. sendMu keeps them paired.
-	if err := f.ops.setIface(i.Net()); err != nil {
-		return err
-	}
-	_, err := f.ops.writeTo(b, i.Index, &net.UDPAddr{IP: f.group.Addr().AsSlice(), Port: int(f.group.Port())})
-	return err
-}
-
 // SendTo sends b by unicast to dst (typically the source of a query) from
 // the socket of dst's family, so the reply comes from the port the query
 // was sent to. A link-local IPv6 dst needs its zone, as ReadFrom returns it.
 func (c *MulticastConn) SendTo(b []byte, dst netip.AddrPort) error {
-	dst = netip.AddrPortFrom(c.zoneIndex(dst.Addr().Unmap()), dst.Port())
-	i := slices.IndexFunc(c.fams, func(f *family) bool { return f.group.Addr().Is4() == dst.Addr().Is4() })
+	a := dst.Addr().Unmap()
+	c.ifacesMu.Lock()
+	a = ZoneIndex(a, c.ifaces)
+	c.ifacesMu.Unlock()
+	i := slices.IndexFunc(c.fams, func(f *family) bool { return f.group.Addr().Is4() == a.Is4() })
 	if i < 0 {
 		return fmt.Errorf("%w: %v", ErrNoFamily, dst)
 	}
-	f := c.fams[i]
-	f.sendMu.Lock()
-	defer f.sendMu.Unlock()
-	if err := f.conn.SetWriteDeadline(time.Now().Add(c.cfg.WriteTimeout)); err != nil {
-		return err
-	}
-	_, err := f.ops.writeTo(b, 0, net.UDPAddrFromAddrPort(dst))
-	return err
+	return c.fams[i].sock.WriteTo(b, netip.AddrPortFrom(a, dst.Port()), Iface{}, netip.Addr{})
 }
 
 // Ifaces returns the interfaces in use.
-func (c *MulticastConn) Ifaces() []Iface { return slices.Clone(c.cfg.Ifaces) }
+func (c *MulticastConn) Ifaces() []Iface {
+	c.ifacesMu.Lock()
+	defer c.ifacesMu.Unlock()
+	return slices.Clone(c.ifaces)
+}
 
 // LocalAddrs returns the bound address of each socket.
 func (c *MulticastConn) LocalAddrs() []netip.AddrPort {
 	var out []netip.AddrPort
 	for _, f := range c.fams {
-		if ua, ok := f.conn.LocalAddr().(*net.UDPAddr); ok {
-			out = append(out, ua.AddrPort())
-		}
+		out = append(out, f.sock.LocalAddr())
 	}
 	return out
 }
 
 // Dropped returns how many received packets were dropped because
 // ReadFrom did not keep up.
-func (c *MulticastConn) Dropped() uint64 { return c.dropped.Load() }
+func (c *MulticastConn) Dropped() uint64 { return c.rx.Dropped() }
 
 // Close closes the sockets, unblocks ReadFrom and waits for the internal
 // readers to exit. It is idempotent.
-func (c *MulticastConn) Close() error {
-	c.closeOnce.Do(func() {
-		close(c.closing)
-		c.closeErr = c.closeSockets()
-		c.wg.Wait()
-	})
-	return c.closeErr
-}
-
-func (c *MulticastConn) closeSockets() error {
-	var errs []error
-	for _, f := range c.fams {
-		errs = append(errs, f.conn.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// readLoop moves packets from one socket into the bounded queue. Read
-// errors other than Close are retried with a backoff from 5 ms doubling to
-// 1 s, so a broken socket cannot spin.
-func (c *MulticastConn) readLoop(f *family) {
-	defer c.wg.Done()
-	buf := make([]byte, maxDatagram)
-	backoff := time.Duration(0)
-	for {
-		n, ifIndex, src, err := f.ops.readFrom(buf)
-		if err != nil {
-			select {
-			case <-c.closing:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			c.log.Warn("netutil: read failed", "network", f.name, "err", err, "retry_in", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-c.closing:
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			continue
-		}
-		backoff = 0
-		ua, ok := src.(*net.UDPAddr)
-		if !ok {
-			continue
-		}
-		p := packet{data: slices.Clone(buf[:n]), src: c.fixZone(ua.AddrPort(), ifIndex), ifIndex: ifIndex}
-		select {
-		case c.queue <- p:
-		default:
-			if d := c.dropped.Add(1); d&(d-1) == 0 { // log the 1st, 2nd, 4th, 8th... drop
-				c.log.Warn("netutil: receive queue full, packet dropped", "dropped", d)
-			}
-		}
-	}
-}
-
-// fixZone unmaps IPv4 and gives an IPv6 link-local source the name of the
-// interface it arrived on, taken from the control message and our own
-// interface list. The zone the net package fills in comes from a
-// process-wide index-to-name cache that is refreshed from whatever network
-// namespace the reading thread is in, which is wrong for sockets opened in
-// another namespace (a test lab).
-func (c *MulticastConn) fixZone(ap netip.AddrPort, ifIndex int) netip.AddrPort {
-	a := ap.Addr().Unmap()
-	if a.Is6() && a.IsLinkLocalUnicast() && ifIndex > 0 {
-		zone := strconv.Itoa(ifIndex)
-		for _, i := range c.cfg.Ifaces {
-			if i.Index == ifIndex {
-				zone = i.Name
-			}
-		}
-		a = a.WithZone(zone)
-	}
-	return netip.AddrPortFrom(a, ap.Port())
-}
-
-// zoneIndex turns a zone naming one of our interfaces into its numeric
-// index, which the net package uses as is (see fixZone for why names are
-// not trusted).
-func (c *MulticastConn) zoneIndex(a netip.Addr) netip.Addr {
-	if z := a.Zone(); z != "" {
-		for _, i := range c.cfg.Ifaces {
-			if i.Name == z {
-				return a.WithZone(strconv.Itoa(i.Index))
-			}
-		}
-	}
-	return a
-}
+func (c *MulticastConn) Close() error { return c.rx.Close() }

@@ -26,12 +26,13 @@ type fakeOps struct {
 
 var _ familyOps = fakeOps{}
 
-func (fakeOps) setup() error                                { return nil }
-func (fakeOps) enableControl() error                        { return nil }
-func (fakeOps) join(*net.Interface, net.Addr) error         { return nil }
-func (fakeOps) setIface(*net.Interface) error               { return nil }
-func (fakeOps) readFrom([]byte) (int, int, net.Addr, error) { return 0, 0, nil, net.ErrClosed }
-func (o fakeOps) writeTo(b []byte, idx int, _ net.Addr) (int, error) {
+func (fakeOps) setup(int, int) error                     { return nil }
+func (fakeOps) enableControl() error                     { return nil }
+func (fakeOps) join(*net.Interface, net.Addr) error      { return nil }
+func (fakeOps) leave(*net.Interface, net.Addr) error     { return nil }
+func (fakeOps) setIface(*net.Interface) error            { return nil }
+func (fakeOps) readFrom([]byte) (int, PacketInfo, error) { return 0, PacketInfo{}, net.ErrClosed }
+func (o fakeOps) writeTo(b []byte, idx int, _ netip.Addr, _ net.Addr) (int, error) {
 	if err := o.fail[idx]; err != nil {
 		return 0, err
 	}
@@ -44,12 +45,15 @@ func fakeConn(fail map[int]error, sent *[]int) *MulticastConn {
 		{Index: 2, Name: "eth0", Flags: mcast, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
 		{Index: 3, Name: "eth1", Flags: mcast, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/24")}},
 	}
-	return &MulticastConn{
-		cfg: MulticastConfig{Ifaces: ifs, WriteTimeout: time.Second},
-		log: slog.New(slog.DiscardHandler),
-		fams: []*family{{name: "udp4", conn: stubConn{}, ops: fakeOps{fail, sent},
-			group: testGroup4, ifaces: ifs}},
+	sock := &Socket{network: "udp4", v4: true, pc: stubConn{}, ops: fakeOps{fail, sent}, timeout: time.Second}
+	c := &MulticastConn{
+		cfg:  MulticastConfig{WriteTimeout: time.Second},
+		log:  slog.New(slog.DiscardHandler),
+		fams: []*family{{sock: sock, group: testGroup4}},
+		rx:   NewReceiver(ReceiverConfig{Logger: slog.New(slog.DiscardHandler)}),
 	}
+	c.SetIfaces(ifs)
+	return c
 }
 
 // TestSendMulticastFailsOnlyWhenAllFail: a send is attempted on every
@@ -82,17 +86,11 @@ func TestListenMulticastConfig(t *testing.T) {
 		"unicast group4": {Group4: netip.MustParseAddrPort("10.0.0.1:1"), Ifaces: ifs},
 		"v6 as group4":   {Group4: testGroup6, Ifaces: ifs},
 		"v4 as group6":   {Group6: testGroup4, Ifaces: ifs},
+		"no group":       {Ifaces: ifs},
 	} {
 		if _, err := ListenMulticast(cfg); err == nil {
 			t.Errorf("%s: accepted", name)
 		}
-	}
-	if _, err := ListenMulticast(MulticastConfig{Group4: testGroup4}); !errors.Is(err, ErrNoInterfaces) {
-		t.Errorf("no interfaces: %v", err)
-	}
-	// An IPv6 group with only IPv4 interfaces opens nothing (and sends nothing).
-	if _, err := ListenMulticast(MulticastConfig{Group6: testGroup6, Ifaces: ifs}); !errors.Is(err, ErrNoInterfaces) {
-		t.Errorf("no IPv6 interface: %v", err)
 	}
 }
 
@@ -100,16 +98,44 @@ func TestZones(t *testing.T) {
 	var sent []int
 	c := fakeConn(nil, &sent)
 	ll := netip.MustParseAddrPort("[fe80::1%bogus]:7601")
-	if got := c.fixZone(ll, 3); got.Addr().Zone() != "eth1" {
+	if got := c.rx.fixZone(ll, 3); got.Addr().Zone() != "eth1" {
 		t.Errorf("fixZone known index: %v", got)
 	}
-	if got := c.fixZone(ll, 9); got.Addr().Zone() != "9" {
+	if got := c.rx.fixZone(ll, 9); got.Addr().Zone() != "9" {
 		t.Errorf("fixZone unknown index: %v", got)
 	}
-	if got := c.fixZone(netip.MustParseAddrPort("[::ffff:10.0.0.1]:1"), 2); got.Addr() != netip.MustParseAddr("10.0.0.1") {
+	if got := c.rx.fixZone(netip.MustParseAddrPort("[::ffff:10.0.0.1]:1"), 2); got.Addr() != netip.MustParseAddr("10.0.0.1") {
 		t.Errorf("fixZone v4-mapped: %v", got)
 	}
-	if got := c.zoneIndex(netip.MustParseAddr("fe80::1%eth0")); got.Zone() != "2" {
-		t.Errorf("zoneIndex: %v", got)
+	if got := c.rx.fixZone(netip.MustParseAddrPort("[2001:db8::1%eth0]:1"), 2); got.Addr().Zone() != "" {
+		t.Errorf("fixZone global address kept its zone: %v", got)
+	}
+	if got := ZoneIndex(netip.MustParseAddr("fe80::1%eth0"), c.Ifaces()); got.Zone() != "2" {
+		t.Errorf("ZoneIndex: %v", got)
+	}
+}
+
+// TestSetIfacesFamilies: an interface carries IPv4 where it has an IPv4
+// address, IPv6 where it has an IPv6 address and the multicast flag; the
+// sends follow SetIfaces, and with no interface a send says so.
+func TestSetIfacesFamilies(t *testing.T) {
+	var sent []int
+	c := fakeConn(nil, &sent)
+	c.SetIfaces([]Iface{
+		{Index: 1, Name: "lo", Flags: up | net.FlagLoopback, Prefixes: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/8"), netip.MustParsePrefix("::1/128")}},
+		{Index: 4, Name: "v6only", Flags: mcast, Prefixes: []netip.Prefix{netip.MustParsePrefix("fe80::4/64")}},
+	})
+	if err := c.SendMulticast([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if len(sent) != 1 || sent[0] != 1 {
+		t.Fatalf("IPv4 sent on %v, want [1] (lo)", sent)
+	}
+	c.SetIfaces(nil)
+	if err := c.SendMulticast([]byte("x")); !errors.Is(err, ErrNoInterfaces) {
+		t.Fatalf("no interfaces: %v", err)
+	}
+	if got := (Iface{Flags: up | net.FlagLoopback, Prefixes: []netip.Prefix{netip.MustParsePrefix("::1/128")}}).CarriesMulticast(false); got {
+		t.Error("IPv6 over Linux lo (no multicast flag)")
 	}
 }

@@ -31,7 +31,7 @@ var (
 // on an interface we do not serve, or fails the source checks is
 // dropped and counted.
 func (c *core) handle(now time.Time, in inbound) []outPacket {
-	if !c.running {
+	if !c.live() {
 		return nil
 	}
 	c.resignDue(now)

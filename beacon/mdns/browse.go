@@ -134,7 +134,28 @@ func (b *browseCore) start(now time.Time, ifaces []netutil.Iface) []outPacket {
 	b.ifaces = slices.Clone(ifaces)
 	b.interval = firstRepeat
 	b.nextBrowse = now.Add(firstRepeat)
-	return b.browse(now, true)
+	return b.browse(now, true, 0)
+}
+
+// setIfaces replaces the interfaces after a network change: an interface
+// that appeared or changed (a new address, its link back) gets the first
+// query, QU with its legacy copy, at once, and the repeats start over
+// (RFC 6762 §8.3 asks responders to announce on such a change, but
+// queries find those that do not). Lobbies heard over an interface that
+// is gone leave by the liveness checks, as any silent lobby.
+func (b *browseCore) setIfaces(now time.Time, ifaces []netutil.Iface, changes []netutil.IfaceChange) []outPacket {
+	b.ifaces = slices.Clone(ifaces)
+	var out []outPacket
+	for _, ch := range changes {
+		if !ch.Removed() {
+			out = append(out, b.browse(now, true, ch.New.Index)...)
+		}
+	}
+	if len(out) > 0 {
+		b.interval = firstRepeat
+		b.nextBrowse = now.Add(firstRepeat)
+	}
+	return out
 }
 
 func (b *browseCore) iface(index int) (netutil.Iface, bool) {
@@ -150,8 +171,12 @@ func (b *browseCore) iface(index int) (netutil.Iface, bool) {
 // millisecond, and also as a legacy unicast query (see legacy); the
 // repeats QM with the PTR records already known (RFC 6762 §5.2, §7.1).
 // Only the first browse name is asked: the subtype when browsing one
-// game.
-func (b *browseCore) browse(now time.Time, qu bool) []outPacket {
+// game. ifIndex > 0 asks on that interface only. Without an interface
+// to ask on nothing is sent or counted.
+func (b *browseCore) browse(now time.Time, qu bool, ifIndex int) []outPacket {
+	if !slices.ContainsFunc(b.ifaces, func(i netutil.Iface) bool { return ifIndex == 0 || i.Index == ifIndex }) {
+		return nil
+	}
 	q := dns.Question{Name: b.names[0], Qtype: dns.TypePTR, Qclass: classIN}
 	if qu {
 		q.Qclass |= topBit
@@ -167,10 +192,12 @@ func (b *browseCore) browse(now time.Time, qu bool) []outPacket {
 	}
 	var out []outPacket
 	for _, ifi := range b.ifaces {
-		out = append(out, queryPackets(ifi.Index, []dns.Question{q}, known)...)
+		if ifIndex == 0 || ifi.Index == ifIndex {
+			out = append(out, queryPackets(ifi.Index, []dns.Question{q}, known)...)
+		}
 	}
 	if qu {
-		out = append(out, b.legacy(now, 0, []dns.Question{q})...)
+		out = append(out, b.legacy(now, ifIndex, []dns.Question{q})...)
 	}
 	return out
 }
@@ -249,7 +276,7 @@ func queryPackets(ifIndex int, qs []dns.Question, known []dns.RR) []outPacket {
 }
 
 // kick sends a QU browse query at once (Browser.Query).
-func (b *browseCore) kick(now time.Time) []outPacket { return b.browse(now, true) }
+func (b *browseCore) kick(now time.Time) []outPacket { return b.browse(now, true, 0) }
 
 // handle processes one datagram. Queries (other browsers') are ignored;
 // responses from port 5353 feed the cache. It never panics on any input.
@@ -689,7 +716,7 @@ func (b *browseCore) next() (at time.Time, ok bool) {
 func (b *browseCore) tick(now time.Time) []outPacket {
 	var out []outPacket
 	if !b.nextBrowse.IsZero() && !now.Before(b.nextBrowse) {
-		out = append(out, b.browse(now, false)...)
+		out = append(out, b.browse(now, false, 0)...)
 		b.interval = min(2*b.interval, maxQueryInterval)
 		b.nextBrowse = now.Add(b.interval)
 	}

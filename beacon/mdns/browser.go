@@ -31,7 +31,8 @@ const (
 // value is the default.
 type BrowserConfig struct {
 	// Interfaces chooses the interfaces to browse on (see
-	// netutil.IfaceOptions); read when Run starts.
+	// netutil.IfaceOptions); read when Run starts and followed while it
+	// runs (see Browser.Run).
 	Interfaces netutil.IfaceOptions
 	// Game, when set, browses the game's subtype
 	// (_<game>._sub._lanlobby._tcp) and keeps only lobbies whose TXT says
@@ -66,10 +67,11 @@ type BrowserConfig struct {
 	ReplayWindow time.Duration
 
 	// Test seams; nil means the real clock, network and randomness.
-	now    func() time.Time
-	ifaces func() ([]netutil.Iface, error)
-	listen listenFunc
-	jitter func(time.Duration) time.Duration
+	now     func() time.Time
+	ifaces  func() (netutil.IfaceStatus, error)
+	changes <-chan struct{}
+	listen  listenFunc
+	jitter  func(time.Duration) time.Duration
 }
 
 // DefaultBrowserConfig returns the defaults spelled out.
@@ -119,6 +121,7 @@ type Browser struct {
 	life   lifecycle
 	events chan beacon.Event
 	kick   chan struct{}
+	net    *netutil.Tracker
 
 	stateMu sync.Mutex // guards core and queue (read by Lobbies, Stats)
 	core    *browseCore
@@ -152,15 +155,8 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
-	if cfg.ifaces == nil {
-		opts := cfg.Interfaces
-		cfg.ifaces = func() ([]netutil.Iface, error) { return netutil.Interfaces(opts) }
-	}
 	if cfg.listen == nil {
-		log := cfg.Logger
-		cfg.listen = func(ifaces []netutil.Iface, querier bool) (packetConn, error) {
-			return openConn(connConfig{ifaces: ifaces, querier: querier, log: log})
-		}
+		cfg.listen = listener(cfg.Logger)
 	}
 	if cfg.jitter == nil {
 		cfg.jitter = randJitter
@@ -170,6 +166,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 		log:    cfg.Logger,
 		events: make(chan beacon.Event),
 		kick:   make(chan struct{}, 1),
+		net:    tracker("mdns: browser", cfg.Interfaces, cfg.Logger, cfg.ifaces, cfg.changes),
 		core: newBrowseCore(browseConfig{
 			game: cfg.Game, liveness: cfg.LivenessInterval, expiry: cfg.Expiry,
 			maxLobbies: cfg.MaxLobbies, jitter: cfg.jitter,
@@ -212,20 +209,31 @@ func (b *Browser) Stats() BrowserStats {
 	return s
 }
 
-// Close stops Run and waits for it. It is idempotent.
+// Interfaces returns the interfaces Run browses on and what is missing;
+// while none is usable (Waiting), Run waits for the network. The zero
+// IfaceStatus before Run.
+func (b *Browser) Interfaces() netutil.IfaceStatus { return b.net.Status() }
+
 // Ready is closed once Run has opened its sockets; a Run that fails
 // before never closes it. A caller that must know at once whether
 // browsing works waits for Ready and Run's result together.
 func (b *Browser) Ready() <-chan struct{} { return b.life.ready() }
 
+// Close stops Run and waits for it. It is idempotent.
 func (b *Browser) Close() error {
 	b.life.close()
 	return nil
 }
 
 // Run browses until ctx is cancelled or Close is called; then it closes
-// Events and returns nil. It fails only when the interfaces or sockets
-// cannot be had.
+// Events and returns nil. It follows the network while it runs
+// (netutil.Watcher): groups are joined on new interfaces and left on
+// those gone, and an interface that appears or changes gets a QU browse
+// query (and its legacy copy) at once, the repeats starting over. It
+// fails only when the sockets cannot be had (port 5353 held by another
+// program without sharing: an error wrapping syscall.EADDRINUSE) or an
+// interface named in Interfaces does not exist; with no usable interface
+// yet it runs and waits (see Interfaces).
 func (b *Browser) Run(ctx context.Context) error {
 	ctx, finish, err := b.life.start(ctx)
 	if err != nil {
@@ -233,7 +241,12 @@ func (b *Browser) Run(ctx context.Context) error {
 	}
 	defer finish()
 	defer close(b.events)
-	ifaces, conn, rx, stop, err := openAndRead(b.cfg.ifaces, b.cfg.listen, true, &b.queueDrops, b.log)
+	st, err := b.net.Start()
+	if err != nil {
+		return err
+	}
+	defer b.net.Stop()
+	conn, rx, stop, err := openAndRead(st.Ifaces, b.cfg.listen, true, &b.queueDrops, b.log)
 	if err == nil {
 		b.life.markReady()
 	}
@@ -243,7 +256,7 @@ func (b *Browser) Run(ctx context.Context) error {
 	defer stop()
 
 	b.stateMu.Lock()
-	out := b.core.start(b.cfg.now(), ifaces)
+	out := b.core.start(b.cfg.now(), st.Ifaces)
 	b.stateMu.Unlock()
 	sendAll(conn, out, b.log)
 
@@ -277,6 +290,16 @@ func (b *Browser) Run(ctx context.Context) error {
 		case <-b.kick:
 			b.stateMu.Lock()
 			out := b.core.kick(b.cfg.now())
+			b.stateMu.Unlock()
+			sendAll(conn, out, b.log)
+		case <-b.net.Changes():
+			st, changes := b.net.Refresh()
+			if len(changes) == 0 {
+				continue
+			}
+			conn.SetIfaces(st.Ifaces)
+			b.stateMu.Lock()
+			out := b.core.setIfaces(b.cfg.now(), st.Ifaces, changes)
 			b.stateMu.Unlock()
 			sendAll(conn, out, b.log)
 		case <-timer.C:

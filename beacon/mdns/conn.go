@@ -1,20 +1,15 @@
 package mdns
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"time"
-
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 
 	"github.com/lanlobby/lanlobby/netutil"
 )
@@ -30,7 +25,7 @@ const (
 	// anything longer is cut and then fails to parse.
 	maxRecv = 9000
 	// mdnsTTL is the IP TTL / hop limit of everything we send (RFC 6762
-	// §11); the beacon's netutil sockets use 1, so mDNS opens its own.
+	// §11), multicast and unicast.
 	mdnsTTL = 255
 )
 
@@ -80,11 +75,14 @@ type packetConn interface {
 	// ephemeral port: responders answer it by unicast to that port, which
 	// no other process holds (RFC 6762 §6.7).
 	WriteLegacy(b []byte, ifIndex int) error
+	// SetIfaces changes the interfaces: groups are joined on new ones
+	// and left on those gone, per-interface sockets follow.
+	SetIfaces(ifaces []netutil.Iface) error
 	Close() error
 }
 
-// listenFunc opens a packetConn on the interfaces. querier asks for the
-// browser's extra per-interface sockets (see connConfig.Querier).
+// listenFunc opens a packetConn on the interfaces (possibly none yet).
+// querier asks for the browser's extra sockets (see connConfig.querier).
 type listenFunc func(ifaces []netutil.Iface, querier bool) (packetConn, error)
 
 // connConfig configures openConn.
@@ -109,23 +107,24 @@ type connConfig struct {
 	log     *slog.Logger
 }
 
-// mdnsConn is the production packetConn: a wildcard socket per family on
-// port 5353 shared with other mDNS stacks (SO_REUSEADDR and SO_REUSEPORT,
-// like net.ListenMulticastUDP, which avahi-daemon tolerates), joined to
-// the groups on every interface, TTL / hop limit 255, multicast loopback
-// on (other stacks on this host must see us), and control messages for
-// the arrival interface, destination and TTL.
+// mdnsConn is the production packetConn, on netutil's sockets: a wildcard
+// socket per family on port 5353 shared with other mDNS stacks
+// (SO_REUSEADDR and SO_REUSEPORT, like net.ListenMulticastUDP, which
+// avahi-daemon tolerates), joined to the groups on every interface, TTL /
+// hop limit 255, multicast loopback on (other stacks on this host must
+// see us), with the arrival interface, destination and TTL of every
+// datagram; for a browser also the querier and legacy sockets. One
+// netutil.Receiver reads them all.
 type mdnsConn struct {
 	cfg    connConfig
-	shared []*sock          // wildcard sockets, one per family
-	own    map[ownKey]*sock // querier sockets by interface and family
-	legacy []*sock          // querier: ephemeral-port sockets, one per family
-	queue  chan inbound
+	rx     *netutil.Receiver
+	shared []*netutil.Socket // wildcard sockets, one per family
+	legacy []*netutil.Socket // querier: ephemeral-port sockets, one per family
 
-	closing   chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
-	dropped   atomic.Uint64
+	ifacesMu sync.Mutex // guards ifaces, joined and own
+	ifaces   []netutil.Iface
+	joined   map[ownKey]netutil.Iface // shared sockets' memberships
+	own      map[ownKey]*ownSock      // querier sockets by interface and family
 }
 
 type ownKey struct {
@@ -133,57 +132,49 @@ type ownKey struct {
 	v4      bool
 }
 
-// sock is one UDP socket with its family-specific operations.
-type sock struct {
-	pc     net.PacketConn
-	v4     bool
-	legacy bool // the browser's ephemeral-port socket (openLegacy)
-	p4     *ipv4.PacketConn
-	p6     *ipv6.PacketConn
-	// sendMu keeps the write deadline and outgoing multicast interface
-	// paired with the write they were set for.
-	sendMu sync.Mutex
+// ownSock is a querier socket and the address it is bound to.
+type ownSock struct {
+	s    *netutil.Socket
+	addr netip.Addr
 }
 
 var _ packetConn = (*mdnsConn)(nil)
 
-// openConn opens the sockets. A family no interface has an address of is
-// skipped; a failed join is logged and skipped; it fails only when no
-// family could be opened and joined.
+// openConn opens the sockets and joins the groups on cfg.ifaces. A family
+// that cannot be opened (IPv6 disabled in the kernel) is skipped while
+// the other works; port 5353 held by another program without sharing
+// fails at once, with an error wrapping EADDRINUSE that names the port.
 func openConn(cfg connConfig) (*mdnsConn, error) {
-	if len(cfg.ifaces) == 0 {
-		return nil, netutil.ErrNoInterfaces
-	}
 	if cfg.port == 0 {
 		cfg.port = Port
 	}
-	c := &mdnsConn{cfg: cfg, own: make(map[ownKey]*sock), queue: make(chan inbound, connQueueLen), closing: make(chan struct{})}
+	c := &mdnsConn{
+		cfg:    cfg,
+		rx:     netutil.NewReceiver(netutil.ReceiverConfig{QueueLen: connQueueLen, MaxDatagram: maxRecv, Logger: cfg.log}),
+		joined: make(map[ownKey]netutil.Iface),
+		own:    make(map[ownKey]*ownSock),
+	}
 	var errs []error
-	for _, v4 := range []bool{true, false} {
-		ifaces := familyIfaces(cfg.ifaces, v4)
-		if len(ifaces) == 0 {
-			continue
+	for _, network := range []string{"udp4", "udp6"} {
+		s, err := netutil.ListenUDP(c.socketConfig(network, netip.AddrPortFrom(netip.Addr{}, cfg.port), true))
+		if errors.Is(err, syscall.EADDRINUSE) {
+			c.rx.Close()
+			return nil, fmt.Errorf("mdns: %w", err)
 		}
-		s, err := c.openShared(v4, ifaces)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		c.shared = append(c.shared, s)
+		c.rx.Add(s)
 		if !cfg.querier {
 			continue
 		}
-		for _, ifi := range ifaces {
-			o, err := c.openOwn(v4, ifi)
-			if err != nil {
-				// The shared socket still sends; unicast answers may then
-				// reach another process sharing the port.
-				cfg.log.Debug("mdns: no querier socket", "iface", ifi.Name, "err", err)
-				continue
-			}
-			c.own[ownKey{ifi.Index, v4}] = o
-		}
-		l, err := c.openLegacy(v4)
+		// An ephemeral port without SO_REUSEADDR or SO_REUSEPORT: the
+		// port and the unicast answers to it are this process's alone. It
+		// joins no group; multicast loopback stays on, so that a responder
+		// on this host hears the queries too.
+		l, err := netutil.ListenUDP(c.socketConfig(network, netip.AddrPort{}, false))
 		if err != nil {
 			// The QU path still works; other browsers on this host may
 			// then take the unicast answers to our first query.
@@ -191,323 +182,191 @@ func openConn(cfg connConfig) (*mdnsConn, error) {
 			continue
 		}
 		c.legacy = append(c.legacy, l)
+		c.rx.Add(l)
 	}
 	if len(c.shared) == 0 {
-		c.closeSockets()
-		if len(errs) == 0 {
-			return nil, netutil.ErrNoInterfaces
-		}
-		return nil, errors.Join(errs...)
+		c.rx.Close()
+		return nil, fmt.Errorf("mdns: %w", errors.Join(errs...))
 	}
 	for _, err := range errs {
 		cfg.log.Warn("mdns: address family unavailable", "err", err)
 	}
-	for _, s := range c.sockets() {
-		c.wg.Add(1)
-		go c.readLoop(s)
-	}
+	c.SetIfaces(cfg.ifaces)
 	return c, nil
 }
 
-// familyIfaces returns the interfaces that carry mDNS over IPv4 (those
-// with an IPv4 address) or IPv6 (an IPv6 address and the multicast flag:
-// Linux routes ff00::/8 only there).
-func familyIfaces(ifaces []netutil.Iface, v4 bool) []netutil.Iface {
-	var out []netutil.Iface
+func (c *mdnsConn) socketConfig(network string, addr netip.AddrPort, shared bool) netutil.SocketConfig {
+	return netutil.SocketConfig{
+		Network: network, Addr: addr, Shared: shared,
+		MulticastTTL: mdnsTTL, UnicastTTL: mdnsTTL, WriteTimeout: writeTimeout,
+	}
+}
+
+// SetIfaces joins the groups on new interfaces and leaves them on those
+// gone; a querier's per-interface sockets are opened, moved to a new
+// address or closed to match. It returns the joins that failed (logged
+// too). On Linux, call it on a thread of the sockets' network namespace:
+// it may open sockets.
+func (c *mdnsConn) SetIfaces(ifaces []netutil.Iface) error {
+	ifaces = slices.Clone(ifaces)
+	c.rx.SetIfaces(ifaces)
+	c.ifacesMu.Lock()
+	defer c.ifacesMu.Unlock()
+	c.ifaces = ifaces
+	want := map[ownKey]netutil.Iface{}
 	for _, i := range ifaces {
-		if (v4 && i.HasIPv4()) || (!v4 && i.HasIPv6() && i.Flags&net.FlagMulticast != 0) {
-			out = append(out, i)
+		for _, v4 := range []bool{true, false} {
+			if i.CarriesMulticast(v4) {
+				want[ownKey{i.Index, v4}] = i
+			}
 		}
 	}
-	return out
+	var errs []error
+	for _, s := range c.shared {
+		g := groupOf(s.IPv4())
+		for k, old := range c.joined {
+			if _, ok := want[k]; !ok && k.v4 == s.IPv4() {
+				// Fails when the interface is gone: nothing to leave.
+				s.LeaveGroup(old, g)
+				delete(c.joined, k)
+			}
+		}
+		for k, i := range want {
+			if k.v4 != s.IPv4() {
+				continue
+			}
+			// Joined again where it was: joining twice is no error, and
+			// a join that failed before may work now.
+			if err := s.JoinGroup(i, g); err != nil {
+				c.cfg.log.Warn("mdns: join group failed", "iface", i.Name, "group", g, "err", err)
+				errs = append(errs, fmt.Errorf("join %v on %s: %w", g, i.Name, err))
+				continue
+			}
+			c.joined[k] = i
+		}
+	}
+	if c.cfg.querier {
+		c.syncOwnLocked(want)
+	}
+	return errors.Join(errs...)
 }
 
-func (c *mdnsConn) sockets() []*sock {
-	out := slices.Clone(c.shared)
-	for _, s := range c.own {
-		out = append(out, s)
-	}
-	return append(out, c.legacy...)
-}
-
-func listen(network, addr string) (net.PacketConn, error) {
-	lc := net.ListenConfig{Control: reuseControl}
-	return lc.ListenPacket(context.Background(), network, addr)
-}
-
-func (c *mdnsConn) openShared(v4 bool, ifaces []netutil.Iface) (*sock, error) {
-	network, addr := "udp6", net.JoinHostPort("::", strconv.Itoa(int(c.cfg.port)))
-	if v4 {
-		network, addr = "udp4", net.JoinHostPort("0.0.0.0", strconv.Itoa(int(c.cfg.port)))
-	}
-	pc, err := listen(network, addr)
-	if err != nil {
-		return nil, fmt.Errorf("mdns: listen %s %s: %w", network, addr, err)
-	}
-	s := newSock(pc, v4)
-	if err := s.setup(); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("mdns: %s socket options: %w", network, err)
-	}
-	joined := 0
-	for _, i := range ifaces {
-		if err := s.join(i.Net()); err != nil {
-			c.cfg.log.Warn("mdns: join group failed", "iface", i.Name, "network", network, "err", err)
+// syncOwnLocked keeps one querier socket per interface and family, bound
+// to the interface's first address of the family (IPv6: link-local
+// first, zoned by index, since the net package's name-to-index cache may
+// belong to another namespace).
+func (c *mdnsConn) syncOwnLocked(want map[ownKey]netutil.Iface) {
+	for k, o := range c.own {
+		i, ok := want[k]
+		if ok && ownAddr(i, k.v4) == o.addr {
 			continue
 		}
-		joined++
+		c.rx.Remove(o.s)
+		delete(c.own, k)
 	}
-	if joined == 0 {
-		pc.Close()
-		return nil, fmt.Errorf("mdns: join %s: %w", network, netutil.ErrNoInterfaces)
+	for k, i := range want {
+		if c.own[k] != nil || !slices.ContainsFunc(c.shared, func(s *netutil.Socket) bool { return s.IPv4() == k.v4 }) {
+			continue
+		}
+		a := ownAddr(i, k.v4)
+		network := "udp6"
+		if k.v4 {
+			network = "udp4"
+		}
+		s, err := netutil.ListenUDP(c.socketConfig(network, netip.AddrPortFrom(a, c.cfg.port), true))
+		if err == nil {
+			if err = s.SetMulticastIface(i); err != nil {
+				s.Close()
+			}
+		}
+		if err != nil {
+			// The shared socket still sends; unicast answers may then
+			// reach another process sharing the port.
+			c.cfg.log.Debug("mdns: no querier socket", "iface", i.Name, "err", err)
+			continue
+		}
+		c.own[k] = &ownSock{s: s, addr: a}
+		c.rx.Add(s)
 	}
-	return s, nil
 }
 
-// openOwn opens a querier socket bound to the interface's first address
-// of the family (IPv6: link-local first, zoned by index, since the net
-// package's name-to-index cache may belong to another namespace).
-func (c *mdnsConn) openOwn(v4 bool, ifi netutil.Iface) (*sock, error) {
-	var a netip.Addr
+// ownAddr is the address a querier socket binds on interface i.
+func ownAddr(i netutil.Iface, v4 bool) netip.Addr {
 	if v4 {
-		a = ifi.IPv4()[0]
-	} else {
-		v6 := ifi.IPv6()
-		a = v6[0]
-		for _, x := range v6 {
-			if x.IsLinkLocalUnicast() {
-				a = x.WithZone(strconv.Itoa(ifi.Index))
-				break
-			}
+		return i.IPv4()[0]
+	}
+	v6 := i.IPv6()
+	for _, x := range v6 {
+		if x.IsLinkLocalUnicast() {
+			return x.WithZone(strconv.Itoa(i.Index))
 		}
 	}
-	network := "udp6"
+	return v6[0]
+}
+
+func groupOf(v4 bool) netip.Addr {
 	if v4 {
-		network = "udp4"
+		return group4
 	}
-	addr := netip.AddrPortFrom(a, c.cfg.port).String()
-	pc, err := listen(network, addr)
-	if err != nil {
-		return nil, fmt.Errorf("mdns: listen %s %s: %w", network, addr, err)
-	}
-	s := newSock(pc, v4)
-	if err := s.setup(); err == nil {
-		err = s.setIface(ifi.Net())
-	}
-	if err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("mdns: %s socket options: %w", network, err)
-	}
-	return s, nil
-}
-
-// openLegacy opens the socket legacy queries go out from: the wildcard
-// address and an ephemeral port, without SO_REUSEADDR or SO_REUSEPORT,
-// so that the port and the unicast answers to it are this process's
-// alone. It joins no group; multicast loopback stays on, so that a
-// responder on this host hears the queries too.
-func (c *mdnsConn) openLegacy(v4 bool) (*sock, error) {
-	network, addr := "udp6", "[::]:0"
-	if v4 {
-		network, addr = "udp4", "0.0.0.0:0"
-	}
-	pc, err := net.ListenPacket(network, addr)
-	if err != nil {
-		return nil, fmt.Errorf("mdns: listen %s %s: %w", network, addr, err)
-	}
-	s := newSock(pc, v4)
-	s.legacy = true
-	if err := s.setup(); err != nil {
-		pc.Close()
-		return nil, fmt.Errorf("mdns: %s socket options: %w", network, err)
-	}
-	return s, nil
-}
-
-func newSock(pc net.PacketConn, v4 bool) *sock {
-	s := &sock{pc: pc, v4: v4}
-	if v4 {
-		s.p4 = ipv4.NewPacketConn(pc)
-	} else {
-		s.p6 = ipv6.NewPacketConn(pc)
-	}
-	return s
-}
-
-func (s *sock) setup() error {
-	if s.v4 {
-		return errors.Join(
-			s.p4.SetMulticastTTL(mdnsTTL),
-			s.p4.SetTTL(mdnsTTL),
-			s.p4.SetMulticastLoopback(true),
-			s.p4.SetControlMessage(ipv4.FlagTTL|ipv4.FlagDst|ipv4.FlagInterface, true),
-		)
-	}
-	return errors.Join(
-		s.p6.SetMulticastHopLimit(mdnsTTL),
-		s.p6.SetHopLimit(mdnsTTL),
-		s.p6.SetMulticastLoopback(true),
-		s.p6.SetControlMessage(ipv6.FlagHopLimit|ipv6.FlagDst|ipv6.FlagInterface, true),
-	)
-}
-
-func (s *sock) join(ifi *net.Interface) error {
-	if s.v4 {
-		return s.p4.JoinGroup(ifi, &net.UDPAddr{IP: group4.AsSlice()})
-	}
-	return s.p6.JoinGroup(ifi, &net.UDPAddr{IP: group6.AsSlice()})
-}
-
-func (s *sock) setIface(ifi *net.Interface) error {
-	if s.v4 {
-		return s.p4.SetMulticastInterface(ifi)
-	}
-	return s.p6.SetMulticastInterface(ifi)
-}
-
-func (s *sock) write(b []byte, dst netip.AddrPort, ifi *net.Interface, src netip.Addr) error {
-	s.sendMu.Lock()
-	defer s.sendMu.Unlock()
-	if err := s.pc.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
-	}
-	ua := net.UDPAddrFromAddrPort(dst)
-	var err error
-	if s.v4 {
-		var cm *ipv4.ControlMessage
-		if ifi != nil || src.IsValid() {
-			cm = &ipv4.ControlMessage{}
-			if ifi != nil {
-				cm.IfIndex = ifi.Index
-				if dst.Addr().IsMulticast() {
-					if err := s.p4.SetMulticastInterface(ifi); err != nil {
-						return err
-					}
-				}
-			}
-			if src.IsValid() {
-				cm.Src = src.AsSlice()
-			}
-		}
-		_, err = s.p4.WriteTo(b, cm, ua)
-	} else {
-		var cm *ipv6.ControlMessage
-		if ifi != nil || src.IsValid() {
-			cm = &ipv6.ControlMessage{}
-			if ifi != nil {
-				cm.IfIndex = ifi.Index
-				if dst.Addr().IsMulticast() {
-					if err := s.p6.SetMulticastInterface(ifi); err != nil {
-						return err
-					}
-				}
-			}
-			if src.IsValid() {
-				cm.Src = src.WithZone("").AsSlice()
-			}
-		}
-		_, err = s.p6.WriteTo(b, cm, ua)
-	}
-	return err
-}
-
-func (s *sock) read(b []byte) (n int, src net.Addr, dst netip.Addr, ifIndex, ttl int, err error) {
-	if s.v4 {
-		var cm *ipv4.ControlMessage
-		n, cm, src, err = s.p4.ReadFrom(b)
-		if cm != nil {
-			ifIndex, ttl = cm.IfIndex, cm.TTL
-			dst, _ = netip.AddrFromSlice(cm.Dst)
-		}
-	} else {
-		var cm *ipv6.ControlMessage
-		n, cm, src, err = s.p6.ReadFrom(b)
-		if cm != nil {
-			ifIndex, ttl = cm.IfIndex, cm.HopLimit
-			dst, _ = netip.AddrFromSlice(cm.Dst)
-		}
-	}
-	return n, src, dst.Unmap(), ifIndex, ttl, err
+	return group6
 }
 
 func (c *mdnsConn) iface(index int) (netutil.Iface, bool) {
-	i := slices.IndexFunc(c.cfg.ifaces, func(i netutil.Iface) bool { return i.Index == index })
+	c.ifacesMu.Lock()
+	defer c.ifacesMu.Unlock()
+	i := slices.IndexFunc(c.ifaces, func(i netutil.Iface) bool { return i.Index == index })
 	if i < 0 {
 		return netutil.Iface{}, false
 	}
-	return c.cfg.ifaces[i], true
+	return c.ifaces[i], true
 }
 
 // Read returns the next received datagram.
 func (c *mdnsConn) Read() (inbound, error) {
-	select {
-	case <-c.closing:
-		return inbound{}, net.ErrClosed
-	default:
+	p, err := c.rx.Read()
+	if err != nil {
+		return inbound{}, err
 	}
-	select {
-	case p := <-c.queue:
-		return p, nil
-	case <-c.closing:
-		return inbound{}, net.ErrClosed
-	}
+	return inbound{
+		data: p.Data, src: p.Src, dst: p.Dst, ifIndex: p.IfIndex, ttl: p.TTL,
+		legacy: slices.Contains(c.legacy, p.Socket),
+	}, nil
 }
 
 // WriteMulticast sends b to the group of each family on interface
 // ifIndex, from the querier socket when there is one. It succeeds when
 // one family did.
 func (c *mdnsConn) WriteMulticast(b []byte, ifIndex int) error {
-	ifi, ok := c.iface(ifIndex)
-	if !ok {
-		return fmt.Errorf("mdns: no interface %d", ifIndex)
-	}
-	var errs []error
-	sent := 0
-	for _, s := range c.shared {
-		if (s.v4 && !ifi.HasIPv4()) || (!s.v4 && (!ifi.HasIPv6() || ifi.Flags&net.FlagMulticast == 0)) {
-			continue
-		}
-		g := group6
-		if s.v4 {
-			g = group4
-		}
-		from := s
-		if o := c.own[ownKey{ifIndex, s.v4}]; o != nil {
-			from = o
-		}
-		if err := from.write(b, netip.AddrPortFrom(g, c.cfg.port), ifi.Net(), netip.Addr{}); err != nil {
-			errs = append(errs, fmt.Errorf("%v on %s: %w", g, ifi.Name, err))
-			continue
-		}
-		sent++
-	}
-	if sent == 0 {
-		if len(errs) == 0 {
-			return fmt.Errorf("mdns: no family for interface %s", ifi.Name)
-		}
-		return errors.Join(errs...)
-	}
-	return nil
+	return c.writeGroups(b, ifIndex, c.shared, true)
 }
 
 // WriteLegacy sends b to the group of each family on interface ifIndex
 // from the legacy socket of that family. It succeeds when one family did.
 func (c *mdnsConn) WriteLegacy(b []byte, ifIndex int) error {
+	return c.writeGroups(b, ifIndex, c.legacy, false)
+}
+
+func (c *mdnsConn) writeGroups(b []byte, ifIndex int, socks []*netutil.Socket, preferOwn bool) error {
 	ifi, ok := c.iface(ifIndex)
 	if !ok {
 		return fmt.Errorf("mdns: no interface %d", ifIndex)
 	}
 	var errs []error
 	sent := 0
-	for _, s := range c.legacy {
-		if (s.v4 && !ifi.HasIPv4()) || (!s.v4 && (!ifi.HasIPv6() || ifi.Flags&net.FlagMulticast == 0)) {
+	for _, s := range socks {
+		if !ifi.CarriesMulticast(s.IPv4()) {
 			continue
 		}
-		g := group6
-		if s.v4 {
-			g = group4
+		from := s
+		if preferOwn {
+			c.ifacesMu.Lock()
+			if o := c.own[ownKey{ifIndex, s.IPv4()}]; o != nil {
+				from = o.s
+			}
+			c.ifacesMu.Unlock()
 		}
-		if err := s.write(b, netip.AddrPortFrom(g, c.cfg.port), ifi.Net(), netip.Addr{}); err != nil {
+		g := groupOf(s.IPv4())
+		if err := from.WriteTo(b, netip.AddrPortFrom(g, c.cfg.port), ifi, netip.Addr{}); err != nil {
 			errs = append(errs, fmt.Errorf("%v on %s: %w", g, ifi.Name, err))
 			continue
 		}
@@ -515,7 +374,7 @@ func (c *mdnsConn) WriteLegacy(b []byte, ifIndex int) error {
 	}
 	if sent == 0 {
 		if len(errs) == 0 {
-			return fmt.Errorf("mdns: no legacy socket for interface %s", ifi.Name)
+			return fmt.Errorf("mdns: no socket for interface %s", ifi.Name)
 		}
 		return errors.Join(errs...)
 	}
@@ -524,27 +383,19 @@ func (c *mdnsConn) WriteLegacy(b []byte, ifIndex int) error {
 
 // WriteTo sends b by unicast to dst.
 func (c *mdnsConn) WriteTo(b []byte, dst netip.AddrPort, ifIndex int, src netip.Addr) error {
-	a := dst.Addr().Unmap()
-	var ifi *net.Interface
-	if i, ok := c.iface(ifIndex); ok {
-		ifi = i.Net()
+	ifi, _ := c.iface(ifIndex)
+	c.ifacesMu.Lock()
+	// Zones name our interfaces (see netutil.Receiver); the net package's
+	// name lookup may be of another namespace, so pass the index.
+	a := netutil.ZoneIndex(dst.Addr().Unmap(), c.ifaces)
+	var s *netutil.Socket
+	if o := c.own[ownKey{ifIndex, a.Is4()}]; o != nil && !src.IsValid() {
+		s = o.s
 	}
-	if a.Zone() != "" {
-		// Zones name our interfaces (see fixZone); the net package's
-		// name lookup may be of another namespace, so pass the index.
-		for _, i := range c.cfg.ifaces {
-			if i.Name == a.Zone() {
-				a = a.WithZone(strconv.Itoa(i.Index))
-			}
-		}
-	}
-	dst = netip.AddrPortFrom(a, dst.Port())
-	v4 := a.Is4()
-	s := c.own[ownKey{ifIndex, v4}]
-	if s == nil || src.IsValid() {
-		s = nil
+	c.ifacesMu.Unlock()
+	if s == nil {
 		for _, x := range c.shared {
-			if x.v4 == v4 {
+			if x.IPv4() == a.Is4() {
 				s = x
 			}
 		}
@@ -552,86 +403,8 @@ func (c *mdnsConn) WriteTo(b []byte, dst netip.AddrPort, ifIndex int, src netip.
 	if s == nil {
 		return fmt.Errorf("%w: %v", netutil.ErrNoFamily, dst)
 	}
-	return s.write(b, dst, ifi, src)
+	return s.WriteTo(b, netip.AddrPortFrom(a, dst.Port()), ifi, src)
 }
 
 // Close closes the sockets and waits for the readers.
-func (c *mdnsConn) Close() error {
-	var err error
-	c.closeOnce.Do(func() {
-		close(c.closing)
-		err = c.closeSockets()
-		c.wg.Wait()
-	})
-	return err
-}
-
-func (c *mdnsConn) closeSockets() error {
-	var errs []error
-	for _, s := range c.sockets() {
-		errs = append(errs, s.pc.Close())
-	}
-	return errors.Join(errs...)
-}
-
-// readLoop moves datagrams from one socket into the bounded queue; when
-// the owner is behind they are dropped and counted, never blocking.
-// Errors other than Close are retried with a backoff from 5 ms to 1 s.
-func (c *mdnsConn) readLoop(s *sock) {
-	defer c.wg.Done()
-	buf := make([]byte, maxRecv)
-	backoff := time.Duration(0)
-	for {
-		n, src, dst, ifIndex, ttl, err := s.read(buf)
-		if err != nil {
-			select {
-			case <-c.closing:
-				return
-			default:
-			}
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			c.cfg.log.Warn("mdns: read failed", "err", err, "retry_in", backoff)
-			t := time.NewTimer(backoff)
-			select {
-			case <-c.closing:
-				t.Stop()
-				return
-			case <-t.C:
-			}
-			continue
-		}
-		backoff = 0
-		ua, ok := src.(*net.UDPAddr)
-		if !ok {
-			continue
-		}
-		in := inbound{data: slices.Clone(buf[:n]), src: c.fixZone(ua.AddrPort(), ifIndex), dst: dst, ifIndex: ifIndex, ttl: ttl, legacy: s.legacy}
-		select {
-		case c.queue <- in:
-		default:
-			if d := c.dropped.Add(1); d&(d-1) == 0 {
-				c.cfg.log.Warn("mdns: receive queue full, packet dropped", "dropped", d)
-			}
-		}
-	}
-}
-
-// fixZone unmaps IPv4 and zones an IPv6 link-local source with the name
-// of the interface it arrived on (from our own list, not the net
-// package's process-wide cache, which may be another namespace's).
-func (c *mdnsConn) fixZone(ap netip.AddrPort, ifIndex int) netip.AddrPort {
-	a := ap.Addr().Unmap()
-	if a.Is6() && a.IsLinkLocalUnicast() && ifIndex > 0 {
-		zone := strconv.Itoa(ifIndex)
-		if i, ok := c.iface(ifIndex); ok {
-			zone = i.Name
-		}
-		a = a.WithZone(zone)
-	} else if !a.IsLinkLocalUnicast() {
-		a = a.WithZone("")
-	}
-	return netip.AddrPortFrom(a, ap.Port())
-}
+func (c *mdnsConn) Close() error { return c.rx.Close() }

@@ -180,9 +180,28 @@
 //     it); events are coalesced per id while the consumer is slow, so the
 //     receive loop never blocks.
 //
+// # When the network changes
+//
+// Responder and Browser follow the machine's interfaces while they run
+// (netutil.Watcher: netlink on Linux, at once; polling elsewhere, within
+// a second): groups are joined on new interfaces and left on those gone.
+// The responder announces its records on an interface that appeared or
+// changed (a new address, its link back), after goodbyes for the
+// addresses it lost there; a host that had no usable interface (started
+// before its network, or every link down) probes every name again when
+// one comes (RFC 6762 §8.3), so it waits without establishing anything
+// meanwhile (Interfaces tells). The browser sends a QU query with its
+// legacy copy on an interface that appeared or changed. Measured in the
+// lab (netchange_lab_test.go): a new address is seen by another host's
+// browser about 0.1 s after the change, a host whose network arrives or
+// comes back about 1.0-1.1 s after (probing).
+//
 // # Known limits
 //
-// Interfaces and their addresses are read when Run starts. A responder
+// A name is probed again only when the host had no interface at all: an
+// interface added beside others, or one whose link came back, gets
+// announcements without probes, and a name conflict on that link is
+// settled by §9 when the other owner answers. A responder
 // that does not answer legacy unicast queries sent to the group (RFC 6762
 // says it must; ours and avahi-daemon do) is found by a second browser on
 // a host only through the multicast answers to the repeats, about a

@@ -49,10 +49,12 @@ func fakeIface(k int) netutil.Iface {
 
 // seams returns the config seams that put a component on host k, and a
 // function returning the conns it opened.
-func (l *fakeLAN) seams(k int) (func() ([]netutil.Iface, error), listenFunc, func() []*fakeConn) {
+func (l *fakeLAN) seams(k int) (func() (netutil.IfaceStatus, error), listenFunc, func() []*fakeConn) {
 	var mu sync.Mutex
 	var mine []*fakeConn
-	ifaces := func() ([]netutil.Iface, error) { return []netutil.Iface{fakeIface(k)}, nil }
+	ifaces := func() (netutil.IfaceStatus, error) {
+		return netutil.IfaceStatus{Ifaces: []netutil.Iface{fakeIface(k)}}, nil
+	}
 	listen := func(_ []netutil.Iface, querier bool) (packetConn, error) {
 		c := &fakeConn{lan: l, addr: fakeIface(k).IPv4()[0], querier: querier, in: make(chan inbound, 256), closed: make(chan struct{})}
 		if querier {
@@ -68,6 +70,9 @@ func (l *fakeLAN) seams(k int) (func() ([]netutil.Iface, error), listenFunc, fun
 	}
 	return ifaces, listen, func() []*fakeConn { mu.Lock(); defer mu.Unlock(); return slices.Clone(mine) }
 }
+
+// SetIfaces: a fake host keeps its one interface.
+func (c *fakeConn) SetIfaces([]netutil.Iface) error { return nil }
 
 func (c *fakeConn) Read() (inbound, error) {
 	select {

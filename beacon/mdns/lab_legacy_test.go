@@ -5,6 +5,7 @@ package mdns
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/netip"
 	"slices"
@@ -143,16 +144,17 @@ func stealUnicast(t *testing.T, h *netlab.Host) func() uint64 {
 				network = "udp6"
 			}
 			lc := net.ListenConfig{Control: func(network, address string, c syscall.RawConn) error {
-				if err := reuseControl(network, address, c); err != nil {
-					return err
-				}
 				var serr error
 				err := c.Control(func(fd uintptr) {
-					// BPF_RET|BPF_K 0: socket 0 of the reuseport group, the
-					// first bound: this one.
+					// Shared like netutil's sockets, and BPF_RET|BPF_K 0:
+					// socket 0 of the reuseport group, the first bound:
+					// this one.
 					prog := []unix.SockFilter{{Code: 0x06, K: 0}}
-					serr = unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF,
-						&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]})
+					serr = errors.Join(
+						unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEADDR, 1),
+						unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1),
+						unix.SetsockoptSockFprog(int(fd), unix.SOL_SOCKET, unix.SO_ATTACH_REUSEPORT_CBPF,
+							&unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}))
 				})
 				if err != nil {
 					return err

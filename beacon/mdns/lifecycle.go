@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 
-	"github.com/lanlobby/lanlobby/internal/runonce"
+	"github.com/lanlobby/lanlobby/beacon"
 )
 
 // Lifecycle errors.
@@ -16,13 +16,13 @@ var (
 	ErrRunning = errors.New("mdns: already running")
 )
 
-// lifecycle is runonce.Lifecycle with this package's errors.
-type lifecycle struct{ l runonce.Lifecycle }
+// lifecycle is beacon.RunOnce with this package's errors.
+type lifecycle struct{ l beacon.RunOnce }
 
 func (l *lifecycle) start(parent context.Context) (context.Context, func(), error) {
 	ctx, finish, err := l.l.Start(parent)
 	switch {
-	case errors.Is(err, runonce.ErrRunning):
+	case errors.Is(err, beacon.ErrRunning):
 		return nil, nil, ErrRunning
 	case err != nil:
 		return nil, nil, ErrClosed

@@ -55,8 +55,9 @@ var (
 // zero value is the default.
 type ResponderConfig struct {
 	// Interfaces chooses the interfaces to answer on (see
-	// netutil.IfaceOptions); they are read when Run starts. Every answer
-	// carries only the addresses of the interface it goes out on.
+	// netutil.IfaceOptions). They are read when Run starts and followed
+	// while it runs (see Responder.Run). Every answer carries only the
+	// addresses of the interface it goes out on.
 	Interfaces netutil.IfaceOptions
 	// HostName is the label of the host name the SRV records point at,
 	// published as <HostName>.local with each interface's addresses: 1..63
@@ -88,10 +89,11 @@ type ResponderConfig struct {
 	ResignInterval time.Duration
 
 	// Test seams; nil means the real clock, network and randomness.
-	now    func() time.Time
-	ifaces func() ([]netutil.Iface, error)
-	listen listenFunc
-	jitter func(time.Duration) time.Duration
+	now     func() time.Time
+	ifaces  func() (netutil.IfaceStatus, error)
+	changes <-chan struct{}
+	listen  listenFunc
+	jitter  func(time.Duration) time.Duration
 }
 
 // DefaultResponderConfig returns the defaults spelled out (HostName is
@@ -173,6 +175,7 @@ type Responder struct {
 	log  *slog.Logger
 	life lifecycle
 	kick chan struct{} // wakes Run after an API call changed the state
+	net  *netutil.Tracker
 
 	stateMu sync.Mutex // guards core and lobbies
 	core    *core
@@ -211,15 +214,8 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
-	if cfg.ifaces == nil {
-		opts := cfg.Interfaces
-		cfg.ifaces = func() ([]netutil.Iface, error) { return netutil.Interfaces(opts) }
-	}
 	if cfg.listen == nil {
-		log := cfg.Logger
-		cfg.listen = func(ifaces []netutil.Iface, querier bool) (packetConn, error) {
-			return openConn(connConfig{ifaces: ifaces, querier: querier, log: log})
-		}
+		cfg.listen = listener(cfg.Logger)
 	}
 	if cfg.jitter == nil {
 		cfg.jitter = randJitter
@@ -232,7 +228,23 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 		key:           cfg.Key,
 		resign:        cfg.ResignInterval,
 	}, cfg.HostName)
-	return &Responder{cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), core: core, lobbies: make(map[string]*Registration)}, nil
+	return &Responder{
+		cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), core: core, lobbies: make(map[string]*Registration),
+		net: tracker("mdns: responder", cfg.Interfaces, cfg.Logger, cfg.ifaces, cfg.changes),
+	}, nil
+}
+
+// listener returns the production listenFunc.
+func listener(log *slog.Logger) listenFunc {
+	return func(ifaces []netutil.Iface, querier bool) (packetConn, error) {
+		return openConn(connConfig{ifaces: ifaces, querier: querier, log: log})
+	}
+}
+
+// tracker returns a component's interface tracker: the production lookup
+// and watcher unless the test seams replace them.
+func tracker(name string, opts netutil.IfaceOptions, log *slog.Logger, lookup func() (netutil.IfaceStatus, error), changes <-chan struct{}) *netutil.Tracker {
+	return netutil.NewTracker(netutil.TrackerConfig{Options: opts, Name: name, Logger: log, Lookup: lookup, Changes: changes})
 }
 
 func randJitter(d time.Duration) time.Duration {
@@ -361,13 +373,18 @@ func (r *Responder) Lobby(id string) (*Registration, bool) {
 	return reg, ok
 }
 
-// Close sends goodbyes for every published record, stops Run and waits
-// for it. It is idempotent.
+// Interfaces returns the interfaces Run answers on and what is missing;
+// while none is usable (Waiting), Run waits for the network and nothing
+// is probed or established. The zero IfaceStatus before Run.
+func (r *Responder) Interfaces() netutil.IfaceStatus { return r.net.Status() }
+
 // Ready is closed once Run has opened its sockets; a Run that fails
 // before never closes it. A caller that must know at once whether
 // answering works waits for Ready and Run's result together.
 func (r *Responder) Ready() <-chan struct{} { return r.life.ready() }
 
+// Close sends goodbyes for every published record, stops Run and waits
+// for it. It is idempotent.
 func (r *Responder) Close() error {
 	r.life.close()
 	return nil
@@ -376,14 +393,30 @@ func (r *Responder) Close() error {
 // Run opens the sockets on the chosen interfaces, probes and announces
 // the host name and the services, and answers queries until ctx is
 // cancelled or Close is called; then it sends goodbyes and returns nil.
-// It fails only when the interfaces or sockets cannot be had.
+//
+// It follows the network while it runs (netutil.Watcher: at once on
+// Linux, within a second elsewhere): groups are joined on new interfaces
+// and left on those gone; an interface that appears or changes gets the
+// records announced on it at once (with goodbyes first for addresses
+// that went away); and when the host had no usable interface and gets
+// one, every name is probed again before it is announced (RFC 6762
+// §8.3), as at start. It fails only when the sockets cannot be had
+// (port 5353 held by another program without sharing: an error
+// wrapping syscall.EADDRINUSE) or an interface named in Interfaces does
+// not exist; with no usable interface yet it runs and waits (see
+// Interfaces).
 func (r *Responder) Run(ctx context.Context) error {
 	ctx, finish, err := r.life.start(ctx)
 	if err != nil {
 		return err
 	}
 	defer finish()
-	ifaces, conn, rx, stop, err := openAndRead(r.cfg.ifaces, r.cfg.listen, false, &r.queueDrops, r.log)
+	st, err := r.net.Start()
+	if err != nil {
+		return err
+	}
+	defer r.net.Stop()
+	conn, rx, stop, err := openAndRead(st.Ifaces, r.cfg.listen, false, &r.queueDrops, r.log)
 	if err != nil {
 		return fmt.Errorf("mdns: responder: %w", err)
 	}
@@ -391,8 +424,9 @@ func (r *Responder) Run(ctx context.Context) error {
 	r.life.markReady()
 
 	r.stateMu.Lock()
-	r.core.start(r.cfg.now(), ifaces)
+	out := r.core.start(r.cfg.now(), st.Ifaces)
 	r.stateMu.Unlock()
+	r.send(conn, out)
 	defer func() {
 		r.stateMu.Lock()
 		out := r.core.goodbyeAll(r.cfg.now())
@@ -421,6 +455,16 @@ func (r *Responder) Run(ctx context.Context) error {
 		case in := <-rx:
 			r.stateMu.Lock()
 			out := r.core.handle(r.cfg.now(), in)
+			r.stateMu.Unlock()
+			r.send(conn, out)
+		case <-r.net.Changes():
+			st, changes := r.net.Refresh()
+			if len(changes) == 0 {
+				continue
+			}
+			conn.SetIfaces(st.Ifaces)
+			r.stateMu.Lock()
+			out := r.core.setIfaces(r.cfg.now(), st.Ifaces)
 			r.stateMu.Unlock()
 			r.send(conn, out)
 		case <-r.kick:
@@ -452,21 +496,18 @@ func sendAll(conn packetConn, out []outPacket, log *slog.Logger) {
 	}
 }
 
-// openAndRead opens the sockets on the chosen interfaces (a querier's
-// sockets with querier) and starts the read loop feeding rx; stop closes
-// them and waits for the loop. Responder and Browser start alike.
-func openAndRead(ifacesOf func() ([]netutil.Iface, error), listen listenFunc, querier bool, drops *atomic.Uint64, log *slog.Logger) (ifaces []netutil.Iface, conn packetConn, rx chan inbound, stop func(), err error) {
-	if ifaces, err = ifacesOf(); err != nil {
-		return nil, nil, nil, nil, err
-	}
+// openAndRead opens the sockets on ifaces (a querier's sockets with
+// querier) and starts the read loop feeding rx; stop closes them and
+// waits for the loop. Responder and Browser start alike.
+func openAndRead(ifaces []netutil.Iface, listen listenFunc, querier bool, drops *atomic.Uint64, log *slog.Logger) (conn packetConn, rx chan inbound, stop func(), err error) {
 	if conn, err = listen(ifaces, querier); err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	rx = make(chan inbound, RecvQueueLen)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go readLoop(&wg, conn, rx, drops, log)
-	return ifaces, conn, rx, func() { conn.Close(); wg.Wait() }, nil
+	return conn, rx, func() { conn.Close(); wg.Wait() }, nil
 }
 
 // readLoop moves datagrams from conn into rx without ever blocking: when

@@ -141,31 +141,35 @@ type core struct {
 	// lastMcast[ifIndex][key] is when a record was last multicast there.
 	lastMcast map[int]map[recordKey]time.Time
 	pending   map[int]map[recordKey]*pendingAnswer
+	// reannounce holds the interfaces that appeared or changed while
+	// running, and where their announcements stand (see setIfaces).
+	reannounce map[int]*reannouncement
 
 	stats ResponderStats
 }
 
 func newCore(cfg coreConfig, hostLabel string) *core {
 	return &core{
-		cfg:       cfg,
-		host:      owner{base: hostLabel, label: hostLabel, n: 1},
-		lastMcast: make(map[int]map[recordKey]time.Time),
-		pending:   make(map[int]map[recordKey]*pendingAnswer),
+		cfg:        cfg,
+		host:       owner{base: hostLabel, label: hostLabel, n: 1},
+		lastMcast:  make(map[int]map[recordKey]time.Time),
+		pending:    make(map[int]map[recordKey]*pendingAnswer),
+		reannounce: make(map[int]*reannouncement),
 	}
 }
 
-// start begins probing the host name and every registered service on
-// ifaces.
-func (c *core) start(now time.Time, ifaces []netutil.Iface) {
-	c.ifaces = slices.Clone(ifaces)
+// start begins work on ifaces: probing the host name and every
+// registered service, at once when there is an interface, else when one
+// appears (setIfaces).
+func (c *core) start(now time.Time, ifaces []netutil.Iface) []outPacket {
 	c.running = true
-	c.host.startProbing(now.Add(c.cfg.jitter(probeInterval)))
-	for _, s := range c.svcs {
-		if !s.removed {
-			s.owner.startProbing(now.Add(c.cfg.jitter(probeInterval)))
-		}
-	}
+	return c.setIfaces(now, ifaces)
 }
+
+// live reports whether the core works on the network: running, with an
+// interface to work on. Without one nothing is probed, announced or
+// answered, and nothing is scheduled.
+func (c *core) live() bool { return c.running && len(c.ifaces) > 0 }
 
 func (c *core) iface(index int) (netutil.Iface, bool) {
 	i := slices.IndexFunc(c.ifaces, func(i netutil.Iface) bool { return i.Index == index })
@@ -186,7 +190,7 @@ func (c *core) add(now time.Time, s *service) {
 	s.owner.label = s.owner.base
 	c.uniqueLocally(s)
 	c.svcs = append(c.svcs, s)
-	if c.running {
+	if c.live() {
 		s.owner.startProbing(now.Add(c.cfg.jitter(probeInterval)))
 	}
 }
@@ -346,6 +350,17 @@ func (c *core) next() (at time.Time, ok bool) {
 	if !c.running {
 		return at, false
 	}
+	if !c.live() {
+		// Only forgetting removed services (goodbyeRemoved) is done
+		// without an interface.
+		if slices.ContainsFunc(c.svcs, func(s *service) bool { return s.removed }) {
+			consider(time.Unix(0, 1))
+		}
+		return at, ok
+	}
+	for _, r := range c.reannounce {
+		consider(r.next)
+	}
 	if c.host.phase == phaseProbing || c.host.phase == phaseAnnouncing {
 		consider(c.host.next)
 	}
@@ -383,11 +398,16 @@ func (c *core) tick(now time.Time) []outPacket {
 	if !c.running {
 		return nil
 	}
+	if !c.live() {
+		c.goodbyeRemoved(now) // nowhere to send them: only forgotten
+		return nil
+	}
 	c.resignDue(now)
 	var out []outPacket
 	out = append(out, c.goodbyeRemoved(now)...)
 	out = append(out, c.probeDue(now)...)
 	out = append(out, c.announceDue(now)...)
+	out = append(out, c.reannounceDue(now)...)
 	out = append(out, c.announceTXT(now)...)
 	out = append(out, c.flushPending(now)...)
 	return out
@@ -410,7 +430,7 @@ func (c *core) goodbyeRemoved(now time.Time) []outPacket {
 	}
 	clear(c.svcs[len(keep):])
 	c.svcs = keep
-	if len(rrs) == 0 {
+	if len(rrs) == 0 || len(c.ifaces) == 0 {
 		return nil
 	}
 	if len(c.answeringServices()) == 0 {

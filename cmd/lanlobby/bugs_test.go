@@ -173,3 +173,41 @@ func TestLabJoinFullByNameSaysFull(t *testing.T) {
 		t.Fatalf("exit %d %v, output:\n%s", code, err, strings.Join(p.Lines(), "\n"))
 	}
 }
+
+// TestLabNoNetworkInterface: on a host whose only interface is lo (its LAN
+// link down), list and join end within their wait and say there is no
+// usable network interface; host says so at once and announces the lobby
+// when the link comes up.
+func TestLabNoNetworkInterface(t *testing.T) {
+	// The automatic interface choice, not the lo that TestMain pins for
+	// loopback tests.
+	t.Setenv("LANLOBBY_INTERFACE", "")
+	lab := netlab.New(t, netlab.Options{Hosts: 2})
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	if err := h1.SetLink(false); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"list"}, {"join", "--game", "demo", "--port", "1"}} {
+		p := h1.Start(t, binPath, append(args, "--json")...) // automatic interface choice
+		code, err := p.Wait(10 * time.Second)
+		out := strings.Join(p.Lines(), "\n")
+		if err != nil || code != exitFailure || !strings.Contains(out, "no usable network interface") {
+			t.Fatalf("%v: exit %d %v, output:\n%s", args, code, err, out)
+		}
+	}
+	host := h1.Start(t, binPath, "host", "--game", "demo", "--name", "later", "--players", "2", "--port", "7777", "--json")
+	w := waitJSON(t, host, 10*time.Second, "warning", nil)
+	if !strings.Contains(w["warning"].(string), "no usable network interface") {
+		t.Fatalf("warning %v", w)
+	}
+	waitJSON(t, host, 10*time.Second, "created", nil)
+	if err := h1.SetLink(true); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for len(lanList(t, h2)) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lobby never appeared after the link came up")
+		}
+	}
+}

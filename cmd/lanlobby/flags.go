@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 
@@ -42,7 +43,11 @@ func config(c *cli.Context) (lanlobby.Config, error) {
 	cfg := lanlobby.DefaultConfig()
 	cfg.Coordinator = c.String("coordinator")
 	cfg.Player = c.String("player")
-	cfg.Interfaces = c.StringSlice("interface")
+	for _, name := range c.StringSlice("interface") {
+		if name = strings.TrimSpace(name); name != "" {
+			cfg.Interfaces = append(cfg.Interfaces, name)
+		}
+	}
 	if c.IsSet("beacon-port") || c.Uint("beacon-port") != 0 {
 		p := c.Uint("beacon-port")
 		if p == 0 || p > 65535 {

@@ -79,6 +79,9 @@ func runWatch(c *cli.Context) error {
 	if err := b.Problem(); err != nil {
 		p.warn(err)
 	}
+	if err := b.Network(); err != nil {
+		p.warn(fmt.Errorf("%w; watching for one", err))
+	}
 	screen := !p.json && isTerminal(os.Stdout) && c.App.Writer == os.Stdout
 	if screen {
 		redraw(p, nil)

@@ -41,7 +41,7 @@ func main() {
 			code = ec.ExitCode()
 		}
 		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "lanlobby:", msg)
+			fmt.Fprintln(os.Stderr, "lanlobby:", strings.TrimPrefix(msg, "lanlobby: "))
 		}
 		os.Exit(code)
 	}

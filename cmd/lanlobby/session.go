@@ -67,6 +67,9 @@ func runHost(c *cli.Context) error {
 	if err := s.AnnounceProblem(); err != nil {
 		p.warn(fmt.Errorf("the lobby is announced by one protocol only: %w", err))
 	}
+	if err := s.Network(); err != nil {
+		p.warn(fmt.Errorf("%w; the lobby will be announced once one comes up", err))
+	}
 	p.joined(s.Lobby(), s.You(), s.Peers(), s.Invite(), true, s.Coordinator())
 	return stay(c.Context, s, p)
 }

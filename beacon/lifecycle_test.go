@@ -1,4 +1,4 @@
-package runonce
+package beacon
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 	"time"
 )
 
-func TestLifecycle(t *testing.T) {
-	var l Lifecycle
+func TestRunOnce(t *testing.T) {
+	var l RunOnce
 	ctx, finish, err := l.Start(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -20,7 +20,7 @@ func TestLifecycle(t *testing.T) {
 		t.Fatal("stopped while running")
 	}
 	ran := make(chan struct{})
-	go func() { // the Run this lifecycle guards
+	go func() { // the Run this life cycle guards
 		defer close(ran)
 		defer finish()
 		<-ctx.Done()
@@ -40,9 +40,9 @@ func TestLifecycle(t *testing.T) {
 	if _, _, err := l.Start(context.Background()); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Start after Close: %v", err)
 	}
-	var never Lifecycle
+	var never RunOnce
 	never.Close()
 	if _, _, err := never.Start(context.Background()); !errors.Is(err, ErrClosed) {
-		t.Fatalf("Start after Close of an idle lifecycle: %v", err)
+		t.Fatalf("Start after Close of an idle life cycle: %v", err)
 	}
 }
