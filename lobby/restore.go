@@ -1,0 +1,80 @@
+package lobby
+
+// restore takes back lobbies a client held on a previous instance of this
+// coordinator (it restarted and lost its soft state). Before hello it also
+// identifies the client, under its old member id and token when that id is
+// free, so peers see the same ids as before. Owners re-create their lobbies
+// under the old ids; members re-join them. Nobody is notified: from the
+// players' point of view nothing changed. A member whose owner has not
+// restored the lobby yet gets unknown_lobby for it and retries.
+func (s *Server) restore(sess *session, req *request) {
+	if sess.id == "" {
+		if !s.greetable(sess, req) {
+			return
+		}
+		if err := ValidatePlayerName(req.Player); err != nil {
+			sess.conn.Send(encodeError(req.ID, err.(*Error)))
+			return
+		}
+		id := req.Member
+		if !validLobbyID(id) || s.members[id] != nil {
+			id = RandomID() // taken by a live member: never steal an identity
+			for s.members[id] != nil {
+				id = RandomID()
+			}
+		}
+		token := req.Token
+		if len(token) != 32 {
+			token = newToken()
+		}
+		sess.id, sess.player = id, req.Player
+		s.members[id] = &member{id: id, player: req.Player, token: token, sess: sess, local: sess.local}
+		sess.helloDone.Store(true)
+		sess.helloTimer.Stop()
+	}
+	m := s.members[sess.id]
+	if len(req.Restore) > s.cfg.MaxLobbiesPerMember {
+		sess.conn.Send(encodeError(req.ID, errorf(CodeTooManyLobbies, "%d lobbies to restore, the limit is %d", len(req.Restore), s.cfg.MaxLobbiesPerMember)))
+		return
+	}
+	results := make([]restoreResult, len(req.Restore))
+	for i, e := range req.Restore {
+		addr, err := GameAddr(sess.ip, e.Port, e.Addr)
+		if err == nil {
+			you := Member{ID: m.id, Name: m.player, Addr: addr}
+			var l *Lobby
+			if e.Owner {
+				l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password}, e.Started)
+			} else if l = s.reg.Get(e.Lobby); l != nil && l.memberIndex(m.id) >= 0 {
+				err = nil
+			} else {
+				l, _, err = s.reg.JoinWithPassword(you, e.Lobby, e.Password) // quietly: nothing changed for the others
+			}
+			if err == nil {
+				peers := make([]Member, 0, len(l.Members))
+				for _, p := range l.Members {
+					if p.ID != m.id {
+						p.Addr = LoopbackAs(p.Addr, sess.local)
+						peers = append(peers, p)
+					}
+				}
+				results[i] = restoreResult{lobbyState: stateOf(l.Info()), Peers: peers}
+				continue
+			}
+		}
+		e2, ok := err.(*Error)
+		if !ok {
+			e2 = errorf(CodeInternal, "%v", err)
+		}
+		results[i] = restoreResult{lobbyState: lobbyState{Lobby: e.Lobby}, Error: e2}
+	}
+	reply := helloReply{
+		ID: replyID(req.ID), OK: true, V: min(max(req.V, MinProtocolVersion), ProtocolVersion), Server: ServerName,
+		You:         Member{ID: m.id, Name: m.player},
+		HeartbeatMS: s.cfg.HeartbeatInterval.Milliseconds(), Misses: s.cfg.HeartbeatMisses,
+		MaxLine: s.cfg.MaxLineLength, Resume: m.token, GraceMS: max(0, s.cfg.ResumeGrace.Milliseconds()),
+		Restored: results,
+	}
+	sess.conn.Send(marshal(reply))
+	s.log.Info("member restored lobbies", "member", m.id, "lobbies", len(results))
+}
