@@ -76,3 +76,18 @@ func isLoopbackAddr(addr string) bool {
 	ap, err := netip.ParseAddrPort(addr)
 	return err == nil && ap.Addr().IsLoopback()
 }
+
+// peersAs lists the members of l other than you, in join order, with
+// their loopback game addresses as a recipient that reached the
+// coordinator at local must see them (see LoopbackAs). It is never nil: a
+// join reply always carries a list, if an empty one.
+func peersAs(l *Lobby, you string, local netip.Addr) []Member {
+	peers := make([]Member, 0, max(0, len(l.Members)-1))
+	for _, m := range l.Members {
+		if m.ID != you {
+			m.Addr = LoopbackAs(m.Addr, local)
+			peers = append(peers, m)
+		}
+	}
+	return peers
+}

@@ -202,7 +202,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			}
 			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password})
 			if err == nil {
-				reply = encodeJoinedInvite(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
+				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
 			}
 		}
@@ -216,7 +216,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 				l, notices, err = s.reg.QuickJoin(m, req.Game)
 			}
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token)
+				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, "")
 			}
 		}
 	case OpLeave:
@@ -261,17 +261,10 @@ func (s *Server) handleRequest(sess *session, req *request) {
 	s.deliver(notices)
 }
 
-func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token string) []byte {
-	return encodeJoinedInvite(id, l, you, local, token, "")
-}
-
-func encodeJoinedInvite(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token, invite string) []byte {
-	peers := make([]Member, 0, len(l.Members)-1)
-	for _, m := range l.Members {
-		if m.ID != you.ID {
-			m.Addr = LoopbackAs(m.Addr, local)
-			peers = append(peers, m)
-		}
-	}
-	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you, Peers: peers, Resume: token, Invite: invite})
+// encodeJoined builds the answer to create, join and quick-join: the lobby,
+// the member as recorded, its peers as this link must see them, its resume
+// token, and the invite code of a private lobby just created ("" if none).
+func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token, invite string) []byte {
+	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
+		Peers: peersAs(l, you.ID, local), Resume: token, Invite: invite})
 }

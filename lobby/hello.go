@@ -19,6 +19,7 @@ func (s *Server) greetable(sess *session, req *request) bool {
 	return true
 }
 
+// hello gives a link a new member identity.
 func (s *Server) hello(sess *session, req *request) {
 	if !s.greetable(sess, req) {
 		return
@@ -27,25 +28,49 @@ func (s *Server) hello(sess *session, req *request) {
 		sess.conn.Send(encodeError(req.ID, err.(*Error)))
 		return
 	}
+	m := s.newMember(sess, s.freeMemberID(), req.Player, newToken())
+	sess.conn.Send(s.encodeHello(req, m, nil, nil))
+	s.log.Debug("hello", "member", m.id, "player", req.Player, "client", req.Client, "remote", sess.ip)
+}
+
+// freeMemberID returns a random member id that no member holds.
+func (s *Server) freeMemberID() string {
 	id := RandomID()
 	for s.members[id] != nil {
 		id = RandomID()
 	}
-	sess.id, sess.player = id, req.Player
-	m := &member{id: id, player: req.Player, token: newToken(), sess: sess, local: sess.local}
-	s.members[id] = m
-	sess.helloDone.Store(true)
-	sess.helloTimer.Stop()
-	sess.conn.Send(s.encodeHello(req, m, nil))
-	s.log.Debug("hello", "member", id, "player", req.Player, "client", req.Client, "remote", sess.ip)
+	return id
 }
 
-func (s *Server) encodeHello(req *request, m *member, resumed *resumedState) []byte {
+// newMember records a member identity, held by link sess, as hello and a
+// restore before hello do.
+func (s *Server) newMember(sess *session, id, player, token string) *member {
+	m := &member{id: id, player: player, token: token}
+	s.members[id] = m
+	s.attach(m, sess)
+	return m
+}
+
+// attach makes sess the link of member m: the link takes on m's identity
+// and its hello deadline no longer applies.
+func (s *Server) attach(m *member, sess *session) {
+	m.sess, m.local = sess, sess.local
+	sess.id, sess.player = m.id, m.player
+	sess.helloDone.Store(true)
+	sess.helloTimer.Stop()
+}
+
+// encodeHello builds the answer to hello, resume and restore: the member's
+// identity and resume token, and the heartbeat and limits its link lives
+// by. resumed and restored carry what a resume or a restore brought back
+// (nil for hello). The version is the highest both sides speak; a restore
+// sent on a link that already completed hello may leave it out.
+func (s *Server) encodeHello(req *request, m *member, resumed *resumedState, restored []restoreResult) []byte {
 	return marshal(helloReply{
-		ID: replyID(req.ID), OK: true, V: min(req.V, ProtocolVersion), Server: ServerName,
+		ID: replyID(req.ID), OK: true, V: min(max(req.V, MinProtocolVersion), ProtocolVersion), Server: ServerName,
 		You:         Member{ID: m.id, Name: m.player},
 		HeartbeatMS: s.cfg.HeartbeatInterval.Milliseconds(), Misses: s.cfg.HeartbeatMisses,
 		MaxLine: s.cfg.MaxLineLength, Resume: m.token, GraceMS: max(0, s.cfg.ResumeGrace.Milliseconds()),
-		Resumed: resumed,
+		Resumed: resumed, Restored: restored,
 	})
 }

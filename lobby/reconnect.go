@@ -18,12 +18,8 @@ func (c *Client) linkClosed(l *link, reason tcpconn.CloseReason) {
 		return
 	}
 	if c.grace <= 0 || c.token == "" || len(c.lobbies) == 0 {
-		c.err = fmt.Errorf("%w (%s)", ErrConnectionLost, reason)
-		err := c.err
 		c.mu.Unlock()
-		c.finish()
-		c.events.push(Event{Kind: EventError, Err: err})
-		c.events.finish()
+		c.lose(fmt.Errorf("%w (%s)", ErrConnectionLost, reason))
 		return
 	}
 	c.ready = make(chan struct{})
@@ -66,11 +62,18 @@ func (c *Client) reconnect(budget time.Duration) {
 		lastErr = err
 		c.log.Debug("reconnect attempt failed", "attempt", attempt, "err", err)
 	}
+	c.lose(fmt.Errorf("%w (gave up reconnecting: %v)", ErrConnectionLost, lastErr))
+}
+
+// lose ends the client for good when its link could be neither kept nor
+// repaired: Err reports err (unless Close came first), Done closes, and
+// the last event says why.
+func (c *Client) lose(err error) {
 	c.mu.Lock()
 	if c.err == nil {
-		c.err = fmt.Errorf("%w (gave up reconnecting: %v)", ErrConnectionLost, lastErr)
+		c.err = err
 	}
-	err := c.err
+	err = c.err
 	c.mu.Unlock()
 	c.finish()
 	c.events.push(Event{Kind: EventError, Err: err})

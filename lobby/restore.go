@@ -18,19 +18,13 @@ func (s *Server) restore(sess *session, req *request) {
 		}
 		id := req.Member
 		if !validLobbyID(id) || s.members[id] != nil {
-			id = RandomID() // taken by a live member: never steal an identity
-			for s.members[id] != nil {
-				id = RandomID()
-			}
+			id = s.freeMemberID() // taken by a live member: never steal an identity
 		}
 		token := req.Token
 		if len(token) != 32 {
 			token = newToken()
 		}
-		sess.id, sess.player = id, req.Player
-		s.members[id] = &member{id: id, player: req.Player, token: token, sess: sess, local: sess.local}
-		sess.helloDone.Store(true)
-		sess.helloTimer.Stop()
+		s.newMember(sess, id, req.Player, token)
 	}
 	m := s.members[sess.id]
 	if len(req.Restore) > s.cfg.MaxLobbiesPerMember {
@@ -51,14 +45,7 @@ func (s *Server) restore(sess *session, req *request) {
 				l, _, err = s.reg.JoinWithPassword(you, e.Lobby, e.Password) // quietly: nothing changed for the others
 			}
 			if err == nil {
-				peers := make([]Member, 0, len(l.Members))
-				for _, p := range l.Members {
-					if p.ID != m.id {
-						p.Addr = LoopbackAs(p.Addr, sess.local)
-						peers = append(peers, p)
-					}
-				}
-				results[i] = restoreResult{lobbyState: stateOf(l.Info()), Peers: peers}
+				results[i] = restoreResult{lobbyState: stateOf(l.Info()), Peers: peersAs(l, m.id, sess.local)}
 				continue
 			}
 		}
@@ -68,13 +55,6 @@ func (s *Server) restore(sess *session, req *request) {
 		}
 		results[i] = restoreResult{lobbyState: lobbyState{Lobby: e.Lobby}, Error: e2}
 	}
-	reply := helloReply{
-		ID: replyID(req.ID), OK: true, V: min(max(req.V, MinProtocolVersion), ProtocolVersion), Server: ServerName,
-		You:         Member{ID: m.id, Name: m.player},
-		HeartbeatMS: s.cfg.HeartbeatInterval.Milliseconds(), Misses: s.cfg.HeartbeatMisses,
-		MaxLine: s.cfg.MaxLineLength, Resume: m.token, GraceMS: max(0, s.cfg.ResumeGrace.Milliseconds()),
-		Restored: results,
-	}
-	sess.conn.Send(marshal(reply))
+	sess.conn.Send(s.encodeHello(req, m, nil, results))
 	s.log.Info("member restored lobbies", "member", m.id, "lobbies", len(results))
 }

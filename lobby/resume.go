@@ -30,10 +30,7 @@ func (s *Server) resume(sess *session, req *request) {
 		m.grace.Stop()
 	}
 	m.gen++
-	m.sess, m.local = sess, sess.local
-	sess.id, sess.player = m.id, m.player
-	sess.helloDone.Store(true)
-	sess.helloTimer.Stop()
+	s.attach(m, sess)
 	var lobbies []lobbyState
 	for _, id := range s.reg.LobbiesOf(m.id) {
 		if l := s.reg.Get(id); l != nil {
@@ -42,7 +39,7 @@ func (s *Server) resume(sess *session, req *request) {
 	}
 	missed := m.missed
 	m.missed = nil
-	sess.conn.Send(s.encodeHello(req, m, &resumedState{Lobbies: lobbies, Missed: len(missed)}))
+	sess.conn.Send(s.encodeHello(req, m, &resumedState{Lobbies: lobbies, Missed: len(missed)}, nil))
 	for _, f := range missed {
 		sess.conn.Send(f)
 	}
