@@ -15,19 +15,17 @@ const (
 	opClosed
 	opStats
 	opGraceExpired
-	opInspect
 )
 
 // op is one unit of work for the state goroutine.
 type op struct {
-	kind    opKind
-	sess    *session
-	req     *request
-	reason  tcpconn.CloseReason
-	stats   chan Stats
-	member  string // opGraceExpired
-	gen     uint64
-	inspect func(*Registry) // opInspect: runs on the state goroutine (tests)
+	kind   opKind
+	sess   *session
+	req    *request
+	reason tcpconn.CloseReason
+	stats  chan Stats
+	member string // opGraceExpired
+	gen    uint64
 }
 
 // submit hands an op to the state goroutine; false when it has stopped.
@@ -65,7 +63,7 @@ func (s *Server) publishChanges() {
 }
 
 func (s *Server) shutdown() {
-	keep := s.cfg.KeepLobbiesOnShutdown || s.crashed.Load()
+	keep := s.cfg.KeepLobbiesOnShutdown
 	if !keep {
 		s.deliver(s.reg.CloseAll(ReasonShutdown))
 		s.publishChanges()
@@ -79,13 +77,6 @@ func (s *Server) shutdown() {
 			sess.conn.CloseAfterFlush(tcpconn.ReasonShutdown)
 		}
 	}
-}
-
-// crash stops the server as a killed process would: links vanish, nobody is
-// told anything. Tests use it to exercise restore.
-func (s *Server) crash() {
-	s.crashed.Store(true)
-	s.Close()
 }
 
 func (s *Server) handle(o op) {
@@ -109,8 +100,6 @@ func (s *Server) handle(o op) {
 			return
 		}
 		s.removeMember(m, reason)
-	case opInspect:
-		o.inspect(s.reg)
 	case opGraceExpired:
 		if m := s.members[o.member]; m != nil && m.sess == nil && m.gen == o.gen {
 			s.removeMember(m, m.awayReason)

@@ -128,7 +128,11 @@ func TestClientResumesAfterBlip(t *testing.T) {
 // first, and sees one coordinator_restarted event, no leaves, no joins.
 func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 	cfg := ServerConfig{HeartbeatInterval: 50 * time.Millisecond, HeartbeatMisses: 3, ResumeGrace: 3 * time.Second}
-	srvA, err := NewServer(cfg)
+	// A keeps its lobbies when it stops: its links just vanish and nobody
+	// is told anything, as when a coordinator process is killed.
+	cfgA := cfg
+	cfgA.KeepLobbiesOnShutdown = true
+	srvA, err := NewServer(cfgA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,10 +176,12 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 			expectEvent(t, c, NoticeMemberJoined, nil)
 		}
 	}
-	srvA.crash()
+	srvA.Close()
 	<-doneA
 
-	srvB, err := NewServer(cfg)
+	// B keeps its lobbies too, so that the test can read them once B has
+	// stopped (see lobbiesAfterServe).
+	srvB, err := NewServer(cfgA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +193,8 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 	ctxB, cancelB := context.WithCancel(context.Background())
 	doneB := make(chan error, 1)
 	go func() { doneB <- srvB.Serve(ctxB, lnB) }()
-	t.Cleanup(func() { cancelB(); <-doneB })
+	stopB := sync.OnceFunc(func() { cancelB(); <-doneB })
+	t.Cleanup(stopB)
 
 	for _, c := range clients {
 		ev := nextEvent(t, c, 10*time.Second)
@@ -207,21 +214,6 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 		}
 		return true
 	})
-	for _, lw := range lobbies {
-		l := srvB.lobbyForTest(t, lw.id)
-		if l.Owner != lw.owner {
-			t.Fatalf("lobby %s: owner %s, want %s", lw.id, l.Owner, lw.owner)
-		}
-		got := map[string]bool{}
-		for _, m := range l.Members {
-			got[m.ID] = true
-		}
-		for _, want := range lw.members {
-			if !got[want] {
-				t.Fatalf("lobby %s lost member %s: %+v", lw.id, want, l.Members)
-			}
-		}
-	}
 	// Nobody saw a leave or a join: the next event anyone gets is a marker.
 	for _, c := range clients {
 		select {
@@ -235,20 +227,36 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 			t.Fatalf("%s: %v", c.cfg.Player, err)
 		}
 	}
+	stopB()
+	reg := lobbiesAfterServe(srvB)
+	for _, lw := range lobbies {
+		l := reg.Get(lw.id)
+		if l == nil {
+			t.Fatalf("lobby %s not on the new coordinator", lw.id)
+		}
+		if l.Owner != lw.owner {
+			t.Fatalf("lobby %s: owner %s, want %s", lw.id, l.Owner, lw.owner)
+		}
+		got := map[string]bool{}
+		for _, m := range l.Members {
+			got[m.ID] = true
+		}
+		for _, want := range lw.members {
+			if !got[want] {
+				t.Fatalf("lobby %s lost member %s: %+v", lw.id, want, l.Members)
+			}
+		}
+	}
 }
 
-// lobbyForTest fetches a copy of a lobby through the state goroutine.
-func (s *Server) lobbyForTest(t *testing.T, id string) Lobby {
-	t.Helper()
-	ch := make(chan Lobby, 1)
-	if !s.submit(op{kind: opInspect, inspect: func(r *Registry) {
-		if l := r.Get(id); l != nil {
-			ch <- *l
-		} else {
-			ch <- Lobby{}
-		}
-	}}) {
-		t.Fatal("server stopped")
+// lobbiesAfterServe hands a test the registry of a server whose Serve has
+// returned: its state goroutine has exited, so nothing else touches it.
+// (With KeepLobbiesOnShutdown it still holds every lobby.)
+func lobbiesAfterServe(s *Server) *Registry {
+	select {
+	case <-s.loopDone:
+	default:
+		panic("lobbiesAfterServe: the server is still serving")
 	}
-	return <-ch
+	return s.reg
 }

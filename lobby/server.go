@@ -49,7 +49,6 @@ type Server struct {
 
 	accepted atomic.Int64
 	rejected atomic.Int64
-	crashed  atomic.Bool
 }
 
 // NewServer checks cfg and returns a server ready to Serve.
