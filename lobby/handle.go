@@ -2,7 +2,6 @@ package lobby
 
 import (
 	"encoding/json"
-	"errors"
 	"net/netip"
 
 	"github.com/lanlobby/lanlobby/tcpconn"
@@ -235,11 +234,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		err = errorf(CodeUnknownOp, "unknown op %q", req.Op)
 	}
 	if err != nil {
-		var e *Error
-		if !errors.As(err, &e) {
-			e = errorf(CodeInternal, "%v", err)
-		}
-		sess.conn.Send(encodeError(req.ID, e))
+		sess.conn.Send(encodeError(req.ID, asError(err)))
 		return
 	}
 	if reply == nil {

@@ -25,7 +25,7 @@ func (s *Server) hello(sess *session, req *request) {
 		return
 	}
 	if err := ValidatePlayerName(req.Player); err != nil {
-		sess.conn.Send(encodeError(req.ID, err.(*Error)))
+		sess.conn.Send(encodeError(req.ID, asError(err)))
 		return
 	}
 	m := s.newMember(sess, s.freeMemberID(), req.Player, newToken())

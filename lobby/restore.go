@@ -13,7 +13,7 @@ func (s *Server) restore(sess *session, req *request) {
 			return
 		}
 		if err := ValidatePlayerName(req.Player); err != nil {
-			sess.conn.Send(encodeError(req.ID, err.(*Error)))
+			sess.conn.Send(encodeError(req.ID, asError(err)))
 			return
 		}
 		id := req.Member
@@ -49,11 +49,7 @@ func (s *Server) restore(sess *session, req *request) {
 				continue
 			}
 		}
-		e2, ok := err.(*Error)
-		if !ok {
-			e2 = errorf(CodeInternal, "%v", err)
-		}
-		results[i] = restoreResult{lobbyState: lobbyState{Lobby: e.Lobby}, Error: e2}
+		results[i] = restoreResult{lobbyState: lobbyState{Lobby: e.Lobby}, Error: asError(err)}
 	}
 	sess.conn.Send(s.encodeHello(req, m, nil, results))
 	s.log.Info("member restored lobbies", "member", m.id, "lobbies", len(results))

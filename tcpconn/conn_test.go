@@ -2,6 +2,7 @@ package tcpconn
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -334,7 +335,7 @@ func TestCloseAfterFlushDeliversQueued(t *testing.T) {
 	if rec.reason != ReasonProtocolError {
 		t.Fatalf("reason = %v", rec.reason)
 	}
-	if err := c.Send([]byte("x")); err != ErrClosed {
+	if err := c.Send([]byte("x")); !errors.Is(err, ErrClosed) {
 		t.Fatalf("send after close = %v", err)
 	}
 }
