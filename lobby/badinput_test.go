@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
 // TestBadInputGetsErrorCodes sends each kind of bad request over a real
@@ -129,7 +131,7 @@ func TestHelloDeadline(t *testing.T) {
 	r.expectError(CodeHelloRequired, 1)
 	r.expectError(CodeHelloRequired, nil) // the deadline's parting message
 	r.expectClosed(2 * time.Second)
-	waitFor(t, 2*time.Second, "connection count back to zero", func() bool { return ts.stats(t).Connections == 0 })
+	testutil.WaitFor(t, 2*time.Second, "connection count back to zero", func() bool { return ts.stats(t).Connections == 0 })
 }
 
 // TestPipelinedRequestsAfterHello: a client may send hello and its first

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
 // dialFrom opens a raw connection from a given loopback source address.
@@ -55,7 +57,7 @@ func TestConnectionLimits(t *testing.T) {
 	}
 	// A slot frees up when a connection closes.
 	open[0].conn.Close()
-	waitFor(t, 2*time.Second, "slot freed", func() bool { return ts.stats(t).Connections == 4 })
+	testutil.WaitFor(t, 2*time.Second, "slot freed", func() bool { return ts.stats(t).Connections == 4 })
 	again := dialFrom(t, "127.0.0.1", ts.addr)
 	again.hello("again")
 	if st := ts.stats(t); st.Rejected != 2 {
@@ -91,7 +93,7 @@ func TestRequestRateLimit(t *testing.T) {
 		t.Fatalf("ok=%d limited=%d, want about 9 served of a burst of 10", ok, limited)
 	}
 	// The bucket refills; the connection was never closed.
-	waitFor(t, 2*time.Second, "bucket refill", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "bucket refill", func() bool {
 		r.send(map[string]any{"op": "ping", "id": 1})
 		return r.recv()["ok"] == true
 	})
@@ -164,7 +166,7 @@ func TestSlowConsumerKeepsOthersFast(t *testing.T) {
 	// stuck never reads again: a thousand notices fill its socket buffers,
 	// its writes block, and the write timeout cuts it.
 	loaded := measure(1000, 1000)
-	waitFor(t, 10*time.Second, "the slow consumer cut", func() bool { return ts.stats(t).Members == 4 })
+	testutil.WaitFor(t, 10*time.Second, "the slow consumer cut", func() bool { return ts.stats(t).Members == 4 })
 	for _, w := range watchers {
 		for {
 			ev := nextEvent(t, w, 5*time.Second)
@@ -248,7 +250,7 @@ func TestTrickledHellosAreShed(t *testing.T) {
 	if d := time.Since(t0); d > 2*time.Second {
 		t.Fatalf("normal client took %v", d)
 	}
-	waitFor(t, 10*time.Second, "every trickler shed", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "every trickler shed", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(shedAfter) == conns
@@ -266,7 +268,7 @@ func TestTrickledHellosAreShed(t *testing.T) {
 	if last > deadline+3*time.Second {
 		t.Fatalf("a trickler lingered %v past connecting (deadline %v)", last, deadline)
 	}
-	waitFor(t, 5*time.Second, "connections back to baseline", func() bool { return ts.stats(t).Connections == 1 })
+	testutil.WaitFor(t, 5*time.Second, "connections back to baseline", func() bool { return ts.stats(t).Connections == 1 })
 	// The normal client still holds its 3 goroutines and its session 2.
 	deadlineG := time.Now().Add(5 * time.Second)
 	for runtime.NumGoroutine() > baseGoroutines+5 {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
 // blipProxy forwards TCP between clients and a coordinator and can black-
@@ -186,7 +188,7 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 		t.Fatal(err)
 	}
 	var lnB net.Listener
-	waitFor(t, 5*time.Second, "the address to be free again", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the address to be free again", func() bool {
 		lnB, err = net.Listen("tcp", addr)
 		return err == nil
 	})
@@ -202,7 +204,7 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 			t.Fatalf("%s: first event after the restart is %+v", c.cfg.Player, ev)
 		}
 	}
-	waitFor(t, 10*time.Second, "every lobby back with 4 members", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "every lobby back with 4 members", func() bool {
 		ls, err := clients[0].List(ctx, "demo")
 		if err != nil || len(ls) != 5 {
 			return false

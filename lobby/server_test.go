@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
 func TestCreateJoinQuickJoinPeers(t *testing.T) {
@@ -557,7 +559,7 @@ func TestStatsCountMembersAndLobbies(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	a.Close()
-	waitFor(t, 2*time.Second, "a's lobby to close", func() bool { return ts.stats(t).Lobbies == 0 })
+	testutil.WaitFor(t, 2*time.Second, "a's lobby to close", func() bool { return ts.stats(t).Lobbies == 0 })
 }
 
 func mustAddr(s string) netip.Addr { return netip.MustParseAddr(s) }
@@ -605,7 +607,7 @@ func TestOnLobbyChangeFollowsLobbies(t *testing.T) {
 	b.Join(ctx, j.Lobby.ID, JoinOptions{Port: 2})
 	b.Close() // disconnect: back to open
 	a.Close() // empties and closes it
-	waitFor(t, 2*time.Second, "four changes", func() bool {
+	testutil.WaitFor(t, 2*time.Second, "four changes", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(seen) == 4

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -45,18 +46,6 @@ func (r *recorder) snapshot() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]string(nil), r.lines...)
-}
-
-// waitFor polls cond until it holds or the timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 // tcpPair returns both ends of a real loopback TCP connection.
@@ -115,7 +104,7 @@ func TestSendAndReceive(t *testing.T) {
 		}
 	}
 	fmt.Fprintf(cl, "one\n\ntwo\r\n")
-	waitFor(t, 2*time.Second, "two frames", func() bool { return len(rec.snapshot()) == 2 })
+	testutil.WaitFor(t, 2*time.Second, "two frames", func() bool { return len(rec.snapshot()) == 2 })
 	if got := rec.snapshot(); got[0] != "one" || got[1] != "two" {
 		t.Fatalf("got %q", got)
 	}
@@ -242,7 +231,7 @@ func TestHeartbeatKeepsAnsweringPeer(t *testing.T) {
 	if c.Reason() != ReasonNone {
 		t.Fatalf("closed: %v", c.Reason())
 	}
-	waitFor(t, time.Second, "rtt", func() bool { return c.RTT() > 0 })
+	testutil.WaitFor(t, time.Second, "rtt", func() bool { return c.RTT() > 0 })
 	c.Close(ReasonClosed)
 	waitDone(t, c)
 	if rec.reason != ReasonClosed {
@@ -305,7 +294,7 @@ func TestSlowConsumerDoesNotSlowOthers(t *testing.T) {
 			t.Fatalf("healthy link cut at frame %d: %v", i, err)
 		}
 		if i%8 == 7 {
-			waitFor(t, 2*time.Second, "healthy queue drain", func() bool { return ok.Queued() < 8 })
+			testutil.WaitFor(t, 2*time.Second, "healthy queue drain", func() bool { return ok.Queued() < 8 })
 		}
 	}
 	if c := <-got; c != n {
