@@ -91,7 +91,10 @@ func (p *blipProxy) close() {
 // itself, resumes its seat and gets what it missed; the others see it away
 // and back, never a leave or a join.
 func TestClientResumesAfterBlip(t *testing.T) {
-	ts := startServer(t, ServerConfig{HeartbeatInterval: 30 * time.Millisecond, HeartbeatMisses: 2, ResumeGrace: 5 * time.Second})
+	t.Parallel()
+	// The grace is long enough for a resume attempt swallowed by the blip
+	// to run into the hello deadline (2 s) and be retried after the heal.
+	ts := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: testMisses, ResumeGrace: 10 * time.Second})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "owner")
 	j, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
@@ -129,7 +132,8 @@ func TestClientResumesAfterBlip(t *testing.T) {
 // address; every client restores its lobby under the same ids, owners
 // first, and sees one coordinator_restarted event, no leaves, no joins.
 func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
-	cfg := ServerConfig{HeartbeatInterval: 50 * time.Millisecond, HeartbeatMisses: 3, ResumeGrace: 3 * time.Second}
+	t.Parallel()
+	cfg := ServerConfig{ResumeGrace: 3 * time.Second}
 	// A keeps its lobbies when it stops: its links just vanish and nobody
 	// is told anything, as when a coordinator process is killed.
 	cfgA := cfg
