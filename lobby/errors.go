@@ -1,6 +1,9 @@
 package lobby
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Code is a stable, machine-readable error code carried in error replies
 // (PROTOCOL.md lists them). Clients branch on codes, never on messages.
@@ -53,7 +56,9 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s: %s", e.Code, e.Message)
 }
 
-// Is reports whether target is an *Error with the same code.
+// Is reports whether target is an *Error with the same code. (target is
+// what the caller handed errors.Is, never a wrapped error, so it is
+// asserted, not unwrapped with errors.As.)
 func (e *Error) Is(target error) bool {
 	t, ok := target.(*Error)
 	return ok && t.Code == e.Code
@@ -61,6 +66,16 @@ func (e *Error) Is(target error) bool {
 
 func errorf(code Code, format string, args ...any) *Error {
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// asError turns err into what an error reply carries: the *Error it is or
+// wraps, else an internal error with its text.
+func asError(err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return errorf(CodeInternal, "%v", err)
 }
 
 // Sentinels for errors.Is. Only the code is compared.

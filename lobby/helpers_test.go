@@ -16,16 +16,42 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// waitFor polls cond until it holds, failing the test at the deadline.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+// Heartbeat settings for tests in which a silent member must be noticed:
+// about a second of silence drops a link, and a member that answers may
+// answer up to (testMisses-1) × testHeartbeat = 900 ms late before it is
+// taken for silent, a delay a loaded two-core machine stays under. Shorter
+// settings drop healthy Go clients when the scheduler is busy.
+const (
+	testHeartbeat = 100 * time.Millisecond
+	testMisses    = 10
+)
+
+// noHeartbeat is a heartbeat interval longer than any test, for tests about
+// something else: their raw clients answer pings only while they read, and
+// a link that closes is then always a departure, never a blip (a blip is a
+// close after a silence of one interval; see Server.suspend).
+const noHeartbeat = time.Hour
+
+// awaitRounds returns once the coordinator has run n more heartbeat rounds,
+// as a witness sees them: a raw client that says hello and then counts and
+// answers the pings it gets (one per round). It measures time in rounds,
+// which is what the heartbeat's bounds are stated in, rather than trusting
+// the wall clock of a busy machine.
+func awaitRounds(t testing.TB, addr string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+	w := dialRaw(t, addr)
+	w.hello("witness")
+	for seen := 0; seen < n; {
+		m, err := w.tryRecv(10 * time.Second)
+		if err != nil {
+			t.Fatalf("witness after %d of %d rounds: %v", seen, n, err)
 		}
-		time.Sleep(time.Millisecond)
+		if m["event"] == "ping" {
+			w.sendLine(fmt.Sprintf(`{"op":"pong","seq":%v}`, m["seq"]))
+			seen++
+		}
 	}
+	w.conn.Close()
 }
 
 // testServer runs a coordinator on 127.0.0.1:0 for the duration of a test.
@@ -64,7 +90,7 @@ func startServer(t testing.TB, cfg ServerConfig) *testServer {
 
 func (ts *testServer) stats(t testing.TB) Stats {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	st, err := ts.Stats(ctx)
 	if err != nil {
@@ -128,7 +154,7 @@ func dialRaw(t testing.TB, addr string) *rawClient {
 
 func (r *rawClient) sendLine(s string) {
 	r.t.Helper()
-	r.conn.SetWriteDeadline(time.Now().Add(2 * time.Second))
+	r.conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	if _, err := fmt.Fprintf(r.conn, "%s\n", s); err != nil {
 		r.t.Fatalf("send: %v", err)
 	}

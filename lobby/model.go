@@ -1,7 +1,3 @@
-// Package lobby holds lanlobby's lobby model and matchmaking (pure, no
-// network: model.go, index.go, validate.go), the coordinator server that owns
-// that state and talks the wire protocol of PROTOCOL.md (server.go), and the
-// Go client (client.go).
 package lobby
 
 import (
@@ -9,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base32"
-	"net/netip"
 	"slices"
 
 	"github.com/lanlobby/lanlobby/rules"
@@ -162,37 +157,6 @@ type Notice struct {
 	Reason     Reason   // member_left, closed
 	Peers      []Member // started: every member, in join order
 	Recipients []string // member ids to tell: the lobby's members (but not a joiner, who has its reply), plus a kicked member
-}
-
-func (n Notice) hasLoopbackAddr() bool {
-	if isLoopbackAddr(n.Member.Addr) {
-		return true
-	}
-	for _, m := range n.Peers {
-		if isLoopbackAddr(m.Addr) {
-			return true
-		}
-	}
-	return false
-}
-
-// loopbackAs returns a copy of the notice with loopback game addresses
-// rewritten (see LoopbackAs).
-func (n Notice) loopbackAs(local netip.Addr) Notice {
-	n.Member.Addr = LoopbackAs(n.Member.Addr, local)
-	if len(n.Peers) > 0 {
-		peers := slices.Clone(n.Peers)
-		for i := range peers {
-			peers[i].Addr = LoopbackAs(peers[i].Addr, local)
-		}
-		n.Peers = peers
-	}
-	return n
-}
-
-func isLoopbackAddr(addr string) bool {
-	ap, err := netip.ParseAddrPort(addr)
-	return err == nil && ap.Addr().IsLoopback()
 }
 
 // CreateSpec describes a lobby to create.

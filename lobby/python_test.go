@@ -15,12 +15,13 @@ import (
 // join, get its peers, keep its link alive by answering pings, and receive
 // notices. (.ci/run installs python3.)
 func TestPythonClientFromProtocolDoc(t *testing.T) {
+	t.Parallel()
 	py, err := exec.LookPath("python3")
 	if err != nil {
 		t.Fatal("python3 is needed for the cross-language test (apt-get install python3)")
 	}
 	script, _ := filepath.Abs("../examples/python/lanlobby_client.py")
-	ts := startServer(t, ServerConfig{HeartbeatInterval: 30 * time.Millisecond, HeartbeatMisses: 2})
+	ts := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: testMisses})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "go-owner")
 	l, err := owner.Create(ctx, CreateOptions{Game: "interop", Name: "Zoë's ☕ lobby", Capacity: 3, JoinOptions: JoinOptions{Port: 4000}})
@@ -68,9 +69,12 @@ func TestPythonClientFromProtocolDoc(t *testing.T) {
 		t.Fatalf("python joined: %v", joined)
 	}
 	expectEvent(t, owner, NoticeMemberJoined, func(e Event) bool { return e.Member.Name == "Pÿthon" && e.Member.Addr == "127.0.0.1:5000" })
-	// Ten heartbeat intervals later the python member is still there: it
-	// answers pings.
-	time.Sleep(300 * time.Millisecond)
+	// A silence limit's worth of heartbeat rounds later the python member
+	// is still there, never even away: it answers pings. A member that did
+	// not would have been dropped: its slot of the heartbeat wheel comes up
+	// once between two pings of the witness, and misses + 2 visits after
+	// its last word drop a silent member.
+	awaitRounds(t, ts.addr, testMisses+3)
 	if list, _ := owner.List(ctx, "interop"); len(list) != 1 || list[0].Players != 2 {
 		t.Fatalf("python member dropped: %+v", list)
 	}
@@ -78,6 +82,7 @@ func TestPythonClientFromProtocolDoc(t *testing.T) {
 	if _, err := third.Join(ctx, l.Lobby.ID, JoinOptions{Port: 6000}); err != nil {
 		t.Fatal(err)
 	}
+	expectEvent(t, owner, NoticeMemberJoined, func(e Event) bool { return e.Member.Name == "third" })
 	got := next()
 	member, _ := got["member"].(map[string]any)
 	if got["event"] != "member_joined" || member["name"] != "third" || got["players"] != float64(3) {

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
 // blipProxy forwards TCP between clients and a coordinator and can black-
@@ -89,7 +91,10 @@ func (p *blipProxy) close() {
 // itself, resumes its seat and gets what it missed; the others see it away
 // and back, never a leave or a join.
 func TestClientResumesAfterBlip(t *testing.T) {
-	ts := startServer(t, ServerConfig{HeartbeatInterval: 30 * time.Millisecond, HeartbeatMisses: 2, ResumeGrace: 5 * time.Second})
+	t.Parallel()
+	// The grace is long enough for a resume attempt swallowed by the blip
+	// to run into the hello deadline (2 s) and be retried after the heal.
+	ts := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: testMisses, ResumeGrace: 10 * time.Second})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "owner")
 	j, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
@@ -127,8 +132,13 @@ func TestClientResumesAfterBlip(t *testing.T) {
 // address; every client restores its lobby under the same ids, owners
 // first, and sees one coordinator_restarted event, no leaves, no joins.
 func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
-	cfg := ServerConfig{HeartbeatInterval: 50 * time.Millisecond, HeartbeatMisses: 3, ResumeGrace: 3 * time.Second}
-	srvA, err := NewServer(cfg)
+	t.Parallel()
+	cfg := ServerConfig{ResumeGrace: 3 * time.Second}
+	// A keeps its lobbies when it stops: its links just vanish and nobody
+	// is told anything, as when a coordinator process is killed.
+	cfgA := cfg
+	cfgA.KeepLobbiesOnShutdown = true
+	srvA, err := NewServer(cfgA)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,22 +182,25 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 			expectEvent(t, c, NoticeMemberJoined, nil)
 		}
 	}
-	srvA.crash()
+	srvA.Close()
 	<-doneA
 
-	srvB, err := NewServer(cfg)
+	// B keeps its lobbies too, so that the test can read them once B has
+	// stopped (see lobbiesAfterServe).
+	srvB, err := NewServer(cfgA)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var lnB net.Listener
-	waitFor(t, 5*time.Second, "the address to be free again", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the address to be free again", func() bool {
 		lnB, err = net.Listen("tcp", addr)
 		return err == nil
 	})
 	ctxB, cancelB := context.WithCancel(context.Background())
 	doneB := make(chan error, 1)
 	go func() { doneB <- srvB.Serve(ctxB, lnB) }()
-	t.Cleanup(func() { cancelB(); <-doneB })
+	stopB := sync.OnceFunc(func() { cancelB(); <-doneB })
+	t.Cleanup(stopB)
 
 	for _, c := range clients {
 		ev := nextEvent(t, c, 10*time.Second)
@@ -195,7 +208,7 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 			t.Fatalf("%s: first event after the restart is %+v", c.cfg.Player, ev)
 		}
 	}
-	waitFor(t, 10*time.Second, "every lobby back with 4 members", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "every lobby back with 4 members", func() bool {
 		ls, err := clients[0].List(ctx, "demo")
 		if err != nil || len(ls) != 5 {
 			return false
@@ -207,21 +220,6 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 		}
 		return true
 	})
-	for _, lw := range lobbies {
-		l := srvB.lobbyForTest(t, lw.id)
-		if l.Owner != lw.owner {
-			t.Fatalf("lobby %s: owner %s, want %s", lw.id, l.Owner, lw.owner)
-		}
-		got := map[string]bool{}
-		for _, m := range l.Members {
-			got[m.ID] = true
-		}
-		for _, want := range lw.members {
-			if !got[want] {
-				t.Fatalf("lobby %s lost member %s: %+v", lw.id, want, l.Members)
-			}
-		}
-	}
 	// Nobody saw a leave or a join: the next event anyone gets is a marker.
 	for _, c := range clients {
 		select {
@@ -235,20 +233,36 @@ func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 			t.Fatalf("%s: %v", c.cfg.Player, err)
 		}
 	}
+	stopB()
+	reg := lobbiesAfterServe(srvB)
+	for _, lw := range lobbies {
+		l := reg.Get(lw.id)
+		if l == nil {
+			t.Fatalf("lobby %s not on the new coordinator", lw.id)
+		}
+		if l.Owner != lw.owner {
+			t.Fatalf("lobby %s: owner %s, want %s", lw.id, l.Owner, lw.owner)
+		}
+		got := map[string]bool{}
+		for _, m := range l.Members {
+			got[m.ID] = true
+		}
+		for _, want := range lw.members {
+			if !got[want] {
+				t.Fatalf("lobby %s lost member %s: %+v", lw.id, want, l.Members)
+			}
+		}
+	}
 }
 
-// lobbyForTest fetches a copy of a lobby through the state goroutine.
-func (s *Server) lobbyForTest(t *testing.T, id string) Lobby {
-	t.Helper()
-	ch := make(chan Lobby, 1)
-	if !s.submit(op{kind: opInspect, inspect: func(r *Registry) {
-		if l := r.Get(id); l != nil {
-			ch <- *l
-		} else {
-			ch <- Lobby{}
-		}
-	}}) {
-		t.Fatal("server stopped")
+// lobbiesAfterServe hands a test the registry of a server whose Serve has
+// returned: its state goroutine has exited, so nothing else touches it.
+// (With KeepLobbiesOnShutdown it still holds every lobby.)
+func lobbiesAfterServe(s *Server) *Registry {
+	select {
+	case <-s.loopDone:
+	default:
+		panic("lobbiesAfterServe: the server is still serving")
 	}
-	return <-ch
+	return s.reg
 }

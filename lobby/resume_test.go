@@ -29,7 +29,8 @@ func goSilent(r *rawClient) { r.pongs = false }
 // away, keeps its seat, resumes on a new connection with its token, gets
 // the notice it missed, and the others see it back: no leave, no join.
 func TestResumeAfterBlipKeepsSeat(t *testing.T) {
-	ts := startServer(t, ServerConfig{HeartbeatInterval: 30 * time.Millisecond, HeartbeatMisses: 2, ResumeGrace: 5 * time.Second})
+	t.Parallel()
+	ts := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: testMisses, ResumeGrace: 10 * time.Second})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "owner")
 	j, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
@@ -73,7 +74,7 @@ func TestResumeAfterBlipKeepsSeat(t *testing.T) {
 // coordinator noticed the old link was dead takes its seat over; the others
 // see nothing at all.
 func TestResumeBeforeTimeoutIsInvisible(t *testing.T) {
-	ts := startServer(t, ServerConfig{HeartbeatInterval: time.Hour})
+	ts := startServer(t, ServerConfig{HeartbeatInterval: noHeartbeat})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "owner")
 	j, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
@@ -84,7 +85,7 @@ func TestResumeBeforeTimeoutIsInvisible(t *testing.T) {
 	if m := back.recv(); m["ok"] != true || m["resumed"].(map[string]any)["missed"] != float64(0) {
 		t.Fatalf("resume: %v", m)
 	}
-	old.expectClosed(2 * time.Second)
+	old.expectClosed(5 * time.Second)
 	// A marker: the next thing the owner hears is this, not a leave/away.
 	marker := dial(t, ts.addr, "marker")
 	marker.Join(ctx, j.Lobby.ID, JoinOptions{Port: 3})
@@ -95,7 +96,8 @@ func TestResumeBeforeTimeoutIsInvisible(t *testing.T) {
 }
 
 func TestResumeRejected(t *testing.T) {
-	ts := startServer(t, ServerConfig{HeartbeatInterval: 20 * time.Millisecond, HeartbeatMisses: 2, ResumeGrace: 100 * time.Millisecond})
+	t.Parallel()
+	ts := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: testMisses, ResumeGrace: 100 * time.Millisecond})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "owner")
 	j, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
@@ -126,7 +128,9 @@ func TestResumeRejected(t *testing.T) {
 // TestHealthyCloseIsNotABlip: a member that closes its link while talking
 // (a killed process, a clean exit) leaves at once, even with a grace.
 func TestHealthyCloseIsNotABlip(t *testing.T) {
-	ts := startServer(t, ServerConfig{ResumeGrace: time.Minute})
+	// The member joins and closes well within one heartbeat interval, also
+	// on a busy machine: it closes while talking.
+	ts := startServer(t, ServerConfig{ResumeGrace: time.Minute, HeartbeatInterval: 5 * time.Second})
 	ctx := context.Background()
 	owner := dial(t, ts.addr, "owner")
 	j, _ := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})

@@ -2,6 +2,7 @@ package tcpconn
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"testing"
 )
@@ -18,7 +19,7 @@ func BenchmarkLineReader(b *testing.B) {
 		r.Reset(stream)
 		lr := NewLineReader(r, 0)
 		for {
-			if _, err := lr.ReadLine(); err == io.EOF {
+			if _, err := lr.ReadLine(); errors.Is(err, io.EOF) {
 				break
 			}
 		}

@@ -60,22 +60,22 @@ func TestLineReaderTable(t *testing.T) {
 func TestLineReaderSplitEveryByte(t *testing.T) {
 	stream := `{"op":"hello","v":1}` + "\n" + `{"op":"join","lobby":"ab\u00e9"}` + "\r\n" + strings.Repeat("z", 300) + "\n"
 	want, err := readAll(t, NewLineReader(strings.NewReader(stream), 512))
-	if err != io.EOF || len(want) != 3 {
+	if !errors.Is(err, io.EOF) || len(want) != 3 {
 		t.Fatalf("baseline: %q %v", want, err)
 	}
 	for cut := 0; cut <= len(stream); cut++ {
 		r := io.MultiReader(strings.NewReader(stream[:cut]), strings.NewReader(stream[cut:]))
 		got, err := readAll(t, NewLineReader(r, 512))
-		if err != io.EOF || strings.Join(got, "|") != strings.Join(want, "|") {
+		if !errors.Is(err, io.EOF) || strings.Join(got, "|") != strings.Join(want, "|") {
 			t.Fatalf("cut at %d: %q %v", cut, got, err)
 		}
 	}
 	got, err := readAll(t, NewLineReader(iotest.OneByteReader(strings.NewReader(stream)), 512))
-	if err != io.EOF || strings.Join(got, "|") != strings.Join(want, "|") {
+	if !errors.Is(err, io.EOF) || strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("one byte reader: %q %v", got, err)
 	}
 	got, err = readAll(t, NewLineReader(iotest.HalfReader(strings.NewReader(stream)), 512))
-	if err != io.EOF || strings.Join(got, "|") != strings.Join(want, "|") {
+	if !errors.Is(err, io.EOF) || strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("half reader: %q %v", got, err)
 	}
 }

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
 // impair applies imp to h or fails the test (with the install hint when a
@@ -166,7 +168,7 @@ func lossRun(t *testing.T, from *Host, sink *udpSink, n int, clear ...*Host) int
 		logStats(t, h)
 		clearImpairment(t, h)
 	}
-	waitFor(t, 10*time.Second, "the end-of-run marker", func() bool {
+	testutil.WaitFor(t, 10*time.Second, "the end-of-run marker", func() bool {
 		if _, err := c.Write([]byte("m")); err != nil {
 			t.Fatalf("marker: %v", err)
 		}
@@ -553,7 +555,7 @@ func startTicker(t *testing.T, from, to *Host) *ticker {
 func (tk *ticker) flowing(t *testing.T, what string) {
 	t.Helper()
 	n := tk.got.Load()
-	waitFor(t, 15*time.Second, what, func() bool { return tk.got.Load() > n+5 })
+	testutil.WaitFor(t, 15*time.Second, what, func() bool { return tk.got.Load() > n+5 })
 }
 
 // stopped checks that messages stop arriving: within 2 s the count stays
@@ -757,7 +759,7 @@ func TestImpairTeardown(t *testing.T) {
 	}
 	// A goroutine that has signalled its end may take a moment to be
 	// gone (goleak retries too).
-	waitFor(t, 5*time.Second, "queue goroutines to end after Close", func() bool { return queueGoroutines() == 0 })
+	testutil.WaitFor(t, 5*time.Second, "queue goroutines to end after Close", func() bool { return queueGoroutines() == 0 })
 	if list := ipNetnsList(t); strings.Contains(list, l.ID+"-") {
 		t.Errorf("after Close, ip netns list still shows the lab:\n%s", list)
 	}

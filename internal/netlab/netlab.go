@@ -1000,7 +1000,7 @@ func removeNamespaces(names []string) error {
 // keeps the namespace alive and remove the file. Missing is fine.
 func deleteNetns(name string) error {
 	p := filepath.Join(netnsDir, name)
-	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && err != unix.EINVAL && err != unix.ENOENT {
+	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("netlab: unmount %s: %w", p, err)
 	}
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,18 +53,6 @@ func labLeftovers(prefix string) []string {
 		}
 	}
 	return left
-}
-
-// waitFor polls cond until it holds, failing the test at the deadline.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // processGone reports whether pid has exited (a zombie counts as exited).
@@ -385,7 +374,7 @@ func TestSetLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, to := range []netip.AddrPort{netip.AddrPortFrom(h2.IPv4, port), netip.AddrPortFrom(h2.IPv6, port)} {
-		waitFor(t, 5*time.Second, fmt.Sprintf("%v after healing", to), func() bool {
+		testutil.WaitFor(t, 5*time.Second, fmt.Sprintf("%v after healing", to), func() bool {
 			_, err := whoAmI(h1, to, 200*time.Millisecond)
 			return err == nil
 		})
@@ -583,7 +572,7 @@ func TestProcess(t *testing.T) {
 		t.Errorf("pid %d alive after Stop", pid)
 	}
 	// The shell's child went with it: Stop signals the process group.
-	waitFor(t, 5*time.Second, "the host's namespace to empty", func() bool {
+	testutil.WaitFor(t, 5*time.Second, "the host's namespace to empty", func() bool {
 		return len(pidsIn(map[nsID]bool{hostNS: true})) == 0
 	})
 	if err := p.Signal(syscall.SIGTERM); !errors.Is(err, os.ErrProcessDone) {
@@ -753,7 +742,7 @@ func TestTeardownAfterCrash(t *testing.T) {
 			}
 			if mode == "crash" {
 				// Started with Start: gone with its parent (Pdeathsig).
-				waitFor(t, 5*time.Second, "the sleeper to die with the helper", func() bool { return processGone(sleeper) })
+				testutil.WaitFor(t, 5*time.Second, "the sleeper to die with the helper", func() bool { return processGone(sleeper) })
 				if processGone(orphan) {
 					t.Logf("orphan %d already gone (a concurrent CleanupStale?)", orphan)
 				}
@@ -767,7 +756,7 @@ func TestTeardownAfterCrash(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(stateDir, id)); !errors.Is(err, os.ErrNotExist) {
 				t.Errorf("state file of %s: %v, want removed", id, err)
 			}
-			waitFor(t, 5*time.Second, "both processes in the lab to end", func() bool {
+			testutil.WaitFor(t, 5*time.Second, "both processes in the lab to end", func() bool {
 				return processGone(sleeper) && processGone(orphan)
 			})
 		})

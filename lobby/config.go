@@ -1,0 +1,176 @@
+package lobby
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/lanlobby/lanlobby/tcpconn"
+)
+
+// Server defaults.
+const (
+	DefaultPort              = 7600
+	DefaultHeartbeatInterval = tcpconn.DefaultHeartbeatInterval
+	DefaultHeartbeatMisses   = tcpconn.DefaultHeartbeatMisses
+	// DefaultHelloTimeout is how long a new connection has to complete hello.
+	DefaultHelloTimeout = 2 * time.Second
+	// serverReadBuffer is each link's read buffer: requests and pongs are
+	// short, and a coordinator holds thousands of mostly idle links.
+	serverReadBuffer = 1024
+	// DefaultResumeGrace is how long a dropped member may resume its seat.
+	DefaultResumeGrace = 10 * time.Second
+	// DefaultSocketBuffer is each connection's kernel send buffer.
+	DefaultSocketBuffer = 64 * 1024
+	// DefaultMaxConns caps open connections in total.
+	DefaultMaxConns = 16384
+	// DefaultMaxConnsPerIP caps open connections from one source address:
+	// a LAN party has one or a few per machine.
+	DefaultMaxConnsPerIP = 512
+	// DefaultRequestRate and DefaultRequestBurst are each connection's
+	// token bucket for requests (pongs are free): far above what a player
+	// does, far below what a flood does.
+	DefaultRequestRate  = 200
+	DefaultRequestBurst = 400
+	// DefaultOpQueue bounds requests waiting for the state goroutine; past
+	// it, connection readers wait, which pushes back on the senders' TCP.
+	DefaultOpQueue = 4096
+)
+
+// ServerConfig tunes a coordinator. Zero fields take the documented defaults.
+type ServerConfig struct {
+	// HeartbeatInterval is the ping period (default 1 s).
+	HeartbeatInterval time.Duration
+	// HeartbeatMisses is how many intervals of silence drop a member with
+	// reason timeout (default 3). A silent member is dropped within
+	// HeartbeatInterval × (HeartbeatMisses + 1).
+	HeartbeatMisses int
+	// HelloTimeout is how long a connection may take to complete hello
+	// (default 2 s).
+	HelloTimeout time.Duration
+	// WriteTimeout bounds one flush to a member (default 2 s); past it the
+	// member is dropped as a slow consumer.
+	WriteTimeout time.Duration
+	// SendQueue is each member's outbound queue in messages (default 1024).
+	SendQueue int
+	// SocketBuffer is each connection's kernel send buffer in bytes
+	// (default 64 KiB; negative: the system's default). Small enough that a
+	// member that stops reading is noticed (its writes block, then the
+	// write timeout cuts it) before megabytes pile up in the kernel, big
+	// enough for any burst of notices a healthy member reads at once.
+	SocketBuffer int
+	// MaxLineLength is the largest request frame (default 64 KiB).
+	MaxLineLength int
+	// MaxLobbiesPerMember caps lobbies per connection (default 8).
+	MaxLobbiesPerMember int
+	// MaxConns caps open connections (default 16384; negative: no cap).
+	// Past it a new connection gets a too_many_connections error and is
+	// closed.
+	MaxConns int
+	// MaxConnsPerIP caps open connections from one source address
+	// (default 512; negative: no cap).
+	MaxConnsPerIP int
+	// RequestRate is each connection's sustained requests per second and
+	// RequestBurst its bucket size (defaults 200 and 400; a negative rate
+	// means no limit). A request over the rate gets a rate_limited error
+	// and is not carried out.
+	RequestRate  float64
+	RequestBurst int
+	// Logger receives structured logs (default: discarded).
+	Logger *slog.Logger
+	// ResumeGrace is how long a member whose link went silent or dropped
+	// after a silence keeps its seat, waiting to resume (default 10 s: VR
+	// headsets on Wi-Fi blip and sleep; negative: no grace). The others get
+	// member_away at once, then member_back, or member_left when it passes.
+	ResumeGrace time.Duration
+	// KeepLobbiesOnShutdown makes Close drop the links without closing the
+	// lobbies (no closed notices): clients then restore them on the next
+	// instance at the same address, as after a crash. The daemon sets it, so
+	// a restart (an upgrade) loses no lobby; a host's own coordinator does
+	// not, since its lobby ends with it.
+	KeepLobbiesOnShutdown bool
+	// OnLobbyChange, when set, is called with a lobby's new state after
+	// every change (created, joined, left, started, metadata, closed: State
+	// StateClosed), in order, from the goroutine that owns lobby state. It
+	// must not block; it is how a LAN advertiser follows the lobbies.
+	OnLobbyChange func(Info)
+	// NewLobbyID makes lobby ids (default RandomID); tests make them
+	// predictable.
+	NewLobbyID func() string
+}
+
+// DefaultServerConfig returns the defaults for a LAN coordinator.
+func DefaultServerConfig() ServerConfig {
+	return ServerConfig{
+		HeartbeatInterval:   DefaultHeartbeatInterval,
+		HeartbeatMisses:     DefaultHeartbeatMisses,
+		HelloTimeout:        DefaultHelloTimeout,
+		WriteTimeout:        tcpconn.DefaultWriteTimeout,
+		SendQueue:           tcpconn.DefaultSendQueue,
+		SocketBuffer:        DefaultSocketBuffer,
+		ResumeGrace:         DefaultResumeGrace,
+		MaxLineLength:       tcpconn.DefaultMaxLineLength,
+		MaxLobbiesPerMember: DefaultMaxLobbiesPerMember,
+		MaxConns:            DefaultMaxConns,
+		MaxConnsPerIP:       DefaultMaxConnsPerIP,
+		RequestRate:         DefaultRequestRate,
+		RequestBurst:        DefaultRequestBurst,
+	}
+}
+
+func (c ServerConfig) withDefaults() (ServerConfig, error) {
+	d := DefaultServerConfig()
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = d.HeartbeatInterval
+	}
+	if c.HeartbeatMisses == 0 {
+		c.HeartbeatMisses = d.HeartbeatMisses
+	}
+	if c.HelloTimeout == 0 {
+		c.HelloTimeout = d.HelloTimeout
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = d.WriteTimeout
+	}
+	if c.SendQueue == 0 {
+		c.SendQueue = d.SendQueue
+	}
+	if c.SocketBuffer == 0 {
+		c.SocketBuffer = d.SocketBuffer
+	}
+	if c.ResumeGrace == 0 {
+		c.ResumeGrace = d.ResumeGrace
+	}
+	if c.MaxLineLength == 0 {
+		c.MaxLineLength = d.MaxLineLength
+	}
+	if c.MaxLobbiesPerMember == 0 {
+		c.MaxLobbiesPerMember = d.MaxLobbiesPerMember
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = d.MaxConns
+	}
+	if c.MaxConnsPerIP == 0 {
+		c.MaxConnsPerIP = d.MaxConnsPerIP
+	}
+	if c.RequestRate == 0 {
+		c.RequestRate = d.RequestRate
+	}
+	if c.RequestBurst <= 0 {
+		c.RequestBurst = max(d.RequestBurst, int(2*c.RequestRate))
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	switch {
+	case c.HeartbeatInterval < time.Millisecond:
+		return c, fmt.Errorf("lobby: heartbeat interval %v is below 1ms", c.HeartbeatInterval)
+	case c.HeartbeatMisses < 1:
+		return c, fmt.Errorf("lobby: heartbeat misses %d must be at least 1", c.HeartbeatMisses)
+	case c.HelloTimeout < 0 || c.WriteTimeout < 0 || c.SendQueue < 0 || c.MaxLineLength < 0:
+		return c, errors.New("lobby: negative limit in server config")
+	}
+	return c, nil
+}

@@ -1,0 +1,20 @@
+// Package lobby holds lanlobby's lobby model and matchmaking, the
+// coordinator server that owns that state and talks the wire protocol of
+// PROTOCOL.md, and the Go client.
+//
+// Files, one job each:
+//   - model.go, index.go, validate.go: the lobby model and matchmaking
+//     (pure, no network); errors.go: the error codes of the protocol.
+//   - wire.go: the wire messages and their encoders.
+//   - config.go: the coordinator's ServerConfig and its defaults.
+//   - server.go: NewServer, Serve and Close, the accept loop and the
+//     connection limits; session.go: one link's reader side; handle.go: the
+//     state goroutine and the dispatch of requests; hello.go: hello and what
+//     resume and restore share with it; presence.go: members away and back;
+//     resume.go and restore.go: taking a seat back after a blip, and lobbies
+//     back after a coordinator restart; addr.go: game addresses as each
+//     recipient must see them.
+//   - client.go: the Client API; link.go: one connection of a client and
+//     its calls; reconnect.go: resume and restore from the client's side;
+//     events.go: the client's event queue.
+package lobby

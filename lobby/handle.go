@@ -1,0 +1,254 @@
+package lobby
+
+import (
+	"encoding/json"
+	"net/netip"
+
+	"github.com/lanlobby/lanlobby/tcpconn"
+)
+
+type opKind uint8
+
+const (
+	opRequest opKind = iota
+	opClosed
+	opStats
+	opGraceExpired
+)
+
+// op is one unit of work for the state goroutine.
+type op struct {
+	kind   opKind
+	sess   *session
+	req    *request
+	reason tcpconn.CloseReason
+	stats  chan Stats
+	member string // opGraceExpired
+	gen    uint64
+}
+
+// submit hands an op to the state goroutine; false when it has stopped.
+func (s *Server) submit(o op) bool {
+	select {
+	case s.ops <- o:
+		return true
+	case <-s.loopDone:
+		return false
+	}
+}
+
+// loop is the state goroutine: the only code that touches the registry and
+// the members map.
+func (s *Server) loop() {
+	defer close(s.loopDone)
+	for {
+		select {
+		case o := <-s.ops:
+			s.handle(o)
+		case <-s.closing:
+			s.shutdown()
+			return
+		}
+	}
+}
+
+func (s *Server) publishChanges() {
+	if s.cfg.OnLobbyChange == nil {
+		return
+	}
+	for _, in := range s.reg.TakeChanges() {
+		s.cfg.OnLobbyChange(in)
+	}
+}
+
+func (s *Server) shutdown() {
+	keep := s.cfg.KeepLobbiesOnShutdown
+	if !keep {
+		s.deliver(s.reg.CloseAll(ReasonShutdown))
+		s.publishChanges()
+	}
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	for sess := range s.sessions {
+		if keep {
+			sess.conn.Close(tcpconn.ReasonShutdown)
+		} else {
+			sess.conn.CloseAfterFlush(tcpconn.ReasonShutdown)
+		}
+	}
+}
+
+func (s *Server) handle(o op) {
+	defer s.publishChanges()
+	switch o.kind {
+	case opStats:
+		st := Stats{Members: len(s.members), Lobbies: s.reg.Len()}
+		for _, m := range s.members {
+			if m.sess == nil {
+				st.Away++
+			}
+		}
+		o.stats <- st
+	case opClosed:
+		m := s.members[o.sess.id]
+		if m == nil || m.sess != o.sess {
+			return // no hello, or a link replaced by a resume
+		}
+		reason := memberReason(o.reason)
+		if s.suspend(m, o.sess, reason) {
+			return
+		}
+		s.removeMember(m, reason)
+	case opGraceExpired:
+		if m := s.members[o.member]; m != nil && m.sess == nil && m.gen == o.gen {
+			s.removeMember(m, m.awayReason)
+		}
+	case opRequest:
+		s.handleRequest(o.sess, o.req)
+	}
+}
+
+func memberReason(r tcpconn.CloseReason) Reason {
+	switch r {
+	case tcpconn.ReasonTimeout:
+		return ReasonTimeout
+	case tcpconn.ReasonSlowConsumer:
+		return ReasonSlowConsumer
+	case tcpconn.ReasonProtocolError:
+		return ReasonProtocolError
+	case tcpconn.ReasonShutdown:
+		return ReasonShutdown
+	default:
+		return ReasonDisconnected
+	}
+}
+
+// deliver sends each notice to its recipients, encoded once; only when the
+// notice names a member on the coordinator's own host (a loopback game
+// address) do remote recipients get a copy with that address rewritten to
+// the coordinator address they reached (see LoopbackAs).
+func (s *Server) deliver(notices []Notice) {
+	for _, n := range notices {
+		var plain []byte
+		var byView map[netip.Addr][]byte
+		local := n.hasLoopbackAddr()
+		for _, id := range n.Recipients {
+			m := s.members[id]
+			if m == nil {
+				continue
+			}
+			if !local || !m.local.IsValid() || m.local.IsLoopback() {
+				if plain == nil {
+					plain = encodeNotice(n)
+				}
+				s.send(m, plain)
+				continue
+			}
+			frame := byView[m.local]
+			if frame == nil {
+				frame = encodeNotice(n.loopbackAs(m.local))
+				if byView == nil {
+					byView = make(map[netip.Addr][]byte)
+				}
+				byView[m.local] = frame
+			}
+			s.send(m, frame)
+		}
+	}
+}
+
+func (s *Server) handleRequest(sess *session, req *request) {
+	switch req.Op {
+	case OpHello:
+		s.hello(sess, req)
+		return
+	case OpResume:
+		s.resume(sess, req)
+		return
+	case OpRestore:
+		s.restore(sess, req)
+		return
+	}
+	if sess.id == "" {
+		sess.conn.Send(encodeError(req.ID, errorf(CodeHelloRequired, "send hello first")))
+		return
+	}
+	var (
+		notices []Notice
+		err     error
+		reply   []byte
+	)
+	switch req.Op {
+	case OpCreate:
+		var m Member
+		if m, err = sess.member(req); err == nil {
+			var l *Lobby
+			password, invite := req.Password, ""
+			if req.Private && password == "" {
+				password = RandomID() // an invite code: 50 random bits
+				invite = password
+			}
+			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password})
+			if err == nil {
+				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
+				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
+			}
+		}
+	case OpJoin, OpQuickJoin:
+		var m Member
+		if m, err = sess.member(req); err == nil {
+			var l *Lobby
+			if req.Op == OpJoin {
+				l, notices, err = s.reg.JoinWithPassword(m, req.Lobby, req.Password)
+			} else {
+				l, notices, err = s.reg.QuickJoin(m, req.Game)
+			}
+			if err == nil {
+				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, "")
+			}
+		}
+	case OpLeave:
+		notices, err = s.reg.Leave(sess.id, req.Lobby, ReasonLeft)
+	case OpKick:
+		notices, err = s.reg.Kick(sess.id, req.Lobby, req.Member)
+	case OpStart:
+		notices, err = s.reg.Start(sess.id, req.Lobby)
+	case OpClose:
+		notices, err = s.reg.CloseLobby(sess.id, req.Lobby)
+	case OpSetMeta:
+		notices, err = s.reg.SetMeta(sess.id, req.Lobby, req.Meta)
+	case OpList:
+		game := req.Game
+		if game != "" {
+			game, err = NormalizeGame(game)
+		}
+		if err == nil {
+			infos := s.reg.List(game)
+			entries := make([]lobbyState, len(infos))
+			for i, in := range infos {
+				entries[i] = stateOf(in)
+			}
+			reply = marshal(listReply{ID: replyID(req.ID), OK: true, Lobbies: entries})
+		}
+	default:
+		err = errorf(CodeUnknownOp, "unknown op %q", req.Op)
+	}
+	if err != nil {
+		sess.conn.Send(encodeError(req.ID, asError(err)))
+		return
+	}
+	if reply == nil {
+		reply = encodeOK(req.ID)
+	}
+	// The reply goes first: a joiner learns its peers before any notice.
+	sess.conn.Send(reply)
+	s.deliver(notices)
+}
+
+// encodeJoined builds the answer to create, join and quick-join: the lobby,
+// the member as recorded, its peers as this link must see them, its resume
+// token, and the invite code of a private lobby just created ("" if none).
+func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token, invite string) []byte {
+	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
+		Peers: peersAs(l, you.ID, local), Resume: token, Invite: invite})
+}

@@ -1,0 +1,210 @@
+package lobby
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/lanlobby/lanlobby/tcpconn"
+)
+
+type pendingCall struct {
+	ch   chan *inbound
+	link *link
+	// onReply runs on the reader goroutine before later lines are read,
+	// so state it sets is in place before the next notice is handled.
+	onReply func(*inbound)
+}
+
+// link is one TCP connection of a Client.
+type link struct {
+	c    *Client
+	conn *tcpconn.Conn
+	down chan struct{} // closed when the connection has closed
+}
+
+func (l *link) HandleLine(line []byte) error { return l.c.handleLine(l, line) }
+
+func (l *link) HandleClose(reason tcpconn.CloseReason, err error) {
+	close(l.down)
+	l.c.linkClosed(l, reason)
+}
+
+// dialLink opens a TCP connection and starts its link.
+func (c *Client) dialLink(ctx context.Context) (*link, error) {
+	nc, err := c.cfg.Dial(ctx, "tcp", c.addr)
+	if err != nil {
+		return nil, fmt.Errorf("lobby: dial coordinator %s: %w", c.addr, err)
+	}
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	l := &link{c: c, down: make(chan struct{})}
+	// Until hello tells us the heartbeat, any silence longer than the call
+	// timeout means the coordinator is not there.
+	l.conn = tcpconn.New(nc, tcpconn.Config{IdleTimeout: c.cfg.Timeout})
+	l.conn.Start(l)
+	return l, nil
+}
+
+// adopt takes the identity and heartbeat from a hello, resume or restore
+// reply for link l.
+func (c *Client) adopt(l *link, in *inbound) error {
+	if in.V < MinProtocolVersion || in.V > ProtocolVersion || in.You == nil {
+		return fmt.Errorf("lobby: coordinator answered with version %d, want %d..%d", in.V, MinProtocolVersion, ProtocolVersion)
+	}
+	c.mu.Lock()
+	c.you, c.server, c.token = *in.You, in.Server, in.Resume
+	c.heartbeat = time.Duration(in.HeartbeatMS) * time.Millisecond
+	c.misses = in.Misses
+	c.grace = time.Duration(in.GraceMS) * time.Millisecond
+	hb, misses := c.heartbeat, c.misses
+	c.mu.Unlock()
+	if hb > 0 && misses > 0 {
+		// The coordinator pings every heartbeat; hearing nothing for one
+		// interval more than it tolerates from us means it is gone.
+		l.conn.SetIdleTimeout(hb*time.Duration(misses+1) + 250*time.Millisecond)
+	}
+	return nil
+}
+
+func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
+}
+
+func (c *Client) call(ctx context.Context, req *request) (*inbound, error) {
+	return c.callWith(ctx, req, nil)
+}
+
+// callWith waits for a usable link (the client may be reconnecting), then
+// sends one request and waits for its reply, the context, or the loss of
+// the link, whichever comes first. onReply runs on the reader goroutine.
+func (c *Client) callWith(ctx context.Context, req *request, onReply func(*inbound)) (*inbound, error) {
+	ctx, cancel := withDefaultTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	c.mu.Lock()
+	ready, err := c.ready, c.err
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return nil, ctxErr(ctx, req.Op)
+	case <-c.lost:
+		return nil, c.Err()
+	}
+	c.mu.Lock()
+	l := c.link
+	c.mu.Unlock()
+	return c.callOn(ctx, l, req, onReply)
+}
+
+func ctxErr(ctx context.Context, op string) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w (%s)", ErrTimeout, op)
+	}
+	return ctx.Err()
+}
+
+// callOn sends req on link l and waits for the reply.
+func (c *Client) callOn(ctx context.Context, l *link, req *request, onReply func(*inbound)) (*inbound, error) {
+	pc := &pendingCall{ch: make(chan *inbound, 1), link: l, onReply: onReply}
+	c.mu.Lock()
+	c.nextID++
+	id := c.nextID
+	c.pending[id] = pc
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.pending, id)
+		c.mu.Unlock()
+	}()
+	req.ID = json.RawMessage(strconv.FormatUint(id, 10))
+	if err := l.conn.SendNow(marshal(req)); err != nil {
+		return nil, fmt.Errorf("%w (%s)", ErrLinkDown, req.Op)
+	}
+	select {
+	case in := <-pc.ch:
+		if in.Error != nil {
+			return nil, in.Error
+		}
+		if !in.OK {
+			return nil, errorf(CodeInternal, "reply to %s neither ok nor error", req.Op)
+		}
+		return in, nil
+	case <-ctx.Done():
+		return nil, ctxErr(ctx, req.Op)
+	case <-l.down:
+		if err := c.Err(); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w (%s)", ErrLinkDown, req.Op)
+	}
+}
+
+// handleLine runs on link l's reader: it answers pings, routes replies to
+// their callers and turns notices into events.
+func (c *Client) handleLine(l *link, line []byte) error {
+	if seq, ok := isPing(line); ok {
+		l.conn.Send(encodePong(seq))
+		return nil
+	}
+	in := new(inbound)
+	if err := json.Unmarshal(line, in); err != nil {
+		return fmt.Errorf("lobby: undecodable message from coordinator: %w", err)
+	}
+	switch {
+	case in.Event == "ping":
+		l.conn.Send(encodePong(in.Seq))
+	case in.Event != "":
+		c.notice(in)
+	default:
+		id, err := strconv.ParseUint(string(in.ID), 10, 64)
+		if err != nil {
+			// A reply we cannot route (id null): the coordinator could
+			// not parse something we sent. Log it; the call will time out.
+			c.log.Warn("coordinator reply without usable id", "error", in.Error)
+			return nil
+		}
+		c.mu.Lock()
+		pc := c.pending[id]
+		c.mu.Unlock()
+		if pc != nil && pc.link == l {
+			if pc.onReply != nil {
+				pc.onReply(in)
+			}
+			pc.ch <- in // buffered, one reply per id
+		}
+	}
+	return nil
+}
+
+// notice turns a push into an event and keeps the membership list current.
+func (c *Client) notice(in *inbound) {
+	ev := Event{Kind: NoticeKind(in.Event), Lobby: in.lobbyState.info(), Reason: in.Reason, Peers: in.Peers}
+	if in.Member != nil {
+		ev.Member = *in.Member
+	}
+	c.mu.Lock()
+	me := c.you.ID
+	if m := c.lobbies[ev.Lobby.ID]; m != nil {
+		switch {
+		case ev.Kind == NoticeClosed, ev.Kind == NoticeMemberLeft && ev.Member.ID == me:
+			delete(c.lobbies, ev.Lobby.ID)
+		default:
+			m.info = ev.Lobby
+			m.owner = ev.Lobby.Owner == me
+		}
+	}
+	c.mu.Unlock()
+	c.events.push(ev)
+}

@@ -1,0 +1,210 @@
+package lobby
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/lanlobby/lanlobby/tcpconn"
+)
+
+// linkClosed runs once per link, when it has closed.
+func (c *Client) linkClosed(l *link, reason tcpconn.CloseReason) {
+	c.mu.Lock()
+	if l != c.link || c.err != nil {
+		c.mu.Unlock()
+		return
+	}
+	if c.grace <= 0 || c.token == "" || len(c.lobbies) == 0 {
+		c.mu.Unlock()
+		c.lose(fmt.Errorf("%w (%s)", ErrConnectionLost, reason))
+		return
+	}
+	c.ready = make(chan struct{})
+	budget := c.grace + c.heartbeat*time.Duration(c.misses+1)
+	c.wg.Add(1)
+	c.mu.Unlock()
+	c.log.Info("link to coordinator dropped; reconnecting", "reason", reason.String(), "budget", budget)
+	go func() {
+		defer c.wg.Done()
+		c.reconnect(budget)
+	}()
+}
+
+// reconnect gets a new link within budget: resume if the coordinator still
+// holds our seats, restore the lobbies if it restarted, else give up.
+func (c *Client) reconnect(budget time.Duration) {
+	deadline := time.Now().Add(budget)
+	backoff := 20 * time.Millisecond
+	var lastErr error
+	for attempt := 0; time.Now().Before(deadline); attempt++ {
+		if attempt > 0 {
+			select {
+			case <-time.After(backoff + rand.N(backoff/2+1)):
+			case <-c.quit:
+				return
+			}
+			backoff = min(2*backoff, time.Second)
+		}
+		select {
+		case <-c.quit:
+			return
+		default:
+		}
+		ctx, cancel := context.WithDeadline(context.Background(), deadline)
+		err := c.reattach(ctx, deadline)
+		cancel()
+		if err == nil {
+			return
+		}
+		lastErr = err
+		c.log.Debug("reconnect attempt failed", "attempt", attempt, "err", err)
+	}
+	c.lose(fmt.Errorf("%w (gave up reconnecting: %v)", ErrConnectionLost, lastErr))
+}
+
+// lose ends the client for good when its link could be neither kept nor
+// repaired: Err reports err (unless Close came first), Done closes, and
+// the last event says why.
+func (c *Client) lose(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	err = c.err
+	c.mu.Unlock()
+	c.finish()
+	c.events.push(Event{Kind: EventError, Err: err})
+	c.events.finish()
+}
+
+// reattach makes one attempt: dial, then resume or restore.
+func (c *Client) reattach(ctx context.Context, deadline time.Time) error {
+	dctx, cancel := context.WithTimeout(ctx, min(c.cfg.Timeout, 2*time.Second))
+	l, err := c.dialLink(dctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	me, token := c.you, c.token
+	c.mu.Unlock()
+	var resumed []Event
+	in, err := c.callOn(ctx, l, &request{Op: OpResume, V: ProtocolVersion, Member: me.ID, Token: token}, func(in *inbound) {
+		if !in.OK || in.Resumed == nil {
+			return
+		}
+		// Before the missed notices (which follow this reply) are read.
+		for _, ls := range in.Resumed.Lobbies {
+			resumed = append(resumed, Event{Kind: EventResumed, Lobby: ls.info()})
+		}
+		for _, ev := range resumed {
+			c.events.push(ev)
+		}
+	})
+	switch {
+	case err == nil:
+		if err := c.install(l, in); err != nil {
+			return err
+		}
+		c.log.Info("resumed", "member", me.ID, "missed", in.Resumed.Missed)
+		return nil
+	case errors.Is(err, ErrResumeFailed):
+		return c.restore(ctx, l, deadline)
+	default:
+		l.conn.Close(tcpconn.ReasonClosed)
+		return err
+	}
+}
+
+// install makes l the client's link after a successful resume or restore.
+func (c *Client) install(l *link, in *inbound) error {
+	if err := c.adopt(l, in); err != nil {
+		l.conn.Close(tcpconn.ReasonClosed)
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.quit:
+		l.conn.Close(tcpconn.ReasonClosed)
+		return ErrClientClosed
+	default:
+	}
+	c.link = l
+	close(c.ready)
+	return nil
+}
+
+// restore re-creates (as owner) and re-joins (as member) every lobby on a
+// coordinator that lost them, under the same member id. Members whose
+// owner has not restored the lobby yet retry until the deadline; lobbies
+// that never come back are reported closed (ReasonCoordinatorLost).
+func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error {
+	c.mu.Lock()
+	me, token := c.you, c.token
+	var owned, joined []restoreLobby
+	for id, m := range c.lobbies {
+		e := restoreLobby{Lobby: id, Owner: m.owner, Game: m.info.Game, Name: m.info.Name, Capacity: m.info.Capacity,
+			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password}
+		if m.owner {
+			owned = append(owned, e)
+		} else {
+			joined = append(joined, e)
+		}
+	}
+	c.mu.Unlock()
+	todo := append(owned, joined...) // owners first
+	req := &request{Op: OpRestore, V: ProtocolVersion, Client: ClientName, Player: me.Name, Member: me.ID, Token: token, Restore: todo}
+	in, err := c.callOn(ctx, l, req, nil)
+	if err != nil {
+		l.conn.Close(tcpconn.ReasonClosed)
+		return err
+	}
+	if err := c.install(l, in); err != nil {
+		return err
+	}
+	backoff := 25 * time.Millisecond
+	for {
+		var retry []restoreLobby
+		for i, r := range in.Restored {
+			switch {
+			case r.Error == nil:
+				info := r.lobbyState.info()
+				c.remember(info, info.Owner == c.ID(), todo[i].Addr, todo[i].Password)
+				c.events.push(Event{Kind: EventCoordinatorRestarted, Lobby: info, Peers: r.Peers})
+			case r.Error.Code == CodeUnknownLobby && time.Now().Before(deadline):
+				retry = append(retry, todo[i]) // its owner is not back yet
+			default:
+				c.lost1(todo[i])
+			}
+		}
+		if len(retry) == 0 {
+			c.log.Info("restored lobbies on a restarted coordinator", "member", me.ID)
+			return nil
+		}
+		select {
+		case <-time.After(backoff):
+		case <-c.quit:
+			return nil
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+		todo = retry
+		in, err = c.call(ctx, &request{Op: OpRestore, Restore: todo})
+		if err != nil {
+			for _, r := range todo {
+				c.lost1(r)
+			}
+			return nil // the link itself is fine; what could not come back is reported
+		}
+	}
+}
+
+// lost1 reports a lobby that could not be restored.
+func (c *Client) lost1(r restoreLobby) {
+	c.forget(r.Lobby)
+	c.events.push(Event{Kind: NoticeClosed, Lobby: Info{ID: r.Lobby, Game: r.Game, Name: r.Name, Capacity: r.Capacity, State: StateClosed},
+		Reason: ReasonCoordinatorLost})
+}

@@ -1,0 +1,108 @@
+package lobby
+
+import (
+	"encoding/json"
+	"net/netip"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/lanlobby/lanlobby/tcpconn"
+)
+
+// session is the server side of one link.
+type session struct {
+	srv        *Server
+	conn       *tcpconn.Conn
+	ip         netip.Addr // the peer's address as the coordinator sees it
+	local      netip.Addr // the coordinator's address the peer reached
+	helloTimer *time.Timer
+	helloDone  atomic.Bool // hello succeeded; read by the hello timer
+	helloSeen  bool        // a hello was forwarded; reader goroutine only
+	bucket     tokenBucket // request rate; reader goroutine only
+
+	// Set by the state goroutine at hello, read only by it afterwards.
+	id     string
+	player string
+}
+
+// member builds the lobby member for a create or join: the address the
+// coordinator sees plus the declared game port, unless the request gives a
+// full game address. An unspecified host in that address (0.0.0.0:7777,
+// [::]:7777) means "my address as you see it".
+func (sess *session) member(req *request) (Member, error) {
+	addr, err := GameAddr(sess.ip, req.Port, req.Addr)
+	if err != nil {
+		return Member{}, err
+	}
+	return Member{ID: sess.id, Name: sess.player, Addr: addr}, nil
+}
+
+// HandleLine runs on the link's reader goroutine: it checks and decodes one
+// request, answers pings and pongs itself, and hands the rest to the state
+// goroutine in order.
+func (sess *session) HandleLine(line []byte) error {
+	if seq, ok := isPong(line); ok {
+		sess.conn.Pong(seq) // the heartbeat's hot path: no decode
+		return nil
+	}
+	if !sess.bucket.take(time.Now()) {
+		sess.conn.Send(encodeError(salvageID(line), errorf(CodeRateLimited, "over %g requests per second", sess.srv.cfg.RequestRate)))
+		return nil
+	}
+	if !utf8.Valid(line) {
+		sess.conn.Send(encodeError(nil, errorf(CodeInvalidUTF8, "request is not valid UTF-8")))
+		return nil
+	}
+	req := new(request)
+	if err := json.Unmarshal(line, req); err != nil {
+		sess.conn.Send(encodeError(salvageID(line), errorf(CodeBadRequest, "malformed request: %v", err)))
+		return nil
+	}
+	if !validID(req.ID) {
+		sess.conn.Send(encodeError(nil, errorf(CodeBadRequest, "id must be a number or a string of at most %d bytes", MaxRequestIDLen)))
+		return nil
+	}
+	switch req.Op {
+	case OpPong:
+		sess.conn.Pong(req.Seq)
+		return nil
+	case OpHello, OpResume, OpRestore:
+		sess.helloSeen = true
+	case "":
+		sess.conn.Send(encodeError(req.ID, errorf(CodeBadRequest, "missing op")))
+		return nil
+	default:
+		// Requests pipelined right behind hello are fine: the state
+		// goroutine sees them in order and checks hello itself.
+		if !sess.helloSeen {
+			sess.conn.Send(encodeError(req.ID, errorf(CodeHelloRequired, "send hello first")))
+			return nil
+		}
+		if req.Op == OpPing {
+			sess.conn.Send(encodeOK(req.ID))
+			return nil
+		}
+	}
+	if !sess.srv.submit(op{kind: opRequest, sess: sess, req: req}) {
+		sess.conn.Send(encodeError(req.ID, errorf(CodeShuttingDown, "coordinator is shutting down")))
+	}
+	return nil
+}
+
+// HandleClose runs once when the link has closed.
+func (sess *session) HandleClose(reason tcpconn.CloseReason, err error) {
+	if sess.helloTimer != nil {
+		sess.helloTimer.Stop()
+	}
+	sess.srv.submit(op{kind: opClosed, sess: sess, reason: reason})
+	s := sess.srv
+	s.sessMu.Lock()
+	delete(s.sessions, sess)
+	if s.perIP[sess.ip]--; s.perIP[sess.ip] <= 0 {
+		delete(s.perIP, sess.ip)
+	}
+	s.sessMu.Unlock()
+	s.sessWG.Done()
+	s.log.Debug("link closed", "remote", sess.ip, "reason", reason.String(), "err", err)
+}
