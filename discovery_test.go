@@ -3,6 +3,7 @@ package lanlobby
 import (
 	"context"
 	"errors"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net"
 	"strings"
 	"syscall"
@@ -91,7 +92,7 @@ func TestLabBeaconPortTaken(t *testing.T) {
 	if err := s.AnnounceProblem(); !errors.As(err, &de) || de.Beacon == nil || de.MDNS != nil || !errors.Is(err, syscall.EADDRINUSE) {
 		t.Fatalf("announce problem %v, want the beacon's EADDRINUSE only", err)
 	}
-	waitFor(t, waitTimeout, "lobby found over mDNS", func() bool {
+	testutil.WaitFor(t, waitTimeout, "lobby found over mDNS", func() bool {
 		ls := in(t, h2, func() ([]LobbyInfo, error) { return List(context.Background(), labConfig(h2), "demo") })
 		return len(ls) == 1 && ls[0].ID == s.ID() && ls[0].Source == "mdns"
 	})

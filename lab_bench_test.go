@@ -2,6 +2,7 @@ package lanlobby
 
 import (
 	"context"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"slices"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func BenchmarkLabBrowseQuickJoin(b *testing.B) {
 	}()
 	br := in(b, h2, func() (*Browser, error) { return Browse(context.Background(), labConfig(h2), "bench") })
 	defer br.Close()
-	waitFor(b, waitTimeout, "lobby in view, first look over", func() bool {
+	testutil.WaitFor(b, waitTimeout, "lobby in view, first look over", func() bool {
 		br.viewMu.Lock()
 		over := time.Now().After(br.look.deadline())
 		br.viewMu.Unlock()

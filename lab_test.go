@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net/netip"
 	"strings"
 	"testing"
@@ -105,7 +106,7 @@ func TestLabBrowseLiveView(t *testing.T) {
 	if s.ID() != hosted.ID() {
 		t.Fatalf("quick-joined %s, want %s", s.ID(), hosted.ID())
 	}
-	waitFor(t, waitTimeout, "player count 2 in the view", func() bool {
+	testutil.WaitFor(t, waitTimeout, "player count 2 in the view", func() bool {
 		ls := b.Lobbies()
 		return len(ls) == 1 && ls[0].Players == 2
 	})
@@ -135,7 +136,7 @@ func TestLabQuickJoinPicksClosestToStarting(t *testing.T) {
 	h4 := lab.Hosts[3]
 	// Wait until all three answer, so the pick is not a race with hosts
 	// still starting.
-	waitFor(t, waitTimeout, "three lobbies listed", func() bool {
+	testutil.WaitFor(t, waitTimeout, "three lobbies listed", func() bool {
 		ls := in(t, h4, func() ([]LobbyInfo, error) { return List(context.Background(), labConfig(h4), "demo") })
 		return len(ls) == 3
 	})
@@ -162,7 +163,7 @@ func TestLabJoinByName(t *testing.T) {
 	if s.ID() != duo.ID() {
 		t.Fatalf("joined %s, want %s", s.ID(), duo.ID())
 	}
-	waitFor(t, waitTimeout, "duo full on the LAN", func() bool {
+	testutil.WaitFor(t, waitTimeout, "duo full on the LAN", func() bool {
 		ls := in(t, h4, func() ([]LobbyInfo, error) { return List(context.Background(), labConfig(h4), "") })
 		return len(ls) == 1 && ls[0].Players == 2
 	})
@@ -176,7 +177,7 @@ func TestLabJoinByName(t *testing.T) {
 
 	a := host(t, h3, labConfig(h3), HostOptions{Game: "demo", Name: "Same", Players: 4, Port: 7777})
 	b := host(t, h1, labConfig(h1), HostOptions{Game: "other", Name: "same", Players: 4, Port: 7777})
-	waitFor(t, waitTimeout, "both lobbies named same listed", func() bool {
+	testutil.WaitFor(t, waitTimeout, "both lobbies named same listed", func() bool {
 		ls := in(t, h4, func() ([]LobbyInfo, error) { return List(context.Background(), labConfig(h4), "") })
 		return len(ls) == 3
 	})

@@ -25,17 +25,6 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // milliseconds on a quiet machine: generous, since CI machines are busy.
 const waitTimeout = 10 * time.Second
 
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // labConfig is the fast preset for a library instance on lab host h: its
 // sockets (discovery, coordinator links) are opened inside h's namespace.
 // Calls that listen (Host) must themselves run inside h.Do.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net/netip"
 	"sync"
 	"testing"
@@ -29,7 +30,7 @@ func newTestAdvertiser(t *testing.T, n *fakeNet, h fakeHost, cfg AdvertiserConfi
 func startListening(t *testing.T, a *Advertiser, o *opened) {
 	t.Helper()
 	start(t, a)
-	waitFor(t, waitTimeout, "advertiser listening", func() bool { return o.count() > 0 })
+	testutil.WaitFor(t, waitTimeout, "advertiser listening", func() bool { return o.count() > 0 })
 }
 
 // slow keeps periodic announcements out of the way of a test.
@@ -154,7 +155,7 @@ func TestAdvertiserAnswersQuery(t *testing.T) {
 	}
 	// Again at once: rate-limited (the interval is an hour).
 	querier.SendMulticast(q)
-	waitFor(t, waitTimeout, "rate limit", func() bool { return a.Stats().RateLimited == 1 })
+	testutil.WaitFor(t, waitTimeout, "rate limit", func() bool { return a.Stats().RateLimited == 1 })
 	// Another querier is answered.
 	q2 := n.open(h2, false)
 	defer q2.Close()
@@ -186,7 +187,7 @@ func TestAdvertiserIgnoresOffLink(t *testing.T) {
 	defer q.Close()
 	b, _ := Encode(&Packet{Kind: KindQuery})
 	q.SendMulticast(b)
-	waitFor(t, waitTimeout, "off-link count", func() bool { return a.Stats().OffLink == 1 })
+	testutil.WaitFor(t, waitTimeout, "off-link count", func() bool { return a.Stats().OffLink == 1 })
 	if a.Stats().Answers != 0 {
 		t.Fatal("answered an off-link query")
 	}
@@ -303,7 +304,7 @@ func TestAdvertiserFollowsNetwork(t *testing.T) {
 		t.Fatal(err)
 	}
 	startListening(t, a, o)
-	waitFor(t, waitTimeout, "waiting status", func() bool { return a.Interfaces().Waiting() })
+	testutil.WaitFor(t, waitTimeout, "waiting status", func() bool { return a.Interfaces().Waiting() })
 	ifacesMu.Lock()
 	st = netutil.IfaceStatus{Ifaces: []netutil.Iface{h1.iface()}}
 	ifacesMu.Unlock()
@@ -314,7 +315,7 @@ func TestAdvertiserFollowsNetwork(t *testing.T) {
 	}
 	tap.nextKind(t, KindAnnounce) // the repeat: the period is an hour
 	// Counted after the fake delivered: poll.
-	waitFor(t, waitTimeout, "2 sent", func() bool { return a.Stats().Sent >= 2 })
+	testutil.WaitFor(t, waitTimeout, "2 sent", func() bool { return a.Stats().Sent >= 2 })
 	if s := a.Stats(); s.Sent != 2 || s.SendErrors != 0 {
 		t.Fatalf("stats %+v, want 2 sent: none while waiting", s)
 	}

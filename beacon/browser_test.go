@@ -3,6 +3,7 @@ package beacon
 import (
 	"context"
 	"errors"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net/netip"
 	"testing"
 	"time"
@@ -48,7 +49,7 @@ func TestBrowserQueryAtStart(t *testing.T) {
 		ev.Lobby.Iface != "eth0" || ev.Lobby.Source != SourceName {
 		t.Fatalf("event %+v", ev)
 	}
-	waitFor(t, waitTimeout, "RTT", func() bool {
+	testutil.WaitFor(t, waitTimeout, "RTT", func() bool {
 		l := b.Lobbies()
 		return len(l) == 1 && l[0].RTT > 0 && l[0].RTT < waitTimeout
 	})
@@ -64,7 +65,7 @@ func TestBrowserFollowsChanges(t *testing.T) {
 	h1, h2 := newFakeHost(1, ""), newFakeHost(2, "")
 	b, bo := newTestBrowser(t, n, h2, BrowserConfig{})
 	start(t, b)
-	waitFor(t, waitTimeout, "browser listening", func() bool { return bo.count() == 2 })
+	testutil.WaitFor(t, waitTimeout, "browser listening", func() bool { return bo.count() == 2 })
 	a, _ := runAdvertiser(t, n, h1, AdvertiserConfig{Interval: 10 * time.Millisecond}, testLobby("a"))
 	if ev := nextEvent(t, b.Events()); ev.Type != Added || ev.Lobby.Host.Addr() != h1.v4 {
 		t.Fatalf("event %+v", ev)
@@ -72,7 +73,7 @@ func TestBrowserFollowsChanges(t *testing.T) {
 	// Let several periods pass over both families: the next event must be
 	// the change, nothing before it.
 	seen := b.Stats().Packets
-	waitFor(t, waitTimeout, "periodic packets", func() bool { return b.Stats().Packets >= seen+6 })
+	testutil.WaitFor(t, waitTimeout, "periodic packets", func() bool { return b.Stats().Packets >= seen+6 })
 	l := testLobby("a")
 	l.State = StateStarted
 	a.Set(l)
@@ -136,7 +137,7 @@ func TestBrowserGameFilter(t *testing.T) {
 		t.Fatalf("event %+v", ev)
 	}
 	seen := b.Stats().Packets
-	waitFor(t, waitTimeout, "more packets", func() bool { return b.Stats().Packets >= seen+3 })
+	testutil.WaitFor(t, waitTimeout, "more packets", func() bool { return b.Stats().Packets >= seen+3 })
 	if l := b.Lobbies(); len(l) != 1 {
 		t.Fatalf("lobbies %+v", l)
 	}
@@ -165,18 +166,18 @@ func TestBrowserSlowConsumer(t *testing.T) {
 	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
 	b, bo := newTestBrowser(t, n, h2, BrowserConfig{})
 	start(t, b)
-	waitFor(t, waitTimeout, "browser listening", func() bool { return bo.count() == 2 })
+	testutil.WaitFor(t, waitTimeout, "browser listening", func() bool { return bo.count() == 2 })
 	a, _ := runAdvertiser(t, n, h1, slow)
 	l := testLobby("a")
 	for i := range 300 {
 		l.Players = i % (l.Capacity + 1)
 		a.Set(l)
 		if i%50 == 0 { // let the advertiser keep up, so that the fake LAN drops nothing
-			waitFor(t, waitTimeout, "sent", func() bool { return a.Stats().Sent >= uint64(i/50) })
+			testutil.WaitFor(t, waitTimeout, "sent", func() bool { return a.Stats().Sent >= uint64(i/50) })
 		}
 	}
 	want := 299 % (l.Capacity + 1)
-	waitFor(t, waitTimeout, "latest state in the table", func() bool {
+	testutil.WaitFor(t, waitTimeout, "latest state in the table", func() bool {
 		ls := b.Lobbies()
 		return len(ls) == 1 && ls[0].Players == want
 	})
@@ -196,7 +197,7 @@ func TestBrowserCoordinators(t *testing.T) {
 		Coordinator: &Coordinator{ID: "daemon", Name: "LAN server", Port: 7600}})
 	b, _ := newTestBrowser(t, n, h2, BrowserConfig{})
 	start(t, b)
-	waitFor(t, waitTimeout, "coordinator", func() bool {
+	testutil.WaitFor(t, waitTimeout, "coordinator", func() bool {
 		c := b.Coordinators()
 		return len(c) == 1 && c[0].Addr == netip.AddrPortFrom(h1.v4, 7600) && c[0].Name == "LAN server"
 	})
@@ -209,7 +210,7 @@ func TestBrowserLifecycle(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- b.Run(ctx) }()
 	b.Query()
-	waitFor(t, waitTimeout, "queries", func() bool { return b.Stats().Queries >= 2 })
+	testutil.WaitFor(t, waitTimeout, "queries", func() bool { return b.Stats().Queries >= 2 })
 	cancel()
 	if err := <-errc; err != nil {
 		t.Fatal(err)

@@ -251,18 +251,6 @@ func (c *fakeConn) nextKind(t *testing.T, k Kind) (Packet, netip.AddrPort) {
 
 const waitTimeout = 5 * time.Second
 
-// waitFor polls cond until it holds or the timeout fails the test.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // nextEvent returns the next event of ch within the timeout.
 func nextEvent(t *testing.T, ch <-chan Event) Event {
 	t.Helper()

@@ -6,6 +6,7 @@ package beacon
 
 import (
 	"context"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net"
 	"net/netip"
 	"testing"
@@ -45,7 +46,7 @@ func labAdvertiser(t *testing.T, h *netlab.Host, cfg AdvertiserConfig, lobbies .
 	}
 	runIn(t, h, a)
 	// The first announcement is sent right after the socket opened.
-	waitFor(t, waitTimeout, h.Name+" advertiser up", func() bool { return a.Stats().Sent > 0 })
+	testutil.WaitFor(t, waitTimeout, h.Name+" advertiser up", func() bool { return a.Stats().Sent > 0 })
 	return a
 }
 
@@ -73,7 +74,7 @@ func TestLabLifecycle(t *testing.T) {
 	if ev.Type != Added || ev.Lobby.ID != "a" || ev.Lobby.Iface != h2.Iface {
 		t.Fatalf("event %+v", ev)
 	}
-	waitFor(t, waitTimeout, "IPv4 host preferred", func() bool {
+	testutil.WaitFor(t, waitTimeout, "IPv4 host preferred", func() bool {
 		l := b.Lobbies()
 		return len(l) == 1 && l[0].Host == netip.AddrPortFrom(h1.IPv4, 7600)
 	})
@@ -134,7 +135,7 @@ func TestLabQueryLatency(t *testing.T) {
 		t.Fatalf("query answers took %v", took)
 	}
 	hosts := map[string]netip.Addr{"h1-a": h1.IPv4, "h1-b": h1.IPv4, "h3": h3.IPv4}
-	waitFor(t, waitTimeout, "IPv4 hosts and RTTs", func() bool {
+	testutil.WaitFor(t, waitTimeout, "IPv4 hosts and RTTs", func() bool {
 		for _, l := range b.Lobbies() {
 			if l.RTT <= 0 || l.Host.Addr() != hosts[l.ID] {
 				return false
@@ -207,7 +208,7 @@ func TestLabSameHost(t *testing.T) {
 		if ev := watch(t, b).next(); ev.Type != Added || ev.Lobby.ID != "a" {
 			t.Fatalf("event %+v", ev)
 		}
-		waitFor(t, waitTimeout, "IPv4 host", func() bool {
+		testutil.WaitFor(t, waitTimeout, "IPv4 host", func() bool {
 			l := b.Lobbies()
 			return len(l) == 1 && l[0].Host.Addr() == h1.IPv4
 		})

@@ -9,6 +9,7 @@ package beacon
 import (
 	"context"
 	"errors"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net"
 	"net/netip"
 	"strings"
@@ -56,7 +57,7 @@ func hostIs(b *Browser, id string, a netip.Addr) func() bool {
 func quietBrowser(t *testing.T, h *netlab.Host) *Browser {
 	t.Helper()
 	b := labBrowser(t, h, BrowserConfig{})
-	waitFor(t, waitTimeout, h.Name+" browser's first queries sent", func() bool {
+	testutil.WaitFor(t, waitTimeout, h.Name+" browser's first queries sent", func() bool {
 		return b.Stats().Queries >= uint64(1+len(queryRepeats))
 	})
 	return b
@@ -86,7 +87,7 @@ func TestLabAddressArrives(t *testing.T) {
 		t.Fatal(err)
 	}
 	runIn(t, h1, a)
-	waitFor(t, waitTimeout, "advertiser waiting for the network", func() bool {
+	testutil.WaitFor(t, waitTimeout, "advertiser waiting for the network", func() bool {
 		st := a.Interfaces()
 		return st.Waiting() && errors.Is(st.Missing, netutil.ErrNoInterfaces)
 	})
@@ -110,7 +111,7 @@ func TestLabAddressChange(t *testing.T) {
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
 	b := quietBrowser(t, h2)
 	labAdvertiser(t, h1, hourly, testLobby("a"))
-	waitFor(t, waitTimeout, "lobby at the first address", hostIs(b, "a", h1.IPv4))
+	testutil.WaitFor(t, waitTimeout, "lobby at the first address", hostIs(b, "a", h1.IPv4))
 	moved := netip.AddrFrom4([4]byte{198, 18, 1, 101})
 	start := time.Now()
 	if err := h1.IP("addr del " + h1.IPv4.String() + "/24 dev lan0\naddr add " + moved.String() + "/24 dev lan0"); err != nil {
@@ -128,11 +129,11 @@ func TestLabLinkDownUp(t *testing.T) {
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
 	b := quietBrowser(t, h2)
 	a := labAdvertiser(t, h1, hourly, testLobby("a"))
-	waitFor(t, waitTimeout, "lobby seen", hostIs(b, "a", h1.IPv4))
+	testutil.WaitFor(t, waitTimeout, "lobby seen", hostIs(b, "a", h1.IPv4))
 	if err := h1.IP("link set lan0 down"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, waitTimeout, "advertiser waiting while the link is down", func() bool { return a.Interfaces().Waiting() })
+	testutil.WaitFor(t, waitTimeout, "advertiser waiting while the link is down", func() bool { return a.Interfaces().Waiting() })
 	start := time.Now()
 	if err := h1.IP("link set lan0 up"); err != nil {
 		t.Fatal(err)
@@ -206,7 +207,7 @@ func TestLabStartFailures(t *testing.T) {
 		t.Fatal(err)
 	}
 	runIn(t, h, b)
-	waitFor(t, waitTimeout, "browser waiting for lan0's address", func() bool {
+	testutil.WaitFor(t, waitTimeout, "browser waiting for lan0's address", func() bool {
 		st := b.Interfaces()
 		return st.Waiting() && errors.Is(st.Missing, netutil.ErrUnusableInterface) && strings.Contains(st.String(), "lan0")
 	})
@@ -224,7 +225,7 @@ func TestLabBrowserAddressArrives(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := labBrowser(t, h2, BrowserConfig{})
-	waitFor(t, waitTimeout, "browser waiting for the network", func() bool {
+	testutil.WaitFor(t, waitTimeout, "browser waiting for the network", func() bool {
 		st := b.Interfaces()
 		return st.Waiting() && st.Missing != nil
 	})

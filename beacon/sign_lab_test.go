@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/lanlobby/lanlobby/internal/netlab"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"github.com/lanlobby/lanlobby/netutil"
 )
 
@@ -33,12 +34,12 @@ func TestLabSignedSameKey(t *testing.T) {
 			t.Fatalf("event %+v", ev)
 		}
 	}
-	waitFor(t, waitTimeout, "signed query answered", func() bool { return a.Stats().Answers > 0 })
+	testutil.WaitFor(t, waitTimeout, "signed query answered", func() bool { return a.Stats().Answers > 0 })
 	if s := b.Stats(); s.Unsigned != 0 || s.BadSignature != 0 || s.BadTimestamp != 0 {
 		t.Fatalf("keyed browser rejected packets: %+v", s)
 	}
 	// The unkeyed browser's queries were not answered.
-	waitFor(t, waitTimeout, "unsigned query counted", func() bool { return a.Stats().Unsigned > 0 })
+	testutil.WaitFor(t, waitTimeout, "unsigned query counted", func() bool { return a.Stats().Unsigned > 0 })
 }
 
 // TestLabSignedWrongKey: a browser with another key sees nothing and
@@ -48,7 +49,7 @@ func TestLabSignedWrongKey(t *testing.T) {
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
 	a := labAdvertiser(t, h1, keyed(fastLAN, testKey(t, "lan party")), testLobby("a"))
 	b := labBrowser(t, h2, BrowserConfig{Key: testKey(t, "other party")})
-	waitFor(t, waitTimeout, "bad signatures counted", func() bool {
+	testutil.WaitFor(t, waitTimeout, "bad signatures counted", func() bool {
 		return b.Stats().BadSignature >= 5 && a.Stats().BadSignature > 0
 	})
 	if l := b.Lobbies(); len(l) != 0 {
@@ -66,13 +67,13 @@ func TestLabSignedUnkeyedAdvertiser(t *testing.T) {
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
 	a := labAdvertiser(t, h1, fastLAN, testLobby("a"))
 	b := labBrowser(t, h2, BrowserConfig{Key: testKey(t, "lan party")})
-	waitFor(t, waitTimeout, "unsigned packets counted", func() bool { return b.Stats().Unsigned >= 5 })
+	testutil.WaitFor(t, waitTimeout, "unsigned packets counted", func() bool { return b.Stats().Unsigned >= 5 })
 	if l := b.Lobbies(); len(l) != 0 {
 		t.Fatalf("lobbies %+v", l)
 	}
 	// An unkeyed advertiser answers signed queries (it skips the TLVs);
 	// the answers are unsigned and dropped like the rest.
-	waitFor(t, waitTimeout, "signed query answered", func() bool { return a.Stats().Answers > 0 })
+	testutil.WaitFor(t, waitTimeout, "signed query answered", func() bool { return a.Stats().Answers > 0 })
 }
 
 // TestLabSignedUnkeyedQuery: a keyed advertiser does not answer an
@@ -86,7 +87,7 @@ func TestLabSignedUnkeyedQuery(t *testing.T) {
 	// only answers can tell them about the lobby.
 	a := labAdvertiser(t, h1, AdvertiserConfig{Interval: time.Hour, Key: k}, testLobby("a"))
 	plain := labBrowser(t, h2, BrowserConfig{})
-	waitFor(t, waitTimeout, "unsigned query counted", func() bool { return a.Stats().Unsigned > 0 })
+	testutil.WaitFor(t, waitTimeout, "unsigned query counted", func() bool { return a.Stats().Unsigned > 0 })
 	if s := a.Stats(); s.Answers != 0 {
 		t.Fatalf("unsigned query answered: %+v", s)
 	}
@@ -121,13 +122,13 @@ func TestLabSignedReplay(t *testing.T) {
 	late.advance(DefaultReplayWindow + time.Second)
 	moved := labBrowser(t, h2, BrowserConfig{Key: k, now: late.now})
 	inWindow := labBrowser(t, h2, BrowserConfig{Key: k})
-	waitFor(t, waitTimeout, "browsers listening", func() bool {
+	testutil.WaitFor(t, waitTimeout, "browsers listening", func() bool {
 		return moved.Stats().Queries > 0 && inWindow.Stats().Queries > 0
 	})
 	if err := tap.SendMulticast(captured); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, waitTimeout, "replay counted", func() bool { return moved.Stats().BadTimestamp > 0 })
+	testutil.WaitFor(t, waitTimeout, "replay counted", func() bool { return moved.Stats().BadTimestamp > 0 })
 	if ev := nextEvent(t, inWindow.Events()); ev.Type != Added || ev.Lobby.ID != "a" {
 		t.Fatalf("event %+v", ev)
 	}

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -346,7 +347,7 @@ func TestSignedAdvertiserQueries(t *testing.T) {
 	querier.SendMulticast(q)
 	querier.SendMulticast(sign(other, clock.now()))
 	querier.SendMulticast(sign(k, clock.now().Add(-DefaultReplayWindow-time.Second)))
-	waitFor(t, waitTimeout, "rejected queries counted", func() bool {
+	testutil.WaitFor(t, waitTimeout, "rejected queries counted", func() bool {
 		s := a.Stats()
 		return s.Unsigned == 1 && s.BadSignature == 1 && s.BadTimestamp == 1
 	})
@@ -376,14 +377,14 @@ func TestSignedBrowserQueryFresh(t *testing.T) {
 	if ev := nextEvent(t, b.Events()); ev.Type != Added || ev.Lobby.ID != "a" {
 		t.Fatalf("event %+v", ev)
 	}
-	waitFor(t, waitTimeout, "the start's queries answered", func() bool {
+	testutil.WaitFor(t, waitTimeout, "the start's queries answered", func() bool {
 		const all = 1 + uint64(len(queryRepeats))
 		return b.Stats().Queries == all && a.Stats().Queries == all
 	})
 	answered := a.Stats().Answers
 	clock.advance(time.Hour) // both hosts' clocks: they still agree
 	b.Query()
-	waitFor(t, waitTimeout, "refresh answered", func() bool { return a.Stats().Answers == answered+1 })
+	testutil.WaitFor(t, waitTimeout, "refresh answered", func() bool { return a.Stats().Answers == answered+1 })
 	if s, bs := a.Stats(), b.Stats(); s.BadTimestamp != 0 || bs.BadTimestamp != 0 || bs.Unsigned != 0 || bs.BadSignature != 0 {
 		t.Fatalf("advertiser %+v\nbrowser %+v", s, bs)
 	}

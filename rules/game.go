@@ -1,6 +1,9 @@
 package rules
 
-import "strings"
+import (
+	"errors"
+	"strings"
+)
 
 // A game id names a game, so that players of one game find its lobbies
 // only: 1..MaxGameLen characters of a-z, 0-9, '-', '_' and '.', starting
@@ -17,8 +20,9 @@ import "strings"
 func NormalizeGame(game string) (string, error) {
 	g := strings.ToLower(strings.TrimSpace(game))
 	if err := ValidateGame(g); err != nil {
-		if g != game && len(game) <= MaxGameLen {
-			return "", errorf(ErrGame, "game id %q: %s", game, err.(*Error).Message)
+		var e *Error
+		if g != game && len(game) <= MaxGameLen && errors.As(err, &e) {
+			return "", errorf(ErrGame, "game id %q: %s", game, e.Message)
 		}
 		return "", err
 	}

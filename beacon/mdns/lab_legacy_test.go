@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net"
 	"net/netip"
 	"slices"
@@ -280,7 +281,7 @@ func TestLabBrowsersShareHost(t *testing.T) {
 	t.Logf("unicast answers taken by the thief: %d", stolen())
 
 	// Past the 10 s of the legacy answers' TTLs (and a liveness round).
-	waitFor(t, 30*time.Second, "12 s of the second browser", func() bool { return time.Since(peers[1].started) > 12*time.Second })
+	testutil.WaitFor(t, 30*time.Second, "12 s of the second browser", func() bool { return time.Since(peers[1].started) > 12*time.Second })
 	for _, pr := range peers {
 		if err := pr.p.Signal(syscall.SIGTERM); err != nil {
 			t.Fatal(err)
@@ -329,11 +330,11 @@ func TestLabSignedTXT(t *testing.T) {
 		}
 		return out
 	}
-	waitFor(t, waitTimeout, "both lobbies without a key", func() bool { return slices.Equal(ids(unkeyed), []string{"bob1", "zoe1"}) })
-	waitFor(t, waitTimeout, "the signed lobby with key 1, the other counted", func() bool {
+	testutil.WaitFor(t, waitTimeout, "both lobbies without a key", func() bool { return slices.Equal(ids(unkeyed), []string{"bob1", "zoe1"}) })
+	testutil.WaitFor(t, waitTimeout, "the signed lobby with key 1, the other counted", func() bool {
 		return slices.Equal(ids(keyed), []string{"zoe1"}) && keyed.Stats().Unsigned > 0
 	})
-	waitFor(t, waitTimeout, "both counted with key 2", func() bool {
+	testutil.WaitFor(t, waitTimeout, "both counted with key 2", func() bool {
 		s := otherKey.Stats()
 		return s.BadSignature > 0 && s.Unsigned > 0
 	})

@@ -9,6 +9,7 @@ package mdns
 import (
 	"context"
 	"fmt"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net"
 	"net/netip"
 	"os"
@@ -317,7 +318,7 @@ func TestLabBrowserFindsThirdParties(t *testing.T) {
 		(ev.Lobby.Host.Addr() != h1.IPv4 && ev.Lobby.Host.Addr() != h1.IPv6 && !ev.Lobby.Host.Addr().IsLinkLocalUnicast()) {
 		t.Errorf("lobby %+v", ev.Lobby)
 	}
-	waitFor(t, waitTimeout, "bob1 at h1's IPv4 address", func() bool {
+	testutil.WaitFor(t, waitTimeout, "bob1 at h1's IPv4 address", func() bool {
 		l := b.Lobbies()
 		return len(l) == 1 && l[0].Host == netip.AddrPortFrom(h1.IPv4, 7600)
 	})
@@ -513,7 +514,7 @@ func TestLabBesideAvahi(t *testing.T) {
 	pub := avs[0].Start(t, "avahi-publish", "-s", "Avahi's lobby", "_lanlobby._tcp", "7601", "v=1", "id=av1", "g=demo", "p=1", "c=4", "s=open")
 	pub.WaitForLine(t, waitTimeout, netlab.Contains("Established under name"))
 	b := labBrowser(t, h2, BrowserConfig{})
-	waitFor(t, waitTimeout, "both lobbies in our browser", func() bool { return len(b.Lobbies()) == 2 })
+	testutil.WaitFor(t, waitTimeout, "both lobbies in our browser", func() bool { return len(b.Lobbies()) == 2 })
 	var names []string
 	for _, e := range avahiBrowse(t, avs[1], "_lanlobby._tcp") {
 		if !slices.Contains(names, e.Name) {
@@ -542,7 +543,7 @@ func TestLabLiveness(t *testing.T) {
 	w := watcher{t, b.Events()}
 	w.until(waitTimeout, "added", is(beacon.Added, "zoe1"))
 	// Let a few liveness rounds pass first.
-	waitFor(t, 15*time.Second, "liveness checks", func() bool { return b.Stats().LivenessChecks >= 2 })
+	testutil.WaitFor(t, 15*time.Second, "liveness checks", func() bool { return b.Stats().LivenessChecks >= 2 })
 	if err := h1.SetLink(false); err != nil {
 		t.Fatal(err)
 	}

@@ -34,18 +34,6 @@ var quiet = func() *slog.Logger {
 
 const waitTimeout = 10 * time.Second
 
-// waitFor polls cond until it holds or the timeout fails the test.
-func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 // runner is something with Run and Close.
 type runner interface {
 	Run(context.Context) error

@@ -9,6 +9,7 @@ package mdns
 import (
 	"context"
 	"errors"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net"
 	"net/netip"
 	"strings"
@@ -71,7 +72,7 @@ func TestLabMDNSAddressArrives(t *testing.T) {
 		t.Fatal(err)
 	}
 	runIn(t, h1, r)
-	waitFor(t, waitTimeout, "responder waiting for the network", func() bool {
+	testutil.WaitFor(t, waitTimeout, "responder waiting for the network", func() bool {
 		st := r.Interfaces()
 		return st.Waiting() && errors.Is(st.Missing, netutil.ErrNoInterfaces)
 	})
@@ -105,7 +106,7 @@ func TestLabMDNSAddressChange(t *testing.T) {
 	b := labBrowser(t, h2, BrowserConfig{})
 	r := labResponder(t, h1, ResponderConfig{})
 	publish(t, r, zoeLobby())
-	waitFor(t, waitTimeout, "lobby at the first address", hostIs(b, "zoe1", h1.IPv4))
+	testutil.WaitFor(t, waitTimeout, "lobby at the first address", hostIs(b, "zoe1", h1.IPv4))
 	goodbyes := r.Stats().Goodbyes
 	moved := netip.AddrFrom4([4]byte{198, 18, 1, 101})
 	start := time.Now()
@@ -128,11 +129,11 @@ func TestLabMDNSLinkDownUp(t *testing.T) {
 	b := labBrowser(t, h2, BrowserConfig{LivenessInterval: time.Minute, Expiry: 2 * time.Minute})
 	r := labResponder(t, h1, ResponderConfig{})
 	publish(t, r, zoeLobby())
-	waitFor(t, waitTimeout, "lobby seen", hostIs(b, "zoe1", h1.IPv4))
+	testutil.WaitFor(t, waitTimeout, "lobby seen", hostIs(b, "zoe1", h1.IPv4))
 	if err := h1.IP("link set lan0 down"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, waitTimeout, "responder waiting while the link is down", func() bool { return r.Interfaces().Waiting() })
+	testutil.WaitFor(t, waitTimeout, "responder waiting while the link is down", func() bool { return r.Interfaces().Waiting() })
 	start := time.Now()
 	if err := h1.IP("link set lan0 up"); err != nil {
 		t.Fatal(err)
@@ -215,7 +216,7 @@ func TestLabMDNSBrowserAddressArrives(t *testing.T) {
 		t.Fatal(err)
 	}
 	b := labBrowser(t, h2, BrowserConfig{})
-	waitFor(t, waitTimeout, "browser waiting for the network", func() bool {
+	testutil.WaitFor(t, waitTimeout, "browser waiting for the network", func() bool {
 		st := b.Interfaces()
 		return st.Waiting() && st.Missing != nil
 	})
