@@ -66,10 +66,16 @@ func TestLabHostAndQuickJoin(t *testing.T) {
 	if ev.Member.ID != s.You().ID || ev.Lobby.Players != 2 {
 		t.Fatalf("member_joined %+v", ev)
 	}
+	if ps := hosted.Peers(); len(ps) != 1 || ps[0].ID != s.You().ID {
+		t.Fatalf("host's peers after the join: %v", ps)
+	}
 	s.Close()
 	ev = nextEvent(t, hosted, lobby.NoticeMemberLeft)
 	if ev.Member.ID != s.You().ID || ev.Reason != lobby.ReasonLeft {
 		t.Fatalf("member_left %+v", ev)
+	}
+	if ps := hosted.Peers(); len(ps) != 0 {
+		t.Fatalf("host's peers after the leave: %v", ps)
 	}
 }
 

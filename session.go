@@ -48,9 +48,17 @@ func (s *Session) ID() string { return s.joined.Lobby.ID }
 // address the others were given.
 func (s *Session) You() Member { return s.joined.You }
 
-// Peers are the other members when this player took the seat, in join
-// order, with the game addresses to connect to.
-func (s *Session) Peers() []Member { return s.joined.Peers }
+// Peers are the other members now, in join order, with the game
+// addresses to connect to (the join reply's list, kept current by the
+// lobby's notices).
+func (s *Session) Peers() []Member {
+	if s.client.Err() == nil {
+		if ps := s.client.Peers(s.ID()); ps != nil || len(s.joined.Peers) == 0 {
+			return ps
+		}
+	}
+	return s.joined.Peers
+}
 
 // Invite is the invite code of a private lobby created without a
 // password ("" otherwise): hand it to the players with the lobby id.

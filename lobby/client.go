@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -150,6 +151,8 @@ type membership struct {
 	addr  string // our game address as the coordinator recorded it
 	// password of a private lobby, to get back in after a restart.
 	password string
+	// peers are the other members as the coordinator last told.
+	peers []Member
 }
 
 // Client errors beyond the ones above.
@@ -323,7 +326,7 @@ func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
 			if in.Invite != "" {
 				password = in.Invite
 			}
-			c.remember(in.lobbyState.info(), req.Op == OpCreate, in.You.Addr, password)
+			c.remember(in.lobbyState.info(), req.Op == OpCreate, in.You.Addr, password, in.Peers)
 		}
 	})
 	if err != nil {
@@ -336,7 +339,7 @@ func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
 	return j, nil
 }
 
-func (c *Client) remember(info Info, owner bool, addr, password string) {
+func (c *Client) remember(info Info, owner bool, addr, password string, peers []Member) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if password == "" {
@@ -344,7 +347,21 @@ func (c *Client) remember(info Info, owner bool, addr, password string) {
 			password = old.password
 		}
 	}
-	c.lobbies[info.ID] = &membership{owner: owner || info.Owner == c.you.ID, info: info, addr: addr, password: password}
+	c.lobbies[info.ID] = &membership{owner: owner || info.Owner == c.you.ID, info: info, addr: addr, password: password,
+		peers: slices.Clone(peers)}
+}
+
+// Peers returns the other members of a lobby the client is in, in join
+// order, as the coordinator's replies and notices told (nil when the
+// client is not in it). A game that does not follow Events reads the
+// current peer list here.
+func (c *Client) Peers(lobbyID string) []Member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if m := c.lobbies[lobbyID]; m != nil {
+		return slices.Clone(m.peers)
+	}
+	return nil
 }
 
 func (c *Client) forget(lobbyID string) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -188,6 +189,21 @@ func (c *Client) handleLine(l *link, line []byte) error {
 	return nil
 }
 
+// nextPeers is the peer list after notice ev (me excluded).
+func nextPeers(peers []Member, ev Event, me string) []Member {
+	switch ev.Kind {
+	case NoticeMemberJoined:
+		if ev.Member.ID != me && !slices.ContainsFunc(peers, func(m Member) bool { return m.ID == ev.Member.ID }) {
+			return append(peers, ev.Member)
+		}
+	case NoticeMemberLeft:
+		return slices.DeleteFunc(peers, func(m Member) bool { return m.ID == ev.Member.ID })
+	case NoticeStarted:
+		return slices.DeleteFunc(slices.Clone(ev.Peers), func(m Member) bool { return m.ID == me })
+	}
+	return peers
+}
+
 // notice turns a push into an event and keeps the membership list current.
 func (c *Client) notice(in *inbound) {
 	ev := Event{Kind: NoticeKind(in.Event), Lobby: in.lobbyState.info(), Reason: in.Reason, Peers: in.Peers}
@@ -203,6 +219,7 @@ func (c *Client) notice(in *inbound) {
 		default:
 			m.info = ev.Lobby
 			m.owner = ev.Lobby.Owner == me
+			m.peers = nextPeers(m.peers, ev, me)
 		}
 	}
 	c.mu.Unlock()

@@ -173,7 +173,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 			switch {
 			case r.Error == nil:
 				info := r.lobbyState.info()
-				c.remember(info, info.Owner == c.ID(), todo[i].Addr, todo[i].Password)
+				c.remember(info, info.Owner == c.ID(), todo[i].Addr, todo[i].Password, r.Peers)
 				c.events.push(Event{Kind: EventCoordinatorRestarted, Lobby: info, Peers: r.Peers})
 			case r.Error.Code == CodeUnknownLobby && time.Now().Before(deadline):
 				retry = append(retry, todo[i]) // its owner is not back yet
