@@ -99,6 +99,13 @@ type ServerConfig struct {
 	// NewLobbyID makes lobby ids (default RandomID); tests make them
 	// predictable.
 	NewLobbyID func() string
+	// MaxNames bounds the name registry (default DefaultMaxNames).
+	MaxNames int
+	// NameTTL is how long a name registered over UDP lives unless renewed
+	// (default DefaultNameTTL).
+	NameTTL time.Duration
+	// now is the clock of the name registry's expiry (tests).
+	now func() time.Time
 }
 
 // DefaultServerConfig returns the defaults for a LAN coordinator.
@@ -122,6 +129,15 @@ func DefaultServerConfig() ServerConfig {
 
 func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	d := DefaultServerConfig()
+	if c.MaxNames <= 0 {
+		c.MaxNames = DefaultMaxNames
+	}
+	if c.NameTTL <= 0 {
+		c.NameTTL = DefaultNameTTL
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = d.HeartbeatInterval
 	}

@@ -230,6 +230,8 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			}
 			reply = marshal(listReply{ID: replyID(req.ID), OK: true, Lobbies: entries})
 		}
+	case OpRegister, OpDeregister, OpLookup:
+		reply, err = s.nameOp(sess, req)
 	default:
 		err = errorf(CodeUnknownOp, "unknown op %q", req.Op)
 	}

@@ -84,6 +84,7 @@ func (s *Server) removeMember(m *member, reason Reason) {
 		m.grace.Stop()
 	}
 	delete(s.members, m.id)
+	s.names.dropOwner(nameOwner{member: m.id})
 	s.deliver(s.reg.RemoveMember(m.id, reason))
 	s.log.Debug("member gone", "member", m.id, "reason", reason)
 }

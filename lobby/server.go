@@ -26,9 +26,10 @@ var ErrServerClosed = errors.New("lobby: server closed")
 // locks around the model), and pushes notices to the members of the lobby
 // concerned only.
 type Server struct {
-	cfg ServerConfig
-	log *slog.Logger
-	reg *Registry
+	cfg   ServerConfig
+	log   *slog.Logger
+	reg   *Registry
+	names *names // the name registry; its own lock
 
 	ops      chan op
 	loopDone chan struct{} // closed when the state goroutine exits
@@ -62,6 +63,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		log: cfg.Logger,
 		reg: NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID,
 			TrackChanges: cfg.OnLobbyChange != nil}),
+		names:    newNames(cfg.MaxNames, cfg.NameTTL, cfg.now),
 		ops:      make(chan op, DefaultOpQueue),
 		loopDone: make(chan struct{}),
 		members:  make(map[string]*member),

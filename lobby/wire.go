@@ -33,6 +33,10 @@ const (
 	OpList      = "list"
 	OpResume    = "resume"
 	OpRestore   = "restore"
+	// The name registry.
+	OpRegister   = "register"
+	OpDeregister = "deregister"
+	OpLookup     = "lookup"
 )
 
 // request is every field any request may carry; each op reads its own.
@@ -187,6 +191,7 @@ type inbound struct {
 	Resumed     *resumedState   `json:"resumed"`
 	Restored    []restoreResult `json:"restored"`
 	Invite      string          `json:"invite"`
+	Addr        string          `json:"addr"` // lookup
 	lobbyState
 	You     *Member      `json:"you"`
 	Peers   []Member     `json:"peers"`

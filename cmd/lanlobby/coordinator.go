@@ -34,6 +34,8 @@ func coordinatorCommand() *cli.Command {
 			&cli.Float64Flag{Name: "max-request-rate", Value: lobby.DefaultRequestRate, Usage: "requests per second per connection, burst twice that (-1: no limit)"},
 			&cli.BoolFlag{Name: "announce", Value: true, Usage: "announce the coordinator and its lobbies on the LAN (--announce=false to stay silent)"},
 			&cli.BoolFlag{Name: "host-mode", Usage: "run one game's own coordinator (see above)"},
+			&cli.StringFlag{Name: "registry-udp", Usage: "also answer the name registry's UDP text requests on this address (off by default)"},
+			&cli.DurationFlag{Name: "name-ttl", Value: lobby.DefaultNameTTL, Usage: "how long a name registered over UDP lives unless registered again"},
 			flagJSON, flagLogLevel, flagBeaconInterval,
 		}, lanFlags()...),
 		Action: runCoordinator,
@@ -63,9 +65,10 @@ func runCoordinator(c *cli.Context) error {
 		}()
 	}
 	coord, err := lanlobby.StartCoordinator(ctx, cfg, lanlobby.CoordinatorOptions{
-		Listen:     c.String("listen"),
-		Daemon:     !hostMode,
-		NoAnnounce: !c.Bool("announce"),
+		Listen:      c.String("listen"),
+		Daemon:      !hostMode,
+		NoAnnounce:  !c.Bool("announce"),
+		RegistryUDP: c.String("registry-udp"),
 		Server: lobby.ServerConfig{
 			HeartbeatInterval: c.Duration("heartbeat"),
 			HeartbeatMisses:   c.Int("misses"),
@@ -73,6 +76,7 @@ func runCoordinator(c *cli.Context) error {
 			MaxConns:          c.Int("max-conns"),
 			MaxConnsPerIP:     c.Int("max-conns-per-ip"),
 			RequestRate:       c.Float64("max-request-rate"),
+			NameTTL:           c.Duration("name-ttl"),
 		},
 	})
 	if err != nil {
@@ -83,14 +87,19 @@ func runCoordinator(c *cli.Context) error {
 		p.warn(fmt.Errorf("announcing by one protocol only: %w", err))
 	}
 	addr := coord.Addr()
+	registry, registryText := "", ""
+	if a := coord.RegistryAddr(); a != nil {
+		registry, registryText = a.String(), fmt.Sprintf("; name registry on UDP %s", a)
+	}
 	p.emit(struct {
 		Event     string `json:"event"`
 		Addr      string `json:"addr"`
 		Port      int    `json:"port"`
 		Heartbeat string `json:"heartbeat"`
 		Misses    int    `json:"misses"`
-	}{"listening", addr.String(), addr.Port, c.Duration("heartbeat").String(), c.Int("misses")},
-		fmt.Sprintf("coordinator listening on %s (heartbeat %v, %d misses)", addr, c.Duration("heartbeat"), c.Int("misses")))
+		Registry  string `json:"registry_udp,omitempty"`
+	}{"listening", addr.String(), addr.Port, c.Duration("heartbeat").String(), c.Int("misses"), registry},
+		fmt.Sprintf("coordinator listening on %s (heartbeat %v, %d misses)%s", addr, c.Duration("heartbeat"), c.Int("misses"), registryText))
 	<-coord.Done()
 	if err := coord.Close(); err != nil {
 		return cli.Exit(err.Error(), exitFailure)
