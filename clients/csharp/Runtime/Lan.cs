@@ -111,6 +111,11 @@ namespace LanLobby
                     }
                     idleUntil = sw.Elapsed + quiet;
                 }
+                // The browser's current view: a host's round trip measured by a
+                // reply that changed nothing (a copy of an announcement heard
+                // first) is in it, not in the events.
+                foreach (var l in b.Lobbies)
+                    if (seen.ContainsKey(l.Id)) seen[l.Id] = l;
             }
             var out_ = new List<LanLobbyInfo>(seen.Values);
             out_.Sort((x, y) => string.CompareOrdinal(x.Id, y.Id));
@@ -228,7 +233,7 @@ namespace LanLobby
             if (daemon != null) target = daemon.Addr;
             else
             {
-                proc = await CoordinatorProcess.StartAsync(ho.Binary, ho.ProcessArgs ?? CoordinatorProcess.HostModeArgs(ho.Lan.Interfaces, ho.Lan.LanKey))
+                proc = await CoordinatorProcess.StartAsync(ho.Binary, ho.ProcessArgs ?? CoordinatorProcess.HostModeArgs(ho.Lan.Interfaces, ho.Lan.LanKey, null, ho.Lan.BeaconPort))
                     .ConfigureAwait(false);
                 target = proc.Addr;
             }

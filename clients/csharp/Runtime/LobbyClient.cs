@@ -75,6 +75,9 @@ namespace LanLobby
         readonly ClientOptions opt;
         readonly Dictionary<long, Pending> pending = new Dictionary<long, Pending>();
         readonly Dictionary<string, Membership> lobbies = new Dictionary<string, Membership>();
+        // Names this client holds in the name registry (name -> room address),
+        // registered again after a coordinator restart.
+        readonly Dictionary<string, string> names = new Dictionary<string, string>();
         readonly CancellationTokenSource quit = new CancellationTokenSource();
         readonly TaskCompletionSource<bool> lost = NewTcs<bool>();
         TaskCompletionSource<bool> ready = NewTcs<bool>();
@@ -102,6 +105,8 @@ namespace LanLobby
             public bool Owner;
             public LobbyInfo Info;
             public string Addr = "", Password = "";
+            // The other members in join order, as the replies and notices told.
+            public List<Member> Peers = new List<Member>();
         }
 
         sealed class Link
@@ -180,6 +185,22 @@ namespace LanLobby
         /// <summary>Ids of the lobbies this client is in.</summary>
         public List<string> Lobbies { get { lock (mu) return new List<string>(lobbies.Keys); } }
 
+        /// <summary>The other members of a lobby this client is in, in join
+        /// order, as the join reply and the notices since told (empty when not
+        /// in it). A game that does not follow the events reads the current
+        /// peer list here.</summary>
+        public List<Member> Peers(string lobbyId)
+        {
+            lock (mu)
+            {
+                Membership m;
+                return lobbies.TryGetValue(lobbyId, out m) ? new List<Member>(m.Peers) : new List<Member>();
+            }
+        }
+
+        /// <summary>The names this client holds in the name registry (name → room address).</summary>
+        public Dictionary<string, string> Names { get { lock (mu) return new Dictionary<string, string>(names); } }
+
         /// <summary>Hands the waiting events to handler on the caller's thread
         /// (a game's main thread, once a frame). Returns how many.</summary>
         public int DrainEvents(Action<LobbyEvent> handler, int max = int.MaxValue) { return Events.Drain(handler, max); }
@@ -254,6 +275,39 @@ namespace LanLobby
             return out_;
         }
 
+        // ---- the name registry (PROTOCOL.md, "register, deregister, lookup") ----
+
+        /// <summary>Gives name to the room address addr ("room://host:port") in
+        /// the coordinator's name registry, for as long as this client lives (a
+        /// blip is resumed; after a coordinator restart the client registers it
+        /// again, or queues a name_lost event). Names and addresses are unique:
+        /// CoordinatorException with Code name_taken, addr_taken,
+        /// too_many_names, invalid_name or invalid_address. Registering a name
+        /// this client holds again moves it.</summary>
+        public Task RegisterAsync(string name, string addr, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("register", "name", name, "addr", addr), d => { if (J.Bool(d, "ok")) lock (mu) names[name] = addr; }, ct);
+        }
+
+        /// <summary>Removes a name this client registered (unknown_name, not_owner).</summary>
+        public Task DeregisterAsync(string name, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("deregister", "name", name), d =>
+            {
+                if (J.Bool(d, "ok") || J.Str(J.Obj(d, "error"), "code") == ErrorCode.UnknownName) lock (mu) names.Remove(name);
+            }, ct);
+        }
+
+        /// <summary>The room address registered for name (CoordinatorException
+        /// unknown_name when nobody holds it).</summary>
+        public async Task<string> LookupAsync(string name, CancellationToken ct = default(CancellationToken))
+        {
+            var msg = await CallAsync(Req("lookup", "name", name), null, ct).ConfigureAwait(false);
+            object a;
+            if (!msg.TryGetValue("addr", out a) || !(a is string)) throw new LobbyException("lookup reply without an addr");
+            return (string)a;
+        }
+
         /// <summary>One request round trip to the coordinator.</summary>
         public async Task<TimeSpan> PingAsync(CancellationToken ct = default(CancellationToken))
         {
@@ -286,7 +340,7 @@ namespace LanLobby
                 var y = J.Obj(d, "you");
                 if (!J.Bool(d, "ok") || y == null) return;
                 string pw = J.Str(d, "invite");
-                Remember(LobbyInfo.From(d), create, J.Str(y, "addr"), pw != "" ? pw : password);
+                Remember(LobbyInfo.From(d), create, J.Str(y, "addr"), pw != "" ? pw : password, Member.List(J.Arr(d, "peers")));
             }, ct).ConfigureAwait(false);
             return new Joined
             {
@@ -295,14 +349,28 @@ namespace LanLobby
             };
         }
 
-        void Remember(LobbyInfo info, bool owner, string gameAddr, string password)
+        void Remember(LobbyInfo info, bool owner, string gameAddr, string password, List<Member> peers)
         {
             lock (mu)
             {
                 Membership old;
                 if (password == "" && lobbies.TryGetValue(info.Id, out old)) password = old.Password;
-                lobbies[info.Id] = new Membership { Owner = owner || info.Owner == you.Id, Info = info, Addr = gameAddr, Password = password };
+                lobbies[info.Id] = new Membership { Owner = owner || info.Owner == you.Id, Info = info, Addr = gameAddr, Password = password, Peers = peers };
             }
+        }
+
+        /// <summary>The peer list after notice ev (me excluded), as the Go client keeps it.</summary>
+        static List<Member> NextPeers(List<Member> peers, LobbyEvent ev, string me)
+        {
+            if (ev.Kind == EventKind.MemberJoined && ev.Member != null)
+            {
+                if (ev.Member.Id != me && !peers.Exists(p => p.Id == ev.Member.Id)) peers.Add(ev.Member);
+            }
+            else if (ev.Kind == EventKind.MemberLeft && ev.Member != null)
+                peers.RemoveAll(p => p.Id == ev.Member.Id);
+            else if (ev.Kind == EventKind.Started)
+                return ev.Peers.FindAll(p => p.Id != me);
+            return peers;
         }
 
         async Task<Dictionary<string, object>> CallAsync(Dictionary<string, object> req, Action<Dictionary<string, object>> onReply, CancellationToken ct)
@@ -564,6 +632,7 @@ namespace LanLobby
                     {
                         ms.Info = ev.Lobby;
                         ms.Owner = ev.Lobby.Owner == you.Id;
+                        ms.Peers = NextPeers(ms.Peers, ev, you.Id);
                     }
                 }
             }
@@ -576,7 +645,7 @@ namespace LanLobby
             lock (mu)
             {
                 if (l != link || err != null) return;
-                if (grace <= TimeSpan.Zero || token == "" || lobbies.Count == 0)
+                if (grace <= TimeSpan.Zero || token == "" || (lobbies.Count == 0 && names.Count == 0))
                     budget = TimeSpan.Zero;
                 else
                 {
@@ -725,6 +794,9 @@ namespace LanLobby
                 throw;
             }
             Install(l, reply);
+            bool held;
+            lock (mu) held = names.Count > 0;
+            if (held) Observe(Task.Run(RegisterAgainAsync));
             int backoff = 25;
             while (true)
             {
@@ -737,7 +809,7 @@ namespace LanLobby
                     if (e == null)
                     {
                         var info = LobbyInfo.From(r);
-                        Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"));
+                        Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"), Member.List(J.Arr(r, "peers")));
                         Events.Push(new LobbyEvent { Kind = EventKind.CoordinatorRestarted, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
                     }
                     else if (J.Str(e, "code") == ErrorCode.UnknownLobby && Clock.Now < deadline)
@@ -755,6 +827,28 @@ namespace LanLobby
                 {
                     foreach (var t in todo) LostLobby(J.Str(t, "lobby"));
                     return; // the link itself is fine; what could not come back is reported
+                }
+            }
+        }
+
+        /// <summary>After a coordinator restart: the registry lost our names;
+        /// take them back (a name someone else took meanwhile is reported).</summary>
+        async Task RegisterAgainAsync()
+        {
+            List<KeyValuePair<string, string>> held;
+            lock (mu) held = new List<KeyValuePair<string, string>>(names);
+            foreach (var kv in held)
+            {
+                try { await RegisterAsync(kv.Key, kv.Value, quit.Token).ConfigureAwait(false); }
+                catch (Exception e)
+                {
+                    lock (mu)
+                    {
+                        if (err != null) return;
+                        names.Remove(kv.Key);
+                    }
+                    var ce = e as CoordinatorException;
+                    Events.Push(new LobbyEvent { Kind = EventKind.NameLost, Name = kv.Key, Reason = ce != null ? ce.Code : e.Message, Error = e });
                 }
             }
         }

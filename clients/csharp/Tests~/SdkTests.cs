@@ -35,11 +35,14 @@ namespace LanLobby.Tests
             r.Add("QuickJoinOrder", OrderTest);
             r.Add("EveryCallAndNotice", EveryCall);
             r.Add("PrivateLobbyInvite", PrivateInvite);
+            r.Add("Registry", Registry);
+            r.Add("RegisteredNameSurvivesBlipAndRestart", RegistryBlipRestart);
             r.Add("HeartbeatsOverManyIntervals", Heartbeats);
             r.Add("BlipResumesSeat", Blip);
             r.Add("RestoreAfterCoordinatorRestart", Restore);
             r.Add("LostForGoodWithoutLobbies", LostForGood);
             r.Add("Timeouts", Timeouts);
+            r.Add("HostModeArgs", HostArgs);
             r.Add("HostAtChildProcess", HostChild);
             r.Add("HostAtDaemonAndLanJoin", HostDaemon);
             r.Add("Sample", SampleRuns);
@@ -302,6 +305,10 @@ namespace LanLobby.Tests
                     ev = await T.Event(c, e => e.Kind == EventKind.MemberJoined && e.Member.Name == "Carol");
                     T.Eq("full", ev.Lobby.State, "full after the third");
                 }
+                // Every client keeps its peer list current from the notices.
+                T.Seq(new List<string> { "Bob", "Carol" }, alice.Peers(lid).ConvertAll(p => p.Name), "alice's peers");
+                T.Seq(new List<string> { "Alice", "Carol" }, bob.Peers(lid).ConvertAll(p => p.Name), "bob's peers");
+                T.Seq(new List<string> { "Alice", "Bob" }, carol.Peers(lid).ConvertAll(p => p.Name), "carol's peers");
                 await alice.SetMetaAsync(lid, new Dictionary<string, string> { { "map", "forest" } });
                 foreach (var c in new[] { alice, bob, carol })
                     T.Eq("forest", (await T.Event(c, e => e.Kind == EventKind.LobbyUpdated)).Lobby.Meta["map"], "lobby_updated");
@@ -316,6 +323,8 @@ namespace LanLobby.Tests
                 T.Eq(0, carol.Lobbies.Count, "kicked member's lobbies");
                 ev = await T.Event(bob, e => e.Kind == EventKind.MemberLeft);
                 T.Eq("Carol kicked 2", ev.Member.Name + " " + ev.Reason + " " + ev.Lobby.Players, "others told");
+                T.Seq(new List<string> { "Alice" }, bob.Peers(lid).ConvertAll(p => p.Name), "peers after the kick");
+                T.Eq(0, carol.Peers(lid).Count, "the kicked member's peers");
                 await alice.StartAsync(lid);
                 foreach (var c in new[] { alice, bob })
                 {
@@ -356,6 +365,88 @@ namespace LanLobby.Tests
                 var j = await bob.JoinAsync(created.Lobby.Id, new JoinOptions { Port = 5000, Password = created.Invite });
                 T.True(j.Lobby.Private, "private");
             }
+        }
+
+        static async Task<string> Code(Func<Task> f, string what)
+        {
+            return (await T.Throws<CoordinatorException>(f, what)).Code;
+        }
+
+        static async Task Registry()
+        {
+            using (var coord = await Coordinator())
+            using (var alice = await Connect(coord.Addr, "Alice"))
+            using (var bob = await Connect(coord.Addr, "Bob"))
+            using (var carol = await Connect(coord.Addr, "Carol"))
+            {
+                await alice.RegisterAsync("hall", "room://10.0.0.5:7000");
+                T.Eq("room://10.0.0.5:7000", alice.Names["hall"], "held names");
+                T.Eq("room://10.0.0.5:7000", await bob.LookupAsync("hall"), "lookup");
+                T.Eq(ErrorCode.NameTaken, await Code(() => bob.RegisterAsync("hall", "room://10.0.0.6:7000"), "name taken"), "code");
+                T.Eq(ErrorCode.AddrTaken, await Code(() => bob.RegisterAsync("lobby", "room://10.0.0.5:7000"), "address taken"), "code");
+                T.Eq(ErrorCode.UnknownName, await Code(() => bob.LookupAsync("nobody"), "unknown name"), "code");
+                T.Eq(ErrorCode.NotOwner, await Code(() => bob.DeregisterAsync("hall"), "someone else's name"), "code");
+                T.Eq(ErrorCode.InvalidName, await Code(() => bob.RegisterAsync(" hall", "room://10.0.0.7:7000"), "padded name"), "code");
+                T.Eq(ErrorCode.InvalidAddress, await Code(() => bob.RegisterAsync("web", "http://10.0.0.7:80"), "not room://"), "code");
+                T.Eq(0, bob.Names.Count, "refused names are not held");
+                await alice.RegisterAsync("hall", "room://10.0.0.8:7000");
+                T.Eq("room://10.0.0.8:7000", await bob.LookupAsync("hall"), "moved");
+                await alice.DeregisterAsync("hall");
+                T.Eq(0, alice.Names.Count, "deregistered");
+                T.Eq(ErrorCode.UnknownName, await Code(() => bob.LookupAsync("hall"), "after deregister"), "code");
+                for (int i = 0; i < 64; i++) await bob.RegisterAsync("room-" + i, "room://10.1.0." + i + ":7000");
+                T.Eq(ErrorCode.TooManyNames, await Code(() => bob.RegisterAsync("room-64", "room://10.1.1.1:7000"), "65th name"), "code");
+                bob.Dispose();
+                await T.WaitFor(() => carol.LookupAsync("room-0").ContinueWith(t => t.IsFaulted).Result, 5, "names gone with their member");
+            }
+        }
+
+        /// <summary>Looks name up until it is registered (unknown_name meanwhile), for 10 s.</summary>
+        static async Task<string> LookupSoon(LobbyClient c, string name)
+        {
+            var sw = Stopwatch.StartNew();
+            while (true)
+            {
+                try { return await c.LookupAsync(name); }
+                catch (CoordinatorException e)
+                {
+                    if (e.Code != ErrorCode.UnknownName || sw.Elapsed.TotalSeconds > 10) throw;
+                }
+                await Task.Delay(20);
+            }
+        }
+
+        static async Task RegistryBlipRestart()
+        {
+            var coord = await Coordinator();
+            try
+            {
+                using (var proxy = new Proxy(coord.Port))
+                using (var room = await Connect(proxy.Addr, "room"))
+                using (var player = await Connect(coord.Addr, "player"))
+                {
+                    // A room server: a name and no lobby. It resumes after a blip...
+                    await room.RegisterAsync("hall", "room://10.0.0.5:7000");
+                    string me = room.MemberId;
+                    // (The coordinator keeps no seat for a member in no lobby,
+                    // so its names go with the link: the client takes them back
+                    // by restore and register.)
+                    proxy.Freeze();
+                    await T.WaitFor(() => proxy.Links == 2, 10, "the room server reconnected");
+                    T.Eq("room://10.0.0.5:7000", await LookupSoon(player, "hall"), "the name is back after the blip");
+                    T.Eq(me, room.MemberId, "the same member id");
+                    T.True(room.Error == null, "no error: " + room.Error);
+                    // ... and registers again on a restarted coordinator.
+                    int port = coord.Port;
+                    coord.Kill();
+                    coord = await Coordinator(port);
+                    using (var looker = await Connect(coord.Addr, "looker"))
+                        T.Eq("room://10.0.0.5:7000", await LookupSoon(looker, "hall"), "the name is back after the restart");
+                    T.True(room.Error == null, "no error: " + room.Error);
+                    T.Eq("room://10.0.0.5:7000", room.Names["hall"], "still held");
+                }
+            }
+            finally { coord.Kill(); }
         }
 
         static async Task Heartbeats()
@@ -482,11 +573,12 @@ namespace LanLobby.Tests
             }
         }
 
-        static List<string> StandIn()
+        static Task HostArgs()
         {
-            // Runs the coordinator and stops it when stdin reaches EOF, as the
-            // host-mode contract says (until the CLI has --host-mode).
-            return new List<string> { "-c", "\"" + Bin + "\" coordinator --listen 127.0.0.1:0 --announce=false --json & p=$!; cat >/dev/null; kill $p; wait $p" };
+            T.Seq(new List<string> { "coordinator", "--host-mode", "--json" }, CoordinatorProcess.HostModeArgs(), "defaults");
+            T.Seq(new List<string> { "coordinator", "--host-mode", "--json", "--beacon-port", "9", "--interface", "lan0", "--lan-key", "k" },
+                CoordinatorProcess.HostModeArgs(new List<string> { "lan0" }, "k", null, 9), "with LAN settings");
+            return Task.FromResult(0);
         }
 
         static bool Accepting(int port)
@@ -502,11 +594,21 @@ namespace LanLobby.Tests
             catch (SocketException) { return false; }
         }
 
+        // The real host mode: the lanlobby binary as a child, announcing the
+        // lobby on LANLOBBY_INTERFACE and a beacon port of the test's own.
         static async Task HostChild()
         {
-            var h = await Lan.HostAsync(new CreateOptions { Game = "demo", Name = "hosted", Capacity = 2, Port = 4000 },
-                new HostOptions { DaemonWait = TimeSpan.Zero, Binary = "/bin/sh", ProcessArgs = StandIn(), Lan = new LanOptions { Client = new ClientOptions { Player = "Alice" } } });
+            string iface = Environment.GetEnvironmentVariable("LANLOBBY_INTERFACE") ?? "lo";
+            var lo = new LanOptions { Interfaces = new List<string> { iface }, BeaconPort = new Random().Next(20000, 60000),
+                ListTimeout = TimeSpan.FromSeconds(3), Quiet = TimeSpan.FromMilliseconds(500), Client = new ClientOptions { Player = "Alice" } };
+            var h = await Lan.HostAsync(new CreateOptions { Game = "demo", Name = "hosted ☕", Capacity = 2, Port = 4000 },
+                new HostOptions { DaemonWait = TimeSpan.Zero, Binary = Bin, Lan = lo });
             T.True(h.Process != null && h.Process.Running, "coordinator child running");
+            T.True(h.Process.ListenAddr.EndsWith(":" + h.Process.Port), "listening line " + h.Process.ListenAddr);
+            var found = await Lan.ListAsync("demo", lo);
+            T.Eq(1, found.Count, "lobbies announced by the child");
+            T.Eq(h.LobbyId + " hosted ☕ 1 " + h.Process.Port, found[0].Id + " " + found[0].Name + " " + found[0].Players + " " + found[0].Port, "announced lobby");
+            T.True(await Lan.FindCoordinatorAsync(TimeSpan.FromMilliseconds(300), lo) == null, "host mode does not announce itself");
             using (var bob = await Connect(h.Coordinator, "Bob"))
             {
                 var j = await bob.QuickJoinAsync("demo", new JoinOptions { Port = 5000 });
@@ -514,6 +616,7 @@ namespace LanLobby.Tests
                 await h.CloseAsync();
                 T.Eq("owner_closed", (await T.Event(bob, e => e.Kind == EventKind.Closed)).Reason, "closed");
                 T.True(!h.Process.Running, "child stopped");
+                T.Eq(0, h.Process.ExitCode, "host mode exits cleanly when its stdin closes");
                 T.True(!Accepting(h.Process.Port), "child port closed");
             }
         }

@@ -64,6 +64,12 @@ async def list_lobbies(game: str = "", *, interfaces: Optional[Sequence[str]] = 
             elif ev.type == REMOVED:
                 seen.pop(ev.lobby.id, None)
             idle_until = time.monotonic() + quiet
+        # The browser's current view: a host's round trip measured by a reply
+        # that changed nothing (a copy of an announcement heard first) is in
+        # it, not in the events.
+        for lb in b.lobbies():
+            if lb.id in seen:
+                seen[lb.id] = lb
         return sorted(seen.values(), key=lambda l: l.id)
 
 
@@ -188,7 +194,8 @@ async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str 
     if daemon is not None:
         target = daemon.addr
     else:
-        args = process_args if process_args is not None else host_mode_args(interfaces or (), lan_key or "")
+        args = process_args if process_args is not None else host_mode_args(interfaces or (), lan_key or "",
+                                                                           beacon_port=beacon_port)
         proc = await CoordinatorProcess.start(binary, args)
         target = proc.addr
     try:

@@ -19,6 +19,9 @@ RESUMED = "resumed"
 COORDINATOR_RESTARTED = "coordinator_restarted"
 #: The link is lost for good; Event.error says why. The last event.
 ERROR = "error"
+#: After a coordinator restart a registered name (Event.name) could not be
+#: registered again (Event.reason is the error code, e.g. name_taken).
+NAME_LOST = "name_lost"
 
 #: Reason of a ``closed`` event for a lobby that could not be restored.
 REASON_COORDINATOR_LOST = "coordinator_lost"
@@ -84,6 +87,8 @@ class Event:
     reason: str = ""
     peers: List[Member] = field(default_factory=list)
     error: Optional[BaseException] = None
+    #: NAME_LOST: the registered name.
+    name: str = ""
 
 
 def _s(v: Any) -> str:
