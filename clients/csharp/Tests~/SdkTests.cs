@@ -23,6 +23,8 @@ namespace LanLobby.Tests
         {
             string mode = args.Length > 0 ? args[0] : "unit";
             if (mode == "lab-quickjoin") return LabQuickJoin(args).GetAwaiter().GetResult();
+            if (mode == "lab-host") return LabHost(args).GetAwaiter().GetResult();
+            if (mode == "conform") return Conformance.Run(args).GetAwaiter().GetResult();
             if (mode == "kdf") return Kdf();
             if (mode == "lab-list") return LabList(args);
             var r = new Runner();
@@ -698,6 +700,35 @@ namespace LanLobby.Tests
                     Console.WriteLine(Json.Serialize(new Dictionary<string, object> { { "event", ev.Kind }, { "member", ev.Member != null ? ev.Member.Addr : "" }, { "players", ev.Lobby != null ? ev.Lobby.Players : 0 } }));
             }
             j.Client.Dispose();
+            return 0;
+        }
+
+        // lab-host GAME NAME PORT: a game that hosts with no set-up (a daemon on
+        // the LAN, else the lanlobby binary beside it as a child: $LANLOBBY_BIN,
+        // this program's directory, PATH), prints the lobby and the child as one
+        // JSON line, then every event, until killed (at most 30 s).
+        static async Task<int> LabHost(string[] a)
+        {
+            var o = new LanOptions();
+            o.Client.Player = "cs-host";
+            HostedLobby h;
+            try { h = await Lan.HostAsync(new CreateOptions { Game = a[1], Name = a[2], Capacity = 4, Port = int.Parse(a[3]) }, new HostOptions { Lan = o }); }
+            catch (Exception e)
+            {
+                Console.WriteLine(Json.Serialize(new Dictionary<string, object> { { "event", "error" }, { "error", e.Message } }));
+                return 1;
+            }
+            Console.WriteLine(Json.Serialize(new Dictionary<string, object> {
+                { "event", "hosted" }, { "lobby", h.LobbyId }, { "coordinator", h.Coordinator }, { "you", h.Joined.You.Addr },
+                { "child_pid", h.Process != null ? h.Process.Pid : 0 }, { "listen", h.Process != null ? h.Process.ListenAddr : "" } }));
+            var lifetime = Stopwatch.StartNew();
+            while (lifetime.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                var ev = await h.Client.NextEventAsync(TimeSpan.FromMilliseconds(100));
+                if (ev != null)
+                    Console.WriteLine(Json.Serialize(new Dictionary<string, object> { { "event", ev.Kind }, { "member", ev.Member != null ? ev.Member.Addr : "" }, { "players", ev.Lobby != null ? ev.Lobby.Players : 0 } }));
+            }
+            h.Dispose();
             return 0;
         }
 
