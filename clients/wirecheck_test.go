@@ -46,7 +46,7 @@ type wireLink struct {
 	frozen   bool // nothing is forwarded either way (a silent link)
 	frozenAt time.Time
 	member   string            // from the hello, resume or restore reply
-	started  bool              // its first request was seen
+	started  bool              // its first request (a pong is none) was seen
 	inflight map[string]string // raw request id -> op, until the reply
 	pings    map[int64]time.Time
 	answered int       // pings answered with their pong
@@ -314,10 +314,13 @@ func (p *wireProxy) checkClient(l *wireLink, raw []byte, now time.Time) {
 		p.violate(l, ruleOp, "no op (a string): %s", truncate(line))
 		return
 	}
-	first := !l.started
-	l.started = true
-	if first && op != "hello" && op != "resume" && op != "restore" {
-		p.violate(l, ruleHelloFirst, "the first request is %q", op)
+	// A pong is not a request: it answers a ping, which the coordinator
+	// sends from the moment it accepts the link, before hello.
+	if first := !l.started; op != "pong" {
+		l.started = true
+		if first && op != "hello" && op != "resume" && op != "restore" {
+			p.violate(l, ruleHelloFirst, "the first request is %q", op)
+		}
 	}
 	fields, known := opFields[op]
 	if op == "pong" {

@@ -67,6 +67,8 @@ namespace LanLobby
         public const int ReconnectDialTimeoutMs = 2000;
         /// <summary>A write blocked this long breaks the link.</summary>
         public const int WriteTimeoutMs = 2000;
+        /// <summary>Reads that may give up early in a row before the link counts as broken.</summary>
+        const int MaxEarlyTimeouts = 1000;
 
         static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
 
@@ -131,7 +133,16 @@ namespace LanLobby
                 }
             }
 
-            public void SetIdle(TimeSpan t) { try { Tcp.Client.ReceiveTimeout = (int)Math.Max(1, t.TotalMilliseconds); } catch (Exception) { } }
+            // The silence after which the link counts as dead, and since when
+            // it has been silent.
+            public long IdleMs;
+            public readonly System.Diagnostics.Stopwatch Silent = System.Diagnostics.Stopwatch.StartNew();
+
+            public void SetIdle(TimeSpan t)
+            {
+                IdleMs = (long)Math.Max(1, t.TotalMilliseconds);
+                try { Tcp.Client.ReceiveTimeout = (int)IdleMs; } catch (Exception) { }
+            }
 
             public void Abort()
             {
@@ -426,7 +437,10 @@ namespace LanLobby
                 if (!p.Tcs.Task.IsCompleted)
                 {
                     ct.ThrowIfCancellationRequested();
-                    if (l.Down.Task.IsCompleted)
+                    // Past the deadline it is a timeout, whatever else happened
+                    // meanwhile (on a loaded machine the link's own idle timer
+                    // may have fired first).
+                    if (l.Down.Task.IsCompleted && Clock.Now < deadline)
                     {
                         lock (mu) if (err != null) throw err;
                         throw new LinkDownException("link to coordinator dropped during the call (" + op + ")");
@@ -509,8 +523,9 @@ namespace LanLobby
             tcp.Client.SendTimeout = WriteTimeoutMs;
             var l = new Link { Tcp = tcp, Stream = tcp.GetStream() };
             // Until hello tells the heartbeat, silence longer than a call's
-            // timeout means nobody is there.
-            l.SetIdle(opt.Timeout);
+            // timeout means nobody is there (the slack lets the call's own
+            // timeout, the clearer error, come first).
+            l.SetIdle(opt.Timeout + opt.DeadLinkSlack);
             var th = new Thread(() => ReadLoop(l)) { IsBackground = true, Name = "lanlobby-link" };
             th.Start();
             return l;
@@ -552,6 +567,7 @@ namespace LanLobby
             string reason = "closed";
             var buf = new byte[4096];
             var line = new MemoryStream();
+            int early = 0;
             try
             {
                 while (true)
@@ -561,12 +577,33 @@ namespace LanLobby
                     catch (IOException e)
                     {
                         var se = e.InnerException as SocketException;
-                        reason = se != null && (se.SocketErrorCode == SocketError.TimedOut || se.SocketErrorCode == SocketError.WouldBlock)
-                            ? "timeout" : "disconnected";
+                        bool timedOut = se != null && (se.SocketErrorCode == SocketError.TimedOut || se.SocketErrorCode == SocketError.WouldBlock);
+                        // A read that gives up before the link was silent that
+                        // long (a socket left non-blocking by an async connect,
+                        // seen on Mono under load) is not a dead link.
+                        long left = l.IdleMs - l.Silent.ElapsedMilliseconds;
+                        if (timedOut && left > l.IdleMs / 10 && early++ < MaxEarlyTimeouts)
+                        {
+                            try
+                            {
+                                l.Tcp.Client.Blocking = true;
+                                l.Tcp.Client.ReceiveTimeout = (int)left; // the rest of the silence allowed
+                            }
+                            catch (Exception) { }
+                            Thread.Sleep(1);
+                            continue;
+                        }
+                        reason = timedOut ? "timeout" : "disconnected";
                         break;
                     }
                     catch (ObjectDisposedException) { reason = "closed"; break; }
                     if (n == 0) { reason = "disconnected"; break; }
+                    l.Silent.Restart();
+                    if (early > 0)
+                    {
+                        early = 0;
+                        l.SetIdle(TimeSpan.FromMilliseconds(l.IdleMs));
+                    }
                     int start = 0;
                     while (start < n)
                     {

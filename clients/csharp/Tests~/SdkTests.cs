@@ -16,7 +16,9 @@ namespace LanLobby.Tests
 {
     static class SdkTests
     {
-        const int HeartbeatMs = 100, Misses = 2;
+        // Short heartbeats so tests see many intervals in little time;
+        // ten misses (1 s) so a loaded machine's pauses drop nobody.
+        const int HeartbeatMs = 100, Misses = 10;
         static string Bin { get { return Environment.GetEnvironmentVariable("LANLOBBY_BIN") ?? ""; } }
 
         static int Main(string[] args)
@@ -459,7 +461,7 @@ namespace LanLobby.Tests
             {
                 var lid = (await alice.CreateAsync(new CreateOptions { Game = "demo", Name = "hb", Capacity = 2, Port = 4000 })).Lobby.Id;
                 await bob.JoinAsync(lid, new JoinOptions { Port = 5000 });
-                await Task.Delay(10 * HeartbeatMs); // ten intervals; two unanswered pings drop a member
+                await Task.Delay((Misses + 5) * HeartbeatMs); // more intervals than Misses: unanswered pings would drop a member
                 T.Eq(2, (await alice.ListAsync("demo"))[0].Players, "both still there");
                 int left = 0;
                 alice.DrainEvents(e => { if (e.Kind == EventKind.MemberLeft) left++; });

@@ -400,7 +400,10 @@ class Client:
             if remaining > 0:
                 await asyncio.wait([fut, link.down], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             if not fut.done():
-                if link.down.done():
+                # Past the deadline it is a timeout, whatever else happened
+                # meanwhile (on a loaded machine the link's own idle timer may
+                # have fired first).
+                if link.down.done() and self._loop.time() < deadline:
                     if self._err is not None:
                         raise self._err
                     raise LinkDown(f"link to coordinator dropped during the call ({op})")
@@ -425,8 +428,9 @@ class Client:
             except OSError:
                 pass
         # Until hello tells the heartbeat, silence longer than a call's
-        # timeout means nobody is there.
-        link = _Link(reader, writer, idle=self.timeout)
+        # timeout means nobody is there (the slack lets the call's own
+        # timeout, the clearer error, come first).
+        link = _Link(reader, writer, idle=self.timeout + self._slack)
         link.task = self._loop.create_task(self._read_loop(link))
         return link
 
