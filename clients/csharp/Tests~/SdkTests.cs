@@ -37,6 +37,8 @@ namespace LanLobby.Tests
             r.Add("LanKeyCache", KeyCache);
             r.Add("BeaconTable", TableTests);
             r.Add("QuickJoinOrder", OrderTest);
+            r.Add("MdnsRecords", MdnsRecords);
+            r.Add("MdnsFindsGoResponder", MdnsLive);
             r.Add("EveryCallAndNotice", EveryCall);
             r.Add("PrivateLobbyInvite", PrivateInvite);
             r.Add("Registry", Registry);
@@ -281,6 +283,176 @@ namespace LanLobby.Tests
                 lb("d", 4, 4, 0, "full", "demo"), lb("e", 1, 2, 0, "started", "demo"), lb("f", 1, 2, 0, "open", "other") };
             T.Seq(new List<string> { "c", "b", "a" }, Lan.QuickJoinOrder(ls, "demo").ConvertAll(x => x.Id), "order");
             return Task.FromResult(0);
+        }
+
+        // ---- mDNS ----------------------------------------------------------------
+
+        static byte[] Labels(params string[] ls)
+        {
+            var o = new List<byte>();
+            foreach (var l in ls)
+            {
+                var b = Encoding.UTF8.GetBytes(l);
+                o.Add((byte)b.Length);
+                o.AddRange(b);
+            }
+            o.Add(0);
+            return o.ToArray();
+        }
+
+        static byte[] Rr(byte[] owner, int type, byte[] rdata)
+        {
+            var o = new List<byte>(owner);
+            o.AddRange(new byte[] { 0, (byte)type, 0, 1, 0, 0, 0, 120, (byte)(rdata.Length >> 8), (byte)rdata.Length });
+            o.AddRange(rdata);
+            return o.ToArray();
+        }
+
+        /// <summary>An answer as our responder gives it: the PTR, then SRV, TXT
+        /// and A as additional records; later names compressed against the first.</summary>
+        static byte[] MdnsAnswer(string instance, int port, IList<string> txt, string game = "")
+        {
+            var m = new List<byte> { 0, 7, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 3 };
+            var owner = new List<byte>();
+            if (game != "") owner.AddRange(Labels("_" + game, "_sub"));
+            if (owner.Count > 0) owner.RemoveAt(owner.Count - 1);
+            int svcOff = 12 + owner.Count;
+            owner.AddRange(Labels("_lanlobby", "_tcp", "local"));
+            var ib = Encoding.UTF8.GetBytes(instance);
+            var inst = new List<byte> { (byte)ib.Length };
+            inst.AddRange(ib);
+            inst.AddRange(new byte[] { (byte)(0xC0 | svcOff >> 8), (byte)svcOff });
+            m.AddRange(Rr(owner.ToArray(), MdnsQuery.TPtr, inst.ToArray()));
+            int instOff = m.Count - inst.Count;
+            var ptr = new byte[] { (byte)(0xC0 | instOff >> 8), (byte)instOff };
+            var host = Labels("lanlobby-0a1b2c3d", "local");
+            var srv = new List<byte> { 0, 0, 0, 0, (byte)(port >> 8), (byte)port };
+            srv.AddRange(host);
+            m.AddRange(Rr(ptr, MdnsQuery.TSrv, srv.ToArray()));
+            var t = new List<byte>();
+            foreach (var x in txt)
+            {
+                var b = Encoding.UTF8.GetBytes(x);
+                t.Add((byte)b.Length);
+                t.AddRange(b);
+            }
+            m.AddRange(Rr(ptr, MdnsQuery.TTxt, t.ToArray()));
+            m.AddRange(Rr(host, MdnsQuery.TA, new byte[] { 198, 18, 1, 1 }));
+            return m.ToArray();
+        }
+
+        static readonly string[] TxtVector = { "v=1", "id=zoe1", "g=demo", "p=1", "c=4", "s=open", "n=Zoë's game", "t=1748779200000", "h=j0qY4Qc0hzls4Ygpx-RuiA" };
+
+        static Task MdnsRecords()
+        {
+            var k = LanKey.Derive(Pass);
+            const long at = 1748779200000;
+            Func<byte[], List<MdnsQuery.Answer>> one = b => new List<MdnsQuery.Answer> { new MdnsQuery.Answer { Data = b, From = IPAddress.Parse("198.18.1.9"), At = 1 } };
+            var c = new Dictionary<string, long>();
+            var got = MdnsQuery.Assemble(one(MdnsAnswer("Zoë's game", 7600, TxtVector)), "", k, at, c);
+            T.Eq(1, got.Count, "signed vector");
+            T.Eq("zoe1 Zoë's game demo 1/4 open 198.18.1.1:7600 mdns", got[0].Id + " " + got[0].Name + " " + got[0].Game + " " + got[0].Players + "/" +
+                got[0].Capacity + " " + got[0].State + " " + got[0].Addr + " " + got[0].Source, "lobby");
+            T.Eq(1, MdnsQuery.Assemble(one(MdnsAnswer("Zoë's game", 7600, TxtVector)), "", null, at, c).Count, "without a key");
+            var cases = new[] {
+                Tuple.Create(MdnsAnswer("Zoë's game (2)", 7600, TxtVector), k, at, "bad_signature"),
+                Tuple.Create(MdnsAnswer("Zoë's game", 7601, TxtVector), k, at, "bad_signature"),
+                Tuple.Create(MdnsAnswer("Zoë's game", 7600, TxtVector), k, at + 90001, "bad_timestamp"),
+                Tuple.Create(MdnsAnswer("Zoë's game", 7600, TxtVector), LanKey.FromMaster(new byte[32]), at, "bad_signature"),
+                Tuple.Create(MdnsAnswer("plain", 7600, new List<string>(TxtVector).GetRange(0, 7)), k, at, "unsigned") };
+            foreach (var tc in cases)
+            {
+                c = new Dictionary<string, long>();
+                T.Eq(0, MdnsQuery.Assemble(one(tc.Item1), "", tc.Item2, tc.Item3, c).Count, "refused: " + tc.Item4);
+                T.True(c.ContainsKey(tc.Item4) && c.Count == 1, "counted as " + tc.Item4 + ": " + string.Join(",", new List<string>(c.Keys).ToArray()));
+            }
+            var sub = MdnsAnswer("sub", 7600, new List<string>(TxtVector).GetRange(0, 7), "demo");
+            T.Eq(1, MdnsQuery.Assemble(one(sub), "demo", null, at, c).Count, "the game's subtype");
+            T.Eq(0, MdnsQuery.Assemble(one(sub), "other", null, at, c).Count, "another game");
+            Func<string[], LanLobbyInfo> txt = ss => MdnsQuery.LobbyFromTxt(new List<string>(ss).ConvertAll(x => Encoding.UTF8.GetBytes(x)), "inst");
+            var l = txt(new[] { "v=1", "id=a1", "G=Demo", "p=2", "c=4", "s=full", "x=ignored", "id=second" });
+            T.Eq("a1 demo inst 2/4 full", l.Id + " " + l.Game + " " + l.Name + " " + l.Players + "/" + l.Capacity + " " + l.State, "TXT keys without case, first counts");
+            foreach (var bad in new[] {
+                         new[] { "v=2", "id=a", "g=d", "p=1", "c=4", "s=open" }, new[] { "v=1", "g=d", "p=1", "c=4", "s=open" },
+                         new[] { "v=1", "id=a b", "g=d", "p=1", "c=4", "s=open" }, new[] { "v=1", "id=a", "g=-d", "p=1", "c=4", "s=open" },
+                         new[] { "v=1", "id=a", "g=d", "p=5", "c=4", "s=open" }, new[] { "v=1", "id=a", "g=d", "p=1", "c=65", "s=open" },
+                         new[] { "v=1", "id=a", "g=d", "p=1", "c=4", "s=gone" }, new[] { "v=1", "id=a", "g=d", "p=1", "c=4", "s=open", "n=a\u202eb" } })
+                T.True(txt(bad) == null, "invalid TXT accepted: " + string.Join(" ", bad));
+            // Truncated and mangled answers never throw.
+            var rnd = new Random(1);
+            var good = MdnsAnswer("Zoë's game", 7600, TxtVector);
+            c = new Dictionary<string, long>();
+            for (int i = 0; i < 2000; i++)
+            {
+                var b = new byte[rnd.Next(good.Length + 1)];
+                Buffer.BlockCopy(good, 0, b, 0, b.Length);
+                for (int j = 0; j < 3 && b.Length > 0; j++) b[rnd.Next(b.Length)] = (byte)rnd.Next(256);
+                MdnsQuery.Assemble(one(b), "", null, at, c);
+            }
+            T.Eq(0, MdnsQuery.Assemble(one(new byte[] { 0, 1, 0x84, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0xc0, 12 }), "", null, at, c).Count, "a pointer to itself");
+            T.True(c["malformed"] > 0, "malformed counted");
+            return Task.FromResult(0);
+        }
+
+        // mDNS against the Go responder (`lanlobby host --no-beacon`) on
+        // LANLOBBY_INTERFACE, with a game of this run's own (other lanlobby
+        // processes on lo answer too when run by hand).
+        static async Task MdnsLive()
+        {
+            string iface = Environment.GetEnvironmentVariable("LANLOBBY_INTERFACE") ?? "lo";
+            string game = "mdns-" + new Random().Next(1 << 30).ToString("x");
+            foreach (var keyed in new[] { false, true })
+            {
+                var args = "host --game " + game + " --name \"Zoë's mDNS ☕\" --players 3 --port 7777 --no-beacon --interface " + iface + " --json" +
+                           (keyed ? " --lan-key \"lab passphrase\"" : "");
+                var p = Process.Start(new ProcessStartInfo(Bin, args) { UseShellExecute = false, RedirectStandardOutput = true });
+                try
+                {
+                    var lid = J.Str(Json.ParseObject(p.StandardOutput.ReadLine()), "lobby");
+                    var key = keyed ? LanKey.Derive("lab passphrase") : null;
+                    List<LanLobbyInfo> got = null;
+                    var sw = Stopwatch.StartNew();
+                    while (sw.Elapsed.TotalSeconds < 5 && (got == null || !got.Exists(x => x.Id == lid)))
+                        using (var q = new MdnsQuery(game, key).Start(new List<string> { iface }))
+                        {
+                            await Task.Delay(300);
+                            got = q.Lobbies();
+                        }
+                    T.Eq(1, got.Count, "lobbies answered by mDNS (keyed " + keyed + ")");
+                    T.Eq(lid + " Zoë's mDNS ☕ 1/3 mdns", got[0].Id + " " + got[0].Name + " " + got[0].Players + "/" + got[0].Capacity + " " + got[0].Source, "lobby");
+                    T.True(got[0].Port > 0 && got[0].Rtt > TimeSpan.Zero, "port and round trip");
+                    if (keyed)
+                    {
+                        using (var q = new MdnsQuery(game, LanKey.FromMaster(new byte[32])).Start(new List<string> { iface }))
+                        {
+                            await T.WaitFor(() => q.Counters.ContainsKey("bad_signature") || q.Lobbies().Count > 0, 5, "an answer signed with another key");
+                            T.Eq(0, q.Lobbies().Count, "lobbies with another key");
+                        }
+                        continue;
+                    }
+                    using (var q = new MdnsQuery(game + "-other").Start(new List<string> { iface }))
+                    {
+                        await Task.Delay(300);
+                        T.Eq(0, q.Lobbies().Count, "another game's subtype");
+                    }
+                    // A listing merges it in (no beacon on this port), and a player joins it.
+                    var lo = new LanOptions { Interfaces = new List<string> { iface }, BeaconPort = new Random().Next(20000, 60000),
+                        ListTimeout = TimeSpan.FromSeconds(1), Quiet = TimeSpan.FromMilliseconds(300) };
+                    var found = await Lan.ListAsync(game, lo);
+                    T.Eq(lid + " mdns", found.Count == 1 ? found[0].Id + " " + found[0].Source : "" + found.Count, "listed by mDNS");
+                    lo.Mdns = false;
+                    T.Eq(0, (await Lan.ListAsync(game, lo)).Count, "the beacon alone");
+                    lo.Mdns = true;
+                    lo.Client.Player = "Bob";
+                    var j = await Lan.QuickJoinAsync(game, new JoinOptions { Port = 5000 }, lo);
+                    using (j.Client) T.Eq(lid + " mdns", j.Joined.Lobby.Id + " " + j.Lobby.Source, "quick-join by mDNS");
+                }
+                finally
+                {
+                    try { p.Kill(); } catch (Exception) { }
+                    p.WaitForExit(5000);
+                }
+            }
         }
 
         // ---- against a coordinator ----------------------------------------------
