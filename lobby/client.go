@@ -106,6 +106,10 @@ type CreateOptions struct {
 	// makes an invite code (Joined.Invite). Private lobbies are not listed,
 	// quick-joined or advertised.
 	Private bool
+	// AutoStart starts the lobby when its last seat is taken (every member
+	// gets started); without it the owner starts it (Client.Start), full
+	// or not.
+	AutoStart bool
 	JoinOptions
 }
 
@@ -160,6 +164,9 @@ var (
 	// ErrLinkDown: the link dropped while a call was in flight; the call
 	// may or may not have been carried out. The client is reconnecting.
 	ErrLinkDown = errors.New("lobby: link to coordinator dropped during the call")
+	// ErrReplaced: another connection resumed this client's member
+	// identity (it had the resume token); this client stopped.
+	ErrReplaced = errors.New("lobby: another connection took this member's seat over (resume)")
 )
 
 // Client events beyond the notices.
@@ -306,7 +313,7 @@ func (c *Client) finish() {
 // Create makes a lobby with this client as owner and first member.
 func (c *Client) Create(ctx context.Context, o CreateOptions) (*Joined, error) {
 	return c.join(ctx, &request{Op: OpCreate, Game: o.Game, Name: o.Name, Capacity: o.Capacity,
-		Meta: o.Meta, Port: o.Port, Addr: o.Addr, Password: o.Password, Private: o.Private})
+		Meta: o.Meta, Port: o.Port, Addr: o.Addr, Password: o.Password, Private: o.Private, AutoStart: o.AutoStart})
 }
 
 // Join enters the lobby with that id.

@@ -188,7 +188,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 				password = RandomID() // an invite code: 50 random bits
 				invite = password
 			}
-			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password})
+			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password, AutoStart: req.AutoStart})
 			if err == nil {
 				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)

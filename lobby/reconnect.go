@@ -17,6 +17,11 @@ func (c *Client) linkClosed(l *link, reason tcpconn.CloseReason) {
 		c.mu.Unlock()
 		return
 	}
+	if l.replaced.Load() {
+		c.mu.Unlock()
+		c.lose(ErrReplaced)
+		return
+	}
 	if c.grace <= 0 || c.token == "" || len(c.lobbies) == 0 {
 		c.mu.Unlock()
 		c.lose(fmt.Errorf("%w (%s)", ErrConnectionLost, reason))
@@ -148,7 +153,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 	var owned, joined []restoreLobby
 	for id, m := range c.lobbies {
 		e := restoreLobby{Lobby: id, Owner: m.owner, Game: m.info.Game, Name: m.info.Name, Capacity: m.info.Capacity,
-			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password}
+			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password, AutoStart: m.info.AutoStart}
 		if m.owner {
 			owned = append(owned, e)
 		} else {
@@ -192,7 +197,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 		}
 		backoff = min(2*backoff, 500*time.Millisecond)
 		todo = retry
-		in, err = c.call(ctx, &request{Op: OpRestore, Restore: todo})
+		in, err = c.call(ctx, &request{Op: OpRestore, V: ProtocolVersion, Restore: todo})
 		if err != nil {
 			for _, r := range todo {
 				c.lost1(r)

@@ -38,7 +38,7 @@ func (s *Server) restore(sess *session, req *request) {
 			you := Member{ID: m.id, Name: m.player, Addr: addr}
 			var l *Lobby
 			if e.Owner {
-				l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password}, e.Started)
+				l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password, AutoStart: e.AutoStart}, e.Started)
 			} else if l = s.reg.Get(e.Lobby); l != nil && l.memberIndex(m.id) >= 0 {
 				err = nil
 			} else {
