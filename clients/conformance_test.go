@@ -243,7 +243,7 @@ type confRun struct {
 }
 
 func newConfRun(t *testing.T, sc *confScript, rot [3]string, game string) *confRun {
-	r := &confRun{t: t, sc: sc, rot: rot, roles: map[string]*confRole{}, vars: map[string]any{"game": game}}
+	r := &confRun{t: t, sc: sc, rot: rot, roles: map[string]*confRole{}, vars: map[string]any{"game": game, "game2": game + "-auto"}}
 	for k, v := range sc.Vars {
 		r.vars[k] = v
 	}
@@ -415,7 +415,7 @@ func (r *confRun) driverStep(n int, st confStep) {
 			}
 		}
 		switch st.Do {
-		case "host", "quick_join", "join":
+		case "host", "quick_join", "join", "create":
 			// On loopback the coordinator pairs the port with the address it
 			// sees; through the lab's proxy it sees the proxy, so the
 			// clients give their full address.

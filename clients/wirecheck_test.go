@@ -103,7 +103,7 @@ var (
 // (issues 9, 14) is added here when the SDKs learn it.
 var opFields = map[string]map[string]fieldKind{
 	"hello":      {"v": reqNum, "player": str, "client": str},
-	"create":     {"game": reqStr, "name": reqStr, "capacity": reqNum, "port": num, "addr": str, "meta": {typ: "obj"}, "password": str, "private": {typ: "bool"}},
+	"create":     {"game": reqStr, "name": reqStr, "capacity": reqNum, "port": num, "addr": str, "meta": {typ: "obj"}, "password": str, "private": {typ: "bool"}, "auto_start": {typ: "bool"}},
 	"join":       {"lobby": reqStr, "port": num, "addr": str, "password": str},
 	"quick_join": {"game": reqStr, "port": num, "addr": str},
 	"leave":      {"lobby": reqStr},

@@ -29,6 +29,7 @@ type cmd struct {
 	Game        string            `json:"game"`
 	Name        string            `json:"name"`
 	Capacity    int               `json:"capacity"`
+	AutoStart   bool              `json:"auto_start"`
 	Meta        map[string]string `json:"meta"`
 	Port        int               `json:"port"`
 	Addr        string            `json:"addr"`
@@ -57,6 +58,7 @@ type lobbyState struct {
 	Owner     string            `json:"owner"`
 	Successor string            `json:"successor"`
 	Meta      map[string]string `json:"meta"`
+	AutoStart bool              `json:"auto_start"`
 }
 
 type joined struct {
@@ -159,7 +161,7 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 		var err error
 		if c.Do == "host" {
 			s, err = lanlobby.Host(ctx, d.config(c), lanlobby.HostOptions{Game: c.Game, Name: c.Name, Players: c.Capacity,
-				Meta: c.Meta, Port: c.Port, Addr: c.Addr})
+				Meta: c.Meta, Port: c.Port, Addr: c.Addr, AutoStart: c.AutoStart})
 		} else {
 			s, err = lanlobby.QuickJoin(ctx, d.config(c), c.Game, opts)
 		}
@@ -172,6 +174,13 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 		// (Peers is the join reply's list: nobody else acts meanwhile.)
 		return map[string]any{"joined": joinedOf(&lobby.Joined{Lobby: s.Lobby(), You: s.You(), Peers: s.Peers(), Invite: s.Invite()}),
 			"coordinator": s.Coordinator()}, nil
+	case "create":
+		j, err := d.client.Create(ctx, lobby.CreateOptions{Game: c.Game, Name: c.Name, Capacity: c.Capacity, Meta: c.Meta,
+			AutoStart: c.AutoStart, JoinOptions: opts})
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"joined": joinedOf(j)}, nil
 	case "join":
 		j, err := d.client.Join(ctx, c.Lobby, opts)
 		if err != nil {
@@ -248,7 +257,7 @@ func stateOf(l lobby.Info) lobbyState {
 		meta = map[string]string{}
 	}
 	return lobbyState{Lobby: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity,
-		State: string(l.State), Owner: l.Owner, Successor: l.Successor, Meta: meta}
+		State: string(l.State), Owner: l.Owner, Successor: l.Successor, Meta: meta, AutoStart: l.AutoStart}
 }
 
 func membersOf(ms []lobby.Member) []member {

@@ -41,6 +41,9 @@ namespace LanLobby
         /// <summary>Joinable by id and password only; without a Password the
         /// coordinator makes an invite code (Joined.Invite).</summary>
         public bool Private;
+        /// <summary>Start by itself when its last seat (Capacity) is taken;
+        /// without, the owner starts it.</summary>
+        public bool AutoStart;
     }
 
     /// <summary>
@@ -185,6 +188,8 @@ namespace LanLobby
         }
 
         public string MemberId { get { lock (mu) return you.Id; } }
+        /// <summary>The resume token (a secret: the tests take a seat over with it).</summary>
+        internal string ResumeToken { get { lock (mu) return token; } }
         public Member You { get { lock (mu) return you; } }
         public TimeSpan Heartbeat { get { lock (mu) return heartbeat; } }
         public int Misses { get { lock (mu) return misses; } }
@@ -230,6 +235,7 @@ namespace LanLobby
             Endpoint(req, o);
             if (o.Meta != null && o.Meta.Count > 0) req["meta"] = new Dictionary<string, string>(o.Meta);
             if (o.Private) req["private"] = true;
+            if (o.AutoStart) req["auto_start"] = true;
             return JoinCallAsync(req, o.Password ?? "", ct);
         }
 
@@ -633,6 +639,15 @@ namespace LanLobby
             if (n == 0) return;
             var msg = Json.ParseObject(Utf8.GetString(b, 0, n));
             string ev = J.Str(msg, "event");
+            if (ev == "replaced")
+            {
+                // Another connection took this member over: stop, never resume
+                // in turn (PROTOCOL.md, "Connection life cycle" 9).
+                string why = J.Str(msg, "reason");
+                Fail(new ReplacedException("another connection took this member's seat over (" + (why != "" ? why : "replaced") + ")"));
+                l.Abort();
+                return;
+            }
             if (ev == "ping")
             {
                 try { l.Send(new Dictionary<string, object> { { "op", "pong" }, { "seq", J.Int(msg, "seq") } }); }
@@ -813,6 +828,7 @@ namespace LanLobby
                         e["capacity"] = m.Info.Capacity;
                         if (m.Info.Meta.Count > 0) e["meta"] = m.Info.Meta;
                         if (m.Info.State == "started") e["started"] = true;
+                        if (m.Info.AutoStart) e["auto_start"] = true;
                         todo.Add(e);
                     }
                     else members.Add(e);

@@ -39,6 +39,8 @@ namespace LanLobby
         public int Players, Capacity;
         public Dictionary<string, string> Meta = new Dictionary<string, string>();
         public bool Private;
+        /// <summary>It starts by itself when its last seat is taken.</summary>
+        public bool AutoStart;
 
         internal static LobbyInfo From(Dictionary<string, object> d)
         {
@@ -46,7 +48,7 @@ namespace LanLobby
             {
                 Id = J.Str(d, "lobby"), Game = J.Str(d, "game"), Name = J.Str(d, "name"), State = J.Str(d, "state"),
                 Owner = J.Str(d, "owner"), Successor = J.Str(d, "successor"), Players = (int)J.Int(d, "players"),
-                Capacity = (int)J.Int(d, "capacity"), Private = J.Bool(d, "private"),
+                Capacity = (int)J.Int(d, "capacity"), Private = J.Bool(d, "private"), AutoStart = J.Bool(d, "auto_start"),
             };
             var m = J.Obj(d, "meta");
             if (m != null)
@@ -138,6 +140,15 @@ namespace LanLobby
     public sealed class LinkDownException : LobbyException
     {
         public LinkDownException(string message) : base(message) { }
+    }
+
+    /// <summary>Another connection resumed this client's member identity (it had
+    /// the resume token) while this client's link was open: the coordinator sent
+    /// replaced and closed the link. The client stops and does not resume in
+    /// turn (the seat would go back and forth).</summary>
+    public sealed class ReplacedException : LobbyException
+    {
+        public ReplacedException(string message) : base(message) { }
     }
 
     public sealed class ClientClosedException : LobbyException

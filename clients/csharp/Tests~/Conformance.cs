@@ -74,6 +74,19 @@ namespace LanLobby.Tests
             return o;
         }
 
+        static CreateOptions Create(Dictionary<string, object> c)
+        {
+            var co = (CreateOptions)Endpoint(c, new CreateOptions { Game = J.Str(c, "game"), Name = J.Str(c, "name"), Capacity = (int)J.Int(c, "capacity"),
+                AutoStart = J.Bool(c, "auto_start") });
+            var meta = J.Obj(c, "meta");
+            if (meta != null)
+            {
+                co.Meta = new Dictionary<string, string>();
+                foreach (var kv in meta) co.Meta[kv.Key] = (string)kv.Value;
+            }
+            return co;
+        }
+
         static LanOptions Lan(Dictionary<string, object> c)
         {
             var wait = TimeSpan.FromMilliseconds(J.Int(c, "wait_ms"));
@@ -91,15 +104,11 @@ namespace LanLobby.Tests
             if (client == null && op != "host" && op != "quick_join" && op != "quit") throw new LobbyException("no client yet: host or quick_join first");
             switch (op)
             {
+                case "create":
+                    return new Dictionary<string, object> { { "joined", JoinedOf(await client.CreateAsync(Create(c))) } };
                 case "host":
                 {
-                    var co = (CreateOptions)Endpoint(c, new CreateOptions { Game = J.Str(c, "game"), Name = J.Str(c, "name"), Capacity = (int)J.Int(c, "capacity") });
-                    var meta = J.Obj(c, "meta");
-                    if (meta != null)
-                    {
-                        co.Meta = new Dictionary<string, string>();
-                        foreach (var kv in meta) co.Meta[kv.Key] = (string)kv.Value;
-                    }
+                    var co = Create(c);
                     Joined j;
                     if (coord != "")
                     {
@@ -191,7 +200,8 @@ namespace LanLobby.Tests
         {
             return new Dictionary<string, object> {
                 { "lobby", l.Id }, { "game", l.Game }, { "name", l.Name }, { "players", l.Players }, { "capacity", l.Capacity },
-                { "state", l.State }, { "owner", l.Owner }, { "successor", l.Successor }, { "meta", new Dictionary<string, string>(l.Meta) } };
+                { "state", l.State }, { "owner", l.Owner }, { "successor", l.Successor }, { "meta", new Dictionary<string, string>(l.Meta) },
+                { "auto_start", l.AutoStart } };
         }
 
         static Dictionary<string, object> MemberOf(Member m)

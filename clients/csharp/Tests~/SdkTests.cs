@@ -41,6 +41,8 @@ namespace LanLobby.Tests
             r.Add("MdnsFindsGoResponder", MdnsLive);
             r.Add("EveryCallAndNotice", EveryCall);
             r.Add("PrivateLobbyInvite", PrivateInvite);
+            r.Add("AutoStart", AutoStart);
+            r.Add("ReplacedByAResumeElsewhere", Replaced);
             r.Add("Registry", Registry);
             r.Add("RegisteredNameSurvivesBlipAndRestart", RegistryBlipRestart);
             r.Add("HeartbeatsOverManyIntervals", Heartbeats);
@@ -546,6 +548,65 @@ namespace LanLobby.Tests
         static async Task<string> Code(Func<Task> f, string what)
         {
             return (await T.Throws<CoordinatorException>(f, what)).Code;
+        }
+
+        static async Task AutoStart()
+        {
+            using (var coord = await Coordinator())
+            using (var alice = await Connect(coord.Addr, "Alice"))
+            using (var bob = await Connect(coord.Addr, "Bob"))
+            {
+                var created = await alice.CreateAsync(new CreateOptions { Game = "demo", Name = "auto", Capacity = 2, Port = 4000, AutoStart = true });
+                T.True(created.Lobby.AutoStart, "auto_start in the state block");
+                var j = await bob.JoinAsync(created.Lobby.Id, new JoinOptions { Port = 5000 });
+                T.Eq("started 2", j.Lobby.State + " " + j.Lobby.Players, "the last seat starts it");
+                foreach (var c in new[] { alice, bob })
+                    T.Seq(new List<string> { "Alice", "Bob" }, (await T.Event(c, e => e.Kind == EventKind.Started)).Peers.ConvertAll(p => p.Name), "started");
+            }
+        }
+
+        static async Task Replaced()
+        {
+            using (var coord = await Coordinator())
+            using (var alice = await Connect(coord.Addr, "Alice"))
+            using (var other = new TcpClient())
+            {
+                var lid = (await alice.CreateAsync(new CreateOptions { Game = "demo", Name = "taken", Capacity = 3, Port = 4000 })).Lobby.Id;
+                // Another connection resumes Alice's member with her token while
+                // her link is open: she is replaced and must not resume in turn.
+                other.Connect(IPAddress.Loopback, coord.Port);
+                var s = other.GetStream();
+                var b = Encoding.UTF8.GetBytes(Json.Serialize(new Dictionary<string, object> {
+                    { "op", "resume" }, { "id", 1L }, { "v", 1L }, { "member", alice.MemberId }, { "token", alice.ResumeToken } }) + "\n");
+                s.Write(b, 0, b.Length);
+                var rd = new StreamReader(s);
+                Dictionary<string, object> reply;
+                do reply = Json.ParseObject(rd.ReadLine()); while (!reply.ContainsKey("ok"));
+                T.True(J.Bool(reply, "ok"), "resume elsewhere: " + Json.Serialize(reply));
+                var ev = await T.Event(alice, e => e.Kind == EventKind.Error);
+                T.True(ev.Error is ReplacedException, "error event: " + ev.Error);
+                await T.Throws<ReplacedException>(() => alice.ListAsync(), "a call after");
+                // The connection that resumed keeps the seat: nothing takes it back.
+                // (It answers no ping: it is dropped after Misses intervals, so
+                // it is watched for half a second.)
+                s.ReadTimeout = 500;
+                var watch = Stopwatch.StartNew();
+                try
+                {
+                    while (watch.ElapsedMilliseconds < 500)
+                    {
+                        var line = rd.ReadLine();
+                        T.True(line != null, "the connection that resumed was closed");
+                        T.True(J.Str(Json.ParseObject(line), "event") != "replaced", "Alice resumed in turn");
+                    }
+                }
+                catch (IOException) { } // quiet but for pings
+                using (var bob = await Connect(coord.Addr, "Bob"))
+                {
+                    var ls = await bob.ListAsync("demo");
+                    T.Eq(lid + " 1", ls[0].Id + " " + ls[0].Players, "the other connection holds the seat");
+                }
+            }
         }
 
         static async Task Registry()

@@ -31,7 +31,8 @@ def out(m: Dict[str, Any]) -> None:
 def state_of(l: Optional[model.LobbyInfo]) -> Dict[str, Any]:
     l = l or model.LobbyInfo(id="")
     return {"lobby": l.id, "game": l.game, "name": l.name, "players": l.players, "capacity": l.capacity,
-            "state": l.state, "owner": l.owner, "successor": l.successor, "meta": dict(l.meta)}
+            "state": l.state, "owner": l.owner, "successor": l.successor, "meta": dict(l.meta),
+            "auto_start": l.auto_start}
 
 
 def member_of(m: model.Member) -> Dict[str, Any]:
@@ -65,10 +66,11 @@ class Driver:
             if op == "host":
                 if coord:
                     cl = await lanlobby.Client.connect(coord, c.get("player", ""))
-                    j = await cl.create(c["game"], c["name"], c["capacity"], meta=c.get("meta"), **self.endpoint(c))
+                    j = await cl.create(c["game"], c["name"], c["capacity"], meta=c.get("meta"),
+                                        auto_start=c.get("auto_start", False), **self.endpoint(c))
                 else:
                     h = await lanlobby.host(c["game"], c["name"], c["capacity"], meta=c.get("meta"), daemon_wait=wait,
-                                            **self.lan(c), **self.endpoint(c))
+                                            auto_start=c.get("auto_start", False), **self.lan(c), **self.endpoint(c))
                     cl, j, coord = h.client, h.joined, h.coordinator
             else:
                 if coord:
@@ -84,6 +86,9 @@ class Driver:
         assert cl is not None or op == "quit"
         if op == "join":
             return {"joined": joined_of(await cl.join(c["lobby"], **self.endpoint(c)))}
+        if op == "create":
+            return {"joined": joined_of(await cl.create(c["game"], c["name"], c["capacity"], meta=c.get("meta"),
+                                                        auto_start=c.get("auto_start", False), **self.endpoint(c)))}
         if op == "leave":
             await cl.leave(c["lobby"])
         elif op == "kick":

@@ -3,6 +3,7 @@ notice, heartbeats, a blip and resume, restore after a restart, timeouts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import unittest
 
@@ -179,6 +180,47 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(alice.member_id, created.you.id)
         ls = await bob.list("demo")
         self.assertEqual([(l.id, l.players, l.owner, l.meta) for l in ls], [(lid, 2, alice.member_id, {"m": "1"})])
+
+    async def test_auto_start(self) -> None:
+        alice = await self.connect("Alice")
+        created = await alice.create("demo", "auto", 2, port=4000, auto_start=True)
+        self.assertTrue(created.lobby.auto_start)
+        bob = await self.connect("Bob")
+        j = await bob.join(created.lobby.id, port=5000)
+        self.assertEqual((j.lobby.state, j.lobby.players), ("started", 2))
+        for c in (alice, bob):
+            ev = await wait_event(c, lambda e: e.kind == model.STARTED)
+            self.assertEqual([p.name for p in ev.peers], ["Alice", "Bob"])
+
+    async def test_replaced_by_a_resume_elsewhere(self) -> None:
+        alice = await self.connect("Alice")
+        lid = (await alice.create("demo", "taken", 3, port=4000)).lobby.id
+        # Another connection resumes Alice's member with her token while her
+        # link is open: she is replaced and must not resume in turn.
+        r, w = await asyncio.open_connection("127.0.0.1", self.coord.port)
+        self.addCleanup(w.close)
+        w.write(json.dumps({"op": "resume", "id": 1, "v": 1, "member": alice.member_id,
+                            "token": alice._token}).encode() + b"\n")
+        while True:
+            reply = json.loads(await asyncio.wait_for(r.readline(), 5))
+            if "ok" in reply:
+                break
+        self.assertTrue(reply["ok"], reply)
+        ev = await wait_event(alice, lambda e: e.kind == model.ERROR)
+        self.assertIsInstance(ev.error, lanlobby.Replaced)
+        with self.assertRaises(lanlobby.Replaced):
+            await alice.list()
+        # The connection that resumed keeps the seat: nothing takes it back.
+        end = asyncio.get_running_loop().time() + 0.5
+        while (left := end - asyncio.get_running_loop().time()) > 0:
+            try:
+                line = await asyncio.wait_for(r.readline(), left)
+            except asyncio.TimeoutError:
+                break
+            self.assertTrue(line, "the connection that resumed was closed")
+            self.assertNotEqual(json.loads(line).get("event"), "replaced", "Alice resumed in turn")
+        bob = await self.connect("Bob")
+        self.assertEqual([(l.id, l.players) for l in await bob.list("demo")], [(lid, 1)])
 
     async def test_registry(self) -> None:
         alice = await self.connect("Alice")

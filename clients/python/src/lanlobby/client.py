@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import errors
-from .errors import CallTimeout, ClientClosed, ConnectionLost, CoordinatorError, LinkDown
+from .errors import CallTimeout, ClientClosed, ConnectionLost, CoordinatorError, LinkDown, Replaced
 from .model import (CLOSED, COORDINATOR_RESTARTED, ERROR, MEMBER_JOINED, MEMBER_LEFT, NAME_LOST,
                     REASON_COORDINATOR_LOST, RESUMED, STARTED, Event, Joined, LobbyInfo, Member, members)
 
@@ -216,11 +216,14 @@ class Client:
 
     async def create(self, game: str, name: str, capacity: int, *, port: int = 0, addr: str = "",
                      meta: Optional[Dict[str, str]] = None, password: str = "", private: bool = False,
-                     timeout: Optional[float] = None) -> Joined:
+                     auto_start: bool = False, timeout: Optional[float] = None) -> Joined:
         """Create a lobby with this client as owner and first member. Give the
         game's port (the coordinator pairs it with the address it sees) or a
-        full addr "ip:port"."""
+        full addr "ip:port". With auto_start the lobby starts by itself when
+        its last seat (capacity) is taken; without, the owner starts it."""
         req: Dict[str, Any] = {"op": "create", "game": game, "name": name, "capacity": capacity}
+        if auto_start:
+            req["auto_start"] = True
         _endpoint(req, port, addr)
         if meta:
             req["meta"] = dict(meta)
@@ -487,6 +490,12 @@ class Client:
 
     def _handle(self, link: _Link, msg: Dict[str, Any]) -> None:
         ev = msg.get("event")
+        if ev == "replaced":
+            # Another connection took this member over: stop, never resume
+            # in turn (PROTOCOL.md, "Connection life cycle" 9).
+            self._fail(Replaced(f"another connection took this member's seat over ({msg.get('reason') or 'replaced'})"))
+            link.abort()
+            return
         if ev == "ping":
             try:
                 link.send({"op": "pong", "seq": msg.get("seq", 0)})
@@ -601,6 +610,8 @@ class Client:
                     e["meta"] = m.info.meta
                 if m.info.state == "started":
                     e["started"] = True
+                if m.info.auto_start:
+                    e["auto_start"] = True
                 owned.append(e)
             else:
                 joined.append(e)

@@ -59,6 +59,13 @@ class LinkDown(LobbyError):
     have been carried out. The client is reconnecting by itself."""
 
 
+class Replaced(ConnectionLost):
+    """Another connection resumed this client's member identity (it had the
+    resume token) while this client's link was open: the coordinator sent
+    ``replaced`` and closed the link. The client stops and does not resume in
+    turn (the seat would go back and forth)."""
+
+
 class ClientClosed(LobbyError):
     """The client was closed by its owner."""
 

@@ -199,7 +199,7 @@ class HostedLobby:
 
 
 async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str = "", player: str = "",
-               meta: Optional[Dict[str, str]] = None, interfaces: Optional[Sequence[str]] = None,
+               meta: Optional[Dict[str, str]] = None, auto_start: bool = False, interfaces: Optional[Sequence[str]] = None,
                lan_key: Optional[str] = None, daemon_wait: float = DEFAULT_DAEMON_WAIT,
                binary: Optional[str] = None, process_args: Optional[Sequence[str]] = None,
                timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> HostedLobby:
@@ -221,7 +221,7 @@ async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str 
     try:
         c = await Client.connect(target, player, timeout=timeout)
         try:
-            j = await c.create(game, name, capacity, port=port, addr=addr, meta=meta)
+            j = await c.create(game, name, capacity, port=port, addr=addr, meta=meta, auto_start=auto_start)
         except BaseException:
             await c.close()
             raise
