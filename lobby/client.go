@@ -71,7 +71,8 @@ type Event struct {
 	Member Member   // member_joined, member_left
 	Reason Reason   // member_left, closed
 	Peers  []Member // started: every member
-	Err    error    // EventError only
+	Err    error    // EventError, EventNameLost
+	Name   string   // EventNameLost: the registry name
 }
 
 // Joined is the answer to Create, Join and QuickJoin: everything needed to
@@ -139,6 +140,7 @@ type Client struct {
 	err       error         // terminal: set once, by Close or a link loss that cannot be repaired
 	ready     chan struct{} // closed while c.link is usable; a fresh one while reconnecting
 	lobbies   map[string]*membership
+	names     map[string]string // registry names this client holds → their addresses
 
 	lost   chan struct{} // closed on a terminal error
 	quit   chan struct{} // closed by Close
@@ -216,6 +218,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 		log:     cfg.Logger,
 		pending: make(map[uint64]*pendingCall),
 		lobbies: make(map[string]*membership),
+		names:   make(map[string]string),
 		ready:   make(chan struct{}),
 		lost:    make(chan struct{}),
 		quit:    make(chan struct{}),

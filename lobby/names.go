@@ -195,6 +195,13 @@ func (n *names) removeLocked(e *nameEntry) {
 	}
 }
 
+// holds reports whether owner holds a name.
+func (n *names) holds(owner nameOwner) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.byOwner[owner] > 0
+}
+
 func (n *names) len() int {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -178,3 +178,34 @@ func TestNamesOverUDP(t *testing.T) {
 		t.Fatalf("deregister after expiry: %q", got)
 	}
 }
+
+// TestNameSurvivesBlip: a member that holds only a name (no lobby) keeps
+// it through a blip: its link goes silent, it resumes within the grace,
+// and the name was there all along.
+func TestNameSurvivesBlip(t *testing.T) {
+	ts := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: testMisses, ResumeGrace: time.Minute})
+	r := dialRaw(t, ts.addr)
+	r.sendLine(`{"op":"hello","id":1,"v":1,"player":"room"}`)
+	hello := r.recv()
+	you, _ := hello["you"].(map[string]any)
+	id, token := you["id"], hello["resume"]
+	r.sendLine(`{"op":"register","id":2,"name":"hall","addr":"room://10.0.0.5:7000"}`)
+	if m := r.recv(); m["ok"] != true {
+		t.Fatalf("register: %v", m)
+	}
+	// Silent (no pongs): the coordinator takes it for away, then it
+	// resumes on a new connection.
+	player := dial(t, ts.addr, "player")
+	testutil.WaitFor(t, 20*time.Second, "the room away", func() bool { return ts.stats(t).Away == 1 })
+	if addr, err := player.Lookup(context.Background(), "hall"); err != nil || addr != "room://10.0.0.5:7000" {
+		t.Fatalf("lookup while away: %q %v", addr, err)
+	}
+	r2 := dialRaw(t, ts.addr)
+	r2.sendLine(fmt.Sprintf(`{"op":"resume","id":1,"v":1,"member":%q,"token":%q}`, id, token))
+	if m := r2.recv(); m["ok"] != true {
+		t.Fatalf("resume: %v", m)
+	}
+	if addr, err := player.Lookup(context.Background(), "hall"); err != nil || addr != "room://10.0.0.5:7000" {
+		t.Fatalf("lookup after the resume: %q %v", addr, err)
+	}
+}

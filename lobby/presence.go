@@ -54,8 +54,8 @@ func (s *Server) send(m *member, frame []byte) {
 // departure and is reported at once. The member must be in a lobby, and
 // the grace enabled.
 func (s *Server) suspend(m *member, sess *session, reason Reason) bool {
-	if s.cfg.ResumeGrace <= 0 || len(s.reg.LobbiesOf(m.id)) == 0 {
-		return false
+	if s.cfg.ResumeGrace <= 0 || len(s.reg.LobbiesOf(m.id)) == 0 && !s.names.holds(nameOwner{member: m.id}) {
+		return false // nothing to keep for it
 	}
 	switch reason {
 	case ReasonTimeout:

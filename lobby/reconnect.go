@@ -22,7 +22,7 @@ func (c *Client) linkClosed(l *link, reason tcpconn.CloseReason) {
 		c.lose(ErrReplaced)
 		return
 	}
-	if c.grace <= 0 || c.token == "" || len(c.lobbies) == 0 {
+	if c.grace <= 0 || c.token == "" || len(c.lobbies) == 0 && len(c.names) == 0 {
 		c.mu.Unlock()
 		c.lose(fmt.Errorf("%w (%s)", ErrConnectionLost, reason))
 		return
@@ -117,7 +117,11 @@ func (c *Client) reattach(ctx context.Context, deadline time.Time) error {
 		c.log.Info("resumed", "member", me.ID, "missed", in.Resumed.Missed)
 		return nil
 	case errors.Is(err, ErrResumeFailed):
-		return c.restore(ctx, l, deadline)
+		if err := c.restore(ctx, l, deadline); err != nil {
+			return err
+		}
+		c.reregister(ctx)
+		return nil
 	default:
 		l.conn.Close(tcpconn.ReasonClosed)
 		return err
