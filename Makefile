@@ -12,7 +12,7 @@ FUZZLONG  ?= 60s
 # package:target pairs, one `go test -fuzz` each (Go fuzzes one target at a time).
 FUZZ_TARGETS = tcpconn:FuzzLineReader lobby:FuzzRequest lobby:FuzzClientMessage \
 	beacon:FuzzDecode beacon:FuzzVerify beacon/mdns:FuzzHandleMessage beacon/mdns:FuzzVerifyTXT \
-	rules:FuzzLayersAgree rules:FuzzTruncate
+	rules:FuzzLayersAgree rules:FuzzTruncate doctor:FuzzDecodeProbe
 
 .PHONY: all build test vet fmt-check unit fuzz-short fuzz bench clean
 

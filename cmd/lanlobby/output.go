@@ -10,6 +10,7 @@ import (
 
 	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/doctor"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -310,4 +311,15 @@ func (p *printer) lanLobby(l beacon.LobbyInfo, first bool) {
 func (p *printer) lanEvent(ev beacon.Event) {
 	mark := map[beacon.EventType]string{beacon.Added: "+", beacon.Updated: "~", beacon.Removed: "-"}[ev.Type]
 	p.emit(toLANJSON(ev.Type.String(), ev.Lobby), mark+" "+lanRow(ev.Lobby))
+}
+
+// finding prints one result of lanlobby doctor: a line with its status
+// and check, the fix indented below.
+func (p *printer) finding(f doctor.Finding) {
+	mark := map[doctor.Status]string{doctor.OK: "ok  ", doctor.Warn: "WARN", doctor.Fail: "FAIL"}[f.Status]
+	text := fmt.Sprintf("%s  %-26s %s", mark, f.Check, f.Detail)
+	if f.Fix != "" {
+		text += "\n      fix: " + f.Fix
+	}
+	p.emit(f, text)
 }
