@@ -30,6 +30,11 @@ type CoordinatorOptions struct {
 	NoAnnounce bool
 	// Name labels a daemon in its announcements; "" means the host name.
 	Name string
+	// OnActivity, when set, is told every lobby created and every notice
+	// sent (joins, leaves, ...), from the coordinator's state goroutine:
+	// it must not block (see lobby.Server.OnActivity). A daemon logs
+	// them.
+	OnActivity func(lobby.Activity)
 	// Server tunes the coordinator; its zero fields take lobby's defaults.
 	// OnLobbyChange and KeepLobbiesOnShutdown are set by Daemon and the
 	// announcer.
@@ -93,6 +98,9 @@ func StartCoordinator(ctx context.Context, cfg Config, opts CoordinatorOptions) 
 			c.ann.stop()
 		}
 		return nil, err
+	}
+	if opts.OnActivity != nil {
+		c.srv.OnActivity(opts.OnActivity)
 	}
 	go func() {
 		defer close(c.done)

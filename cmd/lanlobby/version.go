@@ -1,0 +1,141 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/lobby"
+)
+
+func versionCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "version",
+		Usage: "print the version, the protocol versions spoken and the build",
+		Description: "Examples:\n" +
+			"  lanlobby version\n" +
+			"  lanlobby version --json",
+		Flags: []cli.Flag{flagJSON},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usageError(c, "version takes no argument")
+			}
+			commit := ""
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				for _, s := range bi.Settings {
+					if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+						commit = s.Value[:12]
+					}
+				}
+			}
+			v := struct {
+				Event    string `json:"event"`
+				Version  string `json:"version"`
+				Protocol int    `json:"protocol"`
+				Beacon   int    `json:"beacon"`
+				Go       string `json:"go"`
+				OS       string `json:"os"`
+				Arch     string `json:"arch"`
+				Commit   string `json:"commit,omitempty"`
+			}{"version", version, lobby.ProtocolVersion, beacon.Version, runtime.Version(), runtime.GOOS, runtime.GOARCH, commit}
+			text := fmt.Sprintf("lanlobby %s (coordinator protocol %d, beacon %d; %s %s/%s", version, v.Protocol, v.Beacon, v.Go, v.OS, v.Arch)
+			if commit != "" {
+				text += ", commit " + commit
+			}
+			newPrinter(c.App.Writer, c.Bool("json")).emit(v, text+")")
+			return nil
+		},
+	}
+}
+
+// Shell completion: bash and zsh ask the binary for the words
+// (urfave/cli's --generate-bash-completion), fish gets a generated script.
+const bashCompletion = `# lanlobby completion for bash: source it, or put it in
+# /etc/bash_completion.d/lanlobby (lanlobby completion bash > ...).
+_lanlobby_complete() {
+  local cur words
+  cur="${COMP_WORDS[COMP_CWORD]}"
+  if [[ "$cur" == "-"* ]]; then
+    words=$("${COMP_WORDS[@]:0:$COMP_CWORD}" "$cur" --generate-bash-completion 2>/dev/null)
+  else
+    words=$("${COMP_WORDS[@]:0:$COMP_CWORD}" --generate-bash-completion 2>/dev/null)
+  fi
+  COMPREPLY=($(compgen -W "$words" -- "$cur"))
+  return 0
+}
+complete -o bashdefault -o default -F _lanlobby_complete lanlobby
+`
+
+const zshCompletion = `#compdef lanlobby
+# lanlobby completion for zsh: put it in a directory of $fpath as _lanlobby
+# (lanlobby completion zsh > "${fpath[1]}/_lanlobby"), or source it.
+_lanlobby() {
+  local -a opts
+  local cur
+  cur=${words[-1]}
+  if [[ "$cur" == "-"* ]]; then
+    opts=("${(@f)$(${words[@]:0:#words[@]-1} ${cur} --generate-bash-completion 2>/dev/null)}")
+  else
+    opts=("${(@f)$(${words[@]:0:#words[@]-1} --generate-bash-completion 2>/dev/null)}")
+  fi
+  if [[ "${opts[1]}" != "" ]]; then
+    _describe 'values' opts
+  else
+    _files
+  fi
+}
+if [[ "$(basename -- ${(%):-%x})" != "_lanlobby" ]]; then
+  compdef _lanlobby lanlobby
+fi
+`
+
+func completionCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "completion",
+		Usage:     "print the shell completion script for bash, zsh or fish",
+		ArgsUsage: "bash|zsh|fish",
+		Description: "Examples:\n" +
+			"  source <(lanlobby completion bash)\n" +
+			"  lanlobby completion zsh > \"${fpath[1]}/_lanlobby\"\n" +
+			"  lanlobby completion fish > ~/.config/fish/completions/lanlobby.fish",
+		Action: func(c *cli.Context) error {
+			switch sh := c.Args().First(); {
+			case c.NArg() != 1:
+				return usageError(c, "completion takes one shell: bash, zsh or fish")
+			case sh == "bash":
+				io.WriteString(c.App.Writer, bashCompletion)
+			case sh == "zsh":
+				io.WriteString(c.App.Writer, zshCompletion)
+			case sh == "fish":
+				s, err := c.App.ToFishCompletion()
+				if err != nil {
+					return &cliError{msg: err.Error(), exit: exitFailure}
+				}
+				fmt.Fprint(c.App.Writer, s)
+			default:
+				return usageError(c, fmt.Sprintf("no completion for %q: bash, zsh or fish", sh))
+			}
+			return nil
+		},
+	}
+}
+
+func manCommand() *cli.Command {
+	return &cli.Command{
+		Name:   "man",
+		Usage:  "print the manual page (roff); make man writes bin/lanlobby.1",
+		Hidden: true,
+		Action: func(c *cli.Context) error {
+			s, err := c.App.ToMan()
+			if err != nil {
+				return &cliError{msg: err.Error(), exit: exitFailure}
+			}
+			fmt.Fprint(c.App.Writer, s)
+			return nil
+		},
+	}
+}
