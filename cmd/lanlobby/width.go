@@ -133,4 +133,3 @@ func cell(s string, width int) string {
 	out += "…"
 	return out + strings.Repeat(" ", max(0, width-textWidth(out)))
 }
-
