@@ -3,9 +3,11 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 	"runtime"
 	"runtime/debug"
 
+	"github.com/cpuguy83/go-md2man/v2/md2man"
 	"github.com/urfave/cli/v2"
 
 	"github.com/lanlobby/lanlobby/beacon"
@@ -130,12 +132,62 @@ func manCommand() *cli.Command {
 		Usage:  "print the manual page (roff); make man writes bin/lanlobby.1",
 		Hidden: true,
 		Action: func(c *cli.Context) error {
-			s, err := c.App.ToMan()
-			if err != nil {
-				return &cliError{msg: err.Error(), exit: exitFailure}
-			}
-			fmt.Fprint(c.App.Writer, s)
+			fmt.Fprint(c.App.Writer, string(md2man.Render([]byte(manMarkdown(c.App)))))
 			return nil
 		},
 	}
+}
+
+// manMarkdown is the manual page in go-md2man's markdown: every command
+// with its description (examples included) and flags, exit codes and the
+// environment.
+func manMarkdown(app *cli.App) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%% lanlobby 1 \"lanlobby %s\"\n\n# NAME\n\nlanlobby - %s\n\n", version, app.Usage)
+	b.WriteString("# SYNOPSIS\n\n**lanlobby** *command* [*options*] [*arguments*]\n\n")
+	b.WriteString("# DESCRIPTION\n\nlanlobby finds and forms multiplayer game parties on a local network with no configuration: " +
+		"a host announces a lobby over a UDP multicast beacon and mDNS/DNS-SD, players list it or quick-join the lobby closest " +
+		"to starting, and a coordinator holds a TCP link to every member and tells each lobby's members who joins and leaves.\n\n")
+	b.WriteString("# COMMANDS\n\n")
+	for _, cmd := range app.Commands {
+		if cmd.Hidden {
+			continue
+		}
+		fmt.Fprintf(&b, "## %s %s\n\n%s\n\n", cmd.Name, cmd.ArgsUsage, cmd.Usage)
+		if cmd.Description != "" {
+			for _, para := range strings.Split(cmd.Description, "\n\n") {
+				if strings.HasPrefix(para, "Examples:") {
+					b.WriteString("Examples:\n\n")
+					for _, line := range strings.Split(strings.TrimPrefix(para, "Examples:\n"), "\n") {
+						fmt.Fprintf(&b, "    %s\n", strings.TrimSpace(line))
+					}
+					b.WriteString("\n")
+					continue
+				}
+				b.WriteString(strings.ReplaceAll(para, "\n", " ") + "\n\n")
+			}
+		}
+		for _, f := range cmd.Flags {
+			names := f.Names()
+			for i, n := range names {
+				if len(n) == 1 {
+					names[i] = "-" + n
+				} else {
+					names[i] = "--" + n
+				}
+			}
+			usage := ""
+			if u, ok := f.(interface{ GetUsage() string }); ok {
+				usage = u.GetUsage()
+			}
+			fmt.Fprintf(&b, "**%s**\n: %s\n\n", strings.Join(names, ", "), usage)
+		}
+	}
+	b.WriteString("# EXIT STATUS\n\n0 success; 1 the operation failed (unknown or full lobby, unreachable coordinator, a doctor check failed); " +
+		"2 a mistake in the command line (nothing was started).\n\n")
+	b.WriteString("# ENVIRONMENT\n\n**LANLOBBY_COORDINATOR**, **LANLOBBY_PLAYER**, **LANLOBBY_INTERFACE**, **LANLOBBY_BEACON_PORT**, " +
+		"**LANLOBBY_LAN_KEY**, **LANLOBBY_PASSWORD**, **LANLOBBY_NO_MDNS**, **LANLOBBY_NO_BEACON** set the defaults of the flags of " +
+		"the same names. **NO_COLOR** or **TERM=dumb** turn off progress lines, colour and screen redrawing.\n\n")
+	b.WriteString("# SEE ALSO\n\nPROTOCOL.md (the wire protocols), README.md.\n")
+	return b.String()
 }
