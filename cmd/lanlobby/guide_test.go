@@ -378,3 +378,22 @@ func TestProgressOnTerminalOnly(t *testing.T) {
 		t.Errorf("fancy output to a pipe: %q %q", stdout, stderr)
 	}
 }
+
+// TestHostServesHTTPWhenAsked: host --http serves its own coordinator's
+// status; without it, nothing listens.
+func TestHostServesHTTPWhenAsked(t *testing.T) {
+	port := fmt.Sprint(40000 + os.Getpid()%20000) // a beacon port of its own on lo
+	host := start(t, "host", "host", "--game", "demo", "--name", "own", "--players", "2", "--port", "1", "--http", "127.0.0.1:0",
+		"--daemon-wait", "0", "--no-mdns", "--beacon-port", port, "--json")
+	h := host.next(10*time.Second, event("http"))
+	created := host.next(10*time.Second, event("created"))
+	resp, err := (&http.Client{Transport: &http.Transport{DisableKeepAlives: true}}).Get("http://" + h["http"].(string) + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var v struct{ Lobbies []struct{ ID string } }
+	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil || len(v.Lobbies) != 1 || v.Lobbies[0].ID != created["lobby"] {
+		t.Fatalf("status: %+v %v", v, err)
+	}
+}
