@@ -39,6 +39,11 @@ var queryAt = []time.Duration{0, 250 * time.Millisecond, time.Second}
 // dropped (a hostile LAN cannot grow the doctor's memory).
 const readQueue = 256
 
+// maxPeers bounds the doctors, the hosts and the reported doctors a run
+// keeps track of (and so the unicast probes sent each round): a LAN party
+// has tens of machines, a hostile sender cannot make us probe hundreds.
+const maxPeers = 64
+
 type received struct {
 	data []byte
 	src  netip.AddrPort
@@ -308,14 +313,16 @@ func (s *session) handle(r received) {
 	src := r.src.Addr().Unmap().WithZone("")
 	if !s.key.IsZero() {
 		if _, err := s.key.VerifyPacket(r.data, time.Now(), beacon.DefaultReplayWindow); err != nil {
-			if s.sigFail[src] == nil {
+			if s.sigFail[src] == nil && len(s.sigFail) < maxPeers {
 				s.sigFail[src] = map[string]int{}
 			}
-			s.sigFail[src][sigKind(err)]++
+			if m := s.sigFail[src]; m != nil {
+				m[sigKind(err)]++
+			}
 		} else {
 			s.verified++
 		}
-	} else if isSigned(r.data) {
+	} else if isSigned(r.data) && (s.signed[src] > 0 || len(s.signed) < maxPeers) {
 		s.signed[src]++
 	}
 	if pkt.Kind == beacon.KindQuery {
@@ -323,6 +330,9 @@ func (s *session) handle(r received) {
 	}
 	h := s.hosts[src]
 	if h == nil {
+		if len(s.hosts) >= maxPeers {
+			return
+		}
 		h = &Peer{Addr: src, Kind: "lanlobby host", self: s.own[src], lobbies: map[string]bool{}}
 		s.hosts[src] = h
 	}
@@ -351,6 +361,9 @@ func (s *session) handleProbe(r received, pr Probe) {
 	}
 	d := s.doctors[pr.ID]
 	if d == nil {
+		if len(s.doctors) >= maxPeers {
+			return
+		}
 		d = &Peer{Kind: "doctor", id: pr.ID}
 		s.doctors[pr.ID] = d
 	}
@@ -371,10 +384,22 @@ func (s *session) handleProbe(r received, pr Probe) {
 			d.OutUnicast = d.OutUnicast || h.How&HeardUnicast != 0
 			continue
 		}
-		if _, ok := s.third[h.ID]; !ok && h.Addr.IsValid() {
+		// Only neighbours on our own links are worth a probe (and a
+		// reported address elsewhere would make us send to strangers).
+		if _, ok := s.third[h.ID]; !ok && h.Addr.IsValid() && len(s.third) < maxPeers && s.onLink(h.Addr.Addr()) {
 			s.third[h.ID] = thirdParty{addr: h.Addr, reporter: fmt.Sprintf("%s (%v)", pr.Name, d.Addr)}
 		}
 	}
+}
+
+// onLink reports whether a is a neighbour on one of our interfaces.
+func (s *session) onLink(a netip.Addr) bool {
+	for _, i := range s.ifaces {
+		if i.OnLink(a) {
+			return true
+		}
+	}
+	return false
 }
 
 // sigKind names a signature failure.
