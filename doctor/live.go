@@ -386,7 +386,12 @@ func (s *session) handleProbe(r received, pr Probe) {
 		}
 		// Only neighbours on our own links are worth a probe (and a
 		// reported address elsewhere would make us send to strangers).
-		if _, ok := s.third[h.ID]; !ok && h.Addr.IsValid() && len(s.third) < maxPeers && s.onLink(h.Addr.Addr()) {
+		if !h.Addr.IsValid() || !s.onLink(h.Addr.Addr()) {
+			continue
+		}
+		// An IPv4 address, once reported, replaces an IPv6 one: it names
+		// the machine the way people know it.
+		if old, ok := s.third[h.ID]; (!ok && len(s.third) < maxPeers) || (ok && !old.addr.Addr().Is4() && h.Addr.Addr().Is4()) {
 			s.third[h.ID] = thirdParty{addr: h.Addr, reporter: fmt.Sprintf("%s (%v)", pr.Name, d.Addr)}
 		}
 	}
