@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/lanlobby/lanlobby/lobby"
@@ -16,6 +17,12 @@ type status struct {
 	srv     *lobby.Server
 	cfg     Config
 	streams chan struct{} // one token per open stream
+
+	// Streams share snapshots: one per change (and per Poll at most),
+	// however many pages are open.
+	mu     sync.Mutex // guards last and lastAt, and serialises snapshots
+	last   *View
+	lastAt time.Time
 }
 
 // View is the JSON the status page draws: a lobby.Snapshot with times in
@@ -79,14 +86,24 @@ func ViewOf(name string, s lobby.Snapshot) View {
 	return v
 }
 
+// view returns the current view: the last one taken when the
+// coordinator's state has not moved since and it is younger than Poll,
+// else a new snapshot.
 func (st *status) view(ctx context.Context) (View, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.last != nil && st.last.Version == st.srv.Version() && time.Since(st.lastAt) < st.cfg.Poll {
+		return *st.last, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, scrapeTimeout)
 	defer cancel()
 	snap, err := st.srv.Snapshot(ctx, st.cfg.MaxLobbies)
 	if err != nil {
 		return View{}, err
 	}
-	return ViewOf(st.cfg.Name, snap), nil
+	v := ViewOf(st.cfg.Name, snap)
+	st.last, st.lastAt = &v, time.Now()
+	return v, nil
 }
 
 func (st *status) serveJSON(w http.ResponseWriter, r *http.Request) {

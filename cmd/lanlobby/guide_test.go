@@ -227,14 +227,18 @@ func TestDaemonActivityHTTPAndQuietLogs(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	if s := daemon.errb.String(); s != "" {
-		t.Errorf("daemon logged by default: %q", s)
+	// Stderr is read once the processes are gone (it is written meanwhile).
+	daemon.cmd.Process.Signal(syscall.SIGTERM)
+	if code := daemon.wait(10 * time.Second); code != 0 || daemon.errb.String() != "" {
+		t.Errorf("daemon: exit %d, logged by default: %q", code, daemon.errb.String())
 	}
 	verbose := start(t, "verbose", "coordinator", "--listen", "127.0.0.1:0", "--announce=false", "--json", "--http", "", "-v")
 	verbose.next(10*time.Second, event("listening"))
-	testutil.WaitFor(t, 10*time.Second, "an info log with -v", func() bool {
-		return strings.Contains(verbose.stderr(), `"level":"INFO"`)
-	})
+	verbose.cmd.Process.Signal(syscall.SIGTERM)
+	verbose.wait(10 * time.Second)
+	if s := verbose.errb.String(); !strings.Contains(s, `"level":"INFO"`) {
+		t.Errorf("-v: no info log on stderr: %q", s)
+	}
 }
 
 // lineField digs a string out of the first JSON line with that event.
@@ -253,12 +257,6 @@ func (p *proc) lineField(event string, path ...string) string {
 		return s
 	}
 	return ""
-}
-
-func (p *proc) stderr() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.errb.String()
 }
 
 // TestPrivateLobbyJoinCommand: a private lobby's host prints the command
