@@ -3,6 +3,7 @@ package lanlobby
 import (
 	"net/netip"
 
+	"github.com/lanlobby/lanlobby/beacon"
 	"github.com/lanlobby/lanlobby/netutil"
 )
 
@@ -34,3 +35,9 @@ func LANAddrs(cfg Config) []netip.Addr {
 // lives on it (Own), else nil: a host may serve its metrics and status
 // page (package coordhttp) from it.
 func (s *Session) OwnCoordinator() *Coordinator { return s.coord }
+
+// LANKey returns the beacon key of cfg.LANKey (the zero Key when unset),
+// derived once per passphrase per process like every call of the library
+// (PrepareKey): for tools beside the library, such as the doctor, that
+// check signatures themselves.
+func LANKey(cfg Config) (beacon.Key, error) { return cfg.lanKey() }

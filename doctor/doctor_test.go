@@ -188,6 +188,7 @@ func TestPeerFindings(t *testing.T) {
 		{Peer{Addr: a, Kind: "doctor", OutMulticast: true, InUnicast: true, OutUnicast: true}, Fail, "its multicast does not reach us"},
 		{Peer{Addr: a, Kind: "doctor", InMulticast: true, OutMulticast: true}, Fail, "unicast does not both ways"},
 		{Peer{Addr: a, Kind: "lanlobby host", InMulticast: true, InUnicast: true, OutMulticast: true, OutUnicast: true, Lobbies: 2}, OK, "2 lobbies"},
+		{Peer{Addr: a, Kind: "lanlobby host", InMulticast: true, keyed: true}, Warn, "LAN key we lack"},
 	}
 	for _, c := range cases {
 		f := peerFinding(c.p)

@@ -113,19 +113,16 @@ func listen(ctx context.Context, cfg lanlobby.Config, opts Options, p ports, ifa
 			s.own[a] = true
 		}
 	}
-	if cfg.LANKey != "" {
-		k, err := beacon.NewKey(cfg.LANKey)
-		if err != nil {
-			return res, err
-		}
-		s.key = k
+	k, err := lanlobby.LANKey(cfg) // derived once per process, shared with the library
+	if err != nil {
+		return res, err
 	}
+	s.key = k
 	g4 := netip.AddrPortFrom(netip.MustParseAddr(beacon.DefaultGroupIPv4), p.beacon)
 	g6 := netip.AddrPortFrom(netip.MustParseAddr(beacon.DefaultGroupIPv6), p.beacon)
 	mk := func(join bool) (*netutil.MulticastConn, error) {
 		return netutil.ListenMulticast(netutil.MulticastConfig{Group4: g4, Group6: g6, Join: join, Ifaces: ifaces, Logger: cfg.Logger})
 	}
-	var err error
 	s.conns[sockListen], err = mk(true)
 	if err != nil {
 		if !errors.Is(err, syscall.EADDRINUSE) {
@@ -461,6 +458,8 @@ func (s *session) peerList() []Peer {
 	}
 	for i := range out {
 		out[i].Lobbies = len(out[i].lobbies)
+		a := out[i].Addr
+		out[i].keyed = s.signed[a] > 0 || s.sigFail[a] != nil
 	}
 	slices.SortFunc(out, func(a, b Peer) int { return a.Addr.Compare(b.Addr) })
 	return out

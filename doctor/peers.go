@@ -28,6 +28,7 @@ type Peer struct {
 	probeAddr netip.AddrPort // a doctor's probe socket
 	lobbies   map[string]bool
 	self      bool // a lanlobby host on this machine
+	keyed     bool // its beacons are signed and we lack its key
 }
 
 func (p Peer) label() string {
@@ -61,6 +62,12 @@ func peerFinding(p Peer) Finding {
 	f.Detail = fmt.Sprintf("%s%s: %s", p.label(), lobbies, ways)
 	mc := p.InMulticast && p.OutMulticast
 	uc := p.InUnicast && p.OutUnicast
+	if p.keyed && p.InMulticast && !p.OutMulticast && !p.OutUnicast {
+		f.Status = Warn
+		f.Detail += ": it signs with a LAN key we lack, so it ignores our queries (see lan key); its multicast reaches us"
+		f.Fix = "use the same --lan-key as that host to test the way back"
+		return f
+	}
 	switch {
 	case mc && uc:
 		f.Detail = fmt.Sprintf("%s%s: multicast and unicast go both ways", p.label(), lobbies)

@@ -69,10 +69,12 @@ func dump(fs []map[string]any) string {
 
 // TestLabDoctorHealthyBothWays: two doctors and a lanlobby host on one
 // LAN. The doctor reports no failure, and multicast and unicast both ways
-// with the other doctor and with the host.
+// with the other doctor and with the host. The other doctor's machine
+// runs avahi, which it names as another mDNS responder sharing UDP 5353.
 func TestLabDoctorHealthyBothWays(t *testing.T) {
 	lab := netlab.New(t, netlab.Options{Hosts: 3})
 	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	h2.StartAvahi(t)
 	host := labRun(t, h3, "host", "--game", "demo", "--name", "Alice's game", "--players", "3", "--port", "7777")
 	waitJSON(t, host, 10*time.Second, "created", nil)
 	other := labRun(t, h2, "doctor", "--duration", "8s")
@@ -101,6 +103,9 @@ func TestLabDoctorHealthyBothWays(t *testing.T) {
 	if finding(fs2, "peer "+h1.IPv4.String(), "ok", "both ways") == nil {
 		t.Errorf("h2's doctor did not see h1 both ways:\n%s", dump(fs2))
 	}
+	if finding(fs2, "mdns responder", "ok", "avahi-daemon (pid") == nil || finding(fs2, "udp port 5353", "ok", "shared with avahi-daemon") == nil {
+		t.Errorf("h2's doctor does not name avahi on UDP 5353:\n%s", dump(fs2))
+	}
 }
 
 // sbin finds an administration command that PATH may lack.
@@ -122,9 +127,10 @@ func sbin(t *testing.T, name string) string {
 // doctor on each at once: a firewall rule dropping UDP 7601 (h1), an
 // interface without multicast (h2), the beacon port held exclusively by
 // another program (h3), and bridge port isolation between h4 and h5,
-// which only h6 (not isolated) hears both of.
+// which only h6 (not isolated) hears both of; and a LAN key mismatch: h7
+// hosts a lobby signed with one key, h8's doctor has another, h4's none.
 func TestLabDoctorNamesFaults(t *testing.T) {
-	lab := netlab.New(t, netlab.Options{Hosts: 6})
+	lab := netlab.New(t, netlab.Options{Hosts: 8})
 	h := lab.Hosts
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -157,7 +163,10 @@ func TestLabDoctorNamesFaults(t *testing.T) {
 		t.Fatalf("isolate h5: %v %s", err, out)
 	}
 
+	keyed := labRun(t, h[6], "host", "--game", "demo", "--name", "keyed", "--players", "2", "--port", "1", "--lan-key", "alpha")
+	waitJSON(t, keyed, 30*time.Second, "created", nil)
 	gateway := labRun(t, h[5], "doctor", "--duration", "10s")
+	otherKey := labRun(t, h[7], "doctor", "--duration", "4s", "--lan-key", "beta")
 	ds := make([]*netlab.Process, 5)
 	for i := range ds {
 		ds[i] = labRun(t, h[i], "doctor", "--duration", "4s")
@@ -187,6 +196,14 @@ func TestLabDoctorNamesFaults(t *testing.T) {
 		if finding(fs[me], "peer "+h[5].IPv4.String(), "ok", "both ways") == nil {
 			t.Errorf("%s does not reach the gateway h6 both ways:\n%s", h[me].Name, dump(fs[me]))
 		}
+	}
+	if finding(fs[3], "lan key", "warn", h[6].IPv4.String(), "sign their beacons") == nil ||
+		finding(fs[3], "peer "+h[6].IPv4.String(), "warn", "LAN key we lack") == nil {
+		t.Errorf("h4 (no key) does not see h7's signed beacons:\n%s", dump(fs[3]))
+	}
+	ok := doctorFindings(t, h[7], otherKey, exitFailure)
+	if finding(ok, "lan key", "fail", "beacons from "+h[6].IPv4.String(), "signed with another key") == nil {
+		t.Errorf("h8 (key beta) does not name h7's key alpha:\n%s", dump(ok))
 	}
 	// The gateway hears h3's doctor, which cannot listen: it may fail.
 	doctorFindings(t, h[5], gateway, -1)
