@@ -72,6 +72,7 @@ func dump(fs []map[string]any) string {
 // with the other doctor and with the host. The other doctor's machine
 // runs avahi, which it names as another mDNS responder sharing UDP 5353.
 func TestLabDoctorHealthyBothWays(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	lab := netlab.New(t, netlab.Options{Hosts: 3})
 	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
 	h2.StartAvahi(t)
@@ -130,6 +131,7 @@ func sbin(t *testing.T, name string) string {
 // which only h6 (not isolated) hears both of; and a LAN key mismatch: h7
 // hosts a lobby signed with one key, h8's doctor has another, h4's none.
 func TestLabDoctorNamesFaults(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	lab := netlab.New(t, netlab.Options{Hosts: 8})
 	h := lab.Hosts
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -15,6 +15,7 @@ import (
 // join by that name refuses and lists both ids; join by id works. Each
 // host prints its game address as the others see it.
 func TestLabListDuplicateNamesAndAmbiguousJoin(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	lab := netlab.New(t, netlab.Options{Hosts: 3})
 	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
 	a := labRun(t, h1, "host", "--game", "demo", "--name", "Same Name", "--players", "3", "--port", "7777")

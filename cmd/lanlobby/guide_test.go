@@ -27,6 +27,7 @@ import (
 // reported at once, naming each flag, with exit 2 and before anything
 // starts (so at once); with --json, as an error object on stdout.
 func TestUsageProblemsAtOnce(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	code, out, errs := runQuick(t, 10*time.Second, "host")
 	for _, want := range []string{"4 problems", "--game is required", "--name is required", "--players is required", "--port GAMEPORT (or --addr IP:PORT) is required", "hint: lanlobby host --help"} {
 		if !strings.Contains(errs, want) {
@@ -69,6 +70,7 @@ func TestUsageProblemsAtOnce(t *testing.T) {
 // use exit 1 with a hint saying what to check (who holds the port); with
 // --json the error is an object on stdout.
 func TestFailureHintsAndJSONErrors(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -100,6 +102,7 @@ func TestFailureHintsAndJSONErrors(t *testing.T) {
 // for bash (syntax-checked by bash), zsh and fish; the words completion
 // asks the binary for; the man page; examples in every command's help.
 func TestVersionCompletionManExamples(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	code, out, _ := runQuick(t, 10*time.Second, "version")
 	if code != 0 || !regexp.MustCompile(`^lanlobby \d+\.\d+\.\d+ \(coordinator protocol \d+, beacon \d+; go`).MatchString(out) {
 		t.Errorf("version: %d %q", code, out)
@@ -160,6 +163,7 @@ func TestVersionCompletionManExamples(t *testing.T) {
 // member with RTT and state; logs stay off stdout and, by default, off
 // stderr too (-v shows them).
 func TestDaemonActivityHTTPAndQuietLogs(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	daemon := start(t, "daemon", "coordinator", "--listen", "127.0.0.1:0", "--announce=false", "--json", "--http", "127.0.0.1:0", "--heartbeat", "100ms", "--misses", "20")
 	l := daemon.next(10*time.Second, event("listening"))
 	addr, web := l["addr"].(string), l["http"].(string)
@@ -262,6 +266,7 @@ func (p *proc) lineField(event string, path ...string) string {
 // TestPrivateLobbyJoinCommand: a private lobby's host prints the command
 // the others paste; pasted (with a game port), it joins.
 func TestPrivateLobbyJoinCommand(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	_, addr := startCoordinator(t)
 	host := start(t, "host", "host", "-c", addr, "--game", "demo", "--name", "secret", "--players", "2", "--port", "7777", "--private", "--json")
 	created := host.next(10*time.Second, event("created"))
@@ -340,13 +345,16 @@ func runOnTerminal(t *testing.T, env []string, args ...string) string {
 // TestProgressOnTerminalOnly: a wait over a second shows a progress line
 // on a terminal, and not with TERM=dumb, NO_COLOR or a pipe.
 func TestProgressOnTerminalOnly(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	// A coordinator that accepts and never answers: join waits --timeout.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var conns []net.Conn
+	var conns []net.Conn // the accepting goroutine's until accepted closes
+	accepted := make(chan struct{})
 	go func() {
+		defer close(accepted)
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -357,6 +365,7 @@ func TestProgressOnTerminalOnly(t *testing.T) {
 	}()
 	defer func() {
 		ln.Close()
+		<-accepted
 		for _, c := range conns {
 			c.Close()
 		}
@@ -380,6 +389,7 @@ func TestProgressOnTerminalOnly(t *testing.T) {
 // TestHostServesHTTPWhenAsked: host --http serves its own coordinator's
 // status; without it, nothing listens.
 func TestHostServesHTTPWhenAsked(t *testing.T) {
+	t.Parallel() // independent of the others: own lab, own ports
 	port := fmt.Sprint(40000 + os.Getpid()%20000) // a beacon port of its own on lo
 	host := start(t, "host", "host", "--game", "demo", "--name", "own", "--players", "2", "--port", "1", "--http", "127.0.0.1:0",
 		"--daemon-wait", "0", "--no-mdns", "--beacon-port", port, "--json")
