@@ -389,7 +389,7 @@ func TestProgressOnTerminalOnly(t *testing.T) {
 // TestHostServesHTTPWhenAsked: host --http serves its own coordinator's
 // status; without it, nothing listens.
 func TestHostServesHTTPWhenAsked(t *testing.T) {
-	t.Parallel() // independent of the others: own lab, own ports
+	t.Parallel()                                  // independent of the others: own lab, own ports
 	port := fmt.Sprint(40000 + os.Getpid()%20000) // a beacon port of its own on lo
 	host := start(t, "host", "host", "--game", "demo", "--name", "own", "--players", "2", "--port", "1", "--http", "127.0.0.1:0",
 		"--daemon-wait", "0", "--no-mdns", "--beacon-port", port, "--json")
