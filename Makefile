@@ -12,14 +12,18 @@ FUZZLONG  ?= 60s
 # package:target pairs, one `go test -fuzz` each (Go fuzzes one target at a time).
 FUZZ_TARGETS = tcpconn:FuzzLineReader lobby:FuzzRequest lobby:FuzzClientMessage lobby:FuzzRegistryText \
 	beacon:FuzzDecode beacon:FuzzVerify beacon/mdns:FuzzHandleMessage beacon/mdns:FuzzVerifyTXT \
-	rules:FuzzLayersAgree rules:FuzzTruncate
+	rules:FuzzLayersAgree rules:FuzzTruncate doctor:FuzzDecodeProbe
 
-.PHONY: all build test vet fmt-check unit fuzz-short fuzz bench clean
+.PHONY: all build man test vet fmt-check unit fuzz-short fuzz bench clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/lanlobby ./cmd/lanlobby
+
+# man: the manual page, from the commands' own help (man -l bin/lanlobby.1).
+man: build
+	$(BIN)/lanlobby man > $(BIN)/lanlobby.1
 
 # test: formatting, vet, then every package (unit, loopback and namespace
 # multi-host tests) under the race detector.

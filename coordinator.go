@@ -33,6 +33,11 @@ type CoordinatorOptions struct {
 	// RegistryUDP, when set, also answers the name registry's UDP text
 	// requests on that address ("host:port"; PROTOCOL.md).
 	RegistryUDP string
+	// OnActivity, when set, is told every lobby created and every notice
+	// sent (joins, leaves, ...), from the coordinator's state goroutine:
+	// it must not block (see lobby.Server.OnActivity). A daemon logs
+	// them.
+	OnActivity func(lobby.Activity)
 	// Server tunes the coordinator; its zero fields take lobby's defaults.
 	// OnLobbyChange and KeepLobbiesOnShutdown are set by Daemon and the
 	// announcer.
@@ -97,6 +102,9 @@ func StartCoordinator(ctx context.Context, cfg Config, opts CoordinatorOptions) 
 			c.ann.stop()
 		}
 		return nil, err
+	}
+	if opts.OnActivity != nil {
+		c.srv.OnActivity(opts.OnActivity)
 	}
 	var udpDone chan error
 	if opts.RegistryUDP != "" {

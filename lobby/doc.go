@@ -14,6 +14,9 @@
 //     resume.go and restore.go: taking a seat back after a blip, and lobbies
 //     back after a coordinator restart; addr.go: game addresses as each
 //     recipient must see them.
+//   - observe.go: the read-only view for operators: Metrics (atomic
+//     counters), Snapshot, Version, OnActivity (package coordhttp serves
+//     them).
 //   - client.go: the Client API; link.go: one connection of a client and
 //     its calls; reconnect.go: resume and restore from the client's side;
 //     events.go: the client's event queue.

@@ -14,6 +14,7 @@ const (
 	opClosed
 	opStats
 	opGraceExpired
+	opCall // runs call on the state goroutine (Snapshot)
 )
 
 // op is one unit of work for the state goroutine.
@@ -25,6 +26,7 @@ type op struct {
 	stats  chan Stats
 	member string // opGraceExpired
 	gen    uint64
+	call   func() // opCall
 }
 
 // submit hands an op to the state goroutine; false when it has stopped.
@@ -105,7 +107,11 @@ func (s *Server) handle(o op) {
 		}
 	case opRequest:
 		s.handleRequest(o.sess, o.req)
+	case opCall:
+		o.call()
+		return
 	}
+	s.obs.version.Add(1)
 }
 
 func memberReason(r tcpconn.CloseReason) Reason {
@@ -128,7 +134,11 @@ func memberReason(r tcpconn.CloseReason) Reason {
 // address) do remote recipients get a copy with that address rewritten to
 // the coordinator address they reached (see LoopbackAs).
 func (s *Server) deliver(notices []Notice) {
-	for _, n := range notices {
+	sent := 0
+	defer func() { s.obs.notices.Add(uint64(sent)) }()
+	for i := range notices {
+		n := &notices[i]
+		s.obs.notice(n)
 		var plain []byte
 		var byView map[netip.Addr][]byte
 		local := n.hasLoopbackAddr()
@@ -139,9 +149,10 @@ func (s *Server) deliver(notices []Notice) {
 			}
 			if !local || !m.local.IsValid() || m.local.IsLoopback() {
 				if plain == nil {
-					plain = encodeNotice(n)
+					plain = encodeNotice(*n)
 				}
 				s.send(m, plain)
+				sent++
 				continue
 			}
 			frame := byView[m.local]
@@ -153,6 +164,7 @@ func (s *Server) deliver(notices []Notice) {
 				byView[m.local] = frame
 			}
 			s.send(m, frame)
+			sent++
 		}
 	}
 }
@@ -191,6 +203,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password, AutoStart: req.AutoStart})
 			if err == nil {
 				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
+				s.obs.created(l)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
 			}
 		}
@@ -205,6 +218,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			}
 			if err == nil {
 				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, "")
+				s.obs.joined(req.Op == OpQuickJoin)
 			}
 		}
 	case OpLeave:
@@ -236,7 +250,11 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		err = errorf(CodeUnknownOp, "unknown op %q", req.Op)
 	}
 	if err != nil {
-		sess.conn.Send(encodeError(req.ID, asError(err)))
+		e := asError(err)
+		if e.Code == CodeTooManyLobbies {
+			s.obs.refuse(LimitLobbiesPerMember)
+		}
+		sess.conn.Send(encodeError(req.ID, e))
 		return
 	}
 	if reply == nil {

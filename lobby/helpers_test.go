@@ -67,6 +67,12 @@ func startServer(t testing.TB, cfg ServerConfig) *testServer {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerWith(t, srv)
+}
+
+// startServerWith serves srv on 127.0.0.1:0 for the duration of a test.
+func startServerWith(t testing.TB, srv *Server) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

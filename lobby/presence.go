@@ -42,6 +42,7 @@ func (s *Server) send(m *member, frame []byte) {
 	} else {
 		m.awayReason = ReasonSlowConsumer
 		m.missed = nil
+		s.obs.slowConsumers.Add(1)
 		s.removeMember(m, ReasonSlowConsumer)
 	}
 }

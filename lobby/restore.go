@@ -28,9 +28,11 @@ func (s *Server) restore(sess *session, req *request) {
 	}
 	m := s.members[sess.id]
 	if len(req.Restore) > s.cfg.MaxLobbiesPerMember {
+		s.obs.refuse(LimitLobbiesPerMember)
 		sess.conn.Send(encodeError(req.ID, errorf(CodeTooManyLobbies, "%d lobbies to restore, the limit is %d", len(req.Restore), s.cfg.MaxLobbiesPerMember)))
 		return
 	}
+	s.obs.restores.Add(1)
 	results := make([]restoreResult, len(req.Restore))
 	for i, e := range req.Restore {
 		addr, err := GameAddr(sess.ip, e.Port, e.Addr)
@@ -45,6 +47,7 @@ func (s *Server) restore(sess *session, req *request) {
 				l, _, err = s.reg.JoinWithPassword(you, e.Lobby, e.Password) // quietly: nothing changed for the others
 			}
 			if err == nil {
+				s.obs.restored.Add(1)
 				results[i] = restoreResult{lobbyState: stateOf(l.Info()), Peers: peersAs(l, m.id, sess.local)}
 				continue
 			}

@@ -33,6 +33,7 @@ func (s *Server) resume(sess *session, req *request) {
 	}
 	m.gen++
 	s.attach(m, sess)
+	s.obs.resumes.Add(1)
 	var lobbies []lobbyState
 	for _, id := range s.reg.LobbiesOf(m.id) {
 		if l := s.reg.Get(id); l != nil {

@@ -50,6 +50,8 @@ type Server struct {
 
 	accepted atomic.Int64
 	rejected atomic.Int64
+
+	obs observer // counters, snapshot version, activity hook (observe.go)
 }
 
 // NewServer checks cfg and returns a server ready to Serve.
@@ -196,6 +198,7 @@ func (s *Server) startSession(nc net.Conn) {
 		Heartbeat:     s.heartbeat,
 		ReadBuffer:    serverReadBuffer,
 		TooLongReply: func() []byte {
+			s.obs.refuse(LimitLineLength)
 			return encodeError(nil, errorf(CodeLineTooLong, "frame over %d bytes; closing", s.cfg.MaxLineLength))
 		},
 	})
@@ -207,9 +210,10 @@ func (s *Server) startSession(nc net.Conn) {
 		return
 	default:
 	}
-	if over := s.overLimitLocked(sess.ip); over != "" {
+	if limit, over := s.overLimitLocked(sess.ip); over != "" {
 		s.sessMu.Unlock()
 		s.rejected.Add(1)
+		s.obs.refuse(limit)
 		s.log.Warn("connection refused", "remote", sess.ip, "limit", over)
 		// The socket's send buffer is empty: this write does not block.
 		nc.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
@@ -224,6 +228,7 @@ func (s *Server) startSession(nc net.Conn) {
 	sess.bucket = newTokenBucket(s.cfg.RequestRate, s.cfg.RequestBurst)
 	sess.helloTimer = time.AfterFunc(s.cfg.HelloTimeout, func() {
 		if !sess.helloDone.Load() {
+			s.obs.refuse(LimitHelloTimeout)
 			sess.conn.Send(encodeError(nil, errorf(CodeHelloRequired, "no hello within %v", s.cfg.HelloTimeout)))
 			sess.conn.CloseAfterFlush(tcpconn.ReasonTimeout)
 		}
@@ -232,15 +237,15 @@ func (s *Server) startSession(nc net.Conn) {
 }
 
 // overLimitLocked says which connection limit a new connection from ip
-// would break, or "".
-func (s *Server) overLimitLocked(ip netip.Addr) string {
+// would break, and how, or "".
+func (s *Server) overLimitLocked(ip netip.Addr) (Limit, string) {
 	if s.cfg.MaxConns > 0 && len(s.sessions) >= s.cfg.MaxConns {
-		return fmt.Sprintf("the coordinator has its maximum of %d connections", s.cfg.MaxConns)
+		return LimitMaxConns, fmt.Sprintf("the coordinator has its maximum of %d connections", s.cfg.MaxConns)
 	}
 	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
-		return fmt.Sprintf("%d connections from %v already", s.cfg.MaxConnsPerIP, ip)
+		return LimitMaxConnsPerIP, fmt.Sprintf("%d connections from %v already", s.cfg.MaxConnsPerIP, ip)
 	}
-	return ""
+	return 0, ""
 }
 
 // Stats is a snapshot of the coordinator's load.

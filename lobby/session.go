@@ -43,10 +43,11 @@ func (sess *session) member(req *request) (Member, error) {
 // goroutine in order.
 func (sess *session) HandleLine(line []byte) error {
 	if seq, ok := isPong(line); ok {
-		sess.conn.Pong(seq) // the heartbeat's hot path: no decode
+		sess.pong(seq) // the heartbeat's hot path: no decode
 		return nil
 	}
 	if !sess.bucket.take(time.Now()) {
+		sess.srv.obs.refuse(LimitRequestRate)
 		sess.conn.Send(encodeError(salvageID(line), errorf(CodeRateLimited, "over %g requests per second", sess.srv.cfg.RequestRate)))
 		return nil
 	}
@@ -71,7 +72,7 @@ func (sess *session) HandleLine(line []byte) error {
 	}
 	switch req.Op {
 	case OpPong:
-		sess.conn.Pong(req.Seq)
+		sess.pong(req.Seq)
 		return nil
 	case OpHello, OpResume, OpRestore:
 		sess.helloSeen = true
@@ -96,8 +97,16 @@ func (sess *session) HandleLine(line []byte) error {
 	return nil
 }
 
+// pong records a heartbeat answer and its round trip.
+func (sess *session) pong(seq uint64) {
+	if d, ok := sess.conn.PongRTT(seq); ok {
+		sess.srv.obs.rtt(d)
+	}
+}
+
 // HandleClose runs once when the link has closed.
 func (sess *session) HandleClose(reason tcpconn.CloseReason, err error) {
+	sess.srv.obs.linkClosed(reason)
 	if sess.helloTimer != nil {
 		sess.helloTimer.Stop()
 	}

@@ -187,19 +187,8 @@ func SelectAvailable(cands []Candidate, opts IfaceOptions) IfaceStatus {
 	}
 	var out []Iface
 	for _, c := range cands {
-		ifi := c.Interface
-		loop := ifi.Flags&net.FlagLoopback != 0
-		switch {
-		case ifi.Flags&net.FlagUp == 0:
-		case ifi.Flags&net.FlagRunning == 0: // up but no link: a cable out, Wi-Fi not associated
-		case loop && !opts.Loopback:
-		case !loop && ifi.Flags&net.FlagMulticast == 0:
-		case ifi.Flags&net.FlagPointToPoint != 0:
-		case IsVirtualName(ifi.Name):
-		default:
-			if it := makeIface(c); len(it.Prefixes) > 0 {
-				out = append(out, it)
-			}
+		if skipReason(c, opts) == "" {
+			out = append(out, makeIface(c))
 		}
 	}
 	if len(out) == 0 {

@@ -325,15 +325,8 @@ func (c *Conn) SinceLastRead() time.Duration {
 }
 
 // Pong records the answer to ping seq. Answers to older pings are ignored
-// for RTT (they still count as traffic for the heartbeat).
-func (c *Conn) Pong(seq uint64) {
-	now := time.Since(c.start)
-	c.pingMu.Lock()
-	defer c.pingMu.Unlock()
-	if seq == c.pingSeq && c.pingSentAt > 0 {
-		c.rtt.Store(int64(now - c.pingSentAt))
-	}
-}
+// for RTT (they still count as traffic for the heartbeat). See PongRTT.
+func (c *Conn) Pong(seq uint64) { c.PongRTT(seq) }
 
 func (c *Conn) closeWith(reason CloseReason, err error) {
 	c.closeOnce.Do(func() {

@@ -165,7 +165,7 @@ func (p *proc) wait(timeout time.Duration) int {
 // startCoordinator runs `lanlobby coordinator` on a free loopback port.
 func startCoordinator(t *testing.T, args ...string) (*proc, string) {
 	t.Helper()
-	c := start(t, "coordinator", append([]string{"coordinator", "--listen", "127.0.0.1:0", "--announce=false", "--json"}, args...)...)
+	c := start(t, "coordinator", append([]string{"coordinator", "--listen", "127.0.0.1:0", "--announce=false", "--json", "--http", ""}, args...)...)
 	m := c.next(10*time.Second, event("listening"))
 	return c, m["addr"].(string)
 }
@@ -318,7 +318,7 @@ func TestFailuresExitNonZero(t *testing.T) {
 		{"no open lobby", []string{"join", "--game", "nogame", "-c", addr, "--port", "3"}, exitFailure, "no_open_lobby"},
 		{"unreachable", []string{"list", "-c", dead, "--timeout", "1s"}, exitFailure, "cannot reach coordinator"},
 		{"missing port", []string{"join", "--game", "demo", "-c", addr}, exitUsage, "--port"},
-		{"bad capacity", []string{"host", "-c", addr, "--game", "demo", "--name", "x", "--players", "99", "--port", "1"}, exitFailure, "invalid_capacity"},
+		{"bad capacity", []string{"host", "-c", addr, "--game", "demo", "--name", "x", "--players", "99", "--port", "1"}, exitUsage, "--players must be 2..64"},
 		{"bad flag", []string{"list", "--nope"}, exitUsage, "nope"},
 	}
 	for _, tc := range cases {

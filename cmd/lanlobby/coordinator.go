@@ -3,14 +3,20 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lanlobby/lanlobby"
+	"github.com/lanlobby/lanlobby/coordhttp"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -19,12 +25,21 @@ func coordinatorCommand() *cli.Command {
 		Name:  "coordinator",
 		Usage: "run a coordinator daemon that serves many lobbies",
 		Description: "The coordinator holds a TCP link to every lobby member, pushes join and leave\n" +
-			"notices to the members of each lobby, and drops members that miss their heartbeats.\n\n" +
+			"notices to the members of each lobby, and drops members that miss their heartbeats.\n" +
+			"It prints one line per lobby created and per member joining or leaving (JSON with\n" +
+			"--json). Its HTTP endpoint (--http, 127.0.0.1:7680 by default: this machine only)\n" +
+			"serves Prometheus /metrics, /healthz, /readyz and a live status page at /.\n\n" +
 			"--host-mode runs the coordinator of one game's own lobbies instead, for a game that\n" +
 			"is not written in Go (the C# and Python SDKs start it): it announces its lobbies but\n" +
 			"not itself, closes them when it exits, listens on any free port unless --listen says\n" +
-			"otherwise, and exits when its standard input closes or its parent process dies.",
-		Flags: append([]cli.Flag{
+			"otherwise, serves HTTP only when --http is given, and exits when its standard input\n" +
+			"closes or its parent process dies.\n\n" +
+			"Examples:\n" +
+			"  lanlobby coordinator                          # :7600, status page on http://127.0.0.1:7680/\n" +
+			"  lanlobby coordinator --http 0.0.0.0:7680      # show the status page to the LAN\n" +
+			"  lanlobby coordinator --json --http \"\"         # JSON joins and leaves, no HTTP\n" +
+			"  lanlobby coordinator --listen 127.0.0.1:0 --announce=false",
+		Flags: append(append([]cli.Flag{
 			&cli.StringFlag{Name: "listen", Aliases: []string{"l"}, Usage: fmt.Sprintf("TCP address to listen on (default :%d; :0 with --host-mode)", lobby.DefaultPort)},
 			&cli.DurationFlag{Name: "heartbeat", Value: lobby.DefaultHeartbeatInterval, Usage: "ping interval"},
 			&cli.IntFlag{Name: "misses", Value: lobby.DefaultHeartbeatMisses, Usage: "missed heartbeats before a member is dropped"},
@@ -36,15 +51,42 @@ func coordinatorCommand() *cli.Command {
 			&cli.BoolFlag{Name: "host-mode", Usage: "run one game's own coordinator (see above)"},
 			&cli.StringFlag{Name: "registry-udp", Usage: "also answer the name registry's UDP text requests on this address (off by default)"},
 			&cli.DurationFlag{Name: "name-ttl", Value: lobby.DefaultNameTTL, Usage: "how long a name registered over UDP lives unless registered again"},
-			flagJSON, flagLogLevel, flagBeaconInterval,
-		}, lanFlags()...),
+			&cli.BoolFlag{Name: "activity", Value: true, Usage: "print a line per lobby created and per member joining, leaving, away or back (--activity=false: none; never with --host-mode)"},
+			flagHTTPDaemon, flagBeaconInterval,
+		}, outputFlags()...), lanFlags()...),
 		Action: runCoordinator,
 	}
 }
 
+// activityQueue bounds the lines waiting to be printed; past it the
+// coordinator drops lines (and says how many) rather than wait on a slow
+// terminal.
+const activityQueue = 4096
+
 func runCoordinator(c *cli.Context) error {
-	if c.Duration("heartbeat") <= 0 || c.Int("misses") < 1 {
-		return cli.Exit("--heartbeat must be positive and --misses at least 1", exitUsage)
+	var p problems
+	if c.NArg() > 0 {
+		p.add("coordinator takes no argument, not %q", c.Args().First())
+	}
+	if c.Duration("heartbeat") <= 0 {
+		p.add("--heartbeat must be positive, not %v", c.Duration("heartbeat"))
+	}
+	if c.Int("misses") < 1 {
+		p.add("--misses must be at least 1, not %d", c.Int("misses"))
+	}
+	if l := c.String("listen"); l != "" {
+		if _, _, err := net.SplitHostPort(l); err != nil {
+			p.add("--listen must be [host]:port, not %q", l)
+		}
+	}
+	if h := c.String("http"); h != "" {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			p.add("--http must be host:port, not %q", h)
+		}
+	}
+	checkCommon(c, &p)
+	if err := p.err(c); err != nil {
+		return err
 	}
 	cfg, err := config(c)
 	if err != nil {
@@ -64,7 +106,9 @@ func runCoordinator(c *cli.Context) error {
 			stop()
 		}()
 	}
-	coord, err := lanlobby.StartCoordinator(ctx, cfg, lanlobby.CoordinatorOptions{
+	out := newPrinter(c.App.Writer, c.Bool("json"))
+	var act *activityLog
+	opts := lanlobby.CoordinatorOptions{
 		Listen:      c.String("listen"),
 		Daemon:      !hostMode,
 		NoAnnounce:  !c.Bool("announce"),
@@ -78,31 +122,68 @@ func runCoordinator(c *cli.Context) error {
 			RequestRate:       c.Float64("max-request-rate"),
 			NameTTL:           c.Duration("name-ttl"),
 		},
-	})
-	if err != nil {
-		return failure(err)
 	}
-	p := newPrinter(c.App.Writer, c.Bool("json"))
+	if !hostMode && c.Bool("activity") { // a game reading host-mode's stdout wants its events only
+		act = newActivityLog(out)
+		opts.OnActivity = act.add
+		defer act.close()
+	}
+	coord, err := lanlobby.StartCoordinator(ctx, cfg, opts)
+	if err != nil {
+		return failure(err, "")
+	}
+	var warnings []error // printed after the "listening" line, which programs wait for first
 	if err := coord.AnnounceProblem(); err != nil {
-		p.warn(fmt.Errorf("announcing by one protocol only: %w", err))
+		warnings = append(warnings, fmt.Errorf("announcing by one protocol only: %w", err))
+	}
+	// The daemon serves HTTP by default, host mode only when asked.
+	httpAddr := c.String("http")
+	if hostMode && !c.IsSet("http") {
+		httpAddr = ""
+	}
+	var hs *coordhttp.Server
+	if httpAddr != "" {
+		hs, err = coordhttp.Start(ctx, httpAddr, coordhttp.NewHandler(coord.Server(), coordhttp.Config{Name: hostname(), Logger: cfg.Logger}))
+		switch {
+		case err == nil:
+			defer hs.Close()
+		case c.IsSet("http") || !errors.Is(err, syscall.EADDRINUSE):
+			coord.Close()
+			return failure(err, "")
+		default: // the default address is taken (another daemon here): carry on without
+			warnings = append(warnings, fmt.Errorf("no status page: %v (%s); --http picks another address", err, addrInUseHint(err)))
+		}
 	}
 	addr := coord.Addr()
-	registry, registryText := "", ""
-	if a := coord.RegistryAddr(); a != nil {
-		registry, registryText = a.String(), fmt.Sprintf("; name registry on UDP %s", a)
+	text := fmt.Sprintf("coordinator listening on %s (heartbeat %v, %d misses)", addr, c.Duration("heartbeat"), c.Int("misses"))
+	httpURL := ""
+	if hs != nil {
+		httpURL = "http://" + hs.Addr().String() + "/"
+		text += fmt.Sprintf("\nstatus page %s, metrics %smetrics", httpURL, httpURL)
 	}
-	p.emit(struct {
+	registry := ""
+	if a := coord.RegistryAddr(); a != nil {
+		registry = a.String()
+		text += fmt.Sprintf("\nname registry on UDP %s", a)
+	}
+	out.emit(struct {
 		Event     string `json:"event"`
 		Addr      string `json:"addr"`
 		Port      int    `json:"port"`
 		Heartbeat string `json:"heartbeat"`
 		Misses    int    `json:"misses"`
+		HTTP      string `json:"http,omitempty"`
 		Registry  string `json:"registry_udp,omitempty"`
-	}{"listening", addr.String(), addr.Port, c.Duration("heartbeat").String(), c.Int("misses"), registry},
-		fmt.Sprintf("coordinator listening on %s (heartbeat %v, %d misses)%s", addr, c.Duration("heartbeat"), c.Int("misses"), registryText))
+	}{"listening", addr.String(), addr.Port, c.Duration("heartbeat").String(), c.Int("misses"), httpURL, registry}, text)
+	for _, w := range warnings {
+		out.warn(w)
+	}
+	if act != nil {
+		act.start()
+	}
 	<-coord.Done()
 	if err := coord.Close(); err != nil {
-		return cli.Exit(err.Error(), exitFailure)
+		return &cliError{msg: err.Error(), exit: exitFailure}
 	}
 	return nil
 }
@@ -113,4 +194,110 @@ func graceFlag(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
+}
+
+// activityLog prints what happens on a daemon (lobbies created, members
+// joining, leaving, away and back, lobbies started and closed) as lines,
+// or as JSON objects with --json. The coordinator hands each activity
+// over without blocking; a goroutine prints.
+type activityLog struct {
+	out     *printer
+	ch      chan lobby.Activity
+	dropped int // guarded by mu
+	mu      sync.Mutex
+	startCh chan struct{}
+	done    chan struct{}
+	once    sync.Once
+}
+
+func newActivityLog(out *printer) *activityLog {
+	a := &activityLog{out: out, ch: make(chan lobby.Activity, activityQueue), startCh: make(chan struct{}), done: make(chan struct{})}
+	go a.run()
+	return a
+}
+
+// add is the coordinator's OnActivity: it never blocks.
+func (a *activityLog) add(ev lobby.Activity) {
+	select {
+	case a.ch <- ev:
+	default:
+		a.mu.Lock()
+		a.dropped++
+		a.mu.Unlock()
+	}
+}
+
+// start lets the lines out, after the "listening" line.
+func (a *activityLog) start() { a.once.Do(func() { close(a.startCh) }) }
+
+func (a *activityLog) close() {
+	a.start()
+	close(a.ch)
+	<-a.done
+}
+
+func (a *activityLog) run() {
+	defer close(a.done)
+	<-a.startCh
+	for ev := range a.ch {
+		a.mu.Lock()
+		if a.dropped > 0 {
+			a.out.warn(fmt.Errorf("%d activity lines dropped: the output is too slow", a.dropped))
+			a.dropped = 0
+		}
+		a.mu.Unlock()
+		a.out.activity(ev)
+	}
+}
+
+// activity prints one thing that happened on the coordinator.
+func (p *printer) activity(ev lobby.Activity) {
+	l, m := ev.Lobby, ev.Member
+	who := m.ID
+	if m.Name != "" {
+		who = fmt.Sprintf("%s (%s)", m.Name, m.ID)
+	}
+	in := fmt.Sprintf("lobby %s %q (%s, %d/%d)", l.ID, l.Name, l.Game, l.Players, l.Capacity)
+	var text string
+	switch ev.Kind {
+	case lobby.ActivityCreated:
+		text = fmt.Sprintf("+ %s created by %s, game address %s", in, who, m.Addr)
+	case lobby.NoticeMemberJoined:
+		text = fmt.Sprintf("+ %s joined %s from %s", who, in, m.Addr)
+	case lobby.NoticeMemberLeft:
+		text = fmt.Sprintf("- %s %s: %s", who, leftHow(ev.Reason), in)
+	case lobby.NoticeMemberAway:
+		text = fmt.Sprintf("? %s is away (%s), seat kept: %s", who, strings.ReplaceAll(string(ev.Reason), "_", " "), in)
+	case lobby.NoticeMemberBack:
+		text = fmt.Sprintf("= %s is back: %s", who, in)
+	case lobby.NoticeStarted:
+		text = fmt.Sprintf("> %s started", in)
+	case lobby.NoticeClosed:
+		text = fmt.Sprintf("x %s closed: %s", in, strings.ReplaceAll(string(ev.Reason), "_", " "))
+	case lobby.NoticeOwnerChanged:
+		text = fmt.Sprintf("* %s: owner is now %s", in, l.Owner)
+	default:
+		text = fmt.Sprintf("~ %s: %s", in, ev.Kind)
+	}
+	var member *peerJSON
+	if m.ID != "" {
+		member = &peerJSON{m.ID, m.Name, m.Addr}
+	}
+	p.emit(struct {
+		Event    string    `json:"event"`
+		Lobby    string    `json:"lobby"`
+		Game     string    `json:"game"`
+		Name     string    `json:"name"`
+		Players  int       `json:"players"`
+		Capacity int       `json:"capacity"`
+		State    string    `json:"state"`
+		Member   *peerJSON `json:"member,omitempty"`
+		Reason   string    `json:"reason,omitempty"`
+		Time     time.Time `json:"time"`
+	}{string(ev.Kind), l.ID, l.Game, l.Name, l.Players, l.Capacity, string(l.State), member, string(ev.Reason), time.Now()}, text)
 }

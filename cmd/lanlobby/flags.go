@@ -2,12 +2,56 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/coordhttp"
+	"github.com/lanlobby/lanlobby/lobby"
+	"github.com/lanlobby/lanlobby/rules"
+)
+
+// Every flag the CLI has, in one place: urfave/cli only accepts a
+// command's flags after the command name, so each command lists the ones
+// it uses from here. "(required)" in a usage string is checked by the
+// command before anything starts (see problems).
+
+// Output and logging.
+var (
+	flagJSON = &cli.BoolFlag{Name: "json", Usage: "print one JSON object per line instead of text (errors too, on stdout)"}
+	// Logs go to stderr, as JSON with --json; warnings and errors only,
+	// unless -v or --log-level asks for more.
+	flagVerbose  = &cli.BoolFlag{Name: "verbose", Aliases: []string{"v"}, Usage: "log more (info; --log-level debug for everything)"}
+	flagLogLevel = &cli.StringFlag{Name: "log-level", Usage: "debug, info, warn or error (logs go to stderr; default warn, info with -v)"}
+)
+
+// The coordinator and the player.
+var (
+	flagCoordinator = &cli.StringFlag{Name: "coordinator", Aliases: []string{"c"}, EnvVars: []string{"LANLOBBY_COORDINATOR"},
+		Usage: "coordinator address host[:port] (port 7600 when omitted): use it instead of the LAN"}
+	flagTimeout = &cli.DurationFlag{Name: "timeout", Value: lobby.DefaultTimeout,
+		Usage: "give up on the coordinator after this long (each call)"}
+	flagPlayer = &cli.StringFlag{Name: "player", EnvVars: []string{"LANLOBBY_PLAYER"}, Usage: "your player name", Value: defaultPlayer()}
+)
+
+// Lobbies.
+var (
+	flagGame      = &cli.StringFlag{Name: "game", Aliases: []string{"g"}, Usage: "game id (a-z, 0-9, '-', '_', '.')"}
+	flagGameReq   = &cli.StringFlag{Name: "game", Aliases: []string{"g"}, Usage: "game id (a-z, 0-9, '-', '_', '.') (required)"}
+	flagName      = &cli.StringFlag{Name: "name", Aliases: []string{"n"}, Usage: "lobby name shown to players (required)"}
+	flagPlayers   = &cli.IntFlag{Name: "players", Aliases: []string{"k"}, Usage: fmt.Sprintf("players needed to start, you included, %d..%d (required)", rules.MinCapacity, rules.MaxCapacity)}
+	flagPort      = &cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "your game's port; peers connect to your address on it (required, or --addr)"}
+	flagAddr      = &cli.StringFlag{Name: "addr", Usage: "your game's full address ip:port, instead of --port"}
+	flagPassword  = &cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "make the lobby private: players join by id with this password"}
+	flagJoinPass  = &cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "password or invite code of a private lobby"}
+	flagPrivate   = &cli.BoolFlag{Name: "private", Usage: "make the lobby private with an invite code the coordinator makes up"}
+	flagAutoStart = &cli.BoolFlag{Name: "auto-start", Usage: "start the game by itself when the last seat is taken (--players is then the players needed to start)"}
+	flagMembers   = &cli.BoolFlag{Name: "members", Aliases: []string{"m"}, Usage: "show each lobby's members with their round-trip time and state, from a coordinator's HTTP endpoint (--http)"}
 )
 
 // Zero-config flags: where discovery happens on the LAN.
@@ -32,13 +76,109 @@ var (
 		Usage: "how long host looks for a coordinator daemon on the LAN before running its own (0: never use one)"}
 )
 
+// The coordinator's HTTP endpoint (metrics, health, status page).
+var (
+	flagHTTPDaemon = &cli.StringFlag{Name: "http", Value: coordhttp.DefaultAddr,
+		Usage: "serve /metrics, /healthz, /readyz and the live status page / on this address (\"\": none; 0.0.0.0:7680 shows it to the LAN)"}
+	flagHTTPHost = &cli.StringFlag{Name: "http",
+		Usage: "serve the own coordinator's /metrics, health and live status page on this address (like 127.0.0.1:7680)"}
+	flagHTTPWatch = &cli.StringFlag{Name: "http", Value: coordhttp.DefaultAddr,
+		Usage: "with --members: the coordinator's HTTP endpoint (host:port or URL)"}
+)
+
+// outputFlags are what every command that prints has.
+func outputFlags() []cli.Flag { return []cli.Flag{flagJSON, flagVerbose, flagLogLevel} }
+
 // lanFlags are the flags of every command that discovers or announces.
 func lanFlags() []cli.Flag {
 	return []cli.Flag{flagInterface, flagBeaconPort, flagLANKey, flagNoMDNS, flagNoBeacon}
 }
 
+func defaultPlayer() string {
+	for _, k := range []string{"USER", "USERNAME", "LOGNAME"} {
+		if v := os.Getenv(k); v != "" && lobby.ValidatePlayerName(v) == nil {
+			return v
+		}
+	}
+	return ""
+}
+
+// newLogger logs to stderr: warnings and errors by default (the output is
+// the command's, not the library's), info with -v, any level with
+// --log-level; as JSON with --json.
+func newLogger(c *cli.Context) (*slog.Logger, error) {
+	level := slog.LevelWarn
+	if c.Bool("verbose") {
+		level = slog.LevelInfo
+	}
+	if s := c.String("log-level"); s != "" {
+		if err := level.UnmarshalText([]byte(s)); err != nil {
+			return nil, usageError(c, fmt.Sprintf("--log-level must be debug, info, warn or error, not %q", s))
+		}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Bool("json") {
+		return slog.New(slog.NewJSONHandler(c.App.ErrWriter, opts)), nil
+	}
+	return slog.New(slog.NewTextHandler(c.App.ErrWriter, opts)), nil
+}
+
+// checkCommon adds the problems of the flags many commands share.
+func checkCommon(c *cli.Context, p *problems) {
+	if g := c.String("game"); g != "" {
+		if _, err := lobby.NormalizeGame(g); err != nil {
+			p.add("--game %q: %s", g, reasonOf(err))
+		}
+	}
+	if err := lobby.ValidatePlayerName(c.String("player")); err != nil {
+		p.add("--player: %s", reasonOf(err))
+	}
+	if c.IsSet("beacon-port") && (c.Uint("beacon-port") == 0 || c.Uint("beacon-port") > 65535) {
+		p.add("--beacon-port must be 1..65535, not %d", c.Uint("beacon-port"))
+	}
+	if c.IsSet("timeout") && c.Duration("timeout") < 0 {
+		p.add("--timeout must not be negative")
+	}
+	if c.Bool("no-beacon") && c.Bool("no-mdns") && c.String("coordinator") == "" {
+		p.add("--no-beacon and --no-mdns together leave nothing to discover or announce with")
+	}
+	if s := c.String("log-level"); s != "" {
+		var l slog.Level
+		if l.UnmarshalText([]byte(s)) != nil {
+			p.add("--log-level must be debug, info, warn or error, not %q", s)
+		}
+	}
+}
+
+// checkEndpoint adds the problems of --port / --addr.
+func checkEndpoint(c *cli.Context, p *problems) {
+	port, addr := c.Int("port"), c.String("addr")
+	switch {
+	case !c.IsSet("port") && addr == "":
+		p.add("--port GAMEPORT (or --addr IP:PORT) is required: it is where the others reach your game")
+	case addr != "":
+		if ap, err := netip.ParseAddrPort(addr); err != nil || ap.Port() == 0 {
+			p.add("--addr must be ip:port (like 192.168.1.20:7777), not %q", addr)
+		}
+	case port < 1 || port > 65535:
+		p.add("--port must be 1..65535, not %d", port)
+	}
+}
+
+// reasonOf is a validation error without its package prefix and code.
+func reasonOf(err error) string {
+	if e, ok := err.(*lobby.Error); ok && e.Message != "" {
+		return e.Message
+	}
+	s := err.Error()
+	if i := strings.Index(s, ": "); i >= 0 && !strings.Contains(s[:i], " ") {
+		s = s[i+2:]
+	}
+	return s
+}
+
 // config builds the library's Config from the flags a command has. Flags a
-// command lacks leave their defaults.
+// command lacks leave their defaults. The flags were checked before.
 func config(c *cli.Context) (lanlobby.Config, error) {
 	cfg := lanlobby.DefaultConfig()
 	cfg.Coordinator = c.String("coordinator")
@@ -48,11 +188,7 @@ func config(c *cli.Context) (lanlobby.Config, error) {
 			cfg.Interfaces = append(cfg.Interfaces, name)
 		}
 	}
-	if c.IsSet("beacon-port") || c.Uint("beacon-port") != 0 {
-		p := c.Uint("beacon-port")
-		if p == 0 || p > 65535 {
-			return cfg, cli.Exit(fmt.Sprintf("--beacon-port %d outside 1..65535", p), exitUsage)
-		}
+	if p := c.Uint("beacon-port"); p > 0 && p <= 65535 {
 		cfg.BeaconPort = uint16(p)
 	}
 	if d := c.Duration("beacon-interval"); d > 0 {
@@ -61,9 +197,6 @@ func config(c *cli.Context) (lanlobby.Config, error) {
 	cfg.LANKey = c.String("lan-key")
 	cfg.NoBeacon = c.Bool("no-beacon")
 	cfg.NoMDNS = c.Bool("no-mdns")
-	if cfg.Coordinator == "" && cfg.NoBeacon && cfg.NoMDNS {
-		return cfg, cli.Exit("--no-beacon and --no-mdns together leave nothing to discover or announce with", exitUsage)
-	}
 	if d := c.Duration("timeout"); d > 0 {
 		cfg.Timeout = d
 	}
@@ -85,7 +218,7 @@ func config(c *cli.Context) (lanlobby.Config, error) {
 	}
 	cfg.Logger = log
 	if err := lanlobby.PrepareKey(cfg); err != nil {
-		return cfg, cli.Exit(fmt.Sprintf("--lan-key: %v", err), exitUsage)
+		return cfg, usageError(c, fmt.Sprintf("--lan-key: %v", err))
 	}
 	return cfg, nil
 }

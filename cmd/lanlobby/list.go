@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"slices"
 	"strings"
 
@@ -17,9 +15,13 @@ func listCommand() *cli.Command {
 		Usage: "list the lobbies visible on the LAN (or a coordinator's, with --coordinator)",
 		Description: "On the LAN, list queries every host and returns once answers stop: --settle after\n" +
 			"the last one (longer when answers are slow), --first-answer-wait when nobody answers,\n" +
-			"--timeout at most.",
-		Flags: append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, listTimeout(), flagJSON, flagLogLevel,
-			flagSettle, flagFirstWait}, lanFlags()...),
+			"--timeout at most. Lobbies that share a name are marked: join those by ID.\n\n" +
+			"Examples:\n" +
+			"  lanlobby list                         # every lobby on the LAN\n" +
+			"  lanlobby list --game demo --json      # one JSON object per lobby\n" +
+			"  lanlobby list --coordinator 10.1.0.5  # a coordinator daemon's lobbies",
+		Flags: append(append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, listTimeout(), flagSettle, flagFirstWait},
+			outputFlags()...), lanFlags()...),
 		Action: runList,
 	}
 }
@@ -31,6 +33,14 @@ func listTimeout() cli.Flag {
 }
 
 func runList(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError(c, "list takes no argument, not "+c.Args().First())
+	}
+	var p problems
+	checkCommon(c, &p)
+	if err := p.err(c); err != nil {
+		return err
+	}
 	cfg, err := config(c)
 	if err != nil {
 		return err
@@ -38,53 +48,70 @@ func runList(c *cli.Context) error {
 	if d := c.Duration("timeout"); d > 0 {
 		cfg.MaxWait = d
 	}
+	prog := startProgress(c.App.Writer, "looking for lobbies")
 	ls, err := lanlobby.List(c.Context, cfg, c.String("game"))
+	prog.stop()
 	if err != nil {
-		return failure(err)
+		return failure(err, cfg.Coordinator)
 	}
-	p := newPrinter(c.App.Writer, c.Bool("json"))
-	if cfg.Coordinator != "" {
-		p.lobbies(ls)
-		return nil
-	}
-	for i, l := range ls {
-		p.lanLobby(l, i == 0)
-	}
-	if len(ls) == 0 && !p.json {
-		p.emit(nil, "no lobbies found on the LAN")
-	}
+	newPrinter(c.App.Writer, c.Bool("json")).lobbies(ls, cfg.Coordinator == "")
 	return nil
 }
 
 func watchCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "watch",
-		Usage:  "keep the live list of lobbies on screen (added, updated, removed)",
-		Flags:  append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagJSON, flagLogLevel}, lanFlags()...),
+		Name:  "watch",
+		Usage: "keep the live list of lobbies on screen (added, updated, removed); --members: each member's RTT and state",
+		Description: "Without --members, watch follows the LAN (or --coordinator) and prints each change; on a\n" +
+			"terminal it keeps the whole list on screen instead. With --members it follows a\n" +
+			"coordinator's HTTP endpoint (--http; the daemon serves 127.0.0.1:7680) and shows every\n" +
+			"lobby's members with their heartbeat round-trip time and state (here, or away while\n" +
+			"their seat is kept).\n\n" +
+			"Examples:\n" +
+			"  lanlobby watch                       # the LAN, live\n" +
+			"  lanlobby watch --game demo --json    # one JSON object per change\n" +
+			"  lanlobby watch --members             # members and RTT on this machine's daemon\n" +
+			"  lanlobby watch --members --http 10.1.0.5:7680",
+		Flags: append(append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagMembers, flagHTTPWatch},
+			outputFlags()...), lanFlags()...),
 		Action: runWatch,
 	}
 }
 
 func runWatch(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return usageError(c, "watch takes no argument, not "+c.Args().First())
+	}
+	var p problems
+	checkCommon(c, &p)
+	if c.Bool("members") && c.String("http") == "" {
+		p.add("--members needs --http, the coordinator's HTTP endpoint")
+	}
+	if err := p.err(c); err != nil {
+		return err
+	}
+	if c.Bool("members") {
+		return watchMembers(c)
+	}
 	cfg, err := config(c)
 	if err != nil {
 		return err
 	}
 	b, err := lanlobby.Browse(c.Context, cfg, c.String("game"))
 	if err != nil {
-		return failure(err)
+		return failure(err, cfg.Coordinator)
 	}
 	defer b.Close()
-	p := newPrinter(c.App.Writer, c.Bool("json"))
+	out := newPrinter(c.App.Writer, c.Bool("json"))
 	if err := b.Problem(); err != nil {
-		p.warn(err)
+		out.warn(err)
 	}
 	if err := b.Network(); err != nil {
-		p.warn(fmt.Errorf("%w; watching for one", err))
+		out.warn(err)
 	}
-	screen := !p.json && isTerminal(os.Stdout) && c.App.Writer == os.Stdout
+	screen := !out.json && fancy(c.App.Writer)
 	if screen {
-		redraw(p, nil)
+		redraw(out, nil)
 	}
 	for {
 		select {
@@ -93,9 +120,9 @@ func runWatch(c *cli.Context) error {
 				return nil
 			}
 			if screen {
-				redraw(p, b.Lobbies())
+				redraw(out, b.Lobbies())
 			} else {
-				p.lanEvent(ev)
+				out.lanEvent(ev)
 			}
 		case <-c.Context.Done():
 			return nil
@@ -103,19 +130,13 @@ func runWatch(c *cli.Context) error {
 	}
 }
 
+// redraw shows the whole list on a fancy terminal.
 func redraw(p *printer, ls []lanlobby.LobbyInfo) {
 	ls = slices.Clone(ls)
 	slices.SortFunc(ls, func(a, b lanlobby.LobbyInfo) int { return strings.Compare(a.Name+a.ID, b.Name+b.ID) })
 	var b strings.Builder
 	b.WriteString("\x1b[H\x1b[2J") // home, clear screen
-	fmt.Fprintf(&b, "lanlobby watch: %d lobbies (Ctrl-C to stop)\n\n%s", len(ls), lanHeader)
-	for _, l := range ls {
-		b.WriteString("\n" + lanRow(l))
-	}
+	b.WriteString("lanlobby watch: " + plural(len(ls), "lobby", "lobbies") + " (Ctrl-C to stop)\n\n")
+	b.WriteString(table(ls, true))
 	p.emit(nil, b.String())
-}
-
-func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

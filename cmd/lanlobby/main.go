@@ -1,98 +1,104 @@
-// Command lanlobby lists, hosts, joins and watches LAN game lobbies, and
-// runs the coordinator daemon. See README.md for a tour and PROTOCOL.md for
-// the wire protocol other-language clients speak.
+// Command lanlobby lists, hosts, joins and watches LAN game lobbies, runs
+// the coordinator daemon, and diagnoses the network (doctor). See
+// README.md for a tour and PROTOCOL.md for the wire protocol
+// other-language clients speak.
 package main
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/urfave/cli/v2"
-
-	"github.com/lanlobby/lanlobby"
-	"github.com/lanlobby/lanlobby/lobby"
 )
 
-// version is the CLI's version, printed by --version.
-const version = "0.1.0"
+// version is the CLI's version, printed by `lanlobby version`.
+const version = "0.2.0"
 
-// Exit codes.
+// Exit codes, the same for every command.
 const (
-	exitFailure = 1 // the operation failed (unknown lobby, full, unreachable, ...)
-	exitUsage   = 2 // bad flags or arguments
+	exitOK      = 0
+	exitFailure = 1 // the operation failed (unknown lobby, full, unreachable, a doctor check failed, ...)
+	exitUsage   = 2 // bad flags or arguments: nothing was started
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	app := newApp(os.Stdout, os.Stderr)
-	if err := app.RunContext(ctx, interspersed(app, os.Args)); err != nil {
-		code := exitFailure
-		var ec cli.ExitCoder
-		if errors.As(err, &ec) {
-			code = ec.ExitCode()
-		}
-		if msg := err.Error(); msg != "" {
-			fmt.Fprintln(os.Stderr, "lanlobby:", strings.TrimPrefix(msg, "lanlobby: "))
-		}
-		os.Exit(code)
-	}
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// Flags shared by several commands. urfave/cli only accepts a command's
-// flags after the command name, so each command lists the ones it uses.
-var (
-	flagJSON        = &cli.BoolFlag{Name: "json", Usage: "print one JSON object per line instead of text"}
-	flagCoordinator = &cli.StringFlag{Name: "coordinator", Aliases: []string{"c"}, EnvVars: []string{"LANLOBBY_COORDINATOR"},
-		Usage: "coordinator address host[:port] (port 7600 when omitted)"}
-	flagTimeout = &cli.DurationFlag{Name: "timeout", Value: lobby.DefaultTimeout,
-		Usage: "give up on the coordinator after this long (each call)"}
-	flagGame     = &cli.StringFlag{Name: "game", Aliases: []string{"g"}, Usage: "game id (a-z, 0-9, '-', '_', '.')"}
-	flagPort     = &cli.IntFlag{Name: "port", Aliases: []string{"p"}, Usage: "your game's port; peers connect to the address the coordinator sees you at, on this port"}
-	flagAddr     = &cli.StringFlag{Name: "addr", Usage: "your game's full address ip:port, instead of --port"}
-	flagPlayer   = &cli.StringFlag{Name: "player", EnvVars: []string{"LANLOBBY_PLAYER"}, Usage: "your player name", Value: defaultPlayer()}
-	flagLogLevel = &cli.StringFlag{Name: "log-level", Value: "info", Usage: "debug, info, warn or error (logs go to stderr)"}
-)
+// run runs the CLI with args (args[0] is the program) and returns the exit
+// code. Errors are reported once, here: as text on stderr, or with --json
+// as an {"event":"error"} object on stdout.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	args = interspersed(app, args)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	code := exitFailure
+	var ec cli.ExitCoder
+	if errors.As(err, &ec) {
+		code = ec.ExitCode()
+	}
+	report(err, code, wantsJSON(args), stdout, stderr)
+	return code
+}
 
-func defaultPlayer() string {
-	for _, k := range []string{"USER", "USERNAME", "LOGNAME"} {
-		if v := os.Getenv(k); v != "" && lobby.ValidatePlayerName(v) == nil {
-			return v
+// wantsJSON reports whether --json was given before any "--".
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		switch {
+		case a == "--":
+			return false
+		case a == "--json" || a == "-json" || a == "--json=true" || a == "-json=true":
+			return true
 		}
 	}
-	return ""
+	return false
 }
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	app := &cli.App{
-		Name:      "lanlobby",
-		Usage:     "find and form multiplayer game parties on a LAN",
-		Version:   version,
-		Writer:    stdout,
-		ErrWriter: stderr,
-		// Errors are printed once, by main.
+		Name:                 "lanlobby",
+		Usage:                "find and form multiplayer game parties on a LAN",
+		Version:              version,
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		EnableBashCompletion: true,
+		// Errors are printed once, by run.
 		ExitErrHandler: func(*cli.Context, error) {},
 		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return cli.Exit(err.Error(), exitUsage)
+			return usageError(c, err.Error())
 		},
+		CommandNotFound: func(c *cli.Context, name string) {},
 		Commands: []*cli.Command{
-			coordinatorCommand(),
 			hostCommand(),
 			joinCommand(),
 			listCommand(),
 			watchCommand(),
 			registerCommand(),
 			lookupCommand(),
+			coordinatorCommand(),
+			doctorCommand(),
+			versionCommand(),
+			completionCommand(),
+			manCommand(),
 			benchCommand(),
 		},
+	}
+	app.Action = func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usageError(c, "unknown command "+strings.TrimSpace(c.Args().First())+" (lanlobby help lists them)")
+		}
+		return cli.ShowAppHelp(c)
 	}
 	setUsageErrors(app.Commands, app.OnUsageError)
 	return app
@@ -105,46 +111,3 @@ func setUsageErrors(cmds []*cli.Command, f cli.OnUsageErrorFunc) {
 		setUsageErrors(c.Subcommands, f)
 	}
 }
-
-func newLogger(c *cli.Context) (*slog.Logger, error) {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
-		return nil, cli.Exit(fmt.Sprintf("bad --log-level %q", c.String("log-level")), exitUsage)
-	}
-	return slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level})), nil
-}
-
-// failure turns an error from a lobby call into an exit error with a
-// message a player understands.
-func failure(err error) error {
-	var e *lobby.Error
-	var amb *lanlobby.AmbiguousError
-	switch {
-	case errors.As(err, &amb):
-		return cli.Exit(amb.Error(), exitFailure)
-	case errors.As(err, &e):
-		msg := strings.ReplaceAll(string(e.Code), "_", " ")
-		if e.Message != "" {
-			msg = e.Message
-		}
-		return cli.Exit(fmt.Sprintf("%s (%s)", msg, e.Code), exitFailure)
-	case errors.Is(err, lobby.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return cli.Exit(fmt.Sprintf("no answer in time: %v", err), exitFailure)
-	}
-	return cli.Exit(err.Error(), exitFailure)
-}
-
-// gameEndpoint reads --port / --addr.
-func gameEndpoint(c *cli.Context) (lobby.JoinOptions, error) {
-	o := lobby.JoinOptions{Port: c.Int("port"), Addr: c.String("addr")}
-	if o.Port == 0 && o.Addr == "" {
-		return o, cli.Exit("--port GAMEPORT (or --addr IP:PORT) is required: it is where peers reach your game", exitUsage)
-	}
-	if o.Addr == "" && (o.Port < 1 || o.Port > 65535) {
-		return o, cli.Exit(fmt.Sprintf("--port %d outside 1..65535", o.Port), exitUsage)
-	}
-	return o, nil
-}
-
-// leaveTimeout bounds the clean leave on Ctrl-C.
-const leaveTimeout = 2 * time.Second

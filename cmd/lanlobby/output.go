@@ -5,11 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/netip"
 	"strings"
 	"sync"
 
 	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/doctor"
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
@@ -22,10 +25,16 @@ type printer struct {
 	self string // our member id, to say "you" in text
 	// names remembers player names by member id for readable text output.
 	names map[string]string
+	// lan are this machine's LAN addresses: a game address recorded as
+	// loopback (a member on the coordinator's machine) is shown as the
+	// others see it.
+	lan []netip.Addr
+	// color is set on a fancy terminal (see fancy).
+	color bool
 }
 
 func newPrinter(w io.Writer, asJSON bool) *printer {
-	return &printer{w: w, json: asJSON, names: map[string]string{}}
+	return &printer{w: w, json: asJSON, names: map[string]string{}, color: !asJSON && fancy(w)}
 }
 
 // peerJSON is a peer in JSON output.
@@ -75,6 +84,31 @@ func (p *printer) remember(ms ...lobby.Member) {
 	}
 }
 
+// seenAs is a game address as the other members see it: a loopback one
+// (the member runs on the coordinator's machine) becomes this machine's
+// LAN address with the same port.
+func (p *printer) seenAs(addr string) string {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsLoopback() || len(p.lan) == 0 {
+		return addr
+	}
+	return netip.AddrPortFrom(p.lan[0], ap.Port()).String()
+}
+
+// joinCommand is what a player pastes to join a private lobby: its id,
+// the coordinator's address as others reach it, and the password or
+// invite code ("PASSWORD" when only the host knows it).
+func (p *printer) joinCommand(l lobby.Info, coordinator, invite string) string {
+	if port, ok := strings.CutPrefix(coordinator, ":"); ok && len(p.lan) > 0 {
+		coordinator = net.JoinHostPort(p.lan[0].String(), port)
+	}
+	secret := invite
+	if secret == "" {
+		secret = "PASSWORD"
+	}
+	return fmt.Sprintf("lanlobby join %s --coordinator %s --password %s --port GAMEPORT", l.ID, coordinator, secret)
+}
+
 // joined reports a successful create (created=true) or join.
 func (p *printer) joined(l lobby.Info, you lobby.Member, peers []lobby.Member, invite string, created bool, coordinator string) {
 	p.self = you.ID
@@ -95,10 +129,16 @@ func (p *printer) joined(l lobby.Info, you lobby.Member, peers []lobby.Member, i
 		Coordinator string     `json:"coordinator,omitempty"`
 		Private     bool       `json:"private,omitempty"`
 		Invite      string     `json:"invite,omitempty"`
+		JoinCommand string     `json:"join_command,omitempty"`
 		You         peerJSON   `json:"you"`
+		YouSeenAs   string     `json:"you_seen_as"`
 		Peers       []peerJSON `json:"peers"`
-	}{event, l.ID, l.Game, l.Name, l.Players, l.Capacity, l.Owner, coordinator, l.Private, invite,
-		peerJSON{you.ID, you.Name, you.Addr}, peersJSON(peers)}
+	}{Event: event, Lobby: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity, Owner: l.Owner,
+		Coordinator: coordinator, Private: l.Private, Invite: invite,
+		You: peerJSON{you.ID, you.Name, you.Addr}, YouSeenAs: p.seenAs(you.Addr), Peers: peersJSON(peers)}
+	if l.Private && created {
+		v.JoinCommand = p.joinCommand(l, coordinator, invite)
+	}
 	var b strings.Builder
 	if created {
 		fmt.Fprintf(&b, "created lobby %s %q (%s, %d/%d players)", l.ID, l.Name, l.Game, l.Players, l.Capacity)
@@ -115,14 +155,17 @@ func (p *printer) joined(l lobby.Info, you lobby.Member, peers []lobby.Member, i
 		} else {
 			b.WriteString(" and the password")
 		}
+		if created {
+			b.WriteString(", like this:\n  " + v.JoinCommand)
+		}
 	}
-	fmt.Fprintf(&b, "\nyou are %s, your game address %s", you.ID, you.Addr)
+	fmt.Fprintf(&b, "\nyou are %s; the others reach your game at %s", you.ID, p.seenAs(you.Addr))
 	if len(peers) == 0 {
 		b.WriteString("\nno peers yet; waiting for players")
 	} else {
 		b.WriteString("\npeers:")
 		for _, m := range peers {
-			fmt.Fprintf(&b, "\n  %-10s %-20s %s", m.ID, m.Name, m.Addr)
+			fmt.Fprintf(&b, "\n  %s %s %s", cell(m.ID, 10), cell(m.Name, 20), m.Addr)
 		}
 	}
 	p.emit(v, b.String())
@@ -155,7 +198,7 @@ func (p *printer) event(ev lobby.Event) {
 			Owner     string   `json:"owner"`
 			Successor string   `json:"successor"`
 		}{"member_left", l.ID, peerJSON{ev.Member.ID, ev.Member.Name, ev.Member.Addr}, string(ev.Reason), l.Players, l.Capacity, l.Owner, l.Successor},
-			fmt.Sprintf("- %s left: %s (%d/%d players)", p.who(ev.Member.ID), ev.Reason, l.Players, l.Capacity))
+			fmt.Sprintf("- %s %s (%d/%d players)", p.who(ev.Member.ID), leftHow(ev.Reason), l.Players, l.Capacity))
 	case lobby.NoticeMemberAway, lobby.NoticeMemberBack:
 		text := fmt.Sprintf("? %s is away (%s); their seat is kept while they reconnect", p.who(ev.Member.ID), ev.Reason)
 		if ev.Kind == lobby.NoticeMemberBack {
@@ -188,12 +231,12 @@ func (p *printer) event(ev lobby.Event) {
 			Owner     string `json:"owner"`
 			Successor string `json:"successor"`
 		}{"owner_changed", l.ID, l.Owner, l.Successor},
-			fmt.Sprintf("* owner is now %s; next in line %s", p.who(l.Owner), p.who(l.Successor)))
+			ownerText(p.who(l.Owner), l.Successor, p.who))
 	case lobby.NoticeStarted:
 		var b strings.Builder
 		fmt.Fprintf(&b, "> game started with %d players:", len(ev.Peers))
 		for _, m := range ev.Peers {
-			fmt.Fprintf(&b, "\n  %-10s %-20s %s", m.ID, m.Name, m.Addr)
+			fmt.Fprintf(&b, "\n  %s %s %s", cell(m.ID, 10), cell(m.Name, 20), m.Addr)
 		}
 		p.emit(struct {
 			Event string     `json:"event"`
@@ -240,74 +283,173 @@ func (p *printer) warn(err error) {
 	}{"warning", err.Error()}, "! "+err.Error())
 }
 
-// lobbies prints a listing: a table for people, one object per lobby for
-// programs.
-func (p *printer) lobbies(ls []lanlobby.LobbyInfo) {
-	if !p.json {
-		if len(ls) == 0 {
-			p.emit(nil, "no lobbies")
-			return
+// leftHow words a member_left reason: "left" when it left, else how it
+// was dropped.
+func leftHow(r lobby.Reason) string {
+	switch r {
+	case lobby.ReasonLeft:
+		return "left"
+	case lobby.ReasonKicked:
+		return "was kicked"
+	}
+	return "dropped (" + strings.ReplaceAll(string(r), "_", " ") + ")"
+}
+
+// ownerText is the owner_changed line; the next in line only when there
+// is one.
+func ownerText(owner, successor string, who func(string) string) string {
+	if successor == "" {
+		return fmt.Sprintf("* owner is now %s", owner)
+	}
+	return fmt.Sprintf("* owner is now %s; next in line %s", owner, who(successor))
+}
+
+// plural is "1 lobby", "2 lobbies".
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
+// hostString shows a coordinator address without the zone of a
+// link-local IPv6 address (it names an interface of this machine, and
+// the list prefers IPv4, which a host with one is shown by).
+func hostString(ap netip.AddrPort) string {
+	if !ap.IsValid() {
+		return "-"
+	}
+	return netip.AddrPortFrom(ap.Addr().WithZone(""), ap.Port()).String()
+}
+
+// Table columns, in terminal columns: names may be wide (CJK, emoji) or
+// long, and are fitted to these.
+const (
+	colID      = 10
+	colName    = 24
+	colGame    = 12
+	colPlayers = 7
+	colState   = 7
+	colHost    = 26
+)
+
+// dupNames returns the names (without case) several lobbies share.
+func dupNames(ls []lanlobby.LobbyInfo) map[string]bool {
+	n := map[string]int{}
+	for _, l := range ls {
+		n[strings.ToLower(l.Name)]++
+	}
+	dup := map[string]bool{}
+	for k, c := range n {
+		if c > 1 {
+			dup[k] = true
 		}
-		var b strings.Builder
-		fmt.Fprintf(&b, "%-10s  %-16s  %-24s  %-7s  %s", "ID", "GAME", "NAME", "PLAYERS", "STATE")
+	}
+	return dup
+}
+
+func tableHeader(withHost bool) string {
+	h := cell("ID", colID) + "  " + cell("NAME", colName) + "  " + cell("GAME", colGame) + "  " + cell("PLAYERS", colPlayers) + "  " + cell("STATE", colState)
+	if withHost {
+		h += "  " + cell("HOST", colHost) + "  RTT"
+	}
+	return strings.TrimRight(h, " ")
+}
+
+// tableRow is one lobby; dup marks a name several lobbies share.
+func tableRow(l lanlobby.LobbyInfo, dup, withHost bool) string {
+	name := l.Name
+	if dup {
+		name = "*" + name
+	}
+	row := cell(l.ID, colID) + "  " + cell(name, colName) + "  " + cell(l.Game, colGame) + "  " +
+		cell(fmt.Sprintf("%d/%d", l.Players, l.Capacity), colPlayers) + "  " + cell(l.State.String(), colState)
+	if withHost {
+		rtt := "-"
+		if l.RTT > 0 {
+			rtt = fmt.Sprintf("%.1fms", float64(l.RTT.Microseconds())/1000)
+		}
+		row += "  " + cell(hostString(l.Host), colHost) + "  " + rtt
+	}
+	return strings.TrimRight(row, " ")
+}
+
+// table is a listing for people: a header, one row per lobby, and a note
+// when names repeat.
+func table(ls []lanlobby.LobbyInfo, withHost bool) string {
+	dup := dupNames(ls)
+	var b strings.Builder
+	b.WriteString(tableHeader(withHost))
+	for _, l := range ls {
+		b.WriteString("\n" + tableRow(l, dup[strings.ToLower(l.Name)], withHost))
+	}
+	if len(dup) > 0 {
+		b.WriteString("\n* several lobbies have this name: join one by its ID")
+	}
+	return b.String()
+}
+
+// lanLobbyJSON is a lobby in JSON output.
+type lanLobbyJSON struct {
+	Event     string  `json:"event,omitempty"`
+	ID        string  `json:"id"`
+	Name      string  `json:"name"`
+	Game      string  `json:"game"`
+	Players   int     `json:"players"`
+	Capacity  int     `json:"capacity"`
+	State     string  `json:"state"`
+	Addr      string  `json:"addr,omitempty"`
+	RTTms     float64 `json:"rtt_ms,omitempty"`
+	Source    string  `json:"source,omitempty"`
+	Duplicate bool    `json:"duplicate_name,omitempty"`
+}
+
+func toLANJSON(event string, l beacon.LobbyInfo, dup bool) lanLobbyJSON {
+	addr := ""
+	if l.Host.IsValid() {
+		addr = hostString(l.Host)
+	}
+	return lanLobbyJSON{Event: event, ID: l.ID, Name: l.Name, Game: l.Game, Players: l.Players, Capacity: l.Capacity,
+		State: l.State.String(), Addr: addr, RTTms: float64(l.RTT.Microseconds()) / 1000, Source: l.Source, Duplicate: dup}
+}
+
+// lobbies prints a listing: a table for people (with the host on the
+// LAN), one object per lobby for programs.
+func (p *printer) lobbies(ls []lanlobby.LobbyInfo, withHost bool) {
+	if p.json {
+		dup := dupNames(ls)
 		for _, l := range ls {
-			fmt.Fprintf(&b, "\n%-10s  %-16s  %-24s  %3d/%-3d  %s", l.ID, l.Game, l.Name, l.Players, l.Capacity, l.State)
+			p.emit(toLANJSON("", l, dup[strings.ToLower(l.Name)]), "")
 		}
-		p.emit(nil, b.String())
 		return
 	}
-	for _, l := range ls {
-		p.emit(struct {
-			ID       string `json:"id"`
-			Game     string `json:"game"`
-			Name     string `json:"name"`
-			Players  int    `json:"players"`
-			Capacity int    `json:"capacity"`
-			State    string `json:"state"`
-		}{l.ID, l.Game, l.Name, l.Players, l.Capacity, l.State.String()}, "")
+	if len(ls) == 0 {
+		if withHost {
+			p.emit(nil, "no lobbies found on the LAN")
+		} else {
+			p.emit(nil, "no lobbies")
+		}
+		return
 	}
-}
-
-// lanLobbyJSON is a lobby seen on the LAN, in JSON output.
-type lanLobbyJSON struct {
-	Event    string  `json:"event,omitempty"`
-	ID       string  `json:"id"`
-	Name     string  `json:"name"`
-	Game     string  `json:"game"`
-	Players  int     `json:"players"`
-	Capacity int     `json:"capacity"`
-	State    string  `json:"state"`
-	Addr     string  `json:"addr"`
-	RTTms    float64 `json:"rtt_ms,omitempty"`
-	Source   string  `json:"source,omitempty"`
-}
-
-func toLANJSON(event string, l beacon.LobbyInfo) lanLobbyJSON {
-	return lanLobbyJSON{Event: event, ID: l.ID, Name: l.Name, Game: l.Game, Players: l.Players, Capacity: l.Capacity,
-		State: l.State.String(), Addr: l.Host.String(), RTTms: float64(l.RTT.Microseconds()) / 1000, Source: l.Source}
-}
-
-const lanHeader = "NAME                      GAME          PLAYERS  STATE    HOST                          RTT"
-
-func lanRow(l beacon.LobbyInfo) string {
-	rtt := "-"
-	if l.RTT > 0 {
-		rtt = fmt.Sprintf("%.1fms", float64(l.RTT.Microseconds())/1000)
-	}
-	return fmt.Sprintf("%-24s  %-12s  %3d/%-3d  %-7s  %-28s  %s", l.Name, l.Game, l.Players, l.Capacity, l.State, l.Host, rtt)
-}
-
-// lanLobby prints one lobby of a LAN listing as soon as it is heard.
-func (p *printer) lanLobby(l beacon.LobbyInfo, first bool) {
-	row := lanRow(l)
-	if first {
-		row = lanHeader + "\n" + row
-	}
-	p.emit(toLANJSON("", l), row)
+	p.emit(nil, table(ls, withHost))
 }
 
 // lanEvent prints one change seen by watch as a line.
 func (p *printer) lanEvent(ev beacon.Event) {
 	mark := map[beacon.EventType]string{beacon.Added: "+", beacon.Updated: "~", beacon.Removed: "-"}[ev.Type]
-	p.emit(toLANJSON(ev.Type.String(), ev.Lobby), mark+" "+lanRow(ev.Lobby))
+	p.emit(toLANJSON(ev.Type.String(), ev.Lobby, false), mark+" "+tableRow(ev.Lobby, false, true))
+}
+
+// finding prints one result of lanlobby doctor: a line with its status
+// and check, the fix indented below.
+func (p *printer) finding(f doctor.Finding) {
+	mark := map[doctor.Status]string{doctor.OK: "ok  ", doctor.Warn: "WARN", doctor.Fail: "FAIL"}[f.Status]
+	if p.color {
+		mark = map[doctor.Status]string{doctor.OK: "\x1b[32m", doctor.Warn: "\x1b[33m", doctor.Fail: "\x1b[31m"}[f.Status] + mark + "\x1b[0m"
+	}
+	text := fmt.Sprintf("%s  %-26s %s", mark, f.Check, f.Detail)
+	if f.Fix != "" {
+		text += "\n      fix: " + f.Fix
+	}
+	p.emit(f, text)
 }

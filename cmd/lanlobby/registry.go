@@ -25,7 +25,7 @@ func registerCommand() *cli.Command {
 		ArgsUsage: "NAME room://HOST:PORT",
 		Description: "Names and addresses are unique on a coordinator; the name goes when this command\n" +
 			"ends. Without --coordinator the coordinator daemon announced on the LAN is used.",
-		Flags:  append([]cli.Flag{flagCoordinator, flagPlayer, registryTimeoutFlag(), flagJSON, flagLogLevel}, lanFlags()...),
+		Flags:  append(append([]cli.Flag{flagCoordinator, flagPlayer, registryTimeoutFlag()}, outputFlags()...), lanFlags()...),
 		Action: runRegister,
 	}
 }
@@ -35,14 +35,14 @@ func lookupCommand() *cli.Command {
 		Name:      "lookup",
 		Usage:     "look a name up in a coordinator's name registry",
 		ArgsUsage: "NAME",
-		Flags:     append([]cli.Flag{flagCoordinator, flagPlayer, registryTimeoutFlag(), flagJSON, flagLogLevel}, lanFlags()...),
+		Flags:     append(append([]cli.Flag{flagCoordinator, flagPlayer, registryTimeoutFlag()}, outputFlags()...), lanFlags()...),
 		Action:    runLookup,
 	}
 }
 
 func runRegister(c *cli.Context) error {
 	if c.NArg() != 2 {
-		return cli.Exit("register takes NAME and room://HOST:PORT", exitUsage)
+		return usageError(c, "register takes NAME and room://HOST:PORT")
 	}
 	cfg, err := config(c)
 	if err != nil {
@@ -51,7 +51,7 @@ func runRegister(c *cli.Context) error {
 	name, addr := c.Args().Get(0), c.Args().Get(1)
 	r, err := lanlobby.Register(c.Context, cfg, name, addr)
 	if err != nil {
-		return registryFailure(err)
+		return registryFailure(err, cfg.Coordinator)
 	}
 	defer r.Close()
 	p := newPrinter(c.App.Writer, c.Bool("json"))
@@ -65,13 +65,13 @@ func runRegister(c *cli.Context) error {
 	case <-c.Context.Done():
 		return nil
 	case <-r.Done():
-		return cli.Exit(fmt.Sprintf("lost the coordinator: %v", r.Err()), exitFailure)
+		return &cliError{msg: fmt.Sprintf("lost the coordinator: %v", r.Err()), exit: exitFailure}
 	}
 }
 
 func runLookup(c *cli.Context) error {
 	if c.NArg() != 1 {
-		return cli.Exit("lookup takes one NAME", exitUsage)
+		return usageError(c, "lookup takes one NAME")
 	}
 	cfg, err := config(c)
 	if err != nil {
@@ -80,7 +80,7 @@ func runLookup(c *cli.Context) error {
 	name := c.Args().First()
 	addr, err := lanlobby.Lookup(c.Context, cfg, name)
 	if err != nil {
-		return registryFailure(err)
+		return registryFailure(err, cfg.Coordinator)
 	}
 	newPrinter(c.App.Writer, c.Bool("json")).emit(struct {
 		Event string `json:"event"`
@@ -90,9 +90,9 @@ func runLookup(c *cli.Context) error {
 	return nil
 }
 
-func registryFailure(err error) error {
+func registryFailure(err error, coordinator string) error {
 	if errors.Is(err, lanlobby.ErrNoCoordinator) {
-		return cli.Exit("no coordinator daemon found on the LAN; give --coordinator ADDR", exitFailure)
+		return &cliError{msg: "no coordinator daemon found on the LAN", hint: "give --coordinator ADDR, or start one: lanlobby coordinator", exit: exitFailure}
 	}
-	return failure(err)
+	return failure(err, coordinator)
 }

@@ -37,6 +37,11 @@ func startCoordinator(cfg LoadConfig) (*coordinator, error) {
 	if !cfg.KeepRateLimit && hasFlag(cfg.Coordinator, "--max-request-rate") {
 		args = append(args, "--max-request-rate", "-1")
 	}
+	// Neither the status page nor a line per join: the load measured is
+	// the coordinator's own (binaries that have these flags).
+	if hasFlag(cfg.Coordinator, "--activity") {
+		args = append(args, "--activity=false", "--http=")
+	}
 	args = append(args, cfg.CoordinatorArgs...)
 	return startServer("coordinator", cfg.Coordinator[0], args, cfg.Env)
 }
