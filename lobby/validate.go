@@ -62,6 +62,10 @@ func ValidatePlayerKey(k string) error { return fromRules(rules.ValidatePlayerKe
 // bytes of letters, digits and . _ + -; the error has CodeInvalidVersion.
 func ValidateVersion(v string) error { return fromRules(rules.ValidateVersion(v)) }
 
+// ValidateFilterable checks the metadata keys a host marks filterable
+// (rules.ValidateFilterable); the error has CodeInvalidMeta.
+func ValidateFilterable(keys []string) error { return fromRules(rules.ValidateFilterable(keys)) }
+
 // ruleCodes maps each rule of package rules to the wire code its breach
 // is reported with.
 var ruleCodes = []struct {
