@@ -18,8 +18,8 @@ func listCommand() *cli.Command {
 		Description: "On the LAN, list queries every host and returns once answers stop: --settle after\n" +
 			"the last one (longer when answers are slow), --first-answer-wait when nobody answers,\n" +
 			"--timeout at most.",
-		Flags: append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, listTimeout(), flagJSON, flagLogLevel,
-			flagSettle, flagFirstWait}, lanFlags()...),
+		Flags: append(append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, listTimeout(), flagJSON, flagLogLevel,
+			flagSettle, flagFirstWait}, filterFlags()...), lanFlags()...),
 		Action: runList,
 	}
 }
@@ -38,7 +38,11 @@ func runList(c *cli.Context) error {
 	if d := c.Duration("timeout"); d > 0 {
 		cfg.MaxWait = d
 	}
-	ls, err := lanlobby.List(c.Context, cfg, c.String("game"))
+	f, err := filter(c)
+	if err != nil {
+		return err
+	}
+	ls, err := lanlobby.ListFiltered(c.Context, cfg, c.String("game"), f)
 	if err != nil {
 		return failure(err)
 	}
@@ -60,7 +64,7 @@ func watchCommand() *cli.Command {
 	return &cli.Command{
 		Name:   "watch",
 		Usage:  "keep the live list of lobbies on screen (added, updated, removed)",
-		Flags:  append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagJSON, flagLogLevel}, lanFlags()...),
+		Flags:  append(append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagJSON, flagLogLevel}, filterFlags()...), lanFlags()...),
 		Action: runWatch,
 	}
 }
@@ -70,7 +74,11 @@ func runWatch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := lanlobby.Browse(c.Context, cfg, c.String("game"))
+	f, err := filter(c)
+	if err != nil {
+		return err
+	}
+	b, err := lanlobby.BrowseFiltered(c.Context, cfg, c.String("game"), f)
 	if err != nil {
 		return failure(err)
 	}

@@ -21,6 +21,7 @@ func hostCommand() *cli.Command {
 			flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel, flagBeaconInterval, flagDaemonWait,
 			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "make the lobby private: players join by id with this password"},
 			&cli.BoolFlag{Name: "private", Usage: "make the lobby private with an invite code the coordinator makes up"},
+			flagMeta, flagGameVersion, flagPlayerKey,
 		}, lanFlags()...),
 		Action: runHost,
 	}
@@ -36,8 +37,9 @@ func joinCommand() *cli.Command {
 			"lobby of that id or name. With --coordinator, the lobby of that id or name there.",
 		Flags: append([]cli.Flag{flagCoordinator, flagGame, flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel,
 			flagSettle, flagFirstWait,
-			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "password or invite code of a private lobby"}},
-			lanFlags()...),
+			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "password or invite code of a private lobby"},
+			flagSeats, flagReservation},
+			append(filterFlags(), lanFlags()...)...),
 		Action: runJoin,
 	}
 }
@@ -57,8 +59,13 @@ func runHost(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	meta, filterable, err := hostMeta(c)
+	if err != nil {
+		return err
+	}
 	s, err := lanlobby.Host(c.Context, cfg, lanlobby.HostOptions{Game: c.String("game"), Name: c.String("name"),
-		Players: c.Int("players"), Port: ep.Port, Addr: ep.Addr, Password: c.String("password"), Private: c.Bool("private")})
+		Players: c.Int("players"), Port: ep.Port, Addr: ep.Addr, Password: c.String("password"), Private: c.Bool("private"),
+		Meta: meta, Version: c.String("game-version"), Filterable: filterable})
 	if err != nil {
 		return failure(err)
 	}
@@ -87,6 +94,10 @@ func runJoin(c *cli.Context) error {
 		return err
 	}
 	ep.Password = c.String("password")
+	ep.Seats, ep.Reservation = c.Int("seats"), c.String("reservation")
+	if ep.Filter, err = filter(c); err != nil {
+		return err
+	}
 	cfg, err := config(c)
 	if err != nil {
 		return err
@@ -103,6 +114,9 @@ func runJoin(c *cli.Context) error {
 	defer s.Close()
 	p := newPrinter(c.App.Writer, c.Bool("json"))
 	p.joined(s.Lobby(), s.You(), s.Peers(), "", false, s.Coordinator())
+	if res := s.Reservation(); res != nil {
+		p.reservation(res)
+	}
 	return stay(c.Context, s, p)
 }
 
