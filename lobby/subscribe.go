@@ -12,7 +12,11 @@ import (
 // lobby_updated and lobby_removed as lobbies start to match, change while
 // matching, and stop matching. A subscriber hears of the lobbies it asked
 // for and of nothing else: subscriptions are indexed by game, and a change
-// is matched against the subscriptions of its own game only.
+// is matched against the subscriptions of its own game only. Whether a
+// lobby matched before a change is its previous state matched against the
+// filter again, so the table holds one state per lobby, not one set of
+// lobbies per subscriber: its memory grows with subscriptions plus
+// lobbies, never with their product.
 //
 // Output is bounded per connection. While a link takes what it is sent,
 // events go out at once. Once its socket is full, they wait: merged per
@@ -36,6 +40,7 @@ const pendingOverhead = 64
 // subTable holds every subscription of a coordinator. It is owned by the
 // state goroutine; its methods are nil-safe until the first subscribe.
 type subTable struct {
+	last    map[string]Info                       // every public lobby's state as last published
 	byGame  map[string]map[*subscription]struct{} // "" holds the all-games subscriptions
 	conns   map[*session]*subConn
 	backlog map[*subConn]struct{} // connections with output waiting
@@ -66,7 +71,6 @@ type subscription struct {
 	id     int
 	game   string
 	filter Filter
-	known  map[string]struct{} // lobbies the subscriber has been told match
 }
 
 type pendKey struct {
@@ -82,15 +86,20 @@ type pendingEvent struct {
 	counted bool   // counts against SubscriptionPending (not a snapshot's)
 }
 
-func newSubTable() *subTable {
-	return &subTable{byGame: make(map[string]map[*subscription]struct{}), conns: make(map[*session]*subConn),
-		backlog: make(map[*subConn]struct{})}
+// newSubTable starts the table with the lobbies as they are now.
+func newSubTable(r *Registry) *subTable {
+	t := &subTable{last: make(map[string]Info), byGame: make(map[string]map[*subscription]struct{}),
+		conns: make(map[*session]*subConn), backlog: make(map[*subConn]struct{})}
+	for _, in := range r.List("") {
+		t.last[in.ID] = in
+	}
+	return t
 }
 
 // subscription handles subscribe and unsubscribe for a member's link.
 func (s *Server) subscription(sess *session, req *request) {
 	if s.subs == nil {
-		s.subs = newSubTable()
+		s.subs = newSubTable(s.reg)
 	}
 	var err error
 	if req.Op == OpUnsubscribe {
@@ -127,7 +136,7 @@ func (s *Server) subscribe(sess *session, req *request) error {
 		return errorf(CodeTooManySubscriptions, "%d subscriptions already; the limit is %d", len(c.subs), s.cfg.MaxSubscriptions)
 	}
 	c.next++
-	sub := &subscription{conn: c, id: c.next, game: game, filter: f, known: make(map[string]struct{})}
+	sub := &subscription{conn: c, id: c.next, game: game, filter: f}
 	c.subs[sub.id] = sub
 	set := t.byGame[game]
 	if set == nil {
@@ -143,7 +152,6 @@ func (s *Server) subscribe(sess *session, req *request) error {
 	r.ID, r.OK, r.Sub = replyID(req.ID), true, sub.id
 	sess.conn.Send(marshal(r))
 	for _, in := range snapshot {
-		sub.known[in.ID] = struct{}{}
 		t.frames = t.frames[:0]
 		t.emitSnapshot(s, sub, EventLobbyAdded, in.ID, marshal(stateOf(in)))
 	}
@@ -201,37 +209,49 @@ func (t *subTable) dropSession(sess *session) {
 // publish tells the subscriptions of each changed lobby's game what the
 // change means for them.
 func (t *subTable) publish(s *Server, changes []Info) {
-	if t == nil || len(t.conns) == 0 {
+	if t == nil {
 		return
 	}
 	for _, in := range changes {
-		t.publish1(s, in)
+		prev, had := t.last[in.ID]
+		if in.State == StateClosed || in.Private {
+			delete(t.last, in.ID)
+		} else {
+			t.last[in.ID] = in
+		}
+		if len(t.conns) > 0 {
+			t.publish1(s, prev, had, in)
+		}
 	}
 }
 
-func (t *subTable) publish1(s *Server, in Info) {
+// publish1 tells what one change means: with prev (when had) the lobby's
+// state before it, in the state after.
+func (t *subTable) publish1(s *Server, prev Info, had bool, in Info) {
 	mine, all := t.byGame[in.Game], t.byGame[""]
 	if len(mine) == 0 && len(all) == 0 {
 		return
 	}
 	cand := in.Candidate()
 	gone := in.State == StateClosed || in.Private
+	var prevCand Candidate
+	if had {
+		prevCand = prev.Candidate()
+	}
 	var state []byte
 	t.frames = t.frames[:0]
 	for _, set := range [2]map[*subscription]struct{}{mine, all} {
 		for sub := range set {
-			_, was := sub.known[in.ID]
+			was := had && sub.filter.Match(prevCand) == Matches
 			now := !gone && sub.filter.Match(cand) == Matches
 			var kind NoticeKind
 			switch {
 			case now && !was:
 				kind = EventLobbyAdded
-				sub.known[in.ID] = struct{}{}
 			case now:
 				kind = NoticeUpdated
 			case was:
 				kind = EventLobbyRemoved
-				delete(sub.known, in.ID)
 			default:
 				continue
 			}
