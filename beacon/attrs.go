@@ -242,25 +242,30 @@ func appendAttrs(dst []byte, a *Attrs) []byte {
 // as version 1 promised to skip the tail: an entry it cannot use is left
 // out (a metadata pair so lost makes the result Partial, so a filter does
 // not take its absence for a fact), unknown types are skipped, and a
-// broken tail ends the reading.
+// broken tail, or a known entry after one of a higher type (senders write
+// them in type order), ends the reading. What it returns re-encodes to no
+// more bytes than it read, in the same order.
 func decodeAttrs(tail []byte) Attrs {
 	var a Attrs
-	size := 0
+	size, last := 0, 0
 	r := reader{b: tail}
 	for len(r.b) > 0 {
 		typ := r.u8()
 		v := r.bytes(int(r.u8()))
-		if r.bad {
-			a.Meta.partial = true
+		known := typ >= AttrCreated && typ <= AttrPartial
+		if r.bad || known && int(typ) < last {
 			break
+		}
+		if known {
+			last = int(typ)
 		}
 		switch typ {
 		case AttrCreated:
-			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > 0 {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > 0 && a.CreatedMS == 0 {
 				a.CreatedMS = int64(binary.BigEndian.Uint64(v))
 			}
 		case AttrVersion:
-			if ver := string(v); ver != "" && rules.ValidateVersion(ver) == nil {
+			if ver := string(v); ver != "" && rules.ValidateVersion(ver) == nil && a.Version == "" {
 				a.Version = ver
 			}
 		case AttrMeta:

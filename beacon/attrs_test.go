@@ -115,7 +115,9 @@ func TestDecodeAttrsLenient(t *testing.T) {
 	}{
 		{"empty", "", "", "", false},
 		{"unknown type skipped", "7f 02 aabb 02 01 31", "1", "", false},
-		{"truncated", "02 05 3132", "", "", true},
+		{"truncated", "02 05 3132", "", "", false},
+		{"out of order ends the reading", "02 01 31 01 08 0000000000000005 03 03 01 61 78", "1", "", false},
+		{"second version ignored", "02 01 31 02 01 32", "1", "", false},
 		{"bad version dropped", "02 03 312034", "", "", false},
 		{"bad key", "03 04 02 4d41 78", "", "", true},
 		{"key past value", "03 02 05 61", "", "", true},
