@@ -66,6 +66,11 @@ type SubscribeResult struct {
 	// time with every subscriber subscribed.
 	ChurnP50, ChurnP99 time.Duration
 	IdleP50, IdleP99   time.Duration
+	// PingP50 and PingP99 are the baseline under the churn: the probe's
+	// own ping round trips (answered by its link's reader, not the state
+	// goroutine) in the same phases, so scheduling stalls of a busy
+	// machine show in both.
+	PingP50, PingP99 time.Duration
 	// ReplyP50 and ReplyP99 are the baseline of the same run: from the
 	// same one-at-a-time changes to the owner's reply, a round trip
 	// through the coordinator's state goroutine.
@@ -121,6 +126,9 @@ type subGen struct {
 	unsubbed atomic.Int64 // unsubscribe replies received
 	probeCh  chan time.Duration
 	replyCh  chan time.Time // the owners' set_meta replies, while probing
+	pingsMu  sync.Mutex     // guards pingSent, pings
+	pingSent map[int64]time.Time
+	pings    []time.Duration
 	wg       sync.WaitGroup
 }
 
@@ -232,6 +240,13 @@ func (g *subGen) read(m *lineConn, probe, foreign bool) {
 				case g.replyCh <- time.Now():
 				default:
 				}
+			case ok && id >= pingIDBase && probe:
+				g.pingsMu.Lock()
+				if at, ok := g.pingSent[id]; ok {
+					g.pings = append(g.pings, time.Since(at))
+					delete(g.pingSent, id)
+				}
+				g.pingsMu.Unlock()
 			case ok && id >= 1000 && replyOK(line):
 				g.unsubbed.Add(1)
 			}
@@ -249,6 +264,30 @@ func (g *subGen) sample(d time.Duration) {
 		select {
 		case g.probeCh <- d:
 		default:
+		}
+	}
+}
+
+// pingIDBase numbers the probe's pings.
+const pingIDBase = 1 << 40
+
+// pinger sends a ping on the probe's link every 10 ms until stop closes.
+func (g *subGen) pinger(probe *lineConn, stop <-chan struct{}) {
+	defer g.wg.Done()
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for id := int64(pingIDBase); ; id++ {
+		select {
+		case <-t.C:
+		case <-stop:
+			return
+		}
+		g.pingsMu.Lock()
+		g.pingSent[id] = time.Now()
+		g.pingsMu.Unlock()
+		probe.c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := fmt.Fprintf(probe.c, `{"op":"ping","id":%d}`+"\n", id); err != nil {
+			return
 		}
 	}
 }
@@ -442,6 +481,7 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (res *SubscribeResult, 
 		return res, fmt.Errorf("probe: %w", err)
 	}
 	g.probeCh = make(chan time.Duration, 1)
+	g.pingSent = make(map[int64]time.Time)
 	g.wg.Add(1)
 	go g.read(probe, true, false)
 	other, _, err := g.hello(ctx, "other", `{"op":"subscribe","id":2,"game":"other"}`)
@@ -462,7 +502,11 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (res *SubscribeResult, 
 		g.lat, g.record = g.lat[:0], true
 		g.mu.Unlock()
 		ev0 := g.events.Load()
+		stopPing := make(chan struct{})
+		g.wg.Add(1)
+		go g.pinger(probe, stopPing)
 		cpu, made, err := g.measure(ctx, &round)
+		close(stopPing)
 		if err != nil {
 			return res, err
 		}
@@ -518,6 +562,10 @@ func Subscribe(ctx context.Context, cfg SubscribeConfig) (res *SubscribeResult, 
 	res.ReplyP50, res.ReplyP99 = Percentile(replies, 50), Percentile(replies, 99)
 	slices.Sort(churnLat)
 	slices.Sort(idle)
+	g.pingsMu.Lock()
+	slices.Sort(g.pings)
+	res.PingP50, res.PingP99 = Percentile(g.pings, 50), Percentile(g.pings, 99)
+	g.pingsMu.Unlock()
 	res.ChurnP50, res.ChurnP99 = Percentile(churnLat, 50), Percentile(churnLat, 99)
 	res.IdleP50, res.IdleP99 = Percentile(idle, 50), Percentile(idle, 99)
 	res.CPURatio = median(res.SubCPU) / median(res.BaseCPU)
@@ -564,8 +612,8 @@ func FormatSubscribe(r *SubscribeResult) string {
 	fmt.Fprintf(&b, "  %d events delivered in the subscribed phases, %.1f per change\n", r.Events, r.EventsPerChange)
 	fmt.Fprintf(&b, "change -> subscriber on loopback: under churn p50 %v p99 %v; one at a time p50 %v p99 %v\n",
 		r.ChurnP50.Round(time.Microsecond), r.ChurnP99.Round(time.Microsecond), r.IdleP50.Round(time.Microsecond), r.IdleP99.Round(time.Microsecond))
-	fmt.Fprintf(&b, "  baseline, the owner's reply to the same one-at-a-time changes: p50 %v p99 %v\n",
-		r.ReplyP50.Round(time.Microsecond), r.ReplyP99.Round(time.Microsecond))
+	fmt.Fprintf(&b, "  baselines: under the churn, the probe's ping round trip p50 %v p99 %v; one at a time, the owner's reply p50 %v p99 %v\n",
+		r.PingP50.Round(time.Microsecond), r.PingP99.Round(time.Microsecond), r.ReplyP50.Round(time.Microsecond), r.ReplyP99.Round(time.Microsecond))
 	fmt.Fprintf(&b, "subscriber to another game: %d events about this one\n", r.ForeignEvents)
 	return b.String()
 }
