@@ -204,11 +204,19 @@ func (a *announcer) stop() {
 
 // BeaconLobby is a coordinator's lobby as the announcer puts it on the LAN
 // (the beacon, and mDNS records made from it), for a coordinator listening
-// on port. Tests use it to show that every lobby a coordinator accepts can
-// be announced.
+// on port: its reserved seats counted among the players (seats taken, so
+// that LAN quick-join sees the free seats a coordinator does), with its
+// version, creation time and the filterable metadata that fits
+// (beacon.LANMeta). Tests use it to show that every lobby a coordinator
+// accepts can be announced.
 func BeaconLobby(in lobby.Info, port uint16) beacon.Lobby {
-	return beacon.Lobby{ID: in.ID, Game: in.Game, Name: in.Name, Players: in.Players, Capacity: in.Capacity,
+	l := beacon.Lobby{ID: in.ID, Game: in.Game, Name: in.Name, Players: in.Players + in.Reserved, Capacity: in.Capacity,
 		State: beaconState(in.State), Port: port}
+	l.Version, l.Meta = in.Version, beacon.LANMeta(in.Meta, in.Filterable)
+	if !in.Created.IsZero() {
+		l.CreatedMS = in.Created.UnixMilli()
+	}
+	return l
 }
 
 func beaconState(s lobby.State) beacon.State {

@@ -1,12 +1,9 @@
 package lanlobby
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -46,14 +43,15 @@ const maxPendingEvents = 2*beacon.DefaultMaxLobbies + 64
 // known, without another look at the LAN. Its methods are safe for
 // concurrent use.
 type Browser struct {
-	cfg  Config
-	game string
+	cfg    Config
+	game   string
+	filter Filter
 
 	run     running
 	bb      *beacon.Browser // nil with NoBeacon, or in coordinator mode
 	mb      *mdns.Browser   // nil with NoMDNS, or in coordinator mode
 	merge   *beacon.Merge
-	poller  *poller // coordinator mode only
+	sub     *subSource // coordinator mode only
 	problem *DiscoveryError
 
 	out       chan Event
@@ -68,10 +66,12 @@ type Browser struct {
 	ended   bool          // the sources stopped
 }
 
-// seen is a lobby in the view, with when it was first heard.
+// seen is a lobby in the view, with when it was first heard and whether
+// it passes the Browser's filter (shown in Lobbies and Events).
 type seen struct {
 	info  LobbyInfo
 	first time.Time
+	shown bool
 }
 
 // Browse starts a live view of the lobbies of game ("" for every game).
@@ -80,8 +80,20 @@ type seen struct {
 // cause); when one protocol fails, the other carries on and Problem says
 // why. Close it when done.
 func Browse(ctx context.Context, cfg Config, game string) (*Browser, error) {
+	return BrowseFiltered(ctx, cfg, game, Filter{})
+}
+
+// BrowseFiltered is Browse showing only the lobbies that pass f (see
+// Filter): Lobbies and Events hold those, and a lobby that starts or
+// stops passing is Added or Removed. With Config.Coordinator the
+// coordinator sends only the changes of those lobbies (a subscription);
+// on the LAN the Browser hears every lobby of game and filters itself.
+func BrowseFiltered(ctx context.Context, cfg Config, game string, f Filter) (*Browser, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if err := f.Validate(); err != nil {
 		return nil, err
 	}
 	if game != "" {
@@ -91,18 +103,18 @@ func Browse(ctx context.Context, cfg Config, game string) (*Browser, error) {
 		}
 		game = g
 	}
-	b := &Browser{cfg: cfg, game: game, run: running{spawn: cfg.spawn}, out: make(chan Event), quit: make(chan struct{}),
+	b := &Browser{cfg: cfg, game: game, filter: f, run: running{spawn: cfg.spawn}, out: make(chan Event), quit: make(chan struct{}),
 		loopDone: make(chan struct{}), view: make(map[string]*seen), changed: make(chan struct{})}
 	runCtx := context.WithoutCancel(ctx) // stopped by Close, not by the caller's ctx
 	start := time.Now()
 	var sources []beacon.Source
 	if cfg.Coordinator != "" {
-		p, err := startPoller(ctx, cfg, game)
+		s, err := startSubSource(ctx, cfg, game, f)
 		if err != nil {
 			return nil, err
 		}
-		b.poller = p
-		sources = append(sources, p)
+		b.sub = s
+		sources = append(sources, s)
 	} else {
 		key, err := cfg.lanKey()
 		if err != nil {
@@ -148,8 +160,8 @@ func Browse(ctx context.Context, cfg Config, game string) (*Browser, error) {
 	b.merge = beacon.NewMerge(sources...)
 	if err := b.run.start(runCtx, "merge", readyAtOnce{b.merge}); err != nil {
 		b.run.stop()
-		if b.poller != nil {
-			b.poller.stop()
+		if b.sub != nil {
+			b.sub.stop()
 		}
 		return nil, err
 	}
@@ -170,8 +182,9 @@ func (readyAtOnce) Ready() <-chan struct{} { return closedChan }
 // intermediate states: pending changes are merged per lobby.
 func (b *Browser) Events() <-chan Event { return b.out }
 
-// Lobbies returns the lobbies visible now, in quick-join order for the
-// open ones (fewest free seats first), then the others by name.
+// Lobbies returns the lobbies visible now that pass the Browser's filter,
+// in quick-join order for the open ones (fewest free seats first, then
+// the oldest), then the others by name.
 func (b *Browser) Lobbies() []LobbyInfo {
 	b.viewMu.Lock()
 	defer b.viewMu.Unlock()
@@ -181,7 +194,9 @@ func (b *Browser) Lobbies() []LobbyInfo {
 func (b *Browser) snapshotLocked() []LobbyInfo {
 	out := make([]LobbyInfo, 0, len(b.view))
 	for _, s := range b.view {
-		out = append(out, s.info)
+		if s.shown {
+			out = append(out, s.info)
+		}
 	}
 	sortLobbies(out)
 	return out
@@ -223,8 +238,8 @@ func (b *Browser) Close() error {
 	b.closeOnce.Do(func() {
 		close(b.quit)
 		b.run.stop()
-		if b.poller != nil {
-			b.poller.stop()
+		if b.sub != nil {
+			b.sub.stop()
 		}
 		<-b.loopDone
 	})
@@ -258,8 +273,9 @@ func (b *Browser) loop() {
 				b.viewMu.Unlock()
 				continue
 			}
-			b.apply(ev, time.Now())
-			q.Push(ev)
+			if ev, ok := b.apply(ev, time.Now()); ok {
+				q.Push(ev)
+			}
 		case out <- next:
 			q.Pop()
 		case <-b.quit:
@@ -268,24 +284,37 @@ func (b *Browser) loop() {
 	}
 }
 
-func (b *Browser) apply(ev Event, now time.Time) {
+// apply takes a merged event into the view and returns the event the
+// game sees, as the filter turns it: a lobby that starts passing is
+// Added, one that stops is Removed.
+func (b *Browser) apply(ev Event, now time.Time) (Event, bool) {
 	b.viewMu.Lock()
 	defer b.viewMu.Unlock()
+	defer b.notifyLocked()
 	id := ev.Lobby.ID
-	switch ev.Type {
-	case Removed:
+	s := b.view[id]
+	was := s != nil && s.shown
+	if ev.Type == Removed {
 		delete(b.view, id)
-	default:
-		s := b.view[id]
-		first := s == nil
-		if first {
-			s = &seen{first: now}
-			b.view[id] = s
-		}
-		s.info = ev.Lobby
-		b.look.heard(now, ev.Lobby.Host.Addr().Is4(), first)
+		return Event{Type: Removed, Lobby: ev.Lobby}, was
 	}
-	b.notifyLocked()
+	first := s == nil
+	if first {
+		s = &seen{first: now}
+		b.view[id] = s
+	}
+	s.info = ev.Lobby
+	s.shown = b.filter.IsZero() || b.filter.Match(candidate(s.info)) == lobby.Matches
+	b.look.heard(now, ev.Lobby.Host.Addr().Is4(), first)
+	switch {
+	case s.shown && !was:
+		return Event{Type: Added, Lobby: ev.Lobby}, true
+	case s.shown:
+		return Event{Type: Updated, Lobby: ev.Lobby}, true
+	case was:
+		return Event{Type: Removed, Lobby: ev.Lobby}, true
+	}
+	return Event{}, false
 }
 
 func (b *Browser) notifyLocked() {
@@ -338,11 +367,16 @@ func (b *Browser) settled(ctx context.Context) ([]LobbyInfo, error) {
 // the lobbies of game ("" for all) in quick-join order. On a LAN it
 // returns once answers stop (see Config.Settle): tens of milliseconds.
 func List(ctx context.Context, cfg Config, game string) ([]LobbyInfo, error) {
+	return ListFiltered(ctx, cfg, game, Filter{})
+}
+
+// ListFiltered is List with only the lobbies that pass f (see Filter).
+func ListFiltered(ctx context.Context, cfg Config, game string, f Filter) ([]LobbyInfo, error) {
 	cfg = cfg.withDefaults()
 	if cfg.Coordinator != "" {
-		return listCoordinator(ctx, cfg, game)
+		return listCoordinator(ctx, cfg, game, f)
 	}
-	b, err := Browse(ctx, cfg, game)
+	b, err := BrowseFiltered(ctx, cfg, game, f)
 	if err != nil {
 		return nil, err
 	}
@@ -355,29 +389,6 @@ func List(ctx context.Context, cfg Config, game string) ([]LobbyInfo, error) {
 		err = b.Network() // nothing heard because there is no network
 	}
 	return ls, err
-}
-
-// sortLobbies orders open lobbies the way quick-join picks them (fewest
-// free seats first, then the nearest host, then by id, so that every
-// player tries them in the same order), then the rest by name and id.
-func sortLobbies(ls []LobbyInfo) {
-	slices.SortFunc(ls, func(a, b LobbyInfo) int {
-		ao, bo := joinable(a), joinable(b)
-		switch {
-		case ao && !bo:
-			return -1
-		case bo && !ao:
-			return 1
-		case ao:
-			return cmp.Or(cmp.Compare(a.Capacity-a.Players, b.Capacity-b.Players), cmp.Compare(a.RTT, b.RTT), cmp.Compare(a.ID, b.ID))
-		}
-		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
-	})
-}
-
-// joinable reports whether quick-join may pick l.
-func joinable(l LobbyInfo) bool {
-	return l.State == beacon.StateOpen && l.Players < l.Capacity
 }
 
 // errIsClosed reports the errors a component returns when it was closed

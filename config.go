@@ -84,6 +84,12 @@ type Config struct {
 	// Player is this player's display name, shown to the others (may be
 	// empty; at most 64 bytes).
 	Player string
+	// PlayerKey is this player's stable key (NewPlayerKey), by which an
+	// owner's ban and a party leader's named seats know the player again
+	// when it comes back; a game makes one once and keeps it. "" means a
+	// key made once per process. On a LAN it is a courtesy, not
+	// authentication: a player who makes up a new key is a new player.
+	PlayerKey string
 	// Interfaces names the network interfaces to announce and discover on
 	// (like "eth0", "wlan0"); nil means every LAN interface, skipping
 	// container and VPN bridges, following interfaces as they come and go.
@@ -206,7 +212,11 @@ func (c Config) beaconNet() beacon.NetConfig {
 }
 
 func (c Config) clientConfig() lobby.ClientConfig {
-	return lobby.ClientConfig{Player: c.Player, Timeout: c.Timeout, Logger: c.Logger, Dial: c.dial}
+	key := c.PlayerKey
+	if key == "" {
+		key = processKey()
+	}
+	return lobby.ClientConfig{Player: c.Player, PlayerKey: key, Timeout: c.Timeout, Logger: c.Logger, Dial: c.dial}
 }
 
 // check reports configuration errors a caller must fix.
@@ -214,7 +224,10 @@ func (c Config) check() error {
 	if c.Coordinator == "" && c.NoBeacon && c.NoMDNS {
 		return ErrNoDiscovery
 	}
-	return lobby.ValidatePlayerName(c.Player)
+	if err := lobby.ValidatePlayerName(c.Player); err != nil {
+		return err
+	}
+	return lobby.ValidatePlayerKey(c.PlayerKey)
 }
 
 // keys caches derived LAN keys by passphrase for the life of the process:

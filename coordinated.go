@@ -13,10 +13,6 @@ import (
 	"github.com/lanlobby/lanlobby/lobby"
 )
 
-// pollInterval is how often a Browser on a coordinator asks it for its
-// lobbies.
-const pollInterval = time.Second
-
 // coordinatorAddr completes a coordinator address given without a port.
 func coordinatorAddr(addr string) string {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
@@ -48,20 +44,27 @@ func hostOf(addr string) netip.AddrPort {
 	return netip.AddrPort{}
 }
 
-// fromCoordinator is a coordinator's lobby as a LobbyInfo.
+// fromCoordinator is a coordinator's lobby as a LobbyInfo: with all of
+// its metadata, and its reserved seats counted among the players (seats
+// taken), as the LAN counts them.
 func fromCoordinator(l lobby.Info, host netip.AddrPort) LobbyInfo {
-	return LobbyInfo{ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity,
+	in := LobbyInfo{ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players + l.Reserved, Capacity: l.Capacity,
 		State: beaconState(l.State), Host: host, Seen: time.Now(), Source: "coordinator"}
+	in.Version, in.Meta = l.Version, beacon.MetaOf(l.Meta)
+	if !l.Created.IsZero() {
+		in.CreatedMS = l.Created.UnixMilli()
+	}
+	return in
 }
 
-func listCoordinator(ctx context.Context, cfg Config, game string) ([]LobbyInfo, error) {
+func listCoordinator(ctx context.Context, cfg Config, game string, f Filter) ([]LobbyInfo, error) {
 	addr := coordinatorAddr(cfg.Coordinator)
 	c, err := dial(ctx, cfg, addr)
 	if err != nil {
 		return nil, err
 	}
 	defer c.Close()
-	ls, err := c.List(ctx, game)
+	ls, err := c.ListFiltered(ctx, game, f)
 	if err != nil {
 		return nil, err
 	}
@@ -74,92 +77,62 @@ func listCoordinator(ctx context.Context, cfg Config, game string) ([]LobbyInfo,
 	return out, nil
 }
 
-// poller is a beacon.Source over a coordinator's list: it asks every
-// pollInterval and reports the differences.
-type poller struct {
+// subSource is a beacon.Source over a live subscription on a coordinator:
+// the coordinator pushes the changes of the lobbies that pass the filter,
+// and nothing else (no polling).
+type subSource struct {
 	c      *lobby.Client
+	sub    *lobby.Subscription
 	host   netip.AddrPort
-	game   string
 	events chan Event
 	quit   chan struct{}
 	done   chan struct{}
 	once   sync.Once
 }
 
-func startPoller(ctx context.Context, cfg Config, game string) (*poller, error) {
+func startSubSource(ctx context.Context, cfg Config, game string, f Filter) (*subSource, error) {
 	addr := coordinatorAddr(cfg.Coordinator)
 	c, err := dial(ctx, cfg, addr)
 	if err != nil {
 		return nil, err
 	}
-	p := &poller{c: c, host: hostOf(addr), game: game, events: make(chan Event),
+	sub, err := c.Subscribe(ctx, game, f)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cannot subscribe at coordinator %s: %w", addr, err)
+	}
+	s := &subSource{c: c, sub: sub, host: hostOf(addr), events: make(chan Event),
 		quit: make(chan struct{}), done: make(chan struct{})}
-	go p.run(cfg.Timeout)
-	return p, nil
+	go s.run()
+	return s, nil
 }
 
-func (p *poller) Events() <-chan beacon.Event { return p.events }
+func (s *subSource) Events() <-chan beacon.Event { return s.events }
 
-func (p *poller) stop() {
-	p.once.Do(func() { close(p.quit) })
-	<-p.done
-	p.c.Close()
-}
-
-func (p *poller) run(timeout time.Duration) {
-	defer close(p.done)
-	defer close(p.events)
-	known := map[string]LobbyInfo{}
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
-	send := func(ev Event) bool {
-		select {
-		case p.events <- ev:
-			return true
-		case <-p.quit:
-			return false
-		}
-	}
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		ls, err := p.c.List(ctx, p.game)
-		cancel()
-		if err == nil {
-			now := map[string]LobbyInfo{}
-			for _, l := range ls {
-				in := fromCoordinator(l, p.host)
-				now[l.ID] = in
-				old, ok := known[l.ID]
-				switch {
-				case !ok:
-					if !send(Event{Type: Added, Lobby: in}) {
-						return
-					}
-				case !sameLobby(old, in):
-					if !send(Event{Type: Updated, Lobby: in}) {
-						return
-					}
-				}
-			}
-			for id, old := range known {
-				if _, ok := now[id]; !ok && !send(Event{Type: Removed, Lobby: old}) {
-					return
-				}
-			}
-			known = now
+// run turns the subscription's changes into the view's events; it ends
+// when the subscription does (Close, or the coordinator was lost).
+func (s *subSource) run() {
+	defer close(s.done)
+	defer close(s.events)
+	for ch := range s.sub.Changes() {
+		ev := Event{Type: Updated, Lobby: fromCoordinator(ch.Lobby, s.host)}
+		switch ch.Kind {
+		case lobby.EventLobbyAdded:
+			ev.Type = Added
+		case lobby.EventLobbyRemoved:
+			ev.Type = Removed
 		}
 		select {
-		case <-tick.C:
-		case <-p.quit:
-			return
-		case <-p.c.Done():
+		case s.events <- ev:
+		case <-s.quit:
 			return
 		}
 	}
 }
 
-// sameLobby compares what a player sees of a lobby.
-func sameLobby(a, b LobbyInfo) bool {
-	return a.ID == b.ID && a.Game == b.Game && a.Name == b.Name && a.Players == b.Players &&
-		a.Capacity == b.Capacity && a.State == b.State && a.Host == b.Host
+func (s *subSource) stop() {
+	s.once.Do(func() { close(s.quit) })
+	s.sub.Close()
+	<-s.done
+	s.c.Close()
 }

@@ -106,8 +106,11 @@ func (e *DiscoveryError) Unwrap() []error {
 }
 
 // isGone reports errors that mean a lobby found on the LAN is no longer
-// there to join (it filled, started or ended since it answered), so the
-// next candidate is worth trying.
+// there to join (it filled, started or ended since it answered), or not
+// for this player (its metadata changed past the filter, or did not all
+// fit the LAN; its owner banned the player), so the next candidate is
+// worth trying.
 func isGone(err error) bool {
-	return errors.Is(err, lobby.ErrLobbyFull) || errors.Is(err, lobby.ErrLobbyStarted) || errors.Is(err, lobby.ErrUnknownLobby)
+	return errors.Is(err, lobby.ErrLobbyFull) || errors.Is(err, lobby.ErrLobbyStarted) || errors.Is(err, lobby.ErrUnknownLobby) ||
+		errors.Is(err, lobby.ErrFilterMismatch) || errors.Is(err, lobby.ErrBanned)
 }

@@ -21,6 +21,14 @@ type HostOptions struct {
 	Players int
 	// Meta is free-form metadata every member receives (map, mode...).
 	Meta map[string]string
+	// Version is the game version players' filters compare (Filter.Version;
+	// "" for none: no versioned filter admits the lobby).
+	Version string
+	// Filterable names the keys of Meta to advertise on the LAN, so that
+	// LAN filters see them: keys of a-z 0-9 . _ -, at most 8, of which the
+	// beacon and mDNS carry the first 4 that fit in 72 bytes of keys and
+	// values (see Filter). A coordinator filters on all of Meta anyway.
+	Filterable []string
 	// Port or Addr says where the host's game listens (see JoinOptions).
 	Port int
 	Addr string
@@ -48,6 +56,12 @@ func (o HostOptions) check() error {
 			Message: fmt.Sprintf("players must be %d..%d, not %d", lobby.MinCapacity, lobby.MaxCapacity, o.Players)}
 	}
 	if err := lobby.ValidateMeta(o.Meta); err != nil {
+		return err
+	}
+	if err := lobby.ValidateVersion(o.Version); err != nil {
+		return err
+	}
+	if err := lobby.ValidateFilterable(o.Filterable); err != nil {
 		return err
 	}
 	if err := lobby.ValidatePassword(o.Password); err != nil {
@@ -82,6 +96,7 @@ func Host(ctx context.Context, cfg Config, opts HostOptions) (*Session, error) {
 	defer cancel()
 	create := func(c *lobby.Client) (*lobby.Joined, error) {
 		return c.Create(ctx, lobby.CreateOptions{Game: opts.Game, Name: opts.Name, Capacity: opts.Players, Meta: opts.Meta,
+			Version: opts.Version, Filterable: opts.Filterable,
 			Private: opts.Private, AutoStart: opts.AutoStart, JoinOptions: JoinOptions{Port: opts.Port, Addr: opts.Addr, Password: opts.Password}})
 	}
 	if cfg.Coordinator != "" {

@@ -12,11 +12,24 @@ import (
 )
 
 // QuickJoin takes a seat in the open lobby of game closest to starting
-// (fewest free seats; see Config.Settle for how long it listens), trying
-// the next when one fills meanwhile, and returns the peers to connect to.
-// With Config.Coordinator it asks that coordinator, whose rule is exact.
+// (fewest free seats, then the oldest; see Config.Settle for how long it
+// listens) among those that pass opts.Filter and have opts.Seats seats
+// free, trying the next when one fills meanwhile, and returns the peers
+// to connect to. With opts.Seats > 1 the seats of this player's party are
+// reserved in the same lobby, all at once (Session.Reservation). With
+// Config.Coordinator it asks that coordinator, whose rule is exact. A
+// game quick-joins "version 1.4, map dunes, 3 seats for me and my
+// friends" in one call:
+//
+//	s, err := lanlobby.QuickJoin(ctx, cfg, "demo", lanlobby.JoinOptions{Port: 7777, Seats: 3,
+//		Filter: lanlobby.Filter{Version: "1.4", Meta: map[string]string{"map": "dunes"}}})
+//	// hand s.ID() and s.Reservation().Token to the two friends, who
+//	// lanlobby.Join(ctx, cfg, id, lanlobby.JoinOptions{Port: 7777, Reservation: token})
 func QuickJoin(ctx context.Context, cfg Config, game string, opts JoinOptions) (*Session, error) {
 	cfg = cfg.withDefaults()
+	if err := opts.Filter.Validate(); err != nil {
+		return nil, err
+	}
 	if cfg.Coordinator != "" {
 		return joinAt(ctx, cfg, coordinatorAddr(cfg.Coordinator), func(c *lobby.Client) (*lobby.Joined, error) {
 			return c.QuickJoin(ctx, game, opts)
@@ -55,11 +68,18 @@ func Join(ctx context.Context, cfg Config, nameOrID string, opts JoinOptions) (*
 }
 
 // QuickJoin takes a seat in the best open lobby of game the Browser
-// knows of ("" means the Browser's game). A Browser that has been running
-// decides at once on its view; a fresh one first listens as a one-shot
-// QuickJoin does, and joins at once when a lobby one seat from starting
-// answers (none can be better).
+// knows of ("" means the Browser's game) that passes opts.Filter (the
+// Browser's own filter when opts.Filter is zero) with opts.Seats free. A
+// Browser that has been running decides at once on its view; a fresh one
+// first listens as a one-shot QuickJoin does, and joins at once when a
+// lobby with exactly the seats asked for answers (none can be better).
 func (b *Browser) QuickJoin(ctx context.Context, game string, opts JoinOptions) (*Session, error) {
+	if opts.Filter.IsZero() && opts.Filter.VersionRule == "" {
+		opts.Filter = b.filter
+	}
+	if err := opts.Filter.Validate(); err != nil {
+		return nil, err
+	}
 	if game == "" {
 		game = b.game
 	}
@@ -72,25 +92,26 @@ func (b *Browser) QuickJoin(ctx context.Context, game string, opts JoinOptions) 
 	}
 	ctx, cancel := withTimeout(ctx, b.cfg)
 	defer cancel()
-	if b.poller != nil {
+	if b.sub != nil {
 		return joinAt(ctx, b.cfg, coordinatorAddr(b.cfg.Coordinator), func(c *lobby.Client) (*lobby.Joined, error) {
 			return c.QuickJoin(ctx, g, opts)
 		})
 	}
+	seats := max(opts.Seats, opts.Filter.Free, 1)
 	var candidates []LobbyInfo
 	err = b.wait(ctx, func(view map[string]*seen, now time.Time, final bool) bool {
-		candidates = candidates[:0]
+		all := make([]LobbyInfo, 0, len(view))
 		for _, s := range view {
-			if s.info.Game == g && joinable(s.info) {
-				candidates = append(candidates, s.info)
-			}
+			all = append(all, s.info)
 		}
-		sortLobbies(candidates)
+		candidates = quickJoinOrder(all, g, seats, opts.Filter)
 		if final || len(candidates) == 0 {
 			return false
 		}
+		// None can be better than one with exactly the seats asked for.
 		best := candidates[0]
-		return best.Capacity-best.Players == 1 && addressSettled(view[best.ID], now)
+		return best.Capacity-best.Players == seats && opts.Filter.Match(candidate(best)) == lobby.Matches &&
+			addressSettled(view[best.ID], now)
 	})
 	if err != nil {
 		return nil, err
@@ -99,7 +120,7 @@ func (b *Browser) QuickJoin(ctx context.Context, game string, opts JoinOptions) 
 		if err := b.Network(); err != nil {
 			return nil, err
 		}
-		return nil, &lobby.Error{Code: lobby.CodeNoOpenLobby, Message: fmt.Sprintf("no open lobby of game %q visible on the LAN", g)}
+		return nil, &lobby.Error{Code: lobby.CodeNoOpenLobby, Message: fmt.Sprintf("no open lobby of game %q with %d free seats that passes the filter visible on the LAN", g, seats)}
 	}
 	return b.tryJoin(ctx, candidates, func(c *lobby.Client, l LobbyInfo) (*lobby.Joined, error) {
 		if b.isDaemon(l) {

@@ -51,12 +51,17 @@ func TestLookEndsForGood(t *testing.T) {
 	}
 }
 
+// TestSortLobbies: open lobbies in the quick-join order a coordinator
+// uses (lobby.CompareCandidates: fewest free seats, the oldest, then by
+// id; an unknown age last), then the rest by name.
 func TestSortLobbies(t *testing.T) {
+	old := func(l LobbyInfo, ms int64) LobbyInfo { l.CreatedMS = ms; return l }
 	ls := []LobbyInfo{
 		{ID: "started", Name: "a", Players: 1, Capacity: 4, State: 3},
 		{ID: "three", Name: "z", Players: 1, Capacity: 4, State: 1},
-		{ID: "one-far", Name: "y", Players: 3, Capacity: 4, State: 1, RTT: 2 * time.Millisecond},
-		{ID: "one-near", Name: "x", Players: 1, Capacity: 2, State: 1, RTT: time.Millisecond},
+		old(LobbyInfo{ID: "one-new", Name: "y", Players: 3, Capacity: 4, State: 1, RTT: time.Millisecond}, 2000),
+		old(LobbyInfo{ID: "one-old", Name: "x", Players: 1, Capacity: 2, State: 1, RTT: 2 * time.Millisecond}, 1000),
+		{ID: "one-unknown", Name: "w", Players: 1, Capacity: 2, State: 1},
 		{ID: "full", Name: "b", Players: 4, Capacity: 4, State: 2},
 	}
 	sortLobbies(ls)
@@ -64,7 +69,7 @@ func TestSortLobbies(t *testing.T) {
 	for _, l := range ls {
 		got = append(got, l.ID)
 	}
-	want := []string{"one-near", "one-far", "three", "started", "full"}
+	want := []string{"one-old", "one-new", "one-unknown", "three", "started", "full"}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("order %v, want %v", got, want)

@@ -59,7 +59,9 @@ func AppendEncode(dst []byte, p *Packet) ([]byte, error) {
 }
 
 // lobbyRecordLen is the encoded size of l including its length byte.
-func lobbyRecordLen(l *Lobby) int { return 1 + 3 + len(l.ID) + len(l.Game) + len(l.Name) + 5 }
+func lobbyRecordLen(l *Lobby) int {
+	return 1 + 3 + len(l.ID) + len(l.Game) + len(l.Name) + 5 + attrsLen(&l.Attrs)
+}
 
 func appendLobby(dst []byte, l *Lobby) []byte {
 	dst = append(dst, byte(lobbyRecordLen(l)-1))
@@ -67,7 +69,8 @@ func appendLobby(dst []byte, l *Lobby) []byte {
 	dst = appendStr(dst, l.Game)
 	dst = appendStr(dst, l.Name)
 	dst = append(dst, byte(l.Players), byte(l.Capacity), byte(l.State))
-	return binary.BigEndian.AppendUint16(dst, l.Port)
+	dst = binary.BigEndian.AppendUint16(dst, l.Port)
+	return appendAttrs(dst, &l.Attrs)
 }
 
 func appendStr(dst []byte, s string) []byte { return append(append(dst, byte(len(s))), s...) }
@@ -153,6 +156,8 @@ func decode(b []byte) (Packet, int, error) {
 			l.Port = rec.u16()
 			if rec.bad {
 				r.bad = true
+			} else {
+				l.Attrs = decodeAttrs(rec.b)
 			}
 		}
 	case KindQuery:
@@ -306,6 +311,9 @@ func validateLobby(l *Lobby) error {
 		return fmt.Errorf("lobby %q: unknown state %d", l.ID, l.State)
 	case l.Port == 0:
 		return fmt.Errorf("lobby %q: port 0", l.ID)
+	}
+	if err := validateAttrs(&l.Attrs); err != nil {
+		return fmt.Errorf("lobby %q: %w", l.ID, err)
 	}
 	return nil
 }

@@ -65,13 +65,16 @@ type LobbyInfo struct {
 	RTT time.Duration
 	// Source names where the information came from ("beacon", "mdns").
 	Source string
+	// Attrs are the lobby's game version, creation time and filterable
+	// metadata (zero from hosts that do not send them).
+	Attrs
 }
 
 // sameLobby reports whether two views agree on the lobby itself: all
 // fields but where and how it was heard (Host, Iface, Source, Seen, RTT).
 func (l LobbyInfo) sameLobby(o LobbyInfo) bool {
 	return l.ID == o.ID && l.Game == o.Game && l.Name == o.Name && l.Players == o.Players &&
-		l.Capacity == o.Capacity && l.State == o.State
+		l.Capacity == o.Capacity && l.State == o.State && l.Attrs == o.Attrs
 }
 
 // sameContent reports whether a consumer would see a difference: all

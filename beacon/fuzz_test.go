@@ -21,6 +21,13 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Add([]byte("LLOB"))
 	f.Add(mustHex("4c4c4f42 01 01 00 20 00000001 0006 ffff"))
+	// A lobby with attributes in its record extension (attrs.go).
+	withAttrs := testLobby("attrs")
+	withAttrs.Attrs = Attrs{Version: "1.4", CreatedMS: 1748779200000,
+		Meta: LANMeta(map[string]string{"map": "dunes", "mode": "ctf", "x": "y"}, []string{"map", "mode"})}
+	if b, err := Encode(&Packet{Kind: KindAnnounce, Seq: 9, TTLSeconds: 6, Lobbies: []Lobby{withAttrs, testLobby("plain")}}); err == nil {
+		f.Add(b)
+	}
 	for _, b := range signedSeeds(f, testKey(f, "fuzz")) {
 		f.Add(b)
 	}

@@ -155,6 +155,9 @@ type Lobby struct {
 	State State
 	// Port is the coordinator's TCP port on the sender, 1..65535.
 	Port uint16
+	// Attrs are the game version, creation time and filterable metadata,
+	// carried in the record's extension area (attrs.go).
+	Attrs
 }
 
 // Coordinator is a coordinator daemon's announcement.

@@ -251,7 +251,7 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 	e.info = LobbyInfo{
 		ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity, State: l.State,
 		Host: netip.AddrPortFrom(e.info.Host.Addr(), l.Port), Iface: e.info.Iface,
-		Seen: now, Source: t.source,
+		Seen: now, Source: t.source, Attrs: l.Attrs,
 	}
 	switch {
 	case fresh:

@@ -58,6 +58,12 @@ type ClientConfig struct {
 	MaxPendingEvents int
 	// Logger receives structured logs (default: discarded).
 	Logger *slog.Logger
+	// PlayerKey is this player's stable key, sent in hello ("" for none):
+	// made once (NewPlayerKey) and kept by the game, it lets an owner's
+	// ban and a party leader's named seats recognise the player when it
+	// comes back. A courtesy on a LAN, not authentication: see
+	// PROTOCOL.md.
+	PlayerKey string
 }
 
 // EventError is the Kind of the last event a client delivers when its link
@@ -73,6 +79,12 @@ type Event struct {
 	Peers  []Member // started: every member
 	Err    error    // EventError, EventNameLost
 	Name   string   // EventNameLost: the registry name
+	// Banned: a member_left of a kick that banned the member.
+	Banned bool
+	// Reservation and Released: reservation_expired, the reservation's
+	// id and how many of its seats were released unclaimed.
+	Reservation string
+	Released    int
 }
 
 // Joined is the answer to Create, Join and QuickJoin: everything needed to
@@ -84,6 +96,10 @@ type Joined struct {
 	// Invite is the invite code of a private lobby created without a
 	// password: hand it to the players with the lobby id.
 	Invite string
+	// Reservation holds the seats reserved for this player's party (a
+	// join with Seats > 1; nil otherwise): hand its Token to the party,
+	// whose members join the lobby with it (JoinOptions.Reservation).
+	Reservation *Reservation
 }
 
 // JoinOptions says where this player's game listens. Give Port (the
@@ -94,6 +110,22 @@ type JoinOptions struct {
 	Addr string
 	// Password joins a private lobby (its password or invite code).
 	Password string
+	// Filter is what the lobby must pass: QuickJoin picks among the
+	// lobbies that do; Join of one that does not (any more) fails with
+	// ErrFilterMismatch.
+	Filter Filter
+	// Seats is how many seats to take (0 or 1: this player's): Seats-1
+	// more are reserved in the same lobby for this player's party, all at
+	// once or not at all (Joined.Reservation).
+	Seats int
+	// Party names the party's members by player key: the reserved seats
+	// are held for them and they claim them by joining the lobby. Seats
+	// not named are claimed with the reservation's token.
+	Party []string
+	// Reservation claims a seat reserved for this player with the token
+	// the party's leader (or the lobby's owner) handed out: it gets in
+	// even when the lobby looks full.
+	Reservation string
 }
 
 // CreateOptions describes a lobby to create.
@@ -102,6 +134,11 @@ type CreateOptions struct {
 	Name     string
 	Capacity int
 	Meta     map[string]string
+	// Version is the game version players' filters compare ("" for none).
+	Version string
+	// Filterable names the metadata keys to advertise on the LAN, so that
+	// LAN filters see them (see rules.MaxFilterableKeys).
+	Filterable []string
 	// Private makes the lobby joinable only by id and password: with
 	// JoinOptions.Password set, that password; without, the coordinator
 	// makes an invite code (Joined.Invite). Private lobbies are not listed,
@@ -142,6 +179,7 @@ type Client struct {
 	lobbies   map[string]*membership
 	names     map[string]string // registry names this client holds → their addresses
 
+	subs   clientSubs    // live subscriptions (subclient.go)
 	lost   chan struct{} // closed on a terminal error
 	quit   chan struct{} // closed by Close
 	events *eventQueue
@@ -209,6 +247,9 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	if err := ValidatePlayerName(cfg.Player); err != nil {
 		return nil, err
 	}
+	if err := ValidatePlayerKey(cfg.PlayerKey); err != nil {
+		return nil, err
+	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, strconv.Itoa(DefaultPort))
 	}
@@ -233,7 +274,9 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	c.link = l
-	in, err := c.callOn(ctx, l, &request{Op: OpHello, V: ProtocolVersion, Client: ClientName, Player: cfg.Player}, nil)
+	hello := &request{Op: OpHello, V: ProtocolVersion, Client: ClientName, Player: cfg.Player}
+	hello.Key = cfg.PlayerKey
+	in, err := c.callOn(ctx, l, hello, nil)
 	if err == nil {
 		err = c.adopt(l, in)
 	}
@@ -298,6 +341,7 @@ func (c *Client) Close() error {
 		c.wg.Wait()
 		c.finish()
 		c.events.stop()
+		c.finishSubscriptions(true)
 	})
 	return nil
 }
@@ -315,18 +359,21 @@ func (c *Client) finish() {
 
 // Create makes a lobby with this client as owner and first member.
 func (c *Client) Create(ctx context.Context, o CreateOptions) (*Joined, error) {
-	return c.join(ctx, &request{Op: OpCreate, Game: o.Game, Name: o.Name, Capacity: o.Capacity,
-		Meta: o.Meta, Port: o.Port, Addr: o.Addr, Password: o.Password, Private: o.Private, AutoStart: o.AutoStart})
+	req := &request{Op: OpCreate, Game: o.Game, Name: o.Name, Capacity: o.Capacity,
+		Meta: o.Meta, Port: o.Port, Addr: o.Addr, Password: o.Password, Private: o.Private, AutoStart: o.AutoStart}
+	req.Version, req.Filterable = o.Version, o.Filterable
+	return c.join(ctx, req)
 }
 
 // Join enters the lobby with that id.
 func (c *Client) Join(ctx context.Context, lobbyID string, o JoinOptions) (*Joined, error) {
-	return c.join(ctx, &request{Op: OpJoin, Lobby: lobbyID, Port: o.Port, Addr: o.Addr, Password: o.Password})
+	return c.join(ctx, o.withMatch(&request{Op: OpJoin, Lobby: lobbyID, Port: o.Port, Addr: o.Addr, Password: o.Password}))
 }
 
-// QuickJoin enters the open lobby of game closest to starting.
+// QuickJoin enters the open lobby of game closest to starting among those
+// that pass o.Filter and have o.Seats seats free.
 func (c *Client) QuickJoin(ctx context.Context, game string, o JoinOptions) (*Joined, error) {
-	return c.join(ctx, &request{Op: OpQuickJoin, Game: game, Port: o.Port, Addr: o.Addr})
+	return c.join(ctx, o.withMatch(&request{Op: OpQuickJoin, Game: game, Port: o.Port, Addr: o.Addr}))
 }
 
 func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
@@ -342,7 +389,7 @@ func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
 	if err != nil {
 		return nil, err
 	}
-	j := &Joined{Lobby: in.lobbyState.info(), Peers: in.Peers, Invite: in.Invite}
+	j := &Joined{Lobby: in.lobbyState.info(), Peers: in.Peers, Invite: in.Invite, Reservation: in.Reservation.reservation(time.Now())}
 	if in.You != nil {
 		j.You = *in.You
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/lanlobby/lanlobby/rules"
 	"github.com/lanlobby/lanlobby/tcpconn"
 )
 
@@ -37,6 +38,10 @@ const (
 	// DefaultOpQueue bounds requests waiting for the state goroutine; past
 	// it, connection readers wait, which pushes back on the senders' TCP.
 	DefaultOpQueue = 4096
+	// DefaultSubscriptionPending bounds a connection's waiting
+	// subscription output in bytes: some 5,000 lobby changes, merged per
+	// lobby, each encoded only when it is sent.
+	DefaultSubscriptionPending = 256 << 10
 )
 
 // ServerConfig tunes a coordinator. Zero fields take the documented defaults.
@@ -104,8 +109,22 @@ type ServerConfig struct {
 	// NameTTL is how long a name registered over UDP lives unless renewed
 	// (default DefaultNameTTL).
 	NameTTL time.Duration
-	// now is the clock of the name registry's expiry (tests).
-	now func() time.Time
+	// ReservationWindow is how long seats a party reserves wait for its
+	// members (default rules.DefaultReservationWindow, 10 s); then the
+	// unclaimed ones are released and the lobby's members told.
+	ReservationWindow time.Duration
+	// MaxSubscriptions caps the live subscriptions of one connection
+	// (default rules.MaxSubscriptions, 8).
+	MaxSubscriptions int
+	// SubscriptionPending bounds, in bytes, the subscription output a
+	// connection may have waiting while its link is backed up (default
+	// DefaultSubscriptionPending). Waiting events are merged per lobby;
+	// past the bound the connection's subscriptions end with an
+	// unsubscribed push (reason slow_consumer) and it may subscribe again.
+	SubscriptionPending int
+	// Now is the clock of creation times, reservation windows and timed
+	// bans (default time.Now); tests inject one.
+	Now func() time.Time
 }
 
 // DefaultServerConfig returns the defaults for a LAN coordinator.
@@ -134,9 +153,6 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	}
 	if c.NameTTL <= 0 {
 		c.NameTTL = DefaultNameTTL
-	}
-	if c.now == nil {
-		c.now = time.Now
 	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = d.HeartbeatInterval
@@ -179,6 +195,18 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.ReservationWindow <= 0 {
+		c.ReservationWindow = rules.DefaultReservationWindow
+	}
+	if c.MaxSubscriptions <= 0 {
+		c.MaxSubscriptions = rules.MaxSubscriptions
+	}
+	if c.SubscriptionPending <= 0 {
+		c.SubscriptionPending = DefaultSubscriptionPending
+	}
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	switch {
 	case c.HeartbeatInterval < time.Millisecond:

@@ -20,4 +20,12 @@
 //   - client.go: the Client API; link.go: one connection of a client and
 //     its calls; reconnect.go: resume and restore from the client's side;
 //     events.go: the client's event queue.
+//   - Matchmaking: filter.go, the one implementation of which lobbies a
+//     filter admits and of the quick-join order, shared with the LAN view
+//     of the root package; match.go, the registry's candidates; party.go,
+//     seats reserved for a party or invited players; ban.go, bans by
+//     player key (all pure). wirematch.go: their wire fields;
+//     handlematch.go: reserve and the reservation timers; subscribe.go:
+//     live filtered subscriptions, bounded per connection;
+//     clientmatch.go and subclient.go: the client's side.
 package lobby

@@ -43,6 +43,15 @@ const (
 	CodeUnknownName        Code = "unknown_name"         // no such name in the registry
 	CodeTooManyNames       Code = "too_many_names"       // the registry, or this client's share of it, is full
 	CodeInternal           Code = "internal"             // a bug on the coordinator's side
+
+	CodeInvalidVersion       Code = "invalid_version"        // a game version not of the allowed form
+	CodeInvalidPlayerKey     Code = "invalid_player_key"     // hello's player key not of the allowed form
+	CodeInvalidFilter        Code = "invalid_filter"         // a filter over the limits, or seats outside 1..8
+	CodeFilterMismatch       Code = "filter_mismatch"        // join with a filter the lobby does not pass (it changed since it was seen)
+	CodeBanned               Code = "banned"                 // the lobby's owner banned this player (by its player key)
+	CodeUnknownReservation   Code = "unknown_reservation"    // a reservation token the lobby does not hold (expired, claimed, or wrong)
+	CodeTooManySubscriptions Code = "too_many_subscriptions" // the connection has its maximum of subscriptions
+	CodeUnknownSubscription  Code = "unknown_subscription"   // unsubscribe of a subscription the connection does not have
 )
 
 // Error is an error reply from the coordinator, or a validation failure of
@@ -102,4 +111,8 @@ var (
 	ErrBadRequest         = &Error{Code: CodeBadRequest}
 	ErrResumeFailed       = &Error{Code: CodeResumeFailed}
 	ErrBadPassword        = &Error{Code: CodeBadPassword}
+	ErrInvalidFilter      = &Error{Code: CodeInvalidFilter}
+	ErrFilterMismatch     = &Error{Code: CodeFilterMismatch}
+	ErrBanned             = &Error{Code: CodeBanned}
+	ErrUnknownReservation = &Error{Code: CodeUnknownReservation}
 )

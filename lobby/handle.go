@@ -3,6 +3,7 @@ package lobby
 import (
 	"encoding/json"
 	"net/netip"
+	"time"
 
 	"github.com/lanlobby/lanlobby/tcpconn"
 )
@@ -14,7 +15,10 @@ const (
 	opClosed
 	opStats
 	opGraceExpired
-	opCall // runs call on the state goroutine (Snapshot)
+	opCall               // runs call on the state goroutine (Snapshot)
+	opReservationExpired // a reservation's window passed (party.go)
+	opSubFlush           // retry subscription output held back (subscribe.go)
+	opFunc               // run fn on the state goroutine (inLoop)
 )
 
 // op is one unit of work for the state goroutine.
@@ -26,7 +30,9 @@ type op struct {
 	stats  chan Stats
 	member string // opGraceExpired
 	gen    uint64
-	call   func() // opCall
+	call   func()       // opCall
+	resv   *Reservation // opReservationExpired
+	fn     func()       // opFunc
 }
 
 // submit hands an op to the state goroutine; false when it has stopped.
@@ -55,15 +61,17 @@ func (s *Server) loop() {
 }
 
 func (s *Server) publishChanges() {
-	if s.cfg.OnLobbyChange == nil {
-		return
+	changes := s.reg.TakeChanges()
+	if s.cfg.OnLobbyChange != nil {
+		for _, in := range changes {
+			s.cfg.OnLobbyChange(in)
+		}
 	}
-	for _, in := range s.reg.TakeChanges() {
-		s.cfg.OnLobbyChange(in)
-	}
+	s.subs.publish(s, changes)
 }
 
 func (s *Server) shutdown() {
+	s.stopMatchTimers()
 	keep := s.cfg.KeepLobbiesOnShutdown
 	if !keep {
 		s.deliver(s.reg.CloseAll(ReasonShutdown))
@@ -92,6 +100,7 @@ func (s *Server) handle(o op) {
 		}
 		o.stats <- st
 	case opClosed:
+		s.subs.dropSession(o.sess)
 		m := s.members[o.sess.id]
 		if m == nil || m.sess != o.sess {
 			return // no hello, or a link replaced by a resume
@@ -110,6 +119,12 @@ func (s *Server) handle(o op) {
 	case opCall:
 		o.call()
 		return
+	case opReservationExpired:
+		s.reservationExpired(o.resv)
+	case opSubFlush:
+		s.subs.flush(s)
+	case opFunc:
+		o.fn()
 	}
 	s.obs.version.Add(1)
 }
@@ -180,6 +195,11 @@ func (s *Server) handleRequest(sess *session, req *request) {
 	case OpRestore:
 		s.restore(sess, req)
 		return
+	case OpSubscribe, OpUnsubscribe:
+		if sess.id != "" {
+			s.subscription(sess, req)
+			return
+		}
 	}
 	if sess.id == "" {
 		sess.conn.Send(encodeError(req.ID, errorf(CodeHelloRequired, "send hello first")))
@@ -200,7 +220,8 @@ func (s *Server) handleRequest(sess *session, req *request) {
 				password = RandomID() // an invite code: 50 random bits
 				invite = password
 			}
-			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password, AutoStart: req.AutoStart})
+			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password,
+				Version: req.Version, Filterable: req.Filterable, AutoStart: req.AutoStart})
 			if err == nil {
 				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
 				s.obs.created(l)
@@ -211,20 +232,27 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		var m Member
 		if m, err = sess.member(req); err == nil {
 			var l *Lobby
+			var res *Reservation
 			if req.Op == OpJoin {
-				l, notices, err = s.reg.JoinWithPassword(m, req.Lobby, req.Password)
+				l, res, notices, err = s.reg.JoinWith(m, req.Lobby, s.joinSpec(req))
 			} else {
-				l, notices, err = s.reg.QuickJoin(m, req.Game)
+				l, res, notices, err = s.reg.QuickJoinWith(m, req.Game, s.joinSpec(req))
 			}
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, "")
+				reply = s.encodeJoinedParty(req.ID, l, m, sess.local, s.members[sess.id].token, res)
 				s.obs.joined(req.Op == OpQuickJoin)
 			}
 		}
 	case OpLeave:
 		notices, err = s.reg.Leave(sess.id, req.Lobby, ReasonLeft)
 	case OpKick:
-		notices, err = s.reg.Kick(sess.id, req.Lobby, req.Member)
+		if req.Ban {
+			notices, err = s.reg.KickBan(sess.id, req.Lobby, req.Member, time.Duration(req.BanMS)*time.Millisecond)
+		} else {
+			notices, err = s.reg.Kick(sess.id, req.Lobby, req.Member)
+		}
+	case OpReserve:
+		reply, notices, err = s.reserve(sess, req)
 	case OpStart:
 		notices, err = s.reg.Start(sess.id, req.Lobby)
 	case OpClose:
@@ -237,7 +265,10 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			game, err = NormalizeGame(game)
 		}
 		if err == nil {
-			infos := s.reg.List(game)
+			err = req.Filter.filter().Validate()
+		}
+		if err == nil {
+			infos := s.reg.ListMatching(game, req.Filter.filter())
 			entries := make([]lobbyState, len(infos))
 			for i, in := range infos {
 				entries[i] = stateOf(in)

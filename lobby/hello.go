@@ -28,7 +28,11 @@ func (s *Server) hello(sess *session, req *request) {
 		sess.conn.Send(encodeError(req.ID, asError(err)))
 		return
 	}
-	m := s.newMember(sess, s.freeMemberID(), req.Player, newToken())
+	if err := ValidatePlayerKey(req.Key); err != nil {
+		sess.conn.Send(encodeError(req.ID, asError(err)))
+		return
+	}
+	m := s.newMember(sess, s.freeMemberID(), req.Player, newToken(), req.Key)
 	sess.conn.Send(s.encodeHello(req, m, nil, nil))
 	s.log.Debug("hello", "member", m.id, "player", req.Player, "client", req.Client, "remote", sess.ip)
 }
@@ -44,8 +48,8 @@ func (s *Server) freeMemberID() string {
 
 // newMember records a member identity, held by link sess, as hello and a
 // restore before hello do.
-func (s *Server) newMember(sess *session, id, player, token string) *member {
-	m := &member{id: id, player: player, token: token}
+func (s *Server) newMember(sess *session, id, player, token, key string) *member {
+	m := &member{id: id, player: player, token: token, key: key}
 	s.members[id] = m
 	s.attach(m, sess)
 	return m
@@ -55,7 +59,7 @@ func (s *Server) newMember(sess *session, id, player, token string) *member {
 // and its hello deadline no longer applies.
 func (s *Server) attach(m *member, sess *session) {
 	m.sess, m.local = sess, sess.local
-	sess.id, sess.player = m.id, m.player
+	sess.id, sess.player, sess.key = m.id, m.player, m.key
 	sess.helloDone.Store(true)
 	sess.helloTimer.Stop()
 }

@@ -35,10 +35,11 @@ func (g *gameIndex) remove(l *Lobby) {
 	l.bucket = 0
 }
 
-// best returns the open lobby with the fewest free slots, oldest first,
-// among those ok accepts; nil when there is none.
-func (g *gameIndex) best(ok func(*Lobby) bool) *Lobby {
-	for free := 1; free < len(g.buckets); free++ {
+// best returns the first open lobby in the quick-join order
+// (CompareCandidates) with at least minFree free seats among those ok
+// accepts; nil when there is none.
+func (g *gameIndex) best(minFree int, ok func(*Lobby) bool) *Lobby {
+	for free := max(minFree, 1); free < len(g.buckets); free++ {
 		h := g.buckets[free]
 		if len(h) == 0 {
 			continue
@@ -46,10 +47,11 @@ func (g *gameIndex) best(ok func(*Lobby) bool) *Lobby {
 		if ok(h[0]) {
 			return h[0]
 		}
-		// Rare: the member is already in the oldest one. Scan this bucket.
+		// Rare: the oldest is refused (the member is in it, it fails a
+		// filter, a ban). Scan this bucket.
 		var pick *Lobby
 		for _, l := range h {
-			if ok(l) && (pick == nil || l.created < pick.created) {
+			if ok(l) && (pick == nil || compareLobbies(l, pick) < 0) {
 				pick = l
 			}
 		}
@@ -60,11 +62,12 @@ func (g *gameIndex) best(ok func(*Lobby) bool) *Lobby {
 	return nil
 }
 
-// lobbyHeap is a container/heap of lobbies ordered by creation.
+// lobbyHeap is a container/heap of lobbies of equal free seats in the
+// quick-join order: by creation.
 type lobbyHeap []*Lobby
 
 func (h lobbyHeap) Len() int           { return len(h) }
-func (h lobbyHeap) Less(i, j int) bool { return h[i].created < h[j].created }
+func (h lobbyHeap) Less(i, j int) bool { return compareLobbies(h[i], h[j]) < 0 }
 func (h lobbyHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
 	h[i].heapPos = i

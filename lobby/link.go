@@ -173,6 +173,8 @@ func (c *Client) handleLine(l *link, line []byte) error {
 		l.conn.Send(encodePong(in.Seq))
 	case in.Event == "replaced":
 		l.replaced.Store(true)
+	case in.Sub != 0 && in.Event != "":
+		c.subEvent(in)
 	case in.Event != "":
 		c.notice(in)
 	default:
@@ -213,7 +215,10 @@ func nextPeers(peers []Member, ev Event, me string) []Member {
 
 // notice turns a push into an event and keeps the membership list current.
 func (c *Client) notice(in *inbound) {
-	ev := Event{Kind: NoticeKind(in.Event), Lobby: in.lobbyState.info(), Reason: in.Reason, Peers: in.Peers}
+	ev := Event{Kind: NoticeKind(in.Event), Lobby: in.lobbyState.info(), Reason: in.Reason, Peers: in.Peers, Banned: in.Banned}
+	if in.Reservation != nil {
+		ev.Reservation, ev.Released = in.Reservation.ID, in.Reservation.Released
+	}
 	if in.Member != nil {
 		ev.Member = *in.Member
 	}

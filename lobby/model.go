@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/base32"
 	"slices"
+	"time"
 
 	"github.com/lanlobby/lanlobby/rules"
 )
@@ -42,6 +43,10 @@ type Member struct {
 	ID   string `json:"id"`   // the member's connection identity, unique on the coordinator
 	Name string `json:"name"` // player name, may be empty
 	Addr string `json:"addr"` // game address (ip:port) peers connect to
+	// Key is the stable player key the member sent in hello ("" when
+	// none), by which bans and named party seats know the player again.
+	// It is never sent to anyone.
+	Key string `json:"-"`
 }
 
 // Lobby is one party being formed. The Registry owns every *Lobby; callers
@@ -60,6 +65,13 @@ type Lobby struct {
 	// a full lobby waits for its owner's start, and start works below
 	// capacity either way.
 	AutoStart bool
+	// Version is the game version the lobby was made with ("" when none).
+	Version string
+	// Filterable lists the metadata keys the host wants advertised on the
+	// LAN, where filters can see them (see rules.MaxFilterableKeys).
+	Filterable []string
+	// Created is when the lobby was made, by the registry's clock.
+	Created time.Time
 
 	secret  [sha256.Size]byte // SHA-256 of the password of a private lobby
 	private bool              // joinable only with the password; never listed or advertised
@@ -67,13 +79,20 @@ type Lobby struct {
 	created uint64 // creation order, for oldest-first tie breaks
 	bucket  int    // quick-join index bucket (free slots), 0 when not indexed
 	heapPos int    // position in that bucket's heap
+
+	reserved     int            // seats held by reservations, not yet claimed
+	reservations []*reservation // party and owner reservations (party.go)
+	bans         []ban          // banned player keys (ban.go)
 }
 
 // Players is how many members the lobby has.
 func (l *Lobby) Players() int { return len(l.Members) }
 
-// Free is how many slots are left.
-func (l *Lobby) Free() int { return l.Capacity - len(l.Members) }
+// Free is how many slots are left: neither taken nor reserved.
+func (l *Lobby) Free() int { return l.Capacity - len(l.Members) - l.reserved }
+
+// Reserved is how many seats reservations hold for players yet to come.
+func (l *Lobby) Reserved() int { return l.reserved }
 
 // Successor is the member who becomes owner if the owner leaves: the
 // longest-present member other than the owner, or "" when there is none.
@@ -108,7 +127,7 @@ func (l *Lobby) MemberIDs() []string {
 func (l *Lobby) refreshState() {
 	switch {
 	case l.State == StateStarted || l.State == StateClosed:
-	case len(l.Members) >= l.Capacity:
+	case len(l.Members)+l.reserved >= l.Capacity:
 		l.State = StateFull
 	default:
 		l.State = StateOpen
@@ -131,12 +150,23 @@ type Info struct {
 	Private bool `json:"private,omitempty"`
 	// AutoStart: the lobby starts by itself when it fills.
 	AutoStart bool `json:"auto_start,omitempty"`
+	// Version is the lobby's game version ("" when none).
+	Version string `json:"version,omitempty"`
+	// Reserved is how many seats are held for party members or invited
+	// players yet to come; Players + Reserved never exceeds Capacity.
+	Reserved int `json:"reserved,omitempty"`
+	// Created is when the lobby was made (the quick-join order's tie
+	// break: the oldest first).
+	Created time.Time `json:"created,omitzero"`
+	// Filterable lists the metadata keys advertised on the LAN.
+	Filterable []string `json:"filterable,omitempty"`
 }
 
 // Info returns a copy of the lobby's public state.
 func (l *Lobby) Info() Info {
 	return Info{ID: l.ID, Game: l.Game, Name: l.Name, Players: len(l.Members), Capacity: l.Capacity,
-		State: l.State, Owner: l.Owner, Successor: l.Successor(), Meta: l.Meta, Private: l.private, AutoStart: l.AutoStart}
+		State: l.State, Owner: l.Owner, Successor: l.Successor(), Meta: l.Meta, Private: l.private,
+		Version: l.Version, Reserved: l.reserved, Created: l.Created, Filterable: l.Filterable, AutoStart: l.AutoStart}
 }
 
 // NoticeKind names a push to lobby members; its value is the wire event name.
@@ -152,6 +182,9 @@ const (
 	NoticeUpdated      NoticeKind = "lobby_updated" // metadata changed
 	NoticeMemberAway   NoticeKind = "member_away"   // a member's link dropped; its seat is kept for the resume grace
 	NoticeMemberBack   NoticeKind = "member_back"   // an away member resumed
+	// NoticeReservationExpired: a reservation's window passed and its
+	// unclaimed seats were released (Notice.Released).
+	NoticeReservationExpired NoticeKind = "reservation_expired"
 )
 
 // Notice is something members of one lobby must be told. Registry operations
@@ -164,6 +197,12 @@ type Notice struct {
 	Reason     Reason   // member_left, closed
 	Peers      []Member // started: every member, in join order
 	Recipients []string // member ids to tell: the lobby's members (but not a joiner, who has its reply), plus a kicked member
+	// Banned marks the member_left of a kick that banned the member.
+	Banned bool
+	// Reservation and Released: reservation_expired, the reservation's id
+	// and how many of its seats went unclaimed.
+	Reservation string
+	Released    int
 }
 
 // CreateSpec describes a lobby to create.
@@ -177,6 +216,11 @@ type CreateSpec struct {
 	Password string
 	// AutoStart starts the lobby when it fills (see Lobby.AutoStart).
 	AutoStart bool
+	// Version is the game version ("" when none; rules.ValidateVersion).
+	Version string
+	// Filterable lists metadata keys to advertise on the LAN
+	// (rules.ValidateFilterable).
+	Filterable []string
 }
 
 // Registry holds every lobby of one coordinator and implements the lobby
@@ -190,6 +234,7 @@ type Registry struct {
 	maxPerMbr int
 	track     bool   // record changes for TakeChanges
 	changed   []Info // lobbies changed since the last TakeChanges
+	now       func() time.Time
 }
 
 // TakeChanges returns the state of every lobby changed since the last call
@@ -218,6 +263,9 @@ type RegistryConfig struct {
 	// TrackChanges makes the registry record every changed lobby for
 	// TakeChanges; off, the hot path skips that work.
 	TrackChanges bool
+	// Now is the clock for creation times, reservation windows and timed
+	// bans (default time.Now); tests inject one.
+	Now func() time.Time
 }
 
 // DefaultMaxLobbiesPerMember is the default cap on lobbies per connection.
@@ -231,7 +279,11 @@ func NewRegistry(cfg RegistryConfig) *Registry {
 	if cfg.NewID == nil {
 		cfg.NewID = RandomID
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Registry{
+		now:       cfg.Now,
 		lobbies:   make(map[string]*Lobby),
 		byMember:  make(map[string][]string),
 		games:     make(map[string]*gameIndex),
@@ -305,6 +357,12 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	if err := ValidatePassword(spec.Password); err != nil {
 		return nil, err
 	}
+	if err := fromRules(rules.ValidateVersion(spec.Version)); err != nil {
+		return nil, err
+	}
+	if err := fromRules(rules.ValidateFilterable(spec.Filterable)); err != nil {
+		return nil, err
+	}
 	if len(r.byMember[m.ID]) >= r.maxPerMbr {
 		return nil, errorf(CodeTooManyLobbies, "already in %d lobbies", len(r.byMember[m.ID]))
 	}
@@ -314,7 +372,8 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	}
 	r.seq++
 	l := &Lobby{ID: id, Game: game, Name: spec.Name, Capacity: spec.Capacity, Owner: m.ID,
-		Members: []Member{m}, Meta: cloneMeta(spec.Meta), AutoStart: spec.AutoStart, created: r.seq}
+		Members: []Member{m}, Meta: cloneMeta(spec.Meta), created: r.seq,
+		Version: spec.Version, Filterable: slices.Clone(spec.Filterable), Created: r.now(), AutoStart: spec.AutoStart}
 	if spec.Password != "" {
 		l.private, l.secret = true, sha256.Sum256([]byte(spec.Password))
 	}
@@ -381,42 +440,26 @@ func (r *Registry) Join(m Member, lobbyID string) (*Lobby, []Notice, error) {
 // length leaks). A wrong password and an unknown id give different errors:
 // the id is the invitation, the password the proof.
 func (r *Registry) JoinWithPassword(m Member, lobbyID, password string) (*Lobby, []Notice, error) {
-	l := r.lobbies[lobbyID]
-	if l == nil {
-		return nil, nil, errorf(CodeUnknownLobby, "no lobby %q", lobbyID)
-	}
+	l, _, notices, err := r.JoinWith(m, lobbyID, JoinSpec{Password: password})
+	return l, notices, err
+}
+
+// checkPassword lets m into l when l is public or password is its own.
+func checkPassword(l *Lobby, password string) error {
 	if l.private {
 		given := sha256.Sum256([]byte(password))
 		if subtle.ConstantTimeCompare(given[:], l.secret[:]) != 1 {
-			return nil, nil, errorf(CodeBadPassword, "lobby %s is private: wrong or missing password", lobbyID)
+			return errorf(CodeBadPassword, "lobby %s is private: wrong or missing password", l.ID)
 		}
 	}
-	if err := r.joinable(m.ID, l); err != nil {
-		return nil, nil, err
-	}
-	return l, r.addMember(l, m), nil
+	return nil
 }
 
 // QuickJoin puts m in the open lobby of game that is closest to starting:
 // the fewest free slots that still has room, the oldest on ties.
 func (r *Registry) QuickJoin(m Member, game string) (*Lobby, []Notice, error) {
-	g, err := NormalizeGame(game)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(r.byMember[m.ID]) >= r.maxPerMbr {
-		return nil, nil, errorf(CodeTooManyLobbies, "already in %d lobbies", len(r.byMember[m.ID]))
-	}
-	idx := r.games[g]
-	if idx == nil {
-		return nil, nil, errorf(CodeNoOpenLobby, "no open lobby for game %q", g)
-	}
-	mine := r.byMember[m.ID]
-	l := idx.best(func(l *Lobby) bool { return !slices.Contains(mine, l.ID) })
-	if l == nil {
-		return nil, nil, errorf(CodeNoOpenLobby, "no open lobby for game %q", g)
-	}
-	return l, r.addMember(l, m), nil
+	l, _, notices, err := r.QuickJoinWith(m, game, JoinSpec{})
+	return l, notices, err
 }
 
 func (r *Registry) joinable(memberID string, l *Lobby) error {
@@ -446,7 +489,7 @@ func (r *Registry) addMember(l *Lobby, m Member) []Notice {
 	// The joiner itself learns everything from its join reply.
 	others := l.MemberIDs()[:len(l.Members)-1]
 	notices := []Notice{{Kind: NoticeMemberJoined, Lobby: l.Info(), Member: m, Recipients: others}}
-	if l.AutoStart && l.Free() == 0 && l.State != StateStarted {
+	if l.AutoStart && len(l.Members) == l.Capacity && l.State != StateStarted {
 		l.State = StateStarted
 		r.index(l.Game).remove(l)
 		r.noteChange(l)
@@ -471,18 +514,27 @@ func (r *Registry) Leave(memberID, lobbyID string, reason Reason) ([]Notice, err
 
 // Kick removes target from the lobby; only the owner may, and not itself.
 func (r *Registry) Kick(ownerID, lobbyID, targetID string) ([]Notice, error) {
-	l, err := r.owned(ownerID, lobbyID)
+	l, i, err := r.kickable(ownerID, lobbyID, targetID)
 	if err != nil {
 		return nil, err
 	}
+	return r.removeMember(l, i, ReasonKicked, []string{targetID}), nil
+}
+
+// kickable finds the member an owner may kick.
+func (r *Registry) kickable(ownerID, lobbyID, targetID string) (*Lobby, int, error) {
+	l, err := r.owned(ownerID, lobbyID)
+	if err != nil {
+		return nil, 0, err
+	}
 	if targetID == ownerID {
-		return nil, errorf(CodeBadRequest, "the owner cannot kick itself; leave or close instead")
+		return nil, 0, errorf(CodeBadRequest, "the owner cannot kick itself; leave or close instead")
 	}
 	i := l.memberIndex(targetID)
 	if i < 0 {
-		return nil, errorf(CodeUnknownMember, "no member %q in lobby %s", targetID, lobbyID)
+		return nil, 0, errorf(CodeUnknownMember, "no member %q in lobby %s", targetID, lobbyID)
 	}
-	return r.removeMember(l, i, ReasonKicked, []string{targetID}), nil
+	return l, i, nil
 }
 
 // Start marks the lobby started: it leaves matchmaking and takes no one new.
@@ -495,6 +547,7 @@ func (r *Registry) Start(ownerID, lobbyID string) ([]Notice, error) {
 		return nil, errorf(CodeLobbyStarted, "lobby %s has already started", lobbyID)
 	}
 	l.State = StateStarted
+	l.reservations, l.reserved = nil, 0 // nobody new comes in
 	r.index(l.Game).remove(l)
 	r.noteChange(l)
 	return []Notice{{Kind: NoticeStarted, Lobby: l.Info(), Peers: slices.Clone(l.Members), Recipients: l.MemberIDs()}}, nil

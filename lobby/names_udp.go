@@ -55,7 +55,7 @@ func (s *Server) ServeRegistryUDP(ctx context.Context, pc net.PacketConn) error 
 		pc.Close()
 	}()
 	defer wg.Wait()
-	lim := newSourceLimiter(s.cfg.now)
+	lim := newSourceLimiter(s.cfg.Now)
 	buf := make([]byte, MaxRegistryDatagram+1)
 	for {
 		n, from, err := pc.ReadFrom(buf)

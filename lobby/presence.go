@@ -12,6 +12,7 @@ import (
 // goroutine.
 type member struct {
 	id, player string
+	key        string     // the stable player key of hello ("" when none); never sent to anyone
 	token      string     // proves the identity on resume; never sent to anyone else
 	sess       *session   // the current link; nil while away
 	local      netip.Addr // coordinator address the member reached (see LoopbackAs)

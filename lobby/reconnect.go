@@ -62,6 +62,7 @@ func (c *Client) reconnect(budget time.Duration) {
 		err := c.reattach(ctx, deadline)
 		cancel()
 		if err == nil {
+			c.resubscribeAll() // the new link has no subscriptions
 			return
 		}
 		lastErr = err
@@ -83,6 +84,7 @@ func (c *Client) lose(err error) {
 	c.finish()
 	c.events.push(Event{Kind: EventError, Err: err})
 	c.events.finish()
+	c.finishSubscriptions(false)
 }
 
 // reattach makes one attempt: dial, then resume or restore.
@@ -157,7 +159,8 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 	var owned, joined []restoreLobby
 	for id, m := range c.lobbies {
 		e := restoreLobby{Lobby: id, Owner: m.owner, Game: m.info.Game, Name: m.info.Name, Capacity: m.info.Capacity,
-			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password, AutoStart: m.info.AutoStart}
+			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password,
+			Version: m.info.Version, Filterable: m.info.Filterable, AutoStart: m.info.AutoStart}
 		if m.owner {
 			owned = append(owned, e)
 		} else {
@@ -167,6 +170,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 	c.mu.Unlock()
 	todo := append(owned, joined...) // owners first
 	req := &request{Op: OpRestore, V: ProtocolVersion, Client: ClientName, Player: me.Name, Member: me.ID, Token: token, Restore: todo}
+	req.Key = c.cfg.PlayerKey
 	in, err := c.callOn(ctx, l, req, nil)
 	if err != nil {
 		l.conn.Close(tcpconn.ReasonClosed)

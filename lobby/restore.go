@@ -16,6 +16,10 @@ func (s *Server) restore(sess *session, req *request) {
 			sess.conn.Send(encodeError(req.ID, asError(err)))
 			return
 		}
+		if err := ValidatePlayerKey(req.Key); err != nil {
+			sess.conn.Send(encodeError(req.ID, asError(err)))
+			return
+		}
 		id := req.Member
 		if !validLobbyID(id) || s.members[id] != nil {
 			id = s.freeMemberID() // taken by a live member: never steal an identity
@@ -24,7 +28,7 @@ func (s *Server) restore(sess *session, req *request) {
 		if len(token) != 32 {
 			token = newToken()
 		}
-		s.newMember(sess, id, req.Player, token)
+		s.newMember(sess, id, req.Player, token, req.Key)
 	}
 	m := s.members[sess.id]
 	if len(req.Restore) > s.cfg.MaxLobbiesPerMember {
@@ -37,10 +41,11 @@ func (s *Server) restore(sess *session, req *request) {
 	for i, e := range req.Restore {
 		addr, err := GameAddr(sess.ip, e.Port, e.Addr)
 		if err == nil {
-			you := Member{ID: m.id, Name: m.player, Addr: addr}
+			you := Member{ID: m.id, Name: m.player, Addr: addr, Key: m.key}
 			var l *Lobby
 			if e.Owner {
-				l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password, AutoStart: e.AutoStart}, e.Started)
+				l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password,
+					Version: e.Version, Filterable: e.Filterable, AutoStart: e.AutoStart}, e.Started)
 			} else if l = s.reg.Get(e.Lobby); l != nil && l.memberIndex(m.id) >= 0 {
 				err = nil
 			} else {

@@ -35,7 +35,9 @@ type Server struct {
 	loopDone chan struct{} // closed when the state goroutine exits
 
 	// Owned by the state goroutine.
-	members map[string]*member // by member id, after hello
+	members map[string]*member     // by member id, after hello
+	subs    *subTable              // live subscriptions (subscribe.go); nil until the first
+	resvs   map[string]*time.Timer // reservation windows by reservation id (party.go)
 
 	sessMu   sync.Mutex // guards sessions and perIP
 	sessions map[*session]struct{}
@@ -64,8 +66,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		cfg: cfg,
 		log: cfg.Logger,
 		reg: NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID,
-			TrackChanges: cfg.OnLobbyChange != nil}),
-		names:    newNames(cfg.MaxNames, cfg.NameTTL, cfg.now),
+			TrackChanges: true, Now: cfg.Now}),
+		names:    newNames(cfg.MaxNames, cfg.NameTTL, cfg.Now),
 		ops:      make(chan op, DefaultOpQueue),
 		loopDone: make(chan struct{}),
 		members:  make(map[string]*member),

@@ -24,6 +24,7 @@ type session struct {
 	// Set by the state goroutine at hello, read only by it afterwards.
 	id     string
 	player string
+	key    string // the stable player key
 }
 
 // member builds the lobby member for a create or join: the address the
@@ -35,7 +36,7 @@ func (sess *session) member(req *request) (Member, error) {
 	if err != nil {
 		return Member{}, err
 	}
-	return Member{ID: sess.id, Name: sess.player, Addr: addr}, nil
+	return Member{ID: sess.id, Name: sess.player, Addr: addr, Key: sess.key}, nil
 }
 
 // HandleLine runs on the link's reader goroutine: it checks and decodes one

@@ -53,6 +53,19 @@ func ValidateMeta(meta map[string]string) error { return fromRules(rules.Validat
 // CodeInvalidPassword.
 func ValidatePassword(p string) error { return fromRules(rules.ValidatePassword(p)) }
 
+// ValidatePlayerKey checks a stable player key: "" or at most
+// MaxPlayerKeyLen bytes of printable ASCII without space; the error has
+// CodeInvalidPlayerKey.
+func ValidatePlayerKey(k string) error { return fromRules(rules.ValidatePlayerKey(k)) }
+
+// ValidateVersion checks a game version: "" or at most rules.MaxVersionLen
+// bytes of letters, digits and . _ + -; the error has CodeInvalidVersion.
+func ValidateVersion(v string) error { return fromRules(rules.ValidateVersion(v)) }
+
+// ValidateFilterable checks the metadata keys a host marks filterable
+// (rules.ValidateFilterable); the error has CodeInvalidMeta.
+func ValidateFilterable(keys []string) error { return fromRules(rules.ValidateFilterable(keys)) }
+
 // ruleCodes maps each rule of package rules to the wire code its breach
 // is reported with.
 var ruleCodes = []struct {
@@ -66,6 +79,9 @@ var ruleCodes = []struct {
 	{rules.ErrPassword, CodeInvalidPassword},
 	{rules.ErrLobbyID, CodeBadRequest},
 	{rules.ErrAddr, CodeInvalidAddress},
+	{rules.ErrVersion, CodeInvalidVersion},
+	{rules.ErrPlayerKey, CodeInvalidPlayerKey},
+	{rules.ErrFilter, CodeInvalidFilter},
 }
 
 // fromRules turns an error of package rules into the *Error a client gets:

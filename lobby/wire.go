@@ -69,6 +69,7 @@ type request struct {
 	Password  string            `json:"password,omitempty"`
 	Private   bool              `json:"private,omitempty"`
 	AutoStart bool              `json:"auto_start,omitempty"`
+	matchRequest
 }
 
 // restoreLobby is one lobby a client asks a restarted coordinator to take
@@ -85,6 +86,9 @@ type restoreLobby struct {
 	Addr      string            `json:"addr,omitempty"`
 	Password  string            `json:"password,omitempty"`
 	AutoStart bool              `json:"auto_start,omitempty"`
+	// Version and Filterable: an owner's lobby's (see create).
+	Version    string   `json:"version,omitempty"`
+	Filterable []string `json:"filterable,omitempty"`
 }
 
 // restoreResult answers one restoreLobby: the lobby's state and peers, or
@@ -110,16 +114,19 @@ type lobbyState struct {
 	Meta      map[string]string `json:"meta,omitempty"`
 	Private   bool              `json:"private,omitempty"`
 	AutoStart bool              `json:"auto_start,omitempty"`
+	matchState
 }
 
 func stateOf(i Info) lobbyState {
 	return lobbyState{Lobby: i.ID, Game: i.Game, Name: i.Name, Players: i.Players, Capacity: i.Capacity,
-		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta, Private: i.Private, AutoStart: i.AutoStart}
+		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta, Private: i.Private, AutoStart: i.AutoStart, matchState: matchStateOf(i)}
 }
 
 func (s lobbyState) info() Info {
-	return Info{ID: s.Lobby, Game: s.Game, Name: s.Name, Players: s.Players, Capacity: s.Capacity,
+	i := Info{ID: s.Lobby, Game: s.Game, Name: s.Name, Players: s.Players, Capacity: s.Capacity,
 		State: s.State, Owner: s.Owner, Successor: s.Successor, Meta: s.Meta, Private: s.Private, AutoStart: s.AutoStart}
+	s.matchState.fill(&i)
+	return i
 }
 
 // Server to client messages.
@@ -168,6 +175,7 @@ type joinReply struct {
 	// Invite is the password of a private lobby created with "private"
 	// and no password of its own: the owner hands it to its players.
 	Invite string `json:"invite,omitempty"`
+	matchReply
 }
 
 type listReply struct {
@@ -182,6 +190,7 @@ type notice struct {
 	Member *Member  `json:"member,omitempty"`
 	Reason Reason   `json:"reason,omitempty"`
 	Peers  []Member `json:"peers,omitempty"`
+	matchReply
 }
 
 // inbound is the client's view of any server message: one decode per frame
@@ -209,6 +218,7 @@ type inbound struct {
 	Member  *Member      `json:"member"`
 	Reason  Reason       `json:"reason"`
 	Lobbies []lobbyState `json:"lobbies"`
+	matchReply
 }
 
 var nullID = json.RawMessage("null")
@@ -271,6 +281,10 @@ func encodeOK(id json.RawMessage) []byte {
 
 func encodeNotice(n Notice) []byte {
 	msg := notice{Event: string(n.Kind), lobbyState: stateOf(n.Lobby), Reason: n.Reason, Peers: n.Peers}
+	msg.Banned = n.Banned
+	if n.Reservation != "" {
+		msg.Reservation = &wireReservation{ID: n.Reservation, Released: n.Released}
+	}
 	switch n.Kind {
 	case NoticeMemberJoined, NoticeMemberLeft, NoticeMemberAway, NoticeMemberBack:
 		m := n.Member

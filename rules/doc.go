@@ -1,6 +1,8 @@
 // Package rules is the one place that says what a lanlobby lobby may hold:
 // the limits (limits.go), what counts as text (text.go), and the forms of
-// game ids and lobby ids (game.go), metadata and passwords (meta.go).
+// game ids and lobby ids (game.go), metadata and passwords (meta.go),
+// and matchmaking: game versions, player keys, filters, parties, bans and
+// subscriptions (match.go).
 //
 // The coordinator (package lobby), the UDP beacon (package beacon) and
 // mDNS/DNS-SD (package beacon/mdns) all validate with these functions, so

@@ -10,13 +10,16 @@ import (
 // ErrName to the wire code invalid_name, beacon wraps any of them in
 // ErrInvalid, mdns maps ErrName to ErrInvalidName.
 var (
-	ErrName     = errors.New("invalid name")     // lobby, player or coordinator name
-	ErrGame     = errors.New("invalid game id")  // game id
-	ErrLobbyID  = errors.New("invalid lobby id") // lobby id
-	ErrCapacity = errors.New("invalid capacity") // capacity
-	ErrMeta     = errors.New("invalid metadata") // metadata
-	ErrPassword = errors.New("invalid password") // private lobby's password
-	ErrAddr     = errors.New("invalid address")  // a room address of the name registry
+	ErrName      = errors.New("invalid name")         // lobby, player or coordinator name
+	ErrGame      = errors.New("invalid game id")      // game id
+	ErrLobbyID   = errors.New("invalid lobby id")     // lobby id
+	ErrCapacity  = errors.New("invalid capacity")     // capacity
+	ErrMeta      = errors.New("invalid metadata")     // metadata
+	ErrPassword  = errors.New("invalid password")     // private lobby's password
+	ErrVersion   = errors.New("invalid game version") // a lobby's or a filter's game version
+	ErrPlayerKey = errors.New("invalid player key")   // the stable player key of hello
+	ErrFilter    = errors.New("invalid filter")       // a filter, or the seats a join asks for
+	ErrAddr      = errors.New("invalid address")      // a room address of the name registry
 )
 
 // Error is a broken rule. Its message is for people and stands alone (it

@@ -37,7 +37,9 @@ const (
 	// lobby's metadata, which every member receives with each join and
 	// each change: MaxMetaBytes (keys and values together) keeps that push
 	// at about a kilobyte however the keys are used. Metadata stays on the
-	// coordinator link; the beacon and mDNS never carry it.
+	// coordinator link, but for the few keys a host marks filterable, which
+	// the beacon and mDNS carry within MaxLANMetaKeys and MaxLANMetaBytes
+	// (match.go).
 	MaxMetaKeys     = 16
 	MaxMetaKeyLen   = 32
 	MaxMetaValueLen = 256

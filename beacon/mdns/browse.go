@@ -542,7 +542,7 @@ func (b *browseCore) view(now time.Time, inst *instance) (beacon.LobbyInfo, view
 	}
 	info := beacon.LobbyInfo{
 		ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity, State: l.State,
-		Host: netip.AddrPortFrom(addr, srv.Port), Seen: inst.heard, Source: SourceName,
+		Host: netip.AddrPortFrom(addr, srv.Port), Seen: inst.heard, Source: SourceName, Attrs: l.Attrs,
 	}
 	if ifi, ok := b.iface(ifIndex); ok {
 		info.Iface = ifi.Name

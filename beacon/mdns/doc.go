@@ -44,6 +44,15 @@
 //	c  required  capacity: 2..64, decimal
 //	s  required  state: open, full, started or closed
 //	n  optional  lobby name, 1..63 bytes of text; default: the instance name
+//	gv optional  game version, 1..16 bytes of letters, digits, . _ + -
+//	ct optional  creation time, milliseconds since 1970 UTC, decimal
+//	m.<key>      optional  a filterable metadata pair (key: a-z 0-9 . _ -),
+//	             at most 4 of them and 72 bytes of keys and values
+//	mp optional  "1": the lobby has metadata the record does not carry
+//
+// The attributes (gv, ct, m.*, mp) are the beacon's record extension in
+// TXT form (beacon.Attrs): read leniently, a pair that breaks the rules is
+// left out and the lobby counted as carrying part of its metadata.
 //
 // A third-party publisher must set v=1, id, g, p, c and s, and should add
 // the subtype _<g>._sub._lanlobby._tcp so that browsers of one game find

@@ -56,13 +56,14 @@ var stateNames = map[beacon.State]string{
 }
 
 // EncodeTXT returns the TXT strings announcing l, in a fixed order: v, id,
-// g, p, c, s, n. The name is carried even though it is also the instance
+// g, p, c, s, n, then its attributes (txtattrs.go): gv, ct, m.<key>…, mp.
+// The name is carried even though it is also the instance
 // name, because an instance renamed after a name conflict ("Alice's game
 // (2)") must still show the lobby's own name, the one the beacon shows
 // (Merge would otherwise flip between the two). It is pure; l is not
 // validated (Responder.SetLobby does that).
 func EncodeTXT(l beacon.Lobby) []string {
-	return []string{
+	return appendAttrsTXT([]string{
 		TXTVersion + "=" + TXTVersionValue,
 		TXTID + "=" + l.ID,
 		TXTGame + "=" + l.Game,
@@ -70,7 +71,7 @@ func EncodeTXT(l beacon.Lobby) []string {
 		TXTCapacity + "=" + strconv.Itoa(l.Capacity),
 		TXTState + "=" + stateNames[l.State],
 		TXTName + "=" + l.Name,
-	}
+	}, l.Attrs)
 }
 
 // DecodeTXT reads a lobby from TXT strings (raw bytes, as on the wire) and
@@ -127,6 +128,7 @@ func DecodeTXT(txt []string, instance string) (beacon.Lobby, error) {
 	if l.State == 0 {
 		return l, fmt.Errorf("%w: state %q", ErrInvalidTXT, kv[TXTState])
 	}
+	l.Attrs = decodeAttrsTXT(txt)
 	// Port is checked by the caller once the SRV record is known.
 	probe := l
 	probe.Port = 1

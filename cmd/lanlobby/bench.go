@@ -30,7 +30,7 @@ func benchCommand() *cli.Command {
 				fmt.Fprint(c.App.Writer, bench.Format(res))
 				return nil
 			},
-		}, benchLoadCommand(), benchFloorServerCommand()},
+		}, benchLoadCommand(), benchSubscribeCommand(), benchFloorServerCommand()},
 	}
 }
 

@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -183,6 +185,7 @@ func config(c *cli.Context) (lanlobby.Config, error) {
 	cfg := lanlobby.DefaultConfig()
 	cfg.Coordinator = c.String("coordinator")
 	cfg.Player = c.String("player")
+	cfg.PlayerKey = c.String("player-key")
 	for _, name := range c.StringSlice("interface") {
 		if name = strings.TrimSpace(name); name != "" {
 			cfg.Interfaces = append(cfg.Interfaces, name)
@@ -221,4 +224,86 @@ func config(c *cli.Context) (lanlobby.Config, error) {
 		return cfg, usageError(c, fmt.Sprintf("--lan-key: %v", err))
 	}
 	return cfg, nil
+}
+
+// Matchmaking flags: what a lobby carries and what a player looks for.
+var (
+	flagMeta = &cli.StringSliceFlag{Name: "meta",
+		Usage: "lobby metadata key=value (repeatable); keys of a-z 0-9 . _ - are also advertised on the LAN, the first 4 that fit, so LAN filters see them"}
+	flagGameVersion = &cli.StringFlag{Name: "game-version",
+		Usage: "game version: host gives the lobby's; list, watch and join keep to lobbies of this version"}
+	flagVersionRule = &cli.StringFlag{Name: "version-rule", Value: string(lanlobby.VersionExact),
+		Usage: "how --game-version compares: exact, or compatible (same major.minor: 1.4 matches 1.4.7)"}
+	flagFilter = &cli.StringSliceFlag{Name: "filter", Aliases: []string{"f"},
+		Usage: "keep to lobbies whose metadata has key=value, or a number key>=N or key<=N (repeatable)"}
+	flagSeats = &cli.IntFlag{Name: "seats", Value: 1,
+		Usage: "seats to take: yours plus those held for your party, who join with the --reservation printed"}
+	flagReservation = &cli.StringFlag{Name: "reservation", EnvVars: []string{"LANLOBBY_RESERVATION"},
+		Usage: "claim a seat held for you with this token (from your party's leader or the lobby's owner)"}
+	flagPlayerKey = &cli.StringFlag{Name: "player-key", EnvVars: []string{"LANLOBBY_PLAYER_KEY"},
+		Usage: "your stable player key, by which bans and named party seats know you (default: a new one per run)"}
+)
+
+// filterFlags are the flags of the commands that look for lobbies.
+func filterFlags() []cli.Flag {
+	return []cli.Flag{flagFilter, flagGameVersion, flagVersionRule, flagPlayerKey}
+}
+
+// filter builds the lanlobby.Filter of --filter, --game-version and
+// --version-rule.
+func filter(c *cli.Context) (lanlobby.Filter, error) {
+	f := lanlobby.Filter{Version: c.String("game-version"), VersionRule: lanlobby.VersionRule(c.String("version-rule"))}
+	for _, term := range c.StringSlice("filter") {
+		var key, op, value string
+		for _, o := range []string{">=", "<=", "="} {
+			if k, v, ok := strings.Cut(term, o); ok {
+				key, op, value = strings.TrimSpace(k), o, strings.TrimSpace(v)
+				break
+			}
+		}
+		if key == "" {
+			return f, cli.Exit(fmt.Sprintf("--filter %q: want key=value, key>=N or key<=N", term), exitUsage)
+		}
+		if op == "=" {
+			if f.Meta == nil {
+				f.Meta = map[string]string{}
+			}
+			f.Meta[key] = value
+			continue
+		}
+		n, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return f, cli.Exit(fmt.Sprintf("--filter %q: %q is not a number", term, value), exitUsage)
+		}
+		r := lanlobby.AtLeast(key, n)
+		if op == "<=" {
+			r = lanlobby.AtMost(key, n)
+		}
+		f.Ranges = append(f.Ranges, r)
+	}
+	if err := f.Validate(); err != nil {
+		return f, cli.Exit(fmt.Sprintf("bad filter: %v", err), exitUsage)
+	}
+	return f, nil
+}
+
+// hostMeta reads --meta: the metadata, and the keys to advertise on the
+// LAN (every key of the filterable form, in the order given).
+func hostMeta(c *cli.Context) (map[string]string, []string, error) {
+	var meta map[string]string
+	var keys []string
+	for _, kv := range c.StringSlice("meta") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, nil, cli.Exit(fmt.Sprintf("--meta %q: want key=value", kv), exitUsage)
+		}
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		if _, dup := meta[k]; !dup && lobby.ValidateFilterable(append(slices.Clone(keys), k)) == nil {
+			keys = append(keys, k)
+		}
+		meta[k] = v
+	}
+	return meta, keys, nil
 }

@@ -20,7 +20,8 @@ func listCommand() *cli.Command {
 			"  lanlobby list                         # every lobby on the LAN\n" +
 			"  lanlobby list --game demo --json      # one JSON object per lobby\n" +
 			"  lanlobby list --coordinator 10.1.0.5  # a coordinator daemon's lobbies",
-		Flags: append(append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, listTimeout(), flagSettle, flagFirstWait},
+		Flags: append(append(append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, listTimeout(), flagSettle, flagFirstWait},
+			filterFlags()...),
 			outputFlags()...), lanFlags()...),
 		Action: runList,
 	}
@@ -48,8 +49,12 @@ func runList(c *cli.Context) error {
 	if d := c.Duration("timeout"); d > 0 {
 		cfg.MaxWait = d
 	}
+	f, err := filter(c)
+	if err != nil {
+		return err
+	}
 	prog := startProgress(c.App.Writer, "looking for lobbies")
-	ls, err := lanlobby.List(c.Context, cfg, c.String("game"))
+	ls, err := lanlobby.ListFiltered(c.Context, cfg, c.String("game"), f)
 	prog.stop()
 	if err != nil {
 		return failure(err, cfg.Coordinator)
@@ -72,7 +77,8 @@ func watchCommand() *cli.Command {
 			"  lanlobby watch --game demo --json    # one JSON object per change\n" +
 			"  lanlobby watch --members             # members and RTT on this machine's daemon\n" +
 			"  lanlobby watch --members --http 10.1.0.5:7680",
-		Flags: append(append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagMembers, flagHTTPWatch},
+		Flags: append(append(append([]cli.Flag{flagCoordinator, flagGame, flagPlayer, flagTimeout, flagMembers, flagHTTPWatch},
+			filterFlags()...),
 			outputFlags()...), lanFlags()...),
 		Action: runWatch,
 	}
@@ -97,7 +103,11 @@ func runWatch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	b, err := lanlobby.Browse(c.Context, cfg, c.String("game"))
+	f, err := filter(c)
+	if err != nil {
+		return err
+	}
+	b, err := lanlobby.BrowseFiltered(c.Context, cfg, c.String("game"), f)
 	if err != nil {
 		return failure(err, cfg.Coordinator)
 	}

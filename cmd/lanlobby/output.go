@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/lanlobby/lanlobby"
 	"github.com/lanlobby/lanlobby/beacon"
@@ -255,6 +256,15 @@ func (p *printer) event(ev lobby.Event) {
 			Lobby string            `json:"lobby"`
 			Meta  map[string]string `json:"meta"`
 		}{"lobby_updated", l.ID, l.Meta}, fmt.Sprintf("~ lobby %s metadata: %v", l.ID, l.Meta))
+	case lobby.NoticeReservationExpired:
+		p.emit(struct {
+			Event    string `json:"event"`
+			Lobby    string `json:"lobby"`
+			Released int    `json:"released"`
+			Players  int    `json:"players"`
+			Capacity int    `json:"capacity"`
+		}{"reservation_expired", l.ID, ev.Released, l.Players, l.Capacity},
+			fmt.Sprintf("~ %d held seats were not claimed in time and are free again (%d/%d players)", ev.Released, l.Players, l.Capacity))
 	case lobby.EventError:
 		p.fail(ev.Err)
 	}
@@ -391,17 +401,19 @@ func table(ls []lanlobby.LobbyInfo, withHost bool) string {
 
 // lanLobbyJSON is a lobby in JSON output.
 type lanLobbyJSON struct {
-	Event     string  `json:"event,omitempty"`
-	ID        string  `json:"id"`
-	Name      string  `json:"name"`
-	Game      string  `json:"game"`
-	Players   int     `json:"players"`
-	Capacity  int     `json:"capacity"`
-	State     string  `json:"state"`
-	Addr      string  `json:"addr,omitempty"`
-	RTTms     float64 `json:"rtt_ms,omitempty"`
-	Source    string  `json:"source,omitempty"`
-	Duplicate bool    `json:"duplicate_name,omitempty"`
+	Event     string            `json:"event,omitempty"`
+	ID        string            `json:"id"`
+	Name      string            `json:"name"`
+	Game      string            `json:"game"`
+	Players   int               `json:"players"`
+	Capacity  int               `json:"capacity"`
+	State     string            `json:"state"`
+	Addr      string            `json:"addr,omitempty"`
+	RTTms     float64           `json:"rtt_ms,omitempty"`
+	Source    string            `json:"source,omitempty"`
+	Duplicate bool              `json:"duplicate_name,omitempty"`
+	Version   string            `json:"version,omitempty"`
+	Meta      map[string]string `json:"meta,omitempty"`
 }
 
 func toLANJSON(event string, l beacon.LobbyInfo, dup bool) lanLobbyJSON {
@@ -410,7 +422,8 @@ func toLANJSON(event string, l beacon.LobbyInfo, dup bool) lanLobbyJSON {
 		addr = hostString(l.Host)
 	}
 	return lanLobbyJSON{Event: event, ID: l.ID, Name: l.Name, Game: l.Game, Players: l.Players, Capacity: l.Capacity,
-		State: l.State.String(), Addr: addr, RTTms: float64(l.RTT.Microseconds()) / 1000, Source: l.Source, Duplicate: dup}
+		State: l.State.String(), Addr: addr, RTTms: float64(l.RTT.Microseconds()) / 1000, Source: l.Source, Duplicate: dup,
+		Version: l.Version, Meta: l.Meta.Map()}
 }
 
 // lobbies prints a listing: a table for people (with the host on the
@@ -432,6 +445,20 @@ func (p *printer) lobbies(ls []lanlobby.LobbyInfo, withHost bool) {
 		return
 	}
 	p.emit(nil, table(ls, withHost))
+}
+
+// reservation reports the seats held for the player's party and how the
+// party claims them.
+func (p *printer) reservation(r *lobby.Reservation) {
+	p.emit(struct {
+		Event      string  `json:"event"`
+		Lobby      string  `json:"lobby"`
+		Seats      int     `json:"seats"`
+		Token      string  `json:"token"`
+		ExpiresInS float64 `json:"expires_in_s"`
+	}{"reserved", r.Lobby, r.Seats, r.Token, time.Until(r.Expires).Seconds()},
+		fmt.Sprintf("%d seats held for your party for %v: each joins with\n  lanlobby join %s --reservation %s",
+			r.Seats, time.Until(r.Expires).Round(time.Second), r.Lobby, r.Token))
 }
 
 // lanEvent prints one change seen by watch as a line.

@@ -27,6 +27,7 @@ func hostCommand() *cli.Command {
 		Flags: append(append([]cli.Flag{
 			flagGameReq, flagName, flagPlayers, flagPort, flagAddr, flagCoordinator, flagPlayer, flagTimeout,
 			flagPassword, flagPrivate, flagAutoStart, flagBeaconInterval, flagDaemonWait, flagHTTPHost,
+			flagMeta, flagGameVersion, flagPlayerKey,
 		}, outputFlags()...), lanFlags()...),
 		Action: runHost,
 	}
@@ -47,8 +48,8 @@ func joinCommand() *cli.Command {
 			"  lanlobby join \"Alice's game\" --port 7777\n" +
 			"  lanlobby join k3m2x9aqpz --port 7777\n" +
 			"  lanlobby join k3m2x9aqpz --coordinator 10.1.0.5:41234 --password s3cret --port 7777",
-		Flags: append(append([]cli.Flag{flagGame, flagPort, flagAddr, flagCoordinator, flagPlayer, flagTimeout,
-			flagJoinPass, flagSettle, flagFirstWait}, outputFlags()...), lanFlags()...),
+		Flags: append(append(append([]cli.Flag{flagGame, flagPort, flagAddr, flagCoordinator, flagPlayer, flagTimeout,
+			flagJoinPass, flagSettle, flagFirstWait, flagSeats, flagReservation}, filterFlags()...), outputFlags()...), lanFlags()...),
 		Action: runJoin,
 	}
 }
@@ -95,10 +96,14 @@ func runHost(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	meta, filterable, err := hostMeta(c)
+	if err != nil {
+		return err
+	}
 	prog := startProgress(c.App.Writer, "creating the lobby")
 	s, err := lanlobby.Host(c.Context, cfg, lanlobby.HostOptions{Game: c.String("game"), Name: c.String("name"),
 		Players: c.Int("players"), Port: c.Int("port"), Addr: c.String("addr"), Password: c.String("password"), Private: c.Bool("private"),
-		AutoStart: c.Bool("auto-start")})
+		AutoStart: c.Bool("auto-start"), Meta: meta, Version: c.String("game-version"), Filterable: filterable})
 	prog.stop()
 	if err != nil {
 		return failure(err, cfg.Coordinator)
@@ -146,6 +151,11 @@ func runJoin(c *cli.Context) error {
 		return err
 	}
 	ep := lobby.JoinOptions{Port: c.Int("port"), Addr: c.String("addr"), Password: c.String("password")}
+	ep.Seats, ep.Reservation = c.Int("seats"), c.String("reservation")
+	var err error
+	if ep.Filter, err = filter(c); err != nil {
+		return err
+	}
 	cfg, err := config(c)
 	if err != nil {
 		return err
@@ -165,6 +175,9 @@ func runJoin(c *cli.Context) error {
 	out := newPrinter(c.App.Writer, c.Bool("json"))
 	out.lan = lanlobby.LANAddrs(cfg)
 	out.joined(s.Lobby(), s.You(), s.Peers(), "", false, s.Coordinator())
+	if res := s.Reservation(); res != nil {
+		out.reservation(res)
+	}
 	return stay(c.Context, s, out)
 }
 

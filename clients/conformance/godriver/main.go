@@ -48,6 +48,8 @@ type member struct {
 	Addr string `json:"addr"`
 }
 
+func memberOf(m lobby.Member) member { return member{ID: m.ID, Name: m.Name, Addr: m.Addr} }
+
 type lobbyState struct {
 	Lobby     string            `json:"lobby"`
 	Game      string            `json:"game"`
@@ -236,7 +238,7 @@ func (d *driver) pump() {
 	for ev := range d.client.Events() {
 		e := map[string]any{"event": string(ev.Kind), "lobby": stateOf(ev.Lobby)}
 		if ev.Member.ID != "" {
-			e["member"] = member(ev.Member)
+			e["member"] = memberOf(ev.Member)
 		}
 		if ev.Reason != "" {
 			e["reason"] = string(ev.Reason)
@@ -263,11 +265,11 @@ func stateOf(l lobby.Info) lobbyState {
 func membersOf(ms []lobby.Member) []member {
 	out := []member{}
 	for _, m := range ms {
-		out = append(out, member(m))
+		out = append(out, memberOf(m))
 	}
 	return out
 }
 
 func joinedOf(j *lobby.Joined) joined {
-	return joined{Lobby: stateOf(j.Lobby), You: member(j.You), Peers: membersOf(j.Peers), Invite: j.Invite}
+	return joined{Lobby: stateOf(j.Lobby), You: memberOf(j.You), Peers: membersOf(j.Peers), Invite: j.Invite}
 }
