@@ -96,29 +96,35 @@ type fieldKind struct {
 var (
 	str, reqStr = fieldKind{typ: "str"}, fieldKind{typ: "str", required: true}
 	num, reqNum = fieldKind{typ: "int"}, fieldKind{typ: "int", required: true}
+	obj         = fieldKind{typ: "obj"}
+	arr         = fieldKind{typ: "arr"}
+	boolean     = fieldKind{typ: "bool"}
 )
 
 // opFields is every op a client may send and its fields (besides op and
 // id), from PROTOCOL.md "Requests". A field a new protocol addition brings
 // (issues 9, 14) is added here when the SDKs learn it.
 var opFields = map[string]map[string]fieldKind{
-	"hello":      {"v": reqNum, "player": str, "client": str},
-	"create":     {"game": reqStr, "name": reqStr, "capacity": reqNum, "port": num, "addr": str, "meta": {typ: "obj"}, "password": str, "private": {typ: "bool"}, "auto_start": {typ: "bool"}},
-	"join":       {"lobby": reqStr, "port": num, "addr": str, "password": str},
-	"quick_join": {"game": reqStr, "port": num, "addr": str},
-	"leave":      {"lobby": reqStr},
-	"start":      {"lobby": reqStr},
-	"close":      {"lobby": reqStr},
-	"kick":       {"lobby": reqStr, "member": reqStr},
-	"set_meta":   {"lobby": reqStr, "meta": {typ: "obj", required: true}},
-	"list":       {"game": str},
-	"resume":     {"v": reqNum, "member": reqStr, "token": reqStr},
-	"restore":    {"v": num, "player": str, "client": str, "member": str, "token": str, "lobbies": {typ: "arr", required: true}},
-	"ping":       {},
-	"pong":       {"seq": reqNum},
-	"register":   {"name": reqStr, "addr": reqStr},
-	"deregister": {"name": reqStr},
-	"lookup":     {"name": reqStr},
+	"hello":       {"v": reqNum, "player": str, "client": str, "key": str},
+	"create":      {"game": reqStr, "name": reqStr, "capacity": reqNum, "port": num, "addr": str, "meta": obj, "password": str, "private": boolean, "auto_start": boolean, "version": str, "filterable": arr},
+	"join":        {"lobby": reqStr, "port": num, "addr": str, "password": str, "filter": obj, "seats": num, "party": arr, "reservation": str},
+	"quick_join":  {"game": reqStr, "port": num, "addr": str, "filter": obj, "seats": num, "party": arr},
+	"leave":       {"lobby": reqStr},
+	"start":       {"lobby": reqStr},
+	"close":       {"lobby": reqStr},
+	"kick":        {"lobby": reqStr, "member": reqStr, "ban": boolean, "ban_ms": num},
+	"set_meta":    {"lobby": reqStr, "meta": {typ: "obj", required: true}},
+	"list":        {"game": str, "filter": obj},
+	"resume":      {"v": reqNum, "member": reqStr, "token": reqStr},
+	"restore":     {"v": num, "player": str, "client": str, "member": str, "token": str, "key": str, "lobbies": {typ: "arr", required: true}},
+	"ping":        {},
+	"pong":        {"seq": reqNum},
+	"register":    {"name": reqStr, "addr": reqStr},
+	"deregister":  {"name": reqStr},
+	"lookup":      {"name": reqStr},
+	"reserve":     {"lobby": reqStr, "seats": num, "party": arr, "window_ms": num},
+	"subscribe":   {"game": str, "filter": obj},
+	"unsubscribe": {"sub": num},
 }
 
 // needsEndpoint: ops that take the game's port or full address.

@@ -24,7 +24,10 @@ func registerCommand() *cli.Command {
 		Usage:     "register a room server's name in a coordinator's name registry, and hold it until Ctrl-C",
 		ArgsUsage: "NAME room://HOST:PORT",
 		Description: "Names and addresses are unique on a coordinator; the name goes when this command\n" +
-			"ends. Without --coordinator the coordinator daemon announced on the LAN is used.",
+			"ends. Without --coordinator the coordinator daemon announced on the LAN is used.\n\n" +
+			"Examples:\n" +
+			"  lanlobby register hall room://10.0.0.5:7000\n" +
+			"  lanlobby register \"Zoë's room\" room://game-host.local:7001 --coordinator 10.1.0.5",
 		Flags:  append(append([]cli.Flag{flagCoordinator, flagPlayer, registryTimeoutFlag()}, outputFlags()...), lanFlags()...),
 		Action: runRegister,
 	}
@@ -35,8 +38,11 @@ func lookupCommand() *cli.Command {
 		Name:      "lookup",
 		Usage:     "look a name up in a coordinator's name registry",
 		ArgsUsage: "NAME",
-		Flags:     append(append([]cli.Flag{flagCoordinator, flagPlayer, registryTimeoutFlag()}, outputFlags()...), lanFlags()...),
-		Action:    runLookup,
+		Description: "Examples:\n" +
+			"  lanlobby lookup hall\n" +
+			"  lanlobby lookup hall --coordinator 10.1.0.5 --json",
+		Flags:  append(append([]cli.Flag{flagCoordinator, flagPlayer, registryTimeoutFlag()}, outputFlags()...), lanFlags()...),
+		Action: runLookup,
 	}
 }
 
