@@ -29,6 +29,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "lanlobby")
+	// Coordinator daemons keep their secret here, not in the user's
+	// configuration directory; a restarted one finds it again.
+	os.Setenv("LANLOBBY_STATE_DIR", filepath.Join(dir, "state"))
 	build := exec.Command("go", "build", "-o", binPath, "../cmd/lanlobby")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

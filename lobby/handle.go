@@ -14,6 +14,7 @@ const (
 	opClosed
 	opStats
 	opGraceExpired
+	opRestoreWindow
 )
 
 // op is one unit of work for the state goroutine.
@@ -24,6 +25,7 @@ type op struct {
 	reason tcpconn.CloseReason
 	stats  chan Stats
 	member string // opGraceExpired
+	lobby  string // opRestoreWindow
 	gen    uint64
 }
 
@@ -82,7 +84,7 @@ func (s *Server) handle(o op) {
 	defer s.publishChanges()
 	switch o.kind {
 	case opStats:
-		st := Stats{Members: len(s.members), Lobbies: s.reg.Len()}
+		st := Stats{Members: len(s.members), Lobbies: s.reg.Len(), Held: s.heldCount()}
 		for _, m := range s.members {
 			if m.sess == nil {
 				st.Away++
@@ -103,8 +105,19 @@ func (s *Server) handle(o op) {
 		if m := s.members[o.member]; m != nil && m.sess == nil && m.gen == o.gen {
 			s.removeMember(m, m.awayReason)
 		}
+	case opRestoreWindow:
+		s.restoreWindowOver(o.lobby, o.gen)
 	case opRequest:
 		s.handleRequest(o.sess, o.req)
+		s.noteSeated(o.sess)
+	}
+}
+
+// noteSeated tells the accept loop whether sess's member holds a seat (a
+// connection with none may be shed at the connection cap).
+func (s *Server) noteSeated(sess *session) {
+	if sess != nil && sess.id != "" {
+		sess.seated.Store(len(s.reg.LobbiesOf(sess.id)) > 0)
 	}
 }
 
@@ -135,6 +148,14 @@ func (s *Server) deliver(notices []Notice) {
 		for _, id := range n.Recipients {
 			m := s.members[id]
 			if m == nil {
+				continue
+			}
+			if n.Kind == NoticeClosed || n.Kind == NoticeMemberLeft && n.Member.ID == id {
+				s.noteSeated(m.sess) // closed, or kicked
+			}
+			if n.Kind == NoticeOwnerChanged && id == n.Lobby.Owner {
+				// The new owner alone gets the credential of its ownership.
+				s.send(m, encodeOwnerChanged(n, s.creds.owner(n.Lobby.ID, id)))
 				continue
 			}
 			if !local || !m.local.IsValid() || m.local.IsLoopback() {
@@ -190,7 +211,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			}
 			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password})
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
+				reply = s.encodeJoined(req.ID, l, m, sess.local, invite)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
 			}
 		}
@@ -204,7 +225,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 				l, notices, err = s.reg.QuickJoin(m, req.Game)
 			}
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, "")
+				reply = s.encodeJoined(req.ID, l, m, sess.local, "")
 			}
 		}
 	case OpLeave:
@@ -222,13 +243,12 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		if game != "" {
 			game, err = NormalizeGame(game)
 		}
+		var after uint64
 		if err == nil {
-			infos := s.reg.List(game)
-			entries := make([]lobbyState, len(infos))
-			for i, in := range infos {
-				entries[i] = stateOf(in)
-			}
-			reply = marshal(listReply{ID: replyID(req.ID), OK: true, Lobbies: entries})
+			after, err = parseCursor(req.After)
+		}
+		if err == nil {
+			reply = s.listPage(req.ID, game, after, req.Limit)
 		}
 	default:
 		err = errorf(CodeUnknownOp, "unknown op %q", req.Op)
@@ -240,6 +260,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 	if reply == nil {
 		reply = encodeOK(req.ID)
 	}
+	s.noteSeated(sess) // before the reply: a client that has it is seated
 	// The reply goes first: a joiner learns its peers before any notice.
 	sess.conn.Send(reply)
 	s.deliver(notices)
@@ -247,8 +268,16 @@ func (s *Server) handleRequest(sess *session, req *request) {
 
 // encodeJoined builds the answer to create, join and quick-join: the lobby,
 // the member as recorded, its peers as this link must see them, its resume
-// token, and the invite code of a private lobby just created ("" if none).
-func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token, invite string) []byte {
+// token and seat credentials, and the invite code of a private lobby just
+// created ("" if none).
+func (s *Server) encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, invite string) []byte {
 	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
-		Peers: peersAs(l, you.ID, local), Resume: token, Invite: invite})
+		Peers: peersAs(l, you.ID, local), Resume: s.creds.token(you.ID), seatCredentials: s.creds.forSeat(l, you.ID),
+		Invite: invite})
+}
+
+// encodeOwnerChanged is the new owner's copy of owner_changed, with the
+// credential of its ownership.
+func encodeOwnerChanged(n Notice, cred string) []byte {
+	return marshal(notice{Event: string(n.Kind), lobbyState: stateOf(n.Lobby), OwnerCredential: cred})
 }

@@ -36,9 +36,17 @@ func TestConnectionLimits(t *testing.T) {
 	// No heartbeat: the raw connections held open answer no pings.
 	ts := startServer(t, ServerConfig{MaxConns: 5, MaxConnsPerIP: 3, HeartbeatInterval: noHeartbeat})
 	var open []*rawClient
+	// Every admitted connection holds a seat: none may be shed at the cap.
+	seat := func(r *rawClient, name string) {
+		r.hello(name)
+		r.send(map[string]any{"op": "create", "id": 2, "game": "demo", "name": name, "capacity": 2, "port": 1})
+		if m := r.recv(); m["ok"] != true {
+			t.Fatalf("create: %v", m)
+		}
+	}
 	for i := 0; i < 3; i++ {
 		r := dialFrom(t, "127.0.0.1", ts.addr)
-		r.hello(fmt.Sprint("a", i))
+		seat(r, fmt.Sprint("a", i))
 		open = append(open, r)
 	}
 	fourth := dialFrom(t, "127.0.0.1", ts.addr)
@@ -46,7 +54,7 @@ func TestConnectionLimits(t *testing.T) {
 	fourth.expectClosed(5 * time.Second)
 	for i := 0; i < 2; i++ {
 		r := dialFrom(t, "127.0.0.2", ts.addr)
-		r.hello(fmt.Sprint("b", i))
+		seat(r, fmt.Sprint("b", i))
 		open = append(open, r)
 	}
 	sixth := dialFrom(t, "127.0.0.3", ts.addr)

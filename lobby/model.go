@@ -181,6 +181,7 @@ type Registry struct {
 	maxPerMbr int
 	track     bool   // record changes for TakeChanges
 	changed   []Info // lobbies changed since the last TakeChanges
+	byAge     lobbyOrder
 }
 
 // TakeChanges returns the state of every lobby changed since the last call
@@ -311,6 +312,7 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	}
 	l.refreshState()
 	r.lobbies[id] = l
+	r.byAge.add(l)
 	r.byMember[m.ID] = append(r.byMember[m.ID], id)
 	gi := r.index(game)
 	gi.lobbies++
@@ -581,6 +583,7 @@ func (r *Registry) dropLobby(l *Lobby) {
 	gi := r.index(l.Game)
 	gi.remove(l)
 	delete(r.lobbies, l.ID)
+	r.byAge.dropped(r)
 	r.noteChange(l)
 	if gi.lobbies--; gi.lobbies <= 0 {
 		delete(r.games, l.Game)

@@ -133,7 +133,9 @@ func TestClientResumesAfterBlip(t *testing.T) {
 // first, and sees one coordinator_restarted event, no leaves, no joins.
 func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 	t.Parallel()
-	cfg := ServerConfig{ResumeGrace: 3 * time.Second}
+	// Both instances share the secret, as a daemon restarted with its
+	// state directory does.
+	cfg := ServerConfig{ResumeGrace: 3 * time.Second, Secret: NewSecret()}
 	// A keeps its lobbies when it stops: its links just vanish and nobody
 	// is told anything, as when a coordinator process is killed.
 	cfgA := cfg

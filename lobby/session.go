@@ -20,6 +20,10 @@ type session struct {
 	helloDone  atomic.Bool // hello succeeded; read by the hello timer
 	helloSeen  bool        // a hello was forwarded; reader goroutine only
 	bucket     tokenBucket // request rate; reader goroutine only
+	// seated is set by the state goroutine while the member may hold a
+	// seat; a connection without one can be shed at the cap.
+	seated atomic.Bool
+	shed   bool // closed to make room at the cap; guarded by srv.sessMu
 
 	// Set by the state goroutine at hello, read only by it afterwards.
 	id     string
@@ -97,10 +101,12 @@ func (sess *session) HandleClose(reason tcpconn.CloseReason, err error) {
 	}
 	sess.srv.submit(op{kind: opClosed, sess: sess, reason: reason})
 	s := sess.srv
+	if reason == tcpconn.ReasonSlowConsumer {
+		s.slowCount.Add(1)
+	}
 	s.sessMu.Lock()
-	delete(s.sessions, sess)
-	if s.perIP[sess.ip]--; s.perIP[sess.ip] <= 0 {
-		delete(s.perIP, sess.ip)
+	if !sess.shed {
+		s.forgetLocked(sess)
 	}
 	s.sessMu.Unlock()
 	s.sessWG.Done()

@@ -38,6 +38,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "lanlobby")
+	// Coordinator daemons keep their secret in their default state
+	// directory (under the configuration directory), here a temporary
+	// one, not the user's; a restarted one finds it again.
+	os.Unsetenv("LANLOBBY_STATE_DIR")
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	build := exec.Command("go", "build", "-race", "-o", binPath, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

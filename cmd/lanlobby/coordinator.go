@@ -34,6 +34,8 @@ func coordinatorCommand() *cli.Command {
 			&cli.Float64Flag{Name: "max-request-rate", Value: lobby.DefaultRequestRate, Usage: "requests per second per connection, burst twice that (-1: no limit)"},
 			&cli.BoolFlag{Name: "announce", Value: true, Usage: "announce the coordinator and its lobbies on the LAN (--announce=false to stay silent)"},
 			&cli.BoolFlag{Name: "host-mode", Usage: "run one game's own coordinator (see above)"},
+			&cli.StringFlag{Name: "state-dir", EnvVars: []string{lanlobby.StateDirEnv},
+				Usage: "directory (created 0700) where the daemon keeps the secret that lets clients restore their lobbies after a restart (default: lanlobby under the user's config directory)"},
 			flagJSON, flagLogLevel, flagBeaconInterval,
 		}, lanFlags()...),
 		Action: runCoordinator,
@@ -66,6 +68,7 @@ func runCoordinator(c *cli.Context) error {
 		Listen:     c.String("listen"),
 		Daemon:     !hostMode,
 		NoAnnounce: !c.Bool("announce"),
+		StateDir:   c.String("state-dir"),
 		Server: lobby.ServerConfig{
 			HeartbeatInterval: c.Duration("heartbeat"),
 			HeartbeatMisses:   c.Int("misses"),
