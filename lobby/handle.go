@@ -31,8 +31,20 @@ type op struct {
 
 // submit hands an op to the state goroutine; false when it has stopped.
 func (s *Server) submit(o op) bool {
+	return s.submitTo(s.ops, o)
+}
+
+// submitGreeting hands a hello, resume or restore to the state goroutine
+// ahead of the other ops: a new connection is answered in the time of one
+// op however many wait (a burst of creates, lists), well within its hello
+// deadline.
+func (s *Server) submitGreeting(o op) bool {
+	return s.submitTo(s.greetings, o)
+}
+
+func (s *Server) submitTo(ch chan op, o op) bool {
 	select {
-	case s.ops <- o:
+	case ch <- o:
 		return true
 	case <-s.loopDone:
 		return false
@@ -40,15 +52,38 @@ func (s *Server) submit(o op) bool {
 }
 
 // loop is the state goroutine: the only code that touches the registry and
-// the members map.
+// the members map. Greetings go first; before any other op, those already
+// waiting are handled, so that a request pipelined behind its
+// connection's hello (submitted after it, from the same reader) always
+// finds the hello done.
 func (s *Server) loop() {
 	defer close(s.loopDone)
 	for {
 		select {
+		case o := <-s.greetings:
+			s.handle(o)
+			continue
+		default:
+		}
+		select {
+		case o := <-s.greetings:
+			s.handle(o)
 		case o := <-s.ops:
+			s.drainGreetings()
 			s.handle(o)
 		case <-s.closing:
 			s.shutdown()
+			return
+		}
+	}
+}
+
+func (s *Server) drainGreetings() {
+	for {
+		select {
+		case o := <-s.greetings:
+			s.handle(o)
+		default:
 			return
 		}
 	}

@@ -30,8 +30,9 @@ type Server struct {
 	log *slog.Logger
 	reg *Registry
 
-	ops      chan op
-	loopDone chan struct{} // closed when the state goroutine exits
+	ops       chan op
+	greetings chan op       // hello, resume and restore: handled first
+	loopDone  chan struct{} // closed when the state goroutine exits
 
 	creds    credentials
 	instance string // random per process start: tells a restart from a blip
@@ -80,16 +81,17 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		log: cfg.Logger,
 		reg: NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID,
 			TrackChanges: cfg.OnLobbyChange != nil}),
-		creds:    credentials{key: secret},
-		instance: RandomID(),
-		lines:    lines,
-		ops:      make(chan op, DefaultOpQueue),
-		loopDone: make(chan struct{}),
-		members:  make(map[string]*member),
-		held:     make(map[string]*heldSeats),
-		sessions: make(map[*session]struct{}),
-		perIP:    make(map[netip.Addr]*source),
-		closing:  make(chan struct{}),
+		creds:     credentials{key: secret},
+		instance:  RandomID(),
+		lines:     lines,
+		ops:       make(chan op, DefaultOpQueue),
+		greetings: make(chan op, DefaultOpQueue),
+		loopDone:  make(chan struct{}),
+		members:   make(map[string]*member),
+		held:      make(map[string]*heldSeats),
+		sessions:  make(map[*session]struct{}),
+		perIP:     make(map[netip.Addr]*source),
+		closing:   make(chan struct{}),
 	}, nil
 }
 

@@ -67,11 +67,17 @@ func (sess *session) HandleLine(line []byte) error {
 		sess.conn.Send(encodeError(nil, errorf(CodeBadRequest, "id must be a number or a string of at most %d bytes", MaxRequestIDLen)))
 		return nil
 	}
+	submit := sess.srv.submit
 	switch req.Op {
 	case OpPong:
 		sess.conn.Pong(req.Seq)
 		return nil
 	case OpHello, OpResume, OpRestore:
+		if !sess.helloSeen {
+			// A connection's first greeting goes ahead of other work (and
+			// still before anything pipelined behind it).
+			submit = sess.srv.submitGreeting
+		}
 		sess.helloSeen = true
 	case "":
 		sess.conn.Send(encodeError(req.ID, errorf(CodeBadRequest, "missing op")))
@@ -88,7 +94,7 @@ func (sess *session) HandleLine(line []byte) error {
 			return nil
 		}
 	}
-	if !sess.srv.submit(op{kind: opRequest, sess: sess, req: req}) {
+	if !submit(op{kind: opRequest, sess: sess, req: req}) {
 		sess.conn.Send(encodeError(req.ID, errorf(CodeShuttingDown, "coordinator is shutting down")))
 	}
 	return nil
