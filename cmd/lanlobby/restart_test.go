@@ -20,25 +20,13 @@ import (
 // with its own owner and its 4 members; every attempt of the outsider is
 // refused.
 func TestDaemonRestartOutsiderTakesNothing(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := []string{"coordinator", "--listen", addr, "--announce=false", "--json", "--heartbeat", "100ms", "--resume-grace", "5s"}
-	daemon := start(t, "daemon", args...)
-	daemon.next(10*time.Second, event("listening"))
-
+	d := startRestartableDaemon(t)
+	addr, daemon := d.addr, d.daemon
 	ctx := context.Background()
 	owners := map[string]string{} // lobby id -> owner id
 	var clients []*lobby.Client
 	dialC := func(name string) *lobby.Client {
-		c, err := lobby.Dial(ctx, addr, lobby.ClientConfig{Player: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := d.client(name)
 		clients = append(clients, c)
 		return c
 	}
@@ -62,8 +50,7 @@ func TestDaemonRestartOutsiderTakesNothing(t *testing.T) {
 
 	daemon.cmd.Process.Kill()
 	daemon.wait(5 * time.Second)
-	restarted := start(t, "daemon2", args...)
-	restarted.next(10*time.Second, event("listening"))
+	d.restart()
 
 	attempts, refused := 0, 0
 	deadline := time.Now().Add(2 * time.Second)
@@ -121,4 +108,46 @@ func TestDaemonRestartOutsiderTakesNothing(t *testing.T) {
 	if refused != attempts || attempts == 0 {
 		t.Fatalf("%d of %d restores by the outsider were not refused", attempts-refused, attempts)
 	}
+}
+
+// restartableDaemon is a coordinator daemon process on a fixed loopback
+// address (default flags but for the address, no announcing and a short
+// heartbeat), which a test kills and starts again.
+type restartableDaemon struct {
+	t      *testing.T
+	addr   string
+	args   []string
+	daemon *proc
+}
+
+func startRestartableDaemon(t *testing.T) *restartableDaemon {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &restartableDaemon{t: t, addr: ln.Addr().String()}
+	ln.Close()
+	d.args = []string{"coordinator", "--listen", d.addr, "--announce=false", "--json", "--heartbeat", "100ms", "--resume-grace", "5s"}
+	d.daemon = start(t, "daemon", d.args...)
+	d.daemon.next(10*time.Second, event("listening"))
+	return d
+}
+
+// restart starts the daemon again (after the test killed it).
+func (d *restartableDaemon) restart() {
+	d.t.Helper()
+	d.daemon = start(d.t, "daemon2", d.args...)
+	d.daemon.next(10*time.Second, event("listening"))
+}
+
+// client dials the daemon with the Go client.
+func (d *restartableDaemon) client(name string) *lobby.Client {
+	d.t.Helper()
+	c, err := lobby.Dial(context.Background(), d.addr, lobby.ClientConfig{Player: name})
+	if err != nil {
+		d.t.Fatal(err)
+	}
+	d.t.Cleanup(func() { c.Close() })
+	return c
 }

@@ -489,23 +489,9 @@ func PartialLines(ctx context.Context, cfg AttackConfig, conns, lineBytes int) (
 	a.logf("%d connections hold %d bytes of an unfinished line each", conns, lineBytes)
 	partial := []byte(`{"op":"hello","id":1,"v":1,"player":"slow"}` + "\n" + `{"op":"create","id":2,"name":"` + strings.Repeat("x", max(0, lineBytes-32)))
 	s := newSlots(conns)
-	wg := s.run(a.stop, 64, func(i int) (net.Conn, error) {
-		c, err := a.dialFrom(ctx, net.IPv4(127, 0, 6, byte(1+i/500)))
-		if err != nil {
-			return nil, err
-		}
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write(partial); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
-	})
+	wg := a.flood(ctx, s, func(i int) net.IP { return net.IPv4(127, 0, 6, byte(1+i/500)) }, partial)
 	// The real clients come once every connection has been dialled.
-	deadline := time.Now().Add(60 * time.Second)
-	for s.dialed.Load() < int64(conns) && time.Now().Before(deadline) && ctx.Err() == nil {
-		sleepCtx(ctx, 50*time.Millisecond)
-	}
+	waitUntil(ctx, func() bool { return s.dialed.Load() >= int64(conns) })
 	a.logf("%d dialled, %d open, %d cut; real clients dial", s.dialed.Load(), s.open.Load(), s.cut.Load())
 	a.real(ctx, 50*time.Millisecond, func(c *lineConn, n int) error {
 		if err := c.call(fmt.Sprintf(`{"op":"create","id":2,"game":"real","name":"real %d","capacity":4,"port":1,"meta":{"k0":"%s","k1":"%s","k2":"%s","k3":"%s"}}`,
@@ -535,22 +521,8 @@ func ConnFlood(ctx context.Context, cfg AttackConfig, sources, perSource, capaci
 	a.logf("%d addresses × %d connections say hello and hold", sources, perSource)
 	s := newSlots(sources * perSource)
 	hello := []byte(`{"op":"hello","id":1,"v":1,"player":"squatter"}` + "\n")
-	wg := s.run(a.stop, 64, func(i int) (net.Conn, error) {
-		c, err := a.dialFrom(ctx, net.IPv4(127, 0, 7, byte(1+i/perSource)))
-		if err != nil {
-			return nil, err
-		}
-		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
-		if _, err := c.Write(hello); err != nil {
-			c.Close()
-			return nil, err
-		}
-		return c, nil
-	})
-	deadline := time.Now().Add(60 * time.Second)
-	for s.open.Load() < int64(capacity) && time.Now().Before(deadline) && ctx.Err() == nil {
-		sleepCtx(ctx, 50*time.Millisecond)
-	}
+	wg := a.flood(ctx, s, func(i int) net.IP { return net.IPv4(127, 0, 7, byte(1+i/perSource)) }, hello)
+	waitUntil(ctx, func() bool { return s.open.Load() >= int64(capacity) })
 	a.logf("%d attacking connections open (peak %d); real clients dial", s.open.Load(), s.peak.Load())
 	a.real(ctx, 100*time.Millisecond, func(c *lineConn, n int) error {
 		return c.call(fmt.Sprintf(`{"op":"create","id":2,"game":"real","name":"real %d","capacity":4,"port":1}`, n), 2)
@@ -559,6 +531,32 @@ func ConnFlood(ctx context.Context, cfg AttackConfig, sources, perSource, capaci
 	res := a.finish()
 	wg.Wait()
 	return res, ctx.Err()
+}
+
+// flood fills the slots with connections from source(i) that send
+// payload and hold, and keeps them filled until the attack stops.
+func (a *attack) flood(ctx context.Context, s *slots, source func(i int) net.IP, payload []byte) *sync.WaitGroup {
+	return s.run(a.stop, 64, func(i int) (net.Conn, error) {
+		c, err := a.dialFrom(ctx, source(i))
+		if err != nil {
+			return nil, err
+		}
+		c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write(payload); err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	})
+}
+
+// waitUntil polls cond until it holds, ctx ends or a minute passed (the
+// attack then goes on with what it has, and its figures say so).
+func waitUntil(ctx context.Context, cond func() bool) {
+	deadline := time.Now().Add(time.Minute)
+	for !cond() && time.Now().Before(deadline) && ctx.Err() == nil {
+		sleepCtx(ctx, 50*time.Millisecond)
+	}
 }
 
 // real runs a real client every period for the hold: dial, hello, then
