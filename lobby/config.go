@@ -127,8 +127,9 @@ type ServerConfig struct {
 	// RestoreWindow is how long the seats of a restored lobby's members are
 	// held for them after its owner restored it on a restarted coordinator
 	// (default: ResumeGrace plus the heartbeat limit, the time a client
-	// keeps trying to come back). Held seats count as taken; a member not
-	// back when it ends is reported gone (member_left, reason timeout).
+	// keeps trying to come back; negative: no seat is held). Held seats
+	// count as taken; a member not back when it ends is reported gone
+	// (member_left, reason timeout).
 	RestoreWindow time.Duration
 }
 
