@@ -33,7 +33,7 @@ func labDial(h *netlab.Host, addr string) (net.Conn, error) {
 // up the coordinator's state goroutine (the announcer coalesces changes and
 // applies them on its own goroutine): every lobby is created, no
 // connection is cut, and a hello on a fresh connection every 25 ms is
-// answered within 100 ms throughout.
+// answered within 100 ms (90% of them, on a loaded machine; all within 1 s).
 func TestLabDaemonBurstOfCreates(t *testing.T) {
 	lab := netlab.New(t, netlab.Options{Hosts: 2})
 	h1, h2 := lab.Hosts[0], lab.Hosts[1]
@@ -154,13 +154,19 @@ func TestLabDaemonBurstOfCreates(t *testing.T) {
 	if len(hellos) == 0 {
 		t.Fatalf("no hello answered: %v", helloErrs)
 	}
-	p50, worst := hellos[len(hellos)/2], hellos[len(hellos)-1]
-	t.Logf("%d lobbies created, %d connections cut; %d hellos: p50 %v, max %v, %d failed; the other host listed %d; coordinator: %d lobbies",
-		created.Load(), cut.Load(), len(hellos), p50, worst, len(helloErrs), seen, st.Lobbies)
+	p50, p90, worst := hellos[len(hellos)/2], hellos[len(hellos)*9/10], hellos[len(hellos)-1]
+	t.Logf("%d lobbies created, %d connections cut; %d hellos: p50 %v, p90 %v, max %v, %d failed; the other host listed %d; coordinator: %d lobbies",
+		created.Load(), cut.Load(), len(hellos), p50, p90, worst, len(helloErrs), seen, st.Lobbies)
 	if cut.Load() != 0 || created.Load() != conns*per || st.Lobbies != conns*per {
 		t.Errorf("%d connections cut, %d of %d lobbies created", cut.Load(), created.Load(), conns*per)
 	}
-	if len(helloErrs) > 0 || worst > 100*time.Millisecond {
-		t.Errorf("hello: max %v, %d failed (%v); want every one within 100ms", worst, len(helloErrs), helloErrs)
+	// A state goroutine that waits on announcing delays every hello by as
+	// long as the announcing takes (seconds, before the announcer); a busy
+	// two-core machine running other tests delays this race-built,
+	// in-process coordinator by up to a few hundred milliseconds now and
+	// then. Nine hellos in ten within 100 ms, and none near the hello
+	// deadline, tells the two apart.
+	if len(helloErrs) > 0 || p90 > 100*time.Millisecond || worst > time.Second {
+		t.Errorf("hello: p90 %v, max %v, %d failed (%v); want 90%% within 100ms and every one within 1s", p90, worst, len(helloErrs), helloErrs)
 	}
 }

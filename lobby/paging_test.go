@@ -87,7 +87,9 @@ func fillLobbies(t testing.TB, addr string, n int) {
 func TestListPages5000Lobbies(t *testing.T) {
 	t.Parallel()
 	const n = 5000
-	ts := startServer(t, ServerConfig{HeartbeatInterval: noHeartbeat, RequestRate: -1, MaxConnsPerIP: -1})
+	// A long hello deadline: 625 connections pipeline hello and 8 creates
+	// at once, which a busy machine may take seconds to get through.
+	ts := startServer(t, ServerConfig{HeartbeatInterval: noHeartbeat, RequestRate: -1, MaxConnsPerIP: -1, HelloTimeout: time.Minute})
 	fillLobbies(t, ts.addr, n)
 
 	r := dialRaw(t, ts.addr)

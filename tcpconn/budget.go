@@ -1,7 +1,7 @@
 package tcpconn
 
 import (
-	"container/list"
+	"container/heap"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -19,18 +19,22 @@ var ErrLineBudget = errors.New("tcpconn: memory budget for partial frames spent"
 // then stops holds that much memory for as long as it keeps its link, and
 // thousands of such peers hold gigabytes.
 //
-// When a link needs more than is left, the links that have been holding an
-// unfinished frame the longest give theirs back: they are closed with
-// ReasonProtocolError and ErrLineBudget. An honest peer writes a frame in
-// one go and holds it for microseconds; a peer that stalls in the middle
-// of one is the oldest holder. A link that alone would need more than the
-// whole budget is closed itself. The zero of a limit means no limit.
+// When a link needs more than is left, the link holding the most gives it
+// back (the one that has held it longest among equals): it is closed with
+// ReasonProtocolError and ErrLineBudget, and so on until the newcomer
+// fits. Exhausting the budget takes many large unfinished frames, so they
+// go first; an honest peer's frame is small, and written in one go, held
+// for microseconds (or, on a busy machine, for as long as its reader
+// waits for the CPU: which is why the heaviest, not the oldest, pays). A
+// link that alone would need more than the whole budget is closed itself.
+// A limit <= 0 means no limit.
 type Budget struct {
 	limit int64
 
-	mu      sync.Mutex // guards used, holders and each holder's bytes
+	mu      sync.Mutex // guards used, seq, holders and each holder's fields
 	used    int64
-	holders list.List // *budgetHold, oldest reservation first
+	seq     uint64
+	holders holdHeap // links holding bytes, heaviest first
 
 	evicted atomic.Int64
 }
@@ -56,13 +60,43 @@ func (b *Budget) Evicted() int64 { return b.evicted.Load() }
 // budgetHold is one link's share of a Budget.
 type budgetHold struct {
 	b       *Budget
-	bytes   int64         // reserved now; guarded by b.mu
-	elem    *list.Element // in b.holders while bytes > 0
-	evicted bool          // guarded by b.mu
-	evict   func()        // closes the link; called without b.mu held
+	bytes   int64  // reserved now; guarded by b.mu
+	since   uint64 // order of its first reservation, for ties
+	pos     int    // index in b.holders, -1 when holding nothing
+	evicted bool   // guarded by b.mu
+	evict   func() // closes the link; called without b.mu held
 }
 
-// reserve takes n more bytes for h's partial frame, evicting the oldest
+// holdHeap is a container/heap of holders, the most bytes first, the
+// oldest first among equals.
+type holdHeap []*budgetHold
+
+func (h holdHeap) Len() int { return len(h) }
+func (h holdHeap) Less(i, j int) bool {
+	if h[i].bytes != h[j].bytes {
+		return h[i].bytes > h[j].bytes
+	}
+	return h[i].since < h[j].since
+}
+func (h holdHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].pos, h[j].pos = i, j
+}
+func (h *holdHeap) Push(x any) {
+	hd := x.(*budgetHold)
+	hd.pos = len(*h)
+	*h = append(*h, hd)
+}
+func (h *holdHeap) Pop() any {
+	old := *h
+	hd := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	hd.pos = -1
+	return hd
+}
+
+// reserve takes n more bytes for h's partial frame, evicting the heaviest
 // other holders when the budget is short. It fails when h was evicted, or
 // when even the whole budget would not do.
 func (h *budgetHold) reserve(n int64) error {
@@ -77,24 +111,23 @@ func (h *budgetHold) reserve(n int64) error {
 		b.mu.Unlock()
 		return ErrLineBudget
 	}
-	for b.limit > 0 && b.used+n > b.limit {
-		e := b.holders.Front()
-		if e != nil && e.Value.(*budgetHold) == h {
-			e = e.Next()
-		}
-		if e == nil {
-			break // only h holds anything: it fits by the check above
-		}
-		v := e.Value.(*budgetHold)
+	if h.pos < 0 {
+		// Out of the heap while choosing victims: it is never its own.
+		b.seq++
+		h.since = b.seq
+	} else {
+		b.dropLocked(h)
+		b.used += h.bytes // dropLocked gave them back; h still holds them
+	}
+	for b.limit > 0 && b.used+n > b.limit && len(b.holders) > 0 {
+		v := b.holders[0]
 		b.dropLocked(v)
-		v.evicted = true
+		v.bytes, v.evicted = 0, true
 		victims = append(victims, v)
 	}
 	b.used += n
 	h.bytes += n
-	if h.elem == nil {
-		h.elem = b.holders.PushBack(h)
-	}
+	heap.Push(&b.holders, h)
 	b.mu.Unlock()
 	for _, v := range victims {
 		b.evicted.Add(1)
@@ -108,14 +141,15 @@ func (h *budgetHold) release() {
 	b := h.b
 	b.mu.Lock()
 	b.dropLocked(h)
+	h.bytes = 0
 	b.mu.Unlock()
 }
 
+// dropLocked takes h out of the heap and gives back its bytes (h.bytes is
+// left for the caller to reset or keep).
 func (b *Budget) dropLocked(h *budgetHold) {
-	b.used -= h.bytes
-	h.bytes = 0
-	if h.elem != nil {
-		b.holders.Remove(h.elem)
-		h.elem = nil
+	if h.pos >= 0 {
+		heap.Remove(&b.holders, h.pos)
 	}
+	b.used -= h.bytes
 }

@@ -3,6 +3,7 @@ package tcpconn
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -11,11 +12,12 @@ import (
 	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
-// TestBudgetEvictsOldestHolder: three readers each hold most of a long
-// frame; a fourth needs room, and the reader that has held its frame the
-// longest gives it back (evicted); the budget never goes over its limit.
-func TestBudgetEvictsOldestHolder(t *testing.T) {
-	b := NewBudget(3500)
+// TestBudgetEvictsHeaviestHolder: readers hold parts of long frames; a
+// newcomer needs room, and the one holding the most gives it back
+// (evicted), not the older, lighter ones; among equals the oldest goes;
+// the budget never goes over its limit.
+func TestBudgetEvictsHeaviestHolder(t *testing.T) {
+	b := NewBudget(7000)
 	type reader struct {
 		lr      *LineReader
 		w       *io.PipeWriter
@@ -37,42 +39,96 @@ func TestBudgetEvictsOldestHolder(t *testing.T) {
 		return r
 	}
 	var rs []*reader
-	for i := 0; i < 3; i++ {
+	reserved := int64(0)
+	for i, n := range []int{900, 3000, 900} { // 1 KB, 4 KB and 1 KB reserved
 		r := start()
-		r.w.Write([]byte(strings.Repeat("a", 900))) // about 1 KB reserved each
+		r.w.Write([]byte(strings.Repeat("a", n)))
 		rs = append(rs, r)
-		testutil.WaitFor(t, 5*time.Second, "reservation", func() bool { return b.Used() >= int64(900*(i+1)) })
+		reserved += int64(n)
+		testutil.WaitFor(t, 5*time.Second, fmt.Sprint("reservation ", i), func() bool { return b.Used() >= reserved })
 	}
-	if used := b.Used(); used > 3500 {
-		t.Fatalf("used %d over the limit", used)
+	if used := b.Used(); used != 6144 {
+		t.Fatalf("used %d, want 6144", used)
 	}
 	late := start()
 	go late.w.Write([]byte(strings.Repeat("b", 900) + "\n"))
 	select {
-	case <-rs[0].evicted:
+	case <-rs[1].evicted:
 	case <-time.After(5 * time.Second):
-		t.Fatal("the oldest holder was not evicted")
+		t.Fatal("the heaviest holder was not evicted")
 	}
 	if err := <-late.done; err != nil {
 		t.Fatalf("the newcomer's frame: %v", err)
 	}
-	if err := <-rs[0].done; !errors.Is(err, ErrLineBudget) {
+	if err := <-rs[1].done; !errors.Is(err, ErrLineBudget) {
 		t.Fatalf("evicted reader ended with %v", err)
 	}
-	select {
-	case <-rs[1].evicted:
-		t.Fatal("a second holder was evicted though one was enough")
-	default:
+	for _, i := range []int{0, 2} {
+		select {
+		case <-rs[i].evicted:
+			t.Fatalf("light holder %d evicted though the heavy one was enough", i)
+		default:
+		}
 	}
 	if b.Evicted() != 1 {
 		t.Fatalf("evicted %d", b.Evicted())
 	}
-	for _, r := range rs[1:] {
-		r.w.Close()
-		<-r.done
+	for _, i := range []int{0, 2} {
+		rs[i].w.Close()
+		<-rs[i].done
 	}
 	if used := b.Used(); used != 0 {
 		t.Fatalf("%d bytes still reserved after every reader ended", used)
+	}
+}
+
+// TestBudgetEvictsOldestAmongEquals: readers holding as much as each other;
+// the one that has held its frame the longest gives it back.
+func TestBudgetEvictsOldestAmongEquals(t *testing.T) {
+	b := NewBudget(3500)
+	start := func() (*LineReader, *io.PipeWriter, chan struct{}, chan error) {
+		pr, pw := io.Pipe()
+		lr := newLineReaderSize(pr, 10000, 16)
+		evicted, done := make(chan struct{}), make(chan error, 1)
+		lr.withBudget(b, func() { close(evicted); pw.CloseWithError(ErrLineBudget) })
+		go func() {
+			_, err := lr.ReadLine()
+			lr.close()
+			done <- err
+		}()
+		return lr, pw, evicted, done
+	}
+	var ws []*io.PipeWriter
+	var evs []chan struct{}
+	var dones []chan error
+	for i := 0; i < 3; i++ {
+		_, w, ev, done := start()
+		w.Write([]byte(strings.Repeat("a", 900))) // 1 KB reserved each
+		ws, evs, dones = append(ws, w), append(evs, ev), append(dones, done)
+		testutil.WaitFor(t, 5*time.Second, "reservation", func() bool { return b.Used() >= int64(1024*(i+1)) })
+	}
+	_, w, _, done := start()
+	go w.Write([]byte(strings.Repeat("b", 900) + "\n"))
+	if err := <-done; err != nil {
+		t.Fatalf("the newcomer's frame: %v", err)
+	}
+	select {
+	case <-evs[0]:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the oldest holder was not evicted")
+	}
+	for _, i := range []int{1, 2} {
+		select {
+		case <-evs[i]:
+			t.Fatalf("holder %d evicted before the oldest was enough", i)
+		default:
+		}
+		ws[i].Close()
+		<-dones[i]
+	}
+	<-dones[0]
+	if used := b.Used(); used != 0 {
+		t.Fatalf("%d bytes still reserved", used)
 	}
 }
 

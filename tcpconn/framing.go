@@ -60,7 +60,7 @@ func newLineReaderSize(r io.Reader, max, size int) *LineReader {
 // read buffer from b; evict is how b takes it back (it must close the
 // stream, so that a blocked read returns).
 func (lr *LineReader) withBudget(b *Budget, evict func()) {
-	lr.hold = &budgetHold{b: b, evict: evict}
+	lr.hold = &budgetHold{b: b, evict: evict, pos: -1}
 }
 
 // ReadLine returns the next frame. The slice is valid only until the next

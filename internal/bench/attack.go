@@ -559,11 +559,16 @@ func waitUntil(ctx context.Context, cond func() bool) {
 	}
 }
 
-// real runs a real client every period for the hold: dial, hello, then
-// work; it counts successes, failures and the worst time.
+// realClients is the fewest real clients an attack runs, however long
+// each takes.
+const realClients = 5
+
+// real runs a real client every period for the hold, and at least
+// realClients of them: dial, hello, then work; it counts successes,
+// failures and the worst time.
 func (a *attack) real(ctx context.Context, period time.Duration, work func(c *lineConn, n int) error) {
 	end := time.Now().Add(a.cfg.Hold)
-	for n := 0; time.Now().Before(end) && ctx.Err() == nil; n++ {
+	for n := 0; (n < realClients || time.Now().Before(end)) && ctx.Err() == nil; n++ {
 		start := time.Now()
 		err := func() error {
 			c, err := a.dialFrom(ctx, net.IPv4(127, 0, 3, 2))
