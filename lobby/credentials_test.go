@@ -280,7 +280,8 @@ func expectRestored(t *testing.T, parties []party, timeout time.Duration) {
 // takes nothing: every lobby comes back with its own owner and its 4
 // members, and every attempt is counted.
 func TestOutsiderCannotRestoreAfterRestart(t *testing.T) {
-	t.Parallel()
+	// Not parallel: hundreds of clients on a race-built coordinator are load
+	// enough for a two-core machine.
 	const lobbies, size = 50, 4
 	rs := startRestartable(t, ServerConfig{ResumeGrace: 10 * time.Second, HeartbeatInterval: time.Hour})
 	g := newGate()
@@ -357,7 +358,7 @@ func TestOutsiderCannotRestoreAfterRestart(t *testing.T) {
 	}
 
 	g.release()
-	expectRestored(t, parties, 20*time.Second)
+	expectRestored(t, parties, time.Minute)
 	// Now the lobbies exist, each with a free seat: the outsider tries
 	// them as a member, before hello (a restore) and after.
 	intruder := dialRaw(t, rs.addr)

@@ -91,7 +91,8 @@ func (r *rawClient) sendQuiet(s string) bool {
 // of the 200 gets its seat back: the owner's restore holds its members'
 // seats, so the churners only ever get the fifth.
 func TestRestartUnderChurnKeepsSeats(t *testing.T) {
-	t.Parallel()
+	// Not parallel: hundreds of clients on a race-built coordinator are load
+	// enough for a two-core machine.
 	runs := 10
 	if s := os.Getenv("LANLOBBY_RESTART_RUNS"); s != "" {
 		runs, _ = strconv.Atoi(s)
@@ -119,7 +120,7 @@ func TestRestartUnderChurnKeepsSeats(t *testing.T) {
 		testutil.WaitFor(t, 10*time.Second, "churn", func() bool { return tries.Load() >= before+30 })
 		start := time.Now()
 		rs.restart()
-		expectRestored(t, parties, 20*time.Second)
+		expectRestored(t, parties, time.Minute)
 		took = append(took, time.Since(start))
 		// Every one of the 200 is in its lobby.
 		for _, p := range parties {

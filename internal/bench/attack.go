@@ -52,8 +52,9 @@ type AttackResult struct {
 	Duration time.Duration
 	// Hellos answered to the prober, how many failed (no answer within
 	// 2 s, or refused), and their latency.
-	Hellos, HelloFailures int
-	HelloP50, HelloMax    time.Duration
+	Hellos, HelloFailures        int
+	HelloP50, HelloP90, HelloMax time.Duration
+	HelloError                   string // the first failure, if any
 	// Attackers is how many attacking connections were open at the peak,
 	// Dialed how many were opened in all, Cut how many times the
 	// coordinator closed one.
@@ -69,8 +70,11 @@ func (r *AttackResult) Format() string {
 	fmt.Fprintf(&b, "attack %s (coordinator pid %d, %.1fs)\n", r.Attack, r.PID, r.Duration.Seconds())
 	fmt.Fprintf(&b, "  coordinator RSS: %.1f MB before, peak %.1f MB (high-water %.1f MB); CPU %.2fs\n",
 		mb(r.BaselineRSS), mb(r.PeakRSS), mb(r.HWM), r.CPU.Seconds())
-	fmt.Fprintf(&b, "  hello: %d answered, %d failed, p50 %v, max %v\n", r.Hellos, r.HelloFailures,
-		r.HelloP50.Round(10*time.Microsecond), r.HelloMax.Round(10*time.Microsecond))
+	fmt.Fprintf(&b, "  hello: %d answered, %d failed, p50 %v, p90 %v, max %v\n", r.Hellos, r.HelloFailures,
+		r.HelloP50.Round(10*time.Microsecond), r.HelloP90.Round(10*time.Microsecond), r.HelloMax.Round(10*time.Microsecond))
+	if r.HelloError != "" {
+		fmt.Fprintf(&b, "  first failed hello: %s\n", r.HelloError)
+	}
 	fmt.Fprintf(&b, "  attackers: %d open at the peak, %d dialled, %d cut by the coordinator\n", r.Attackers, r.Dialed, r.Cut)
 	if r.RealOK+r.RealFailed > 0 {
 		fmt.Fprintf(&b, "  real clients: %d served, %d failed, worst %v\n", r.RealOK, r.RealFailed, r.RealMax.Round(10*time.Microsecond))
@@ -174,6 +178,9 @@ func (a *attack) mount(ctx context.Context) {
 			d, err := a.hello(ctx, net.IPv4(127, 0, 3, 1))
 			a.mu.Lock()
 			if err != nil {
+				if a.res.HelloFailures == 0 {
+					a.res.HelloError = err.Error()
+				}
 				a.res.HelloFailures++
 			} else {
 				a.hellos = append(a.hellos, d)
@@ -227,6 +234,7 @@ func (a *attack) finish() *AttackResult {
 	a.res.Hellos = len(hellos)
 	if len(hellos) > 0 {
 		a.res.HelloP50 = Percentile(hellos, 50)
+		a.res.HelloP90 = Percentile(hellos, 90)
 		a.res.HelloMax = hellos[len(hellos)-1]
 	}
 	return a.res
