@@ -4,6 +4,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -203,14 +204,21 @@ func (a *attack) hello(ctx context.Context, src net.IP) (time.Duration, error) {
 	if _, err := c.Write([]byte(`{"op":"hello","id":1,"v":1,"player":"prober"}` + "\n")); err != nil {
 		return 0, err
 	}
-	line, err := bufio.NewReader(c).ReadSlice('\n')
-	if err != nil {
-		return 0, err
+	br := bufio.NewReader(c)
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return 0, err
+		}
+		line = trimEOL(line)
+		if bytes.HasPrefix(line, []byte(`{"event":`)) {
+			continue // a ping may come first
+		}
+		if !replyOK(line) {
+			return 0, replyError(line)
+		}
+		return time.Since(start), nil
 	}
-	if !replyOK(trimEOL(line)) {
-		return 0, replyError(trimEOL(line))
-	}
-	return time.Since(start), nil
 }
 
 // finish stops the measurements, the connections and the coordinator.
