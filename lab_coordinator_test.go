@@ -27,31 +27,46 @@ func labDial(h *netlab.Host, addr string) (net.Conn, error) {
 	return c, err
 }
 
-// TestLabDaemonBurstOfCreates (RELIABILITY.md row 8): a coordinator daemon
-// announcing over the beacon and mDNS, in the lab, gets 128 connections
-// that each create 8 lobbies at once. Announcing 1,024 lobbies never holds
-// up the coordinator's state goroutine (the announcer coalesces changes and
-// applies them on its own goroutine): every lobby is created, no
-// connection is cut, and a hello on a fresh connection every 25 ms is
-// answered within 100 ms (90% of them, on a loaded machine; all within 1 s).
-func TestLabDaemonBurstOfCreates(t *testing.T) {
-	lab := netlab.New(t, netlab.Options{Hosts: 2})
-	h1, h2 := lab.Hosts[0], lab.Hosts[1]
-	cfg := labConfig(h1)
+// burstResult is what one burst of creates measured.
+type burstResult struct {
+	created, cut, lobbies int
+	seen                  int // lobbies listed on the other host (announcing only)
+	hellos                []time.Duration
+	helloErrs             []error
+}
+
+func (b burstResult) pct(p int) time.Duration {
+	if len(b.hellos) == 0 {
+		return 0
+	}
+	return b.hellos[min(len(b.hellos)-1, len(b.hellos)*p/100)]
+}
+
+func (b burstResult) String() string {
+	return fmt.Sprintf("%d lobbies created (%d on the coordinator), %d connections cut; %d hellos: p50 %v, p90 %v, max %v, %d failed",
+		b.created, b.lobbies, b.cut, len(b.hellos), b.pct(50), b.pct(90), b.pct(100), len(b.helloErrs))
+}
+
+// burst runs a coordinator daemon on h1 (announcing unless noAnnounce)
+// and, from h2, 128 connections that each create 8 lobbies at once while a
+// prober says hello on a fresh connection every 25 ms, until the lobbies
+// are created and (when announcing) listed on h2, and a second more.
+func burst(t *testing.T, h1, h2 *netlab.Host, noAnnounce bool) burstResult {
+	t.Helper()
 	coord := in(t, h1, func() (*Coordinator, error) {
-		return StartCoordinator(context.Background(), cfg, CoordinatorOptions{Daemon: true, Listen: ":0", StateDir: t.TempDir()})
+		return StartCoordinator(context.Background(), labConfig(h1), CoordinatorOptions{Daemon: true, Listen: ":0",
+			StateDir: t.TempDir(), NoAnnounce: noAnnounce})
 	})
-	t.Cleanup(func() { coord.Close() })
+	defer coord.Close()
 	if err := coord.AnnounceProblem(); err != nil {
 		t.Fatalf("the daemon does not announce by both protocols: %v", err)
 	}
 	addr := netip.AddrPortFrom(h1.IPv4, uint16(coord.Port())).String()
 
+	var res burstResult
 	stop := make(chan struct{})
 	var probes sync.WaitGroup
 	var mu sync.Mutex
-	var hellos []time.Duration
-	var helloErrs []error
 	probes.Add(1)
 	go func() {
 		defer probes.Done()
@@ -86,9 +101,9 @@ func TestLabDaemonBurstOfCreates(t *testing.T) {
 			}()
 			mu.Lock()
 			if err != nil {
-				helloErrs = append(helloErrs, err)
+				res.helloErrs = append(res.helloErrs, err)
 			} else {
-				hellos = append(hellos, time.Since(start))
+				res.hellos = append(res.hellos, time.Since(start))
 			}
 			mu.Unlock()
 		}
@@ -136,14 +151,15 @@ func TestLabDaemonBurstOfCreates(t *testing.T) {
 		}()
 		go c.Write([]byte(b.String()))
 	}
-	testutil.WaitFor(t, 30*time.Second, "1,024 lobbies created", func() bool { return created.Load() == conns*per })
-	// Hold while the announcer catches up with 1,024 lobbies on the LAN.
-	seen := 0
-	testutil.WaitFor(t, 30*time.Second, "lobbies listed on the other host", func() bool {
-		ls, err := List(context.Background(), labConfig(h2), "burst")
-		seen = len(ls)
-		return err == nil && seen > 0
-	})
+	testutil.WaitFor(t, time.Minute, "1,024 lobbies created", func() bool { return created.Load() == conns*per })
+	if !noAnnounce {
+		// Hold while the announcer catches up with 1,024 lobbies on the LAN.
+		testutil.WaitFor(t, time.Minute, "lobbies listed on the other host", func() bool {
+			ls, err := List(context.Background(), labConfig(h2), "burst")
+			res.seen = len(ls)
+			return err == nil && res.seen > 0
+		})
+	}
 	time.Sleep(time.Second) // more hellos while announcing goes on
 	st, err := coord.Server().Stats(context.Background())
 	if err != nil {
@@ -155,26 +171,42 @@ func TestLabDaemonBurstOfCreates(t *testing.T) {
 		c.Close()
 	}
 	members.Wait()
-
 	mu.Lock()
 	defer mu.Unlock()
-	slices.Sort(hellos)
-	if len(hellos) == 0 {
-		t.Fatalf("no hello answered: %v", helloErrs)
+	slices.Sort(res.hellos)
+	res.created, res.cut, res.lobbies = int(created.Load()), int(cut.Load()), st.Lobbies
+	return res
+}
+
+// TestLabDaemonBurstOfCreates (RELIABILITY.md row 8): a coordinator daemon
+// announcing over the beacon and mDNS, in the lab, gets 128 connections
+// that each create 8 lobbies at once. Announcing 1,024 lobbies never holds
+// up the coordinator's state goroutine (the announcer coalesces changes and
+// applies them on its own goroutine): every lobby is created, no
+// connection is cut, and a hello on a fresh connection every 25 ms is
+// answered within 100 ms. The same burst on a daemon that announces
+// nothing, in the same run, is the control: a machine loaded many times
+// over slows both alike, while a state goroutine that waited on announcing
+// would slow every hello by seconds.
+func TestLabDaemonBurstOfCreates(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 2})
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	control := burst(t, h1, h2, true)
+	res := burst(t, h1, h2, false)
+	t.Logf("announcing: %v; the other host listed %d", res, res.seen)
+	t.Logf("control, announcing nothing: %v", control)
+	for _, b := range []burstResult{control, res} {
+		if b.cut != 0 || b.created != 1024 || b.lobbies != 1024 {
+			t.Errorf("%d connections cut, %d of 1024 lobbies created, %d on the coordinator", b.cut, b.created, b.lobbies)
+		}
+		if len(b.helloErrs) > 0 || len(b.hellos) < 20 {
+			t.Errorf("%d hellos answered, %d failed: %v", len(b.hellos), len(b.helloErrs), b.helloErrs)
+		}
 	}
-	p50, p90, worst := hellos[len(hellos)/2], hellos[len(hellos)*9/10], hellos[len(hellos)-1]
-	t.Logf("%d lobbies created, %d connections cut; %d hellos: p50 %v, p90 %v, max %v, %d failed; the other host listed %d; coordinator: %d lobbies",
-		created.Load(), cut.Load(), len(hellos), p50, p90, worst, len(helloErrs), seen, st.Lobbies)
-	if cut.Load() != 0 || created.Load() != conns*per || st.Lobbies != conns*per {
-		t.Errorf("%d connections cut, %d of %d lobbies created", cut.Load(), created.Load(), conns*per)
-	}
-	// A state goroutine that waits on announcing delays every hello by as
-	// long as the announcing takes (seconds, before the announcer); a busy
-	// two-core machine running other tests delays this race-built,
-	// in-process coordinator by up to a few hundred milliseconds now and
-	// then. Nine hellos in ten within 100 ms, and none near the hello
-	// deadline, tells the two apart.
-	if len(helloErrs) > 0 || p90 > 100*time.Millisecond || worst > time.Second {
-		t.Errorf("hello: p90 %v, max %v, %d failed (%v); want 90%% within 100ms and every one within 1s", p90, worst, len(helloErrs), helloErrs)
+	// Within 100 ms, or within what the same machine gave the control.
+	bound := max(100*time.Millisecond, 2*control.pct(90)+20*time.Millisecond)
+	if res.pct(90) > bound || res.pct(100) > max(time.Second, 2*control.pct(100)) {
+		t.Errorf("hellos while announcing: p90 %v, max %v; want p90 within %v and max within 1s (control p90 %v, max %v)",
+			res.pct(90), res.pct(100), bound, control.pct(90), control.pct(100))
 	}
 }

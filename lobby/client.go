@@ -71,7 +71,10 @@ type Event struct {
 	Member Member   // member_joined, member_left
 	Reason Reason   // member_left, closed
 	Peers  []Member // started: every member
-	Err    error    // EventError only
+	// Err says why: for EventError, why the link was lost; for a closed
+	// event with ReasonCoordinatorLost, why the lobby could not be
+	// restored (the coordinator's error, such as bad_credential).
+	Err error
 }
 
 // Joined is the answer to Create, Join and QuickJoin: everything needed to

@@ -181,7 +181,10 @@ func makeParties(t *testing.T, addr string, dialer func(ctx context.Context, net
 	t.Helper()
 	ctx := context.Background()
 	mk := func(name string) *Client {
-		c, err := Dial(ctx, addr, ClientConfig{Player: name, Dial: dialer})
+		// A long call timeout: on a machine loaded many times over, a
+		// restore may wait seconds for its answer, and a client that gave
+		// up on it would start over against a coordinator that did it.
+		c, err := Dial(ctx, addr, ClientConfig{Player: name, Dial: dialer, Timeout: 30 * time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -249,7 +252,7 @@ func expectRestored(t *testing.T, parties []party, timeout time.Duration) {
 							return
 						}
 						if ev.Kind == NoticeClosed {
-							errs <- fmt.Errorf("%s: lobby %s lost (%s)", c.cfg.Player, p.id, ev.Reason)
+							errs <- fmt.Errorf("%s: lobby %s lost (%s: %v)", c.cfg.Player, p.id, ev.Reason, ev.Err)
 							return
 						}
 					case <-deadline:
@@ -479,7 +482,9 @@ func (h *logCounter) count(msg string) int {
 func TestTokenGuessesCountedAndLogged(t *testing.T) {
 	t.Parallel()
 	logs := &logCounter{n: map[string]int{}, last: map[string][]slog.Attr{}}
-	ts := startServer(t, ServerConfig{HeartbeatInterval: noHeartbeat, Logger: slog.New(logs), RequestRate: -1})
+	// Failed resumes leave a link without identity: a long hello deadline
+	// lets a busy machine get through all 100 of each link.
+	ts := startServer(t, ServerConfig{HeartbeatInterval: noHeartbeat, Logger: slog.New(logs), RequestRate: -1, HelloTimeout: time.Minute})
 	ctx := context.Background()
 	victim := dial(t, ts.addr, "victim")
 	if _, err := victim.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 2, JoinOptions: JoinOptions{Port: 1}}); err != nil {

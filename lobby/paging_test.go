@@ -103,7 +103,7 @@ func TestListPages5000Lobbies(t *testing.T) {
 			req["after"] = after
 		}
 		r.send(req)
-		r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		r.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 		line, err := r.br.ReadBytes('\n')
 		if err != nil {
 			t.Fatal(err)

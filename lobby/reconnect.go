@@ -195,7 +195,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 				retry = append(retry, todo[i]) // its owner is not back yet
 			default:
 				c.log.Info("lobby not restored", "lobby", todo[i].Lobby, "err", r.Error)
-				c.lost1(todo[i])
+				c.lost1(todo[i], r.Error)
 			}
 		}
 		if len(retry) == 0 {
@@ -212,16 +212,16 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 		in, err = c.call(ctx, &request{Op: OpRestore, Restore: todo})
 		if err != nil {
 			for _, r := range todo {
-				c.lost1(r)
+				c.lost1(r, err)
 			}
 			return nil // the link itself is fine; what could not come back is reported
 		}
 	}
 }
 
-// lost1 reports a lobby that could not be restored.
-func (c *Client) lost1(r restoreLobby) {
+// lost1 reports a lobby that could not be restored, and why.
+func (c *Client) lost1(r restoreLobby, why error) {
 	c.forget(r.Lobby)
 	c.events.push(Event{Kind: NoticeClosed, Lobby: Info{ID: r.Lobby, Game: r.Game, Name: r.Name, Capacity: r.Capacity, State: StateClosed},
-		Reason: ReasonCoordinatorLost})
+		Reason: ReasonCoordinatorLost, Err: why})
 }
