@@ -382,7 +382,12 @@ func TestPastGraceIsNewMember(t *testing.T) {
 
 	f.freeze()
 	expectEvent(t, owner, NoticeMemberAway, func(e Event) bool { return e.Member.ID == id })
-	expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool { return e.Member.ID == id && e.Reason == ReasonTimeout })
+	// Timeout when the coordinator noticed the silence first; disconnected
+	// when the frozen client's own idle timer closed the link first (on a
+	// busy machine): either way the grace passed.
+	expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool {
+		return e.Member.ID == id && (e.Reason == ReasonTimeout || e.Reason == ReasonDisconnected)
+	})
 	if ps := owner.Peers(j.Lobby.ID); len(ps) != 0 {
 		t.Fatalf("owner's peers after the grace: %v", ps)
 	}
