@@ -417,7 +417,7 @@ func ListFlood(ctx context.Context, cfg AttackConfig, lobbies, attackers, reques
 		c.Write([]byte(b.String()))
 		att = append(att, c)
 	}
-	a.res.Attackers = attackers
+	a.res.Attackers, a.res.Dialed = attackers, attackers
 	sleepCtx(ctx, a.cfg.Hold)
 	for _, c := range att {
 		if wasCut(c) {
@@ -591,7 +591,9 @@ func (a *attack) real(ctx context.Context, period time.Duration, work func(c *li
 			if err != nil {
 				return err
 			}
-			c.SetDeadline(time.Now().Add(5 * time.Second))
+			// A player's patience: long enough for a machine whose two cores
+			// also run the flood's generator.
+			c.SetDeadline(time.Now().Add(10 * time.Second))
 			lc := &lineConn{c: c, br: bufio.NewReaderSize(c, 64<<10)}
 			if err := lc.call(`{"op":"hello","id":1,"v":1,"player":"real"}`, 1); err != nil {
 				return fmt.Errorf("hello: %w", err)
