@@ -10,7 +10,7 @@ PKGS      ?= ./...
 FUZZTIME  ?= 2000x
 FUZZLONG  ?= 60s
 # package:target pairs, one `go test -fuzz` each (Go fuzzes one target at a time).
-FUZZ_TARGETS = tcpconn:FuzzLineReader lobby:FuzzRequest lobby:FuzzClientMessage \
+FUZZ_TARGETS = tcpconn:FuzzLineReader lobby:FuzzRequest lobby:FuzzClientMessage lobby:FuzzRegistryText \
 	beacon:FuzzDecode beacon:FuzzVerify beacon/mdns:FuzzHandleMessage beacon/mdns:FuzzVerifyTXT \
 	rules:FuzzLayersAgree rules:FuzzTruncate
 

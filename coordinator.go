@@ -38,6 +38,9 @@ type CoordinatorOptions struct {
 	// start. A game's own coordinator keeps its secret in memory: its
 	// lobbies end with it.
 	StateDir string
+	// RegistryUDP, when set, also answers the name registry's UDP text
+	// requests on that address ("host:port"; PROTOCOL.md).
+	RegistryUDP string
 	// Server tunes the coordinator; its zero fields take lobby's defaults.
 	// OnLobbyChange and KeepLobbiesOnShutdown are set by Daemon and the
 	// announcer.
@@ -49,6 +52,7 @@ type Coordinator struct {
 	srv  *lobby.Server
 	ann  *announcer // nil with NoAnnounce
 	ln   net.Listener
+	udp  net.Addr // the name registry's UDP listener, or nil
 	done chan struct{}
 	err  error // Serve's result, set before done closes
 	once sync.Once
@@ -108,9 +112,28 @@ func StartCoordinator(ctx context.Context, cfg Config, opts CoordinatorOptions) 
 		}
 		return nil, err
 	}
+	var udpDone chan error
+	if opts.RegistryUDP != "" {
+		pc, err := net.ListenPacket("udp", opts.RegistryUDP)
+		if err != nil {
+			ln.Close()
+			if c.ann != nil {
+				c.ann.stop()
+			}
+			return nil, fmt.Errorf("lanlobby: name registry: %w", err)
+		}
+		c.udp = pc.LocalAddr()
+		udpDone = make(chan error, 1)
+		go func() { udpDone <- c.srv.ServeRegistryUDP(ctx, pc) }()
+	}
 	go func() {
 		defer close(c.done)
 		err := c.srv.Serve(ctx, ln)
+		if udpDone != nil {
+			if uerr := <-udpDone; uerr != nil && err == nil {
+				err = uerr
+			}
+		}
 		if c.ann != nil {
 			// After Serve: the lobbies' closed states are announced
 			// (goodbyes) before the announcer stops.
@@ -125,6 +148,9 @@ func StartCoordinator(ctx context.Context, cfg Config, opts CoordinatorOptions) 
 
 // Addr is the address the coordinator listens on.
 func (c *Coordinator) Addr() *net.TCPAddr { return c.ln.Addr().(*net.TCPAddr) }
+
+// RegistryAddr is the name registry's UDP address, or nil when off.
+func (c *Coordinator) RegistryAddr() net.Addr { return c.udp }
 
 // Port is the coordinator's TCP port.
 func (c *Coordinator) Port() int { return c.Addr().Port }

@@ -29,6 +29,9 @@ type HostOptions struct {
 	// coordinator make up an invite code (Session.Invite).
 	Password string
 	Private  bool
+	// AutoStart starts the lobby when its last seat is taken; without it
+	// the host starts it (Session.Start), full or not.
+	AutoStart bool
 }
 
 // check validates the options before any socket opens, with the same
@@ -79,7 +82,7 @@ func Host(ctx context.Context, cfg Config, opts HostOptions) (*Session, error) {
 	defer cancel()
 	create := func(c *lobby.Client) (*lobby.Joined, error) {
 		return c.Create(ctx, lobby.CreateOptions{Game: opts.Game, Name: opts.Name, Capacity: opts.Players, Meta: opts.Meta,
-			Private: opts.Private, JoinOptions: JoinOptions{Port: opts.Port, Addr: opts.Addr, Password: opts.Password}})
+			Private: opts.Private, AutoStart: opts.AutoStart, JoinOptions: JoinOptions{Port: opts.Port, Addr: opts.Addr, Password: opts.Password}})
 	}
 	if cfg.Coordinator != "" {
 		return joinAt(ctx, cfg, coordinatorAddr(cfg.Coordinator), create)

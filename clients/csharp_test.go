@@ -2,42 +2,61 @@ package clients
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// buildCSharp compiles the C# SDK: the library alone (Runtime/ must build
-// without the samples and tests, as a Unity package's runtime assembly), then
-// the test program with the sample. Returns the test program's path.
+// buildCSharp compiles the C# SDK once per test binary: the library alone
+// (Runtime/ must build without the samples and tests, as a Unity package's
+// runtime assembly), then the test program with the sample and the
+// conformance driver. Returns the test program's path.
 func buildCSharp(t *testing.T) string {
 	t.Helper()
 	mcs := need(t, "mcs", "mono-mcs")
 	need(t, "mono", "mono-runtime")
-	dir := t.TempDir()
-	glob := func(d string) []string {
+	csOnce.Do(func() { csExe, csErr = compileCSharp(mcs, filepath.Join(buildDir, "csharp")) })
+	if csErr != nil {
+		t.Fatal(csErr)
+	}
+	return csExe
+}
+
+var (
+	csOnce sync.Once
+	csExe  string
+	csErr  error
+)
+
+func compileCSharp(mcs, dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	var srcs [3][]string
+	for i, d := range []string{"Runtime", "Samples", "Tests~"} {
 		fs, err := filepath.Glob(filepath.Join("csharp", d, "*.cs"))
 		if err != nil || len(fs) == 0 {
-			t.Fatalf("no C# sources in csharp/%s", d)
+			return "", fmt.Errorf("no C# sources in csharp/%s", d)
 		}
-		return fs
+		srcs[i] = fs
 	}
 	refs := []string{"-r:System.dll", "-r:System.Core.dll", "-optimize+", "-warnaserror+"}
-	lib := exec.Command(mcs, append(append(refs, "-target:library", "-out:"+filepath.Join(dir, "LanLobby.dll")), glob("Runtime")...)...)
+	lib := exec.Command(mcs, append(append(refs, "-target:library", "-out:"+filepath.Join(dir, "LanLobby.dll")), srcs[0]...)...)
 	if out, err := lib.CombinedOutput(); err != nil {
-		t.Fatalf("mcs Runtime/: %v\n%s", err, out)
+		return "", fmt.Errorf("mcs Runtime/: %v\n%s", err, out)
 	}
 	exe := filepath.Join(dir, "SdkTests.exe")
-	srcs := append(append(glob("Runtime"), glob("Samples")...), glob("Tests~")...)
-	build := exec.Command(mcs, append(append(refs, "-out:"+exe), srcs...)...)
+	build := exec.Command(mcs, append(append(refs, "-out:"+exe), append(append(srcs[0], srcs[1]...), srcs[2]...)...)...)
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("mcs tests: %v\n%s", err, out)
+		return "", fmt.Errorf("mcs tests: %v\n%s", err, out)
 	}
-	return exe
+	return exe, nil
 }
 
 // TestCSharpSDK builds the C# SDK with mcs and runs its tests with mono

@@ -6,6 +6,9 @@
 //     Mono's mcs and run it with mono.
 //   - python/: the Python SDK (pip install ./clients/python). The tests run
 //     its unittest suite with python3 and install it into a fresh venv.
+//   - conformance/: one script the Go, C# and Python clients follow through
+//     their drivers (godriver/ is the Go one), run by TestConformance on a
+//     proxy that checks every line against PROTOCOL.md (wirecheck_test.go).
 //
 // Loopback tests pin LAN discovery to lo (LANLOBBY_INTERFACE=lo) and run
 // coordinators with --announce=false; the lab tests multicast only inside

@@ -14,9 +14,10 @@ import (
 	"github.com/lanlobby/lanlobby/internal/netlab"
 )
 
-// binPath is the lanlobby binary the SDKs' tests run coordinators (and the
-// host-mode stand-in) with; built once by TestMain.
-var binPath string
+// binPath is the lanlobby binary the SDKs' tests run coordinators and host
+// mode with, goDriverPath the Go client's conformance driver; both built
+// once by TestMain into buildDir.
+var binPath, goDriverPath, buildDir string
 
 func TestMain(m *testing.M) {
 	// Nothing here may multicast on the machine's real interfaces: every
@@ -28,15 +29,19 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	buildDir = dir
 	binPath = filepath.Join(dir, "lanlobby")
 	// Coordinator daemons keep their secret here, not in the user's
 	// configuration directory; a restarted one finds it again.
 	os.Setenv("LANLOBBY_STATE_DIR", filepath.Join(dir, "state"))
-	build := exec.Command("go", "build", "-o", binPath, "../cmd/lanlobby")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "building lanlobby:", err)
-		os.Exit(1)
+	goDriverPath = filepath.Join(dir, "godriver")
+	for _, b := range [][2]string{{binPath, "../cmd/lanlobby"}, {goDriverPath, "./conformance/godriver"}} {
+		build := exec.Command("go", "build", "-o", b[0], b[1])
+		build.Stdout, build.Stderr = os.Stderr, os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "building", b[1]+":", err)
+			os.Exit(1)
+		}
 	}
 	os.Setenv("LANLOBBY_BIN", binPath)
 	code := m.Run()

@@ -71,10 +71,12 @@ type Event struct {
 	Member Member   // member_joined, member_left
 	Reason Reason   // member_left, closed
 	Peers  []Member // started: every member
-	// Err says why: for EventError, why the link was lost; for a closed
-	// event with ReasonCoordinatorLost, why the lobby could not be
-	// restored (the coordinator's error, such as bad_credential).
-	Err error
+	// Err says why: for EventError, why the link was lost; for
+	// EventNameLost, why the name could not be kept; for a closed event
+	// with ReasonCoordinatorLost, why the lobby could not be restored (the
+	// coordinator's error, such as bad_credential).
+	Err  error
+	Name string // EventNameLost: the registry name
 }
 
 // Joined is the answer to Create, Join and QuickJoin: everything needed to
@@ -109,6 +111,10 @@ type CreateOptions struct {
 	// makes an invite code (Joined.Invite). Private lobbies are not listed,
 	// quick-joined or advertised.
 	Private bool
+	// AutoStart starts the lobby when its last seat is taken (every member
+	// gets started); without it the owner starts it (Client.Start), full
+	// or not.
+	AutoStart bool
 	JoinOptions
 }
 
@@ -139,6 +145,7 @@ type Client struct {
 	err       error         // terminal: set once, by Close or a link loss that cannot be repaired
 	ready     chan struct{} // closed while c.link is usable; a fresh one while reconnecting
 	lobbies   map[string]*membership
+	names     map[string]string // registry names this client holds → their addresses
 
 	lost   chan struct{} // closed on a terminal error
 	quit   chan struct{} // closed by Close
@@ -166,6 +173,9 @@ var (
 	// ErrLinkDown: the link dropped while a call was in flight; the call
 	// may or may not have been carried out. The client is reconnecting.
 	ErrLinkDown = errors.New("lobby: link to coordinator dropped during the call")
+	// ErrReplaced: another connection resumed this client's member
+	// identity (it had the resume token); this client stopped.
+	ErrReplaced = errors.New("lobby: another connection took this member's seat over (resume)")
 )
 
 // Client events beyond the notices.
@@ -222,6 +232,7 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 		log:     cfg.Logger,
 		pending: make(map[uint64]*pendingCall),
 		lobbies: make(map[string]*membership),
+		names:   make(map[string]string),
 		ready:   make(chan struct{}),
 		lost:    make(chan struct{}),
 		quit:    make(chan struct{}),
@@ -319,7 +330,7 @@ func (c *Client) finish() {
 // Create makes a lobby with this client as owner and first member.
 func (c *Client) Create(ctx context.Context, o CreateOptions) (*Joined, error) {
 	return c.join(ctx, &request{Op: OpCreate, Game: o.Game, Name: o.Name, Capacity: o.Capacity,
-		Meta: o.Meta, Port: o.Port, Addr: o.Addr, Password: o.Password, Private: o.Private})
+		Meta: o.Meta, Port: o.Port, Addr: o.Addr, Password: o.Password, Private: o.Private, AutoStart: o.AutoStart})
 }
 
 // Join enters the lobby with that id.

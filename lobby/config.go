@@ -131,6 +131,13 @@ type ServerConfig struct {
 	// count as taken; a member not back when it ends is reported gone
 	// (member_left, reason timeout).
 	RestoreWindow time.Duration
+	// MaxNames bounds the name registry (default DefaultMaxNames).
+	MaxNames int
+	// NameTTL is how long a name registered over UDP lives unless renewed
+	// (default DefaultNameTTL).
+	NameTTL time.Duration
+	// now is the clock of the name registry's expiry (tests).
+	now func() time.Time
 }
 
 // DefaultServerConfig returns the defaults for a LAN coordinator.
@@ -156,6 +163,15 @@ func DefaultServerConfig() ServerConfig {
 
 func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	d := DefaultServerConfig()
+	if c.MaxNames <= 0 {
+		c.MaxNames = DefaultMaxNames
+	}
+	if c.NameTTL <= 0 {
+		c.NameTTL = DefaultNameTTL
+	}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	if c.HeartbeatInterval == 0 {
 		c.HeartbeatInterval = d.HeartbeatInterval
 	}

@@ -39,6 +39,10 @@ const (
 	CodeBadCredential      Code = "bad_credential"       // restore of a seat or of ownership without its valid credential
 	CodeBadPassword        Code = "bad_password"         // a private lobby's password is wrong or missing
 	CodeInvalidPassword    Code = "invalid_password"     // a password over the limits
+	CodeNameTaken          Code = "name_taken"           // the registry holds that name for someone else
+	CodeAddrTaken          Code = "addr_taken"           // the registry holds that address under another name
+	CodeUnknownName        Code = "unknown_name"         // no such name in the registry
+	CodeTooManyNames       Code = "too_many_names"       // the registry, or this client's share of it, is full
 	CodeInternal           Code = "internal"             // a bug on the coordinator's side
 )
 

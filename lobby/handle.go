@@ -148,11 +148,12 @@ func (s *Server) handle(o op) {
 	}
 }
 
-// noteSeated tells the accept loop whether sess's member holds a seat (a
-// connection with none may be shed at the connection cap).
+// noteSeated tells the accept loop whether sess's member holds a seat or
+// a registered name (a connection with neither may be shed at the
+// connection cap).
 func (s *Server) noteSeated(sess *session) {
 	if sess != nil && sess.id != "" {
-		sess.seated.Store(len(s.reg.LobbiesOf(sess.id)) > 0)
+		sess.seated.Store(len(s.reg.LobbiesOf(sess.id)) > 0 || s.names.holds(nameOwner{member: sess.id}))
 	}
 }
 
@@ -244,7 +245,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 				password = RandomID() // an invite code: 50 random bits
 				invite = password
 			}
-			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password})
+			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password, AutoStart: req.AutoStart})
 			if err == nil {
 				reply = s.encodeJoined(req.ID, l, m, sess.local, invite)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
@@ -285,6 +286,8 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		if err == nil {
 			reply = s.listPage(req.ID, game, after, req.Limit)
 		}
+	case OpRegister, OpDeregister, OpLookup:
+		reply, err = s.nameOp(sess, req)
 	default:
 		err = errorf(CodeUnknownOp, "unknown op %q", req.Op)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/lanlobby/lanlobby/tcpconn"
@@ -26,6 +27,10 @@ type link struct {
 	c    *Client
 	conn *tcpconn.Conn
 	down chan struct{} // closed when the connection has closed
+	// replaced is set when the coordinator says another connection took
+	// our member identity over (resume): the client then stops rather
+	// than fight it for the seat.
+	replaced atomic.Bool
 }
 
 func (l *link) HandleLine(line []byte) error { return l.c.handleLine(l, line) }
@@ -169,6 +174,8 @@ func (c *Client) handleLine(l *link, line []byte) error {
 	switch {
 	case in.Event == "ping":
 		l.conn.Send(encodePong(in.Seq))
+	case in.Event == "replaced":
+		l.replaced.Store(true)
 	case in.Event != "":
 		c.notice(in)
 	default:

@@ -55,6 +55,11 @@ type Lobby struct {
 	Owner    string   // member id of the owner
 	Meta     map[string]string
 	State    State
+	// AutoStart makes the lobby start by itself when its last seat is
+	// taken: capacity is then "the players needed to start". Without it
+	// a full lobby waits for its owner's start, and start works below
+	// capacity either way.
+	AutoStart bool
 
 	secret  [sha256.Size]byte // SHA-256 of the password of a private lobby
 	private bool              // joinable only with the password; never listed or advertised
@@ -124,12 +129,14 @@ type Info struct {
 	// Private lobbies are joined by id and password only: they are not
 	// listed, not quick-joined and not advertised on the LAN.
 	Private bool `json:"private,omitempty"`
+	// AutoStart: the lobby starts by itself when it fills.
+	AutoStart bool `json:"auto_start,omitempty"`
 }
 
 // Info returns a copy of the lobby's public state.
 func (l *Lobby) Info() Info {
 	return Info{ID: l.ID, Game: l.Game, Name: l.Name, Players: len(l.Members), Capacity: l.Capacity,
-		State: l.State, Owner: l.Owner, Successor: l.Successor(), Meta: l.Meta, Private: l.private}
+		State: l.State, Owner: l.Owner, Successor: l.Successor(), Meta: l.Meta, Private: l.private, AutoStart: l.AutoStart}
 }
 
 // NoticeKind names a push to lobby members; its value is the wire event name.
@@ -168,6 +175,8 @@ type CreateSpec struct {
 	// Password, when set, makes the lobby private: joined by id with this
 	// password only (see Lobby.Private).
 	Password string
+	// AutoStart starts the lobby when it fills (see Lobby.AutoStart).
+	AutoStart bool
 }
 
 // Registry holds every lobby of one coordinator and implements the lobby
@@ -306,7 +315,7 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	}
 	r.seq++
 	l := &Lobby{ID: id, Game: game, Name: spec.Name, Capacity: spec.Capacity, Owner: m.ID,
-		Members: []Member{m}, Meta: cloneMeta(spec.Meta), created: r.seq}
+		Members: []Member{m}, Meta: cloneMeta(spec.Meta), AutoStart: spec.AutoStart, created: r.seq}
 	if spec.Password != "" {
 		l.private, l.secret = true, sha256.Sum256([]byte(spec.Password))
 	}
@@ -438,7 +447,14 @@ func (r *Registry) addMember(l *Lobby, m Member) []Notice {
 	r.noteChange(l)
 	// The joiner itself learns everything from its join reply.
 	others := l.MemberIDs()[:len(l.Members)-1]
-	return []Notice{{Kind: NoticeMemberJoined, Lobby: l.Info(), Member: m, Recipients: others}}
+	notices := []Notice{{Kind: NoticeMemberJoined, Lobby: l.Info(), Member: m, Recipients: others}}
+	if l.AutoStart && l.Free() == 0 && l.State != StateStarted {
+		l.State = StateStarted
+		r.index(l.Game).remove(l)
+		r.noteChange(l)
+		notices = append(notices, Notice{Kind: NoticeStarted, Lobby: l.Info(), Peers: slices.Clone(l.Members), Recipients: l.MemberIDs()})
+	}
+	return notices
 }
 
 // Leave removes a member from a lobby for the given reason. It is also how

@@ -45,8 +45,8 @@ func (s *Server) send(m *member, frame []byte) {
 // departure and is reported at once. The member must be in a lobby, and
 // the grace enabled.
 func (s *Server) suspend(m *member, sess *session, reason Reason) bool {
-	if s.cfg.ResumeGrace <= 0 || len(s.reg.LobbiesOf(m.id)) == 0 {
-		return false
+	if s.cfg.ResumeGrace <= 0 || len(s.reg.LobbiesOf(m.id)) == 0 && !s.names.holds(nameOwner{member: m.id}) {
+		return false // nothing to keep for it
 	}
 	switch reason {
 	case ReasonTimeout:
@@ -75,6 +75,7 @@ func (s *Server) removeMember(m *member, reason Reason) {
 		m.grace.Stop()
 	}
 	delete(s.members, m.id)
+	s.names.dropOwner(nameOwner{member: m.id})
 	s.deliver(s.reg.RemoveMember(m.id, reason))
 	s.log.Debug("member gone", "member", m.id, "reason", reason)
 }

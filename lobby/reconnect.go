@@ -17,7 +17,12 @@ func (c *Client) linkClosed(l *link, reason tcpconn.CloseReason) {
 		c.mu.Unlock()
 		return
 	}
-	if c.grace <= 0 || c.token == "" || len(c.lobbies) == 0 {
+	if l.replaced.Load() {
+		c.mu.Unlock()
+		c.lose(ErrReplaced)
+		return
+	}
+	if c.grace <= 0 || c.token == "" || len(c.lobbies) == 0 && len(c.names) == 0 {
 		c.mu.Unlock()
 		c.lose(fmt.Errorf("%w (%s)", ErrConnectionLost, reason))
 		return
@@ -112,7 +117,11 @@ func (c *Client) reattach(ctx context.Context, deadline time.Time) error {
 		c.log.Info("resumed", "member", me.ID, "missed", in.Resumed.Missed)
 		return nil
 	case errors.Is(err, ErrResumeFailed):
-		return c.restore(ctx, l, deadline)
+		if err := c.restore(ctx, l, deadline); err != nil {
+			return err
+		}
+		c.reregister(ctx)
+		return nil
 	default:
 		l.conn.Close(tcpconn.ReasonClosed)
 		return err
@@ -153,7 +162,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 	var owned, joined []restoreLobby
 	for id, m := range c.lobbies {
 		e := restoreLobby{Lobby: id, Owner: m.owner, Game: m.info.Game, Name: m.info.Name, Capacity: m.info.Capacity,
-			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password,
+			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password, AutoStart: m.info.AutoStart,
 			Credential: m.creds.Credential}
 		if m.owner {
 			e.OwnerCredential = m.creds.OwnerCredential
@@ -209,7 +218,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 		}
 		backoff = min(2*backoff, 500*time.Millisecond)
 		todo = retry
-		in, err = c.call(ctx, &request{Op: OpRestore, Restore: todo})
+		in, err = c.call(ctx, &request{Op: OpRestore, V: ProtocolVersion, Restore: todo})
 		if err != nil {
 			for _, r := range todo {
 				c.lost1(r, err)

@@ -85,7 +85,7 @@ func (s *Server) restoreOne(sess *session, m *member, e restoreLobby) (*Lobby, [
 		s.noteGuess("owner_credential", sess, m.id, e.Lobby)
 		return nil, nil, errorf(CodeBadCredential, "no valid owner credential of member %s for lobby %s", m.id, e.Lobby)
 	}
-	l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password}, e.Started)
+	l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password, AutoStart: e.AutoStart}, e.Started)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -23,11 +23,13 @@ func (s *Server) resume(sess *session, req *request) {
 	}
 	wasAway := m.sess == nil
 	if !wasAway {
-		// The old link has not been noticed as dead yet: retire it quietly
-		// (its close is ignored, since it is no longer the member's link).
+		// The old link has not been noticed as dead yet: retire it, telling
+		// it why in case it is alive after all (its close is then ignored,
+		// since it is no longer the member's link).
 		old := m.sess
 		m.sess = nil
-		old.conn.Close(tcpconn.ReasonClosed)
+		old.conn.Send(encodeReplaced())
+		old.conn.CloseAfterFlush(tcpconn.ReasonClosed)
 	}
 	if m.grace != nil {
 		m.grace.Stop()

@@ -26,9 +26,10 @@ var ErrServerClosed = errors.New("lobby: server closed")
 // locks around the model), and pushes notices to the members of the lobby
 // concerned only.
 type Server struct {
-	cfg ServerConfig
-	log *slog.Logger
-	reg *Registry
+	cfg   ServerConfig
+	log   *slog.Logger
+	reg   *Registry
+	names *names // the name registry; its own lock
 
 	ops       chan op
 	greetings chan op       // hello, resume and restore: handled first
@@ -81,6 +82,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		log: cfg.Logger,
 		reg: NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID,
 			TrackChanges: cfg.OnLobbyChange != nil}),
+		names:     newNames(cfg.MaxNames, cfg.NameTTL, cfg.now),
 		creds:     credentials{key: secret},
 		instance:  RandomID(),
 		lines:     lines,

@@ -55,7 +55,7 @@ func (sess *session) HandleLine(line []byte) error {
 		return nil
 	}
 	if !utf8.Valid(line) {
-		sess.conn.Send(encodeError(nil, errorf(CodeInvalidUTF8, "request is not valid UTF-8")))
+		sess.conn.Send(encodeError(salvageID(line), errorf(CodeInvalidUTF8, "request is not valid UTF-8")))
 		return nil
 	}
 	req := new(request)
@@ -64,7 +64,13 @@ func (sess *session) HandleLine(line []byte) error {
 		return nil
 	}
 	if !validID(req.ID) {
-		sess.conn.Send(encodeError(nil, errorf(CodeBadRequest, "id must be a number or a string of at most %d bytes", MaxRequestIDLen)))
+		// An id a client cannot have meant is not echoed: a reader that
+		// chokes on it (1e3, 1.5, 2^64) would lose the error too.
+		sess.conn.Send(encodeError(nil, errorf(CodeBadRequest, "id must be an integer 0..%d or a string of at most %d bytes", MaxRequestIDNumber, MaxRequestIDLen)))
+		return nil
+	}
+	if f := missingField(req, line, sess.helloSeen); f != "" {
+		sess.conn.Send(encodeError(req.ID, errorf(CodeBadRequest, "%s needs %s", req.Op, f)))
 		return nil
 	}
 	submit := sess.srv.submit

@@ -65,6 +65,7 @@ var ruleCodes = []struct {
 	{rules.ErrMeta, CodeInvalidMeta},
 	{rules.ErrPassword, CodeInvalidPassword},
 	{rules.ErrLobbyID, CodeBadRequest},
+	{rules.ErrAddr, CodeInvalidAddress},
 }
 
 // fromRules turns an error of package rules into the *Error a client gets:

@@ -13,9 +13,17 @@ const (
 	MinProtocolVersion = 1
 )
 
-// MaxRequestIDLen bounds the request id a client may choose (a JSON number or
-// string); the server echoes it byte for byte.
-const MaxRequestIDLen = 64
+// Request ids (PROTOCOL.md, "Message kinds"): a client may choose an
+// integer 0..MaxRequestIDNumber (what every JSON reader holds exactly, a
+// double's 53 bits) or a string of at most MaxRequestIDLen bytes of UTF-8
+// once decoded. The server echoes a valid id byte for byte.
+const (
+	MaxRequestIDLen    = 64
+	MaxRequestIDNumber = 1<<53 - 1
+	// maxRawIDLen bounds the id's JSON token: a string id of
+	// MaxRequestIDLen bytes written with \uXXXX escapes throughout.
+	maxRawIDLen = 6*MaxRequestIDLen + 2
+)
 
 // Request ops. Their values are the wire names.
 const (
@@ -33,46 +41,52 @@ const (
 	OpList      = "list"
 	OpResume    = "resume"
 	OpRestore   = "restore"
+	// The name registry.
+	OpRegister   = "register"
+	OpDeregister = "deregister"
+	OpLookup     = "lookup"
 )
 
 // request is every field any request may carry; each op reads its own.
 // Unknown fields are ignored, as the protocol promises.
 type request struct {
-	Op       string            `json:"op"`
-	ID       json.RawMessage   `json:"id,omitempty"`
-	V        int               `json:"v,omitempty"`
-	Client   string            `json:"client,omitempty"`
-	Player   string            `json:"player,omitempty"`
-	Game     string            `json:"game,omitempty"`
-	Name     string            `json:"name,omitempty"`
-	Capacity int               `json:"capacity,omitempty"`
-	Port     int               `json:"port,omitempty"`
-	Addr     string            `json:"addr,omitempty"`
-	Lobby    string            `json:"lobby,omitempty"`
-	Member   string            `json:"member,omitempty"`
-	Meta     map[string]string `json:"meta,omitempty"`
-	Seq      uint64            `json:"seq,omitempty"`
-	Token    string            `json:"token,omitempty"`
-	Restore  []restoreLobby    `json:"lobbies,omitempty"`
-	Password string            `json:"password,omitempty"`
-	Private  bool              `json:"private,omitempty"`
-	After    string            `json:"after,omitempty"` // list: the cursor of the page to get
-	Limit    int               `json:"limit,omitempty"` // list: most lobbies per page
+	Op        string            `json:"op"`
+	ID        json.RawMessage   `json:"id,omitempty"`
+	V         int               `json:"v,omitempty"`
+	Client    string            `json:"client,omitempty"`
+	Player    string            `json:"player,omitempty"`
+	Game      string            `json:"game,omitempty"`
+	Name      string            `json:"name,omitempty"`
+	Capacity  int               `json:"capacity,omitempty"`
+	Port      int               `json:"port,omitempty"`
+	Addr      string            `json:"addr,omitempty"`
+	Lobby     string            `json:"lobby,omitempty"`
+	Member    string            `json:"member,omitempty"`
+	Meta      map[string]string `json:"meta,omitempty"`
+	Seq       uint64            `json:"seq,omitempty"`
+	Token     string            `json:"token,omitempty"`
+	Restore   []restoreLobby    `json:"lobbies,omitempty"`
+	Password  string            `json:"password,omitempty"`
+	Private   bool              `json:"private,omitempty"`
+	AutoStart bool              `json:"auto_start,omitempty"`
+	After     string            `json:"after,omitempty"` // list: the cursor of the page to get
+	Limit     int               `json:"limit,omitempty"` // list: most lobbies per page
 }
 
 // restoreLobby is one lobby a client asks a restarted coordinator to take
 // back: as its owner (re-create it under the same id) or as a member.
 type restoreLobby struct {
-	Lobby    string            `json:"lobby"`
-	Owner    bool              `json:"owner,omitempty"`
-	Game     string            `json:"game,omitempty"`
-	Name     string            `json:"name,omitempty"`
-	Capacity int               `json:"capacity,omitempty"`
-	Meta     map[string]string `json:"meta,omitempty"`
-	Started  bool              `json:"started,omitempty"`
-	Port     int               `json:"port,omitempty"`
-	Addr     string            `json:"addr,omitempty"`
-	Password string            `json:"password,omitempty"`
+	Lobby     string            `json:"lobby"`
+	Owner     bool              `json:"owner,omitempty"`
+	Game      string            `json:"game,omitempty"`
+	Name      string            `json:"name,omitempty"`
+	Capacity  int               `json:"capacity,omitempty"`
+	Meta      map[string]string `json:"meta,omitempty"`
+	Started   bool              `json:"started,omitempty"`
+	Port      int               `json:"port,omitempty"`
+	Addr      string            `json:"addr,omitempty"`
+	Password  string            `json:"password,omitempty"`
+	AutoStart bool              `json:"auto_start,omitempty"`
 	// Credential proves the seat (credentials.go); OwnerCredential, from
 	// an owner, proves the ownership it re-creates the lobby with.
 	Credential      string `json:"credential,omitempty"`
@@ -114,16 +128,17 @@ type lobbyState struct {
 	Successor string            `json:"successor"`
 	Meta      map[string]string `json:"meta,omitempty"`
 	Private   bool              `json:"private,omitempty"`
+	AutoStart bool              `json:"auto_start,omitempty"`
 }
 
 func stateOf(i Info) lobbyState {
 	return lobbyState{Lobby: i.ID, Game: i.Game, Name: i.Name, Players: i.Players, Capacity: i.Capacity,
-		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta, Private: i.Private}
+		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta, Private: i.Private, AutoStart: i.AutoStart}
 }
 
 func (s lobbyState) info() Info {
 	return Info{ID: s.Lobby, Game: s.Game, Name: s.Name, Players: s.Players, Capacity: s.Capacity,
-		State: s.State, Owner: s.Owner, Successor: s.Successor, Meta: s.Meta, Private: s.Private}
+		State: s.State, Owner: s.Owner, Successor: s.Successor, Meta: s.Meta, Private: s.Private, AutoStart: s.AutoStart}
 }
 
 // Server to client messages.
@@ -210,6 +225,7 @@ type inbound struct {
 	Instance    string          `json:"instance"`
 	Next        string          `json:"next"`
 	seatCredentials
+	Addr string `json:"addr"` // lookup
 	lobbyState
 	You     *Member      `json:"you"`
 	Peers   []Member     `json:"peers"`
@@ -223,17 +239,19 @@ var nullID = json.RawMessage("null")
 // validID reports whether a request id is acceptable: absent, a JSON number
 // or a JSON string, at most MaxRequestIDLen bytes.
 func validID(id json.RawMessage) bool {
-	if len(id) == 0 {
+	if len(id) == 0 || string(id) == "null" {
 		return true
 	}
-	if len(id) > MaxRequestIDLen {
+	if len(id) > maxRawIDLen {
 		return false
 	}
 	switch c := id[0]; {
 	case c == '"':
-		return true
-	case c == '-' || c >= '0' && c <= '9':
-		return true
+		var s string
+		return json.Unmarshal(id, &s) == nil && len(s) <= MaxRequestIDLen
+	case c >= '0' && c <= '9':
+		n, err := strconv.ParseUint(string(id), 10, 64)
+		return err == nil && n <= MaxRequestIDNumber
 	}
 	return false
 }
@@ -321,4 +339,10 @@ func isPing(line []byte) (uint64, bool) {
 	}
 	seq, err := strconv.ParseUint(string(line[len(prefix):len(line)-1]), 10, 64)
 	return seq, err == nil
+}
+
+// encodeReplaced is the last push on a link whose member identity another
+// link took over with resume (PROTOCOL.md, "replaced").
+func encodeReplaced() []byte {
+	return []byte(`{"event":"replaced","reason":"resumed_elsewhere","message":"your member identity was resumed on another connection; this one closes"}`)
 }

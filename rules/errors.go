@@ -16,6 +16,7 @@ var (
 	ErrCapacity = errors.New("invalid capacity") // capacity
 	ErrMeta     = errors.New("invalid metadata") // metadata
 	ErrPassword = errors.New("invalid password") // private lobby's password
+	ErrAddr     = errors.New("invalid address")  // a room address of the name registry
 )
 
 // Error is a broken rule. Its message is for people and stands alone (it

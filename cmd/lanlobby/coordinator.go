@@ -36,6 +36,8 @@ func coordinatorCommand() *cli.Command {
 			&cli.BoolFlag{Name: "host-mode", Usage: "run one game's own coordinator (see above)"},
 			&cli.StringFlag{Name: "state-dir", EnvVars: []string{lanlobby.StateDirEnv},
 				Usage: "directory (created 0700) where the daemon keeps the secret that lets clients restore their lobbies after a restart (default: lanlobby under the user's config directory)"},
+			&cli.StringFlag{Name: "registry-udp", Usage: "also answer the name registry's UDP text requests on this address (off by default)"},
+			&cli.DurationFlag{Name: "name-ttl", Value: lobby.DefaultNameTTL, Usage: "how long a name registered over UDP lives unless registered again"},
 			flagJSON, flagLogLevel, flagBeaconInterval,
 		}, lanFlags()...),
 		Action: runCoordinator,
@@ -65,10 +67,11 @@ func runCoordinator(c *cli.Context) error {
 		}()
 	}
 	coord, err := lanlobby.StartCoordinator(ctx, cfg, lanlobby.CoordinatorOptions{
-		Listen:     c.String("listen"),
-		Daemon:     !hostMode,
-		NoAnnounce: !c.Bool("announce"),
-		StateDir:   c.String("state-dir"),
+		Listen:      c.String("listen"),
+		Daemon:      !hostMode,
+		NoAnnounce:  !c.Bool("announce"),
+		StateDir:    c.String("state-dir"),
+		RegistryUDP: c.String("registry-udp"),
 		Server: lobby.ServerConfig{
 			HeartbeatInterval: c.Duration("heartbeat"),
 			HeartbeatMisses:   c.Int("misses"),
@@ -76,6 +79,7 @@ func runCoordinator(c *cli.Context) error {
 			MaxConns:          c.Int("max-conns"),
 			MaxConnsPerIP:     c.Int("max-conns-per-ip"),
 			RequestRate:       c.Float64("max-request-rate"),
+			NameTTL:           c.Duration("name-ttl"),
 		},
 	})
 	if err != nil {
@@ -86,14 +90,19 @@ func runCoordinator(c *cli.Context) error {
 		p.warn(fmt.Errorf("announcing by one protocol only: %w", err))
 	}
 	addr := coord.Addr()
+	registry, registryText := "", ""
+	if a := coord.RegistryAddr(); a != nil {
+		registry, registryText = a.String(), fmt.Sprintf("; name registry on UDP %s", a)
+	}
 	p.emit(struct {
 		Event     string `json:"event"`
 		Addr      string `json:"addr"`
 		Port      int    `json:"port"`
 		Heartbeat string `json:"heartbeat"`
 		Misses    int    `json:"misses"`
-	}{"listening", addr.String(), addr.Port, c.Duration("heartbeat").String(), c.Int("misses")},
-		fmt.Sprintf("coordinator listening on %s (heartbeat %v, %d misses)", addr, c.Duration("heartbeat"), c.Int("misses")))
+		Registry  string `json:"registry_udp,omitempty"`
+	}{"listening", addr.String(), addr.Port, c.Duration("heartbeat").String(), c.Int("misses"), registry},
+		fmt.Sprintf("coordinator listening on %s (heartbeat %v, %d misses)%s", addr, c.Duration("heartbeat"), c.Int("misses"), registryText))
 	<-coord.Done()
 	if err := coord.Close(); err != nil {
 		return cli.Exit(err.Error(), exitFailure)

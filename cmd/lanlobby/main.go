@@ -89,6 +89,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			joinCommand(),
 			listCommand(),
 			watchCommand(),
+			registerCommand(),
+			lookupCommand(),
 			benchCommand(),
 		},
 	}

@@ -21,6 +21,7 @@ func hostCommand() *cli.Command {
 			flagPort, flagAddr, flagPlayer, flagTimeout, flagJSON, flagLogLevel, flagBeaconInterval, flagDaemonWait,
 			&cli.StringFlag{Name: "password", EnvVars: []string{"LANLOBBY_PASSWORD"}, Usage: "make the lobby private: players join by id with this password"},
 			&cli.BoolFlag{Name: "private", Usage: "make the lobby private with an invite code the coordinator makes up"},
+			&cli.BoolFlag{Name: "auto-start", Usage: "start the game by itself when the last seat is taken (--players is then the players needed to start)"},
 		}, lanFlags()...),
 		Action: runHost,
 	}
@@ -58,7 +59,8 @@ func runHost(c *cli.Context) error {
 		return err
 	}
 	s, err := lanlobby.Host(c.Context, cfg, lanlobby.HostOptions{Game: c.String("game"), Name: c.String("name"),
-		Players: c.Int("players"), Port: ep.Port, Addr: ep.Addr, Password: c.String("password"), Private: c.Bool("private")})
+		Players: c.Int("players"), Port: ep.Port, Addr: ep.Addr, Password: c.String("password"), Private: c.Bool("private"),
+		AutoStart: c.Bool("auto-start")})
 	if err != nil {
 		return failure(err)
 	}

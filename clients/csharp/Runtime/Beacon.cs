@@ -180,14 +180,14 @@ namespace LanLobby
             }
         }
 
-        static void ValidId(string s)
+        internal static void ValidId(string s)
         {
             if (s.Length < 1 || s.Length > MaxId) throw new BeaconException("bad id length");
             foreach (char c in s)
                 if (c <= ' ' || c > '~') throw new BeaconException("id not printable ASCII");
         }
 
-        static void ValidText(string what, string s, int lo, int hi)
+        internal static void ValidText(string what, string s, int lo, int hi)
         {
             int n = Utf8.GetByteCount(s);
             if (n < lo || n > hi) throw new BeaconException(what + " length " + n);

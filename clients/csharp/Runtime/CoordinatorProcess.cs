@@ -1,13 +1,16 @@
 // Hosting without a daemon: the lanlobby binary shipped beside the game, run
 // as a child process in host mode:
 //
-//   lanlobby coordinator --host-mode --json [--listen 0.0.0.0:0] [--interface IF ...] [--lan-key K]
+//   lanlobby coordinator --host-mode --json [--interface IF ...] [--lan-key K]
 //
-// It runs a coordinator for this game's own lobbies, announces them on the
-// LAN, prints {"event":"listening","addr":...,"port":N} when ready, and exits
-// when its standard input reaches end of file (the game closed the pipe, or
-// died: the OS closes it then, also after kill -9) or, on Linux, when its
-// parent dies. The SDK keeps the pipe open for the game's life.
+// It runs a coordinator for this game's own lobbies on a free port (every
+// address, IPv4 and IPv6), announces its lobbies on the LAN (beacon and
+// mDNS) but not itself, closes them when it exits, prints
+// {"event":"listening","addr":"[::]:41234","port":41234,...} when ready, and
+// exits when its standard input reaches end of file (the game closed the
+// pipe, or died: the OS closes it then, also after kill -9) or, on Linux,
+// when its parent process dies. The SDK keeps the pipe open for the game's
+// life.
 using System;
 using System.Collections.Generic;
 using System.Diagnostics;
@@ -27,15 +30,20 @@ namespace LanLobby
         readonly Process proc;
         Task drain;
         public readonly int Port;
+        /// <summary>The address the child printed it listens on ("[::]:41234").</summary>
+        public readonly string ListenAddr;
+        /// <summary>The child's process id.</summary>
+        public int Pid { get { return proc.Id; } }
         /// <summary>Where to dial it: loopback and its port.</summary>
         public string Addr { get { return "127.0.0.1:" + Port; } }
         public bool Running { get { try { return !proc.HasExited; } catch (Exception) { return false; } } }
         public int ExitCode { get { return proc.ExitCode; } }
 
-        CoordinatorProcess(Process p, int port)
+        CoordinatorProcess(Process p, int port, string listenAddr)
         {
             proc = p;
             Port = port;
+            ListenAddr = listenAddr;
         }
 
         public static string BinaryName { get { return Path.DirectorySeparatorChar == '\\' ? "lanlobby.exe" : "lanlobby"; } }
@@ -54,10 +62,13 @@ namespace LanLobby
             throw new LobbyException("no " + BinaryName + " beside the game, in $" + EnvBinary + " or on PATH");
         }
 
-        /// <summary>The host-mode command line.</summary>
-        public static List<string> HostModeArgs(IList<string> interfaces = null, string lanKey = null, string listen = "0.0.0.0:0")
+        /// <summary>The host-mode command line: listen (null: any free port on
+        /// every address) and the game's LAN settings (beaconPort 0: the default).</summary>
+        public static List<string> HostModeArgs(IList<string> interfaces = null, string lanKey = null, string listen = null, int beaconPort = 0)
         {
-            var a = new List<string> { "coordinator", "--host-mode", "--json", "--listen", listen };
+            var a = new List<string> { "coordinator", "--host-mode", "--json" };
+            if (!string.IsNullOrEmpty(listen)) a.AddRange(new[] { "--listen", listen });
+            if (beaconPort > 0 && beaconPort != Beacon.DefaultPort) a.AddRange(new[] { "--beacon-port", beaconPort.ToString() });
             if (interfaces != null)
                 foreach (var i in interfaces) a.AddRange(new[] { "--interface", i });
             if (!string.IsNullOrEmpty(lanKey)) a.AddRange(new[] { "--lan-key", lanKey });
@@ -90,20 +101,20 @@ namespace LanLobby
             };
             var p = await Spawner.Start(psi).ConfigureAwait(false);
             if (p == null) throw new LobbyException("cannot start " + exe);
-            int port;
+            KeyValuePair<int, string> listening;
             try
             {
                 var find = FindListening(p.StandardOutput);
                 var done = await Task.WhenAny(find, Task.Delay(readyTimeout ?? ReadyTimeout)).ConfigureAwait(false);
                 if (done != find) throw new LobbyException(exe + " printed no listening line within " + (readyTimeout ?? ReadyTimeout).TotalSeconds + " s");
-                port = await find.ConfigureAwait(false);
+                listening = await find.ConfigureAwait(false);
             }
             catch
             {
                 Kill(p);
                 throw;
             }
-            var c = new CoordinatorProcess(p, port);
+            var c = new CoordinatorProcess(p, listening.Key, listening.Value);
             // Keep reading its output so it never blocks on a full pipe.
             c.drain = Task.Run(async () =>
             {
@@ -113,7 +124,7 @@ namespace LanLobby
             return c;
         }
 
-        static async Task<int> FindListening(StreamReader r)
+        static async Task<KeyValuePair<int, string>> FindListening(StreamReader r)
         {
             while (true)
             {
@@ -123,11 +134,12 @@ namespace LanLobby
                 try { m = Json.ParseObject(line); }
                 catch (JsonException) { continue; }
                 if (J.Str(m, "event") != "listening") continue;
-                if (J.Has(m, "port") && J.Int(m, "port") > 0) return (int)J.Int(m, "port");
+                string addr = J.Str(m, "addr");
+                if (J.Has(m, "port") && J.Int(m, "port") > 0) return new KeyValuePair<int, string>((int)J.Int(m, "port"), addr);
                 string host;
                 int port;
-                LobbyClient.SplitAddr(J.Str(m, "addr"), 0, out host, out port);
-                return port;
+                LobbyClient.SplitAddr(addr, 0, out host, out port);
+                return new KeyValuePair<int, string>(port, addr);
             }
         }
 

@@ -20,6 +20,9 @@ namespace LanLobby
         public TimeSpan Quiet = TimeSpan.FromMilliseconds(Lan.DefaultQuietMs);
         /// <summary>A listing never takes longer.</summary>
         public TimeSpan ListTimeout = TimeSpan.FromMilliseconds(Lan.DefaultListTimeoutMs);
+        /// <summary>Also ask mDNS/DNS-SD responders (one query, merged by lobby id
+        /// after the beacon's answers); false: the beacon alone.</summary>
+        public bool Mdns = true;
         /// <summary>Options of the coordinator clients made (player name, call timeout).</summary>
         public ClientOptions Client = new ClientOptions();
     }
@@ -82,15 +85,20 @@ namespace LanLobby
             };
         }
 
-        /// <summary>The lobbies visible on the LAN: returns once nobody answered
-        /// for Quiet (from the query, then from each answer), at ListTimeout, or
-        /// soon after a lobby whose id or name is want turned up.</summary>
+        /// <summary>The lobbies visible on the LAN, by beacon and (LanOptions.Mdns)
+        /// by mDNS/DNS-SD, merged by id (the beacon's entry first): returns once
+        /// nobody answered the beacon query for Quiet (from the query, then from
+        /// each answer), at ListTimeout, or soon after a lobby whose id or name
+        /// is want turned up.</summary>
         public static async Task<List<LanLobbyInfo>> ListAsync(string game = "", LanOptions o = null, string want = null,
             CancellationToken ct = default(CancellationToken))
         {
             o = o ?? new LanOptions();
             var seen = new Dictionary<string, LanLobbyInfo>();
-            using (var b = new LanBrowser(Browse(o, game)))
+            var gone = new HashSet<string>(); // said goodbye meanwhile: an mDNS answer does not bring it back
+            var bo = Browse(o, game);
+            using (var mq = o.Mdns ? new MdnsQuery(game, bo.Key).Start(o.Interfaces) : null)
+            using (var b = new LanBrowser(bo))
             {
                 b.Start();
                 var sw = Stopwatch.StartNew();
@@ -102,7 +110,11 @@ namespace LanLobby
                     if (wait <= TimeSpan.Zero) break;
                     var ev = await b.Events.NextAsync(wait, ct).ConfigureAwait(false);
                     if (ev == null) continue;
-                    if (ev.Type == BrowseEvent.Removed) seen.Remove(ev.Lobby.Id);
+                    if (ev.Type == BrowseEvent.Removed)
+                    {
+                        seen.Remove(ev.Lobby.Id);
+                        gone.Add(ev.Lobby.Id);
+                    }
                     else
                     {
                         seen[ev.Lobby.Id] = ev.Lobby;
@@ -111,6 +123,14 @@ namespace LanLobby
                     }
                     idleUntil = sw.Elapsed + quiet;
                 }
+                // The browser's current view: a host's round trip measured by a
+                // reply that changed nothing (a copy of an announcement heard
+                // first) is in it, not in the events.
+                foreach (var l in b.Lobbies)
+                    if (seen.ContainsKey(l.Id)) seen[l.Id] = l;
+                if (mq != null)
+                    foreach (var l in mq.Lobbies())
+                        if (!seen.ContainsKey(l.Id) && !gone.Contains(l.Id)) seen[l.Id] = l;
             }
             var out_ = new List<LanLobbyInfo>(seen.Values);
             out_.Sort((x, y) => string.CompareOrdinal(x.Id, y.Id));
@@ -228,7 +248,7 @@ namespace LanLobby
             if (daemon != null) target = daemon.Addr;
             else
             {
-                proc = await CoordinatorProcess.StartAsync(ho.Binary, ho.ProcessArgs ?? CoordinatorProcess.HostModeArgs(ho.Lan.Interfaces, ho.Lan.LanKey))
+                proc = await CoordinatorProcess.StartAsync(ho.Binary, ho.ProcessArgs ?? CoordinatorProcess.HostModeArgs(ho.Lan.Interfaces, ho.Lan.LanKey, null, ho.Lan.BeaconPort))
                     .ConfigureAwait(false);
                 target = proc.Addr;
             }

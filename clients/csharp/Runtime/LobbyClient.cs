@@ -41,6 +41,9 @@ namespace LanLobby
         /// <summary>Joinable by id and password only; without a Password the
         /// coordinator makes an invite code (Joined.Invite).</summary>
         public bool Private;
+        /// <summary>Start by itself when its last seat (Capacity) is taken;
+        /// without, the owner starts it.</summary>
+        public bool AutoStart;
     }
 
     /// <summary>
@@ -67,6 +70,8 @@ namespace LanLobby
         public const int ReconnectDialTimeoutMs = 2000;
         /// <summary>A write blocked this long breaks the link.</summary>
         public const int WriteTimeoutMs = 2000;
+        /// <summary>Reads that may give up early in a row before the link counts as broken.</summary>
+        const int MaxEarlyTimeouts = 1000;
 
         static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
 
@@ -75,6 +80,9 @@ namespace LanLobby
         readonly ClientOptions opt;
         readonly Dictionary<long, Pending> pending = new Dictionary<long, Pending>();
         readonly Dictionary<string, Membership> lobbies = new Dictionary<string, Membership>();
+        // Names this client holds in the name registry (name -> room address),
+        // registered again after a coordinator restart.
+        readonly Dictionary<string, string> names = new Dictionary<string, string>();
         readonly CancellationTokenSource quit = new CancellationTokenSource();
         readonly TaskCompletionSource<bool> lost = NewTcs<bool>();
         TaskCompletionSource<bool> ready = NewTcs<bool>();
@@ -105,6 +113,8 @@ namespace LanLobby
             // Credential proves the seat to a restarted coordinator;
             // OwnerCredential the ownership, while we own the lobby.
             public string Credential = "", OwnerCredential = "";
+            // The other members in join order, as the replies and notices told.
+            public List<Member> Peers = new List<Member>();
         }
 
         sealed class Link
@@ -129,7 +139,16 @@ namespace LanLobby
                 }
             }
 
-            public void SetIdle(TimeSpan t) { try { Tcp.Client.ReceiveTimeout = (int)Math.Max(1, t.TotalMilliseconds); } catch (Exception) { } }
+            // The silence after which the link counts as dead, and since when
+            // it has been silent.
+            public long IdleMs;
+            public readonly System.Diagnostics.Stopwatch Silent = System.Diagnostics.Stopwatch.StartNew();
+
+            public void SetIdle(TimeSpan t)
+            {
+                IdleMs = (long)Math.Max(1, t.TotalMilliseconds);
+                try { Tcp.Client.ReceiveTimeout = (int)IdleMs; } catch (Exception) { }
+            }
 
             public void Abort()
             {
@@ -172,6 +191,8 @@ namespace LanLobby
         }
 
         public string MemberId { get { lock (mu) return you.Id; } }
+        /// <summary>The resume token (a secret: the tests take a seat over with it).</summary>
+        internal string ResumeToken { get { lock (mu) return token; } }
         public Member You { get { lock (mu) return you; } }
         public TimeSpan Heartbeat { get { lock (mu) return heartbeat; } }
         public int Misses { get { lock (mu) return misses; } }
@@ -182,6 +203,22 @@ namespace LanLobby
 
         /// <summary>Ids of the lobbies this client is in.</summary>
         public List<string> Lobbies { get { lock (mu) return new List<string>(lobbies.Keys); } }
+
+        /// <summary>The other members of a lobby this client is in, in join
+        /// order, as the join reply and the notices since told (empty when not
+        /// in it). A game that does not follow the events reads the current
+        /// peer list here.</summary>
+        public List<Member> Peers(string lobbyId)
+        {
+            lock (mu)
+            {
+                Membership m;
+                return lobbies.TryGetValue(lobbyId, out m) ? new List<Member>(m.Peers) : new List<Member>();
+            }
+        }
+
+        /// <summary>The names this client holds in the name registry (name → room address).</summary>
+        public Dictionary<string, string> Names { get { lock (mu) return new Dictionary<string, string>(names); } }
 
         /// <summary>Hands the waiting events to handler on the caller's thread
         /// (a game's main thread, once a frame). Returns how many.</summary>
@@ -201,6 +238,7 @@ namespace LanLobby
             Endpoint(req, o);
             if (o.Meta != null && o.Meta.Count > 0) req["meta"] = new Dictionary<string, string>(o.Meta);
             if (o.Private) req["private"] = true;
+            if (o.AutoStart) req["auto_start"] = true;
             return JoinCallAsync(req, o.Password ?? "", ct);
         }
 
@@ -257,6 +295,39 @@ namespace LanLobby
             return out_;
         }
 
+        // ---- the name registry (PROTOCOL.md, "register, deregister, lookup") ----
+
+        /// <summary>Gives name to the room address addr ("room://host:port") in
+        /// the coordinator's name registry, for as long as this client lives (a
+        /// blip is resumed; after a coordinator restart the client registers it
+        /// again, or queues a name_lost event). Names and addresses are unique:
+        /// CoordinatorException with Code name_taken, addr_taken,
+        /// too_many_names, invalid_name or invalid_address. Registering a name
+        /// this client holds again moves it.</summary>
+        public Task RegisterAsync(string name, string addr, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("register", "name", name, "addr", addr), d => { if (J.Bool(d, "ok")) lock (mu) names[name] = addr; }, ct);
+        }
+
+        /// <summary>Removes a name this client registered (unknown_name, not_owner).</summary>
+        public Task DeregisterAsync(string name, CancellationToken ct = default(CancellationToken))
+        {
+            return CallAsync(Req("deregister", "name", name), d =>
+            {
+                if (J.Bool(d, "ok") || J.Str(J.Obj(d, "error"), "code") == ErrorCode.UnknownName) lock (mu) names.Remove(name);
+            }, ct);
+        }
+
+        /// <summary>The room address registered for name (CoordinatorException
+        /// unknown_name when nobody holds it).</summary>
+        public async Task<string> LookupAsync(string name, CancellationToken ct = default(CancellationToken))
+        {
+            var msg = await CallAsync(Req("lookup", "name", name), null, ct).ConfigureAwait(false);
+            object a;
+            if (!msg.TryGetValue("addr", out a) || !(a is string)) throw new LobbyException("lookup reply without an addr");
+            return (string)a;
+        }
+
         /// <summary>One request round trip to the coordinator.</summary>
         public async Task<TimeSpan> PingAsync(CancellationToken ct = default(CancellationToken))
         {
@@ -289,7 +360,7 @@ namespace LanLobby
                 var y = J.Obj(d, "you");
                 if (!J.Bool(d, "ok") || y == null) return;
                 string pw = J.Str(d, "invite");
-                Remember(LobbyInfo.From(d), create, J.Str(y, "addr"), pw != "" ? pw : password, d);
+                Remember(LobbyInfo.From(d), create, J.Str(y, "addr"), pw != "" ? pw : password, Member.List(J.Arr(d, "peers")), d);
             }, ct).ConfigureAwait(false);
             return new Joined
             {
@@ -298,7 +369,7 @@ namespace LanLobby
             };
         }
 
-        void Remember(LobbyInfo info, bool owner, string gameAddr, string password, Dictionary<string, object> creds)
+        void Remember(LobbyInfo info, bool owner, string gameAddr, string password, List<Member> peers, Dictionary<string, object> creds)
         {
             lock (mu)
             {
@@ -308,8 +379,22 @@ namespace LanLobby
                 string cred = J.Str(creds, "credential"), ownerCred = J.Str(creds, "owner_credential");
                 if (cred == "" && old != null) { cred = old.Credential; ownerCred = old.OwnerCredential; }
                 lobbies[info.Id] = new Membership { Owner = owner || info.Owner == you.Id, Info = info, Addr = gameAddr, Password = password,
-                    Credential = cred, OwnerCredential = ownerCred };
+                    Peers = peers, Credential = cred, OwnerCredential = ownerCred };
             }
+        }
+
+        /// <summary>The peer list after notice ev (me excluded), as the Go client keeps it.</summary>
+        static List<Member> NextPeers(List<Member> peers, LobbyEvent ev, string me)
+        {
+            if (ev.Kind == EventKind.MemberJoined && ev.Member != null)
+            {
+                if (ev.Member.Id != me && !peers.Exists(p => p.Id == ev.Member.Id)) peers.Add(ev.Member);
+            }
+            else if (ev.Kind == EventKind.MemberLeft && ev.Member != null)
+                peers.RemoveAll(p => p.Id == ev.Member.Id);
+            else if (ev.Kind == EventKind.Started)
+                return ev.Peers.FindAll(p => p.Id != me);
+            return peers;
         }
 
         async Task<Dictionary<string, object>> CallAsync(Dictionary<string, object> req, Action<Dictionary<string, object>> onReply, CancellationToken ct)
@@ -365,7 +450,10 @@ namespace LanLobby
                 if (!p.Tcs.Task.IsCompleted)
                 {
                     ct.ThrowIfCancellationRequested();
-                    if (l.Down.Task.IsCompleted)
+                    // Past the deadline it is a timeout, whatever else happened
+                    // meanwhile (on a loaded machine the link's own idle timer
+                    // may have fired first).
+                    if (l.Down.Task.IsCompleted && Clock.Now < deadline)
                     {
                         lock (mu) if (err != null) throw err;
                         throw new LinkDownException("link to coordinator dropped during the call (" + op + ")");
@@ -448,8 +536,9 @@ namespace LanLobby
             tcp.Client.SendTimeout = WriteTimeoutMs;
             var l = new Link { Tcp = tcp, Stream = tcp.GetStream() };
             // Until hello tells the heartbeat, silence longer than a call's
-            // timeout means nobody is there.
-            l.SetIdle(opt.Timeout);
+            // timeout means nobody is there (the slack lets the call's own
+            // timeout, the clearer error, come first).
+            l.SetIdle(opt.Timeout + opt.DeadLinkSlack);
             var th = new Thread(() => ReadLoop(l)) { IsBackground = true, Name = "lanlobby-link" };
             th.Start();
             return l;
@@ -491,6 +580,7 @@ namespace LanLobby
             string reason = "closed";
             var buf = new byte[4096];
             var line = new MemoryStream();
+            int early = 0;
             try
             {
                 while (true)
@@ -500,12 +590,33 @@ namespace LanLobby
                     catch (IOException e)
                     {
                         var se = e.InnerException as SocketException;
-                        reason = se != null && (se.SocketErrorCode == SocketError.TimedOut || se.SocketErrorCode == SocketError.WouldBlock)
-                            ? "timeout" : "disconnected";
+                        bool timedOut = se != null && (se.SocketErrorCode == SocketError.TimedOut || se.SocketErrorCode == SocketError.WouldBlock);
+                        // A read that gives up before the link was silent that
+                        // long (a socket left non-blocking by an async connect,
+                        // seen on Mono under load) is not a dead link.
+                        long left = l.IdleMs - l.Silent.ElapsedMilliseconds;
+                        if (timedOut && left > l.IdleMs / 10 && early++ < MaxEarlyTimeouts)
+                        {
+                            try
+                            {
+                                l.Tcp.Client.Blocking = true;
+                                l.Tcp.Client.ReceiveTimeout = (int)left; // the rest of the silence allowed
+                            }
+                            catch (Exception) { }
+                            Thread.Sleep(1);
+                            continue;
+                        }
+                        reason = timedOut ? "timeout" : "disconnected";
                         break;
                     }
                     catch (ObjectDisposedException) { reason = "closed"; break; }
                     if (n == 0) { reason = "disconnected"; break; }
+                    l.Silent.Restart();
+                    if (early > 0)
+                    {
+                        early = 0;
+                        l.SetIdle(TimeSpan.FromMilliseconds(l.IdleMs));
+                    }
                     int start = 0;
                     while (start < n)
                     {
@@ -535,6 +646,15 @@ namespace LanLobby
             if (n == 0) return;
             var msg = Json.ParseObject(Utf8.GetString(b, 0, n));
             string ev = J.Str(msg, "event");
+            if (ev == "replaced")
+            {
+                // Another connection took this member over: stop, never resume
+                // in turn (PROTOCOL.md, "Connection life cycle" 9).
+                string why = J.Str(msg, "reason");
+                Fail(new ReplacedException("another connection took this member's seat over (" + (why != "" ? why : "replaced") + ")"));
+                l.Abort();
+                return;
+            }
             if (ev == "ping")
             {
                 try { l.Send(new Dictionary<string, object> { { "op", "pong" }, { "seq", J.Int(msg, "seq") } }); }
@@ -571,6 +691,7 @@ namespace LanLobby
                     {
                         ms.Info = ev.Lobby;
                         ms.Owner = ev.Lobby.Owner == you.Id;
+                        ms.Peers = NextPeers(ms.Peers, ev, you.Id);
                         string oc = J.Str(msg, "owner_credential");
                         if (oc != "") ms.OwnerCredential = oc; // we own the lobby now
                     }
@@ -585,7 +706,7 @@ namespace LanLobby
             lock (mu)
             {
                 if (l != link || err != null) return;
-                if (grace <= TimeSpan.Zero || token == "" || lobbies.Count == 0)
+                if (grace <= TimeSpan.Zero || token == "" || (lobbies.Count == 0 && names.Count == 0))
                     budget = TimeSpan.Zero;
                 else
                 {
@@ -717,6 +838,7 @@ namespace LanLobby
                         e["capacity"] = m.Info.Capacity;
                         if (m.Info.Meta.Count > 0) e["meta"] = m.Info.Meta;
                         if (m.Info.State == "started") e["started"] = true;
+                        if (m.Info.AutoStart) e["auto_start"] = true;
                         todo.Add(e);
                     }
                     else members.Add(e);
@@ -735,6 +857,9 @@ namespace LanLobby
                 throw;
             }
             Install(l, reply);
+            bool held;
+            lock (mu) held = names.Count > 0;
+            if (held) Observe(Task.Run(RegisterAgainAsync));
             int backoff = 25;
             while (true)
             {
@@ -747,7 +872,7 @@ namespace LanLobby
                     if (e == null)
                     {
                         var info = LobbyInfo.From(r);
-                        Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"), r);
+                        Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"), Member.List(J.Arr(r, "peers")), r);
                         Events.Push(new LobbyEvent { Kind = EventKind.CoordinatorRestarted, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
                     }
                     else if (J.Str(e, "code") == ErrorCode.UnknownLobby && Clock.Now < deadline)
@@ -765,6 +890,28 @@ namespace LanLobby
                 {
                     foreach (var t in todo) LostLobby(J.Str(t, "lobby"));
                     return; // the link itself is fine; what could not come back is reported
+                }
+            }
+        }
+
+        /// <summary>After a coordinator restart: the registry lost our names;
+        /// take them back (a name someone else took meanwhile is reported).</summary>
+        async Task RegisterAgainAsync()
+        {
+            List<KeyValuePair<string, string>> held;
+            lock (mu) held = new List<KeyValuePair<string, string>>(names);
+            foreach (var kv in held)
+            {
+                try { await RegisterAsync(kv.Key, kv.Value, quit.Token).ConfigureAwait(false); }
+                catch (Exception e)
+                {
+                    lock (mu)
+                    {
+                        if (err != null) return;
+                        names.Remove(kv.Key);
+                    }
+                    var ce = e as CoordinatorException;
+                    Events.Push(new LobbyEvent { Kind = EventKind.NameLost, Name = kv.Key, Reason = ce != null ? ce.Code : e.Message, Error = e });
                 }
             }
         }

@@ -39,6 +39,8 @@ namespace LanLobby
         public int Players, Capacity;
         public Dictionary<string, string> Meta = new Dictionary<string, string>();
         public bool Private;
+        /// <summary>It starts by itself when its last seat is taken.</summary>
+        public bool AutoStart;
 
         internal static LobbyInfo From(Dictionary<string, object> d)
         {
@@ -46,7 +48,7 @@ namespace LanLobby
             {
                 Id = J.Str(d, "lobby"), Game = J.Str(d, "game"), Name = J.Str(d, "name"), State = J.Str(d, "state"),
                 Owner = J.Str(d, "owner"), Successor = J.Str(d, "successor"), Players = (int)J.Int(d, "players"),
-                Capacity = (int)J.Int(d, "capacity"), Private = J.Bool(d, "private"),
+                Capacity = (int)J.Int(d, "capacity"), Private = J.Bool(d, "private"), AutoStart = J.Bool(d, "auto_start"),
             };
             var m = J.Obj(d, "meta");
             if (m != null)
@@ -84,6 +86,9 @@ namespace LanLobby
         public const string CoordinatorRestarted = "coordinator_restarted";
         /// <summary>The link is lost for good (Error says why); the last event.</summary>
         public const string Error = "error";
+        /// <summary>After a coordinator restart a registered name (Name) could not
+        /// be registered again; Reason is the error code (e.g. name_taken).</summary>
+        public const string NameLost = "name_lost";
         /// <summary>Reason of a closed event for a lobby that could not be restored.</summary>
         public const string ReasonCoordinatorLost = "coordinator_lost";
     }
@@ -96,6 +101,8 @@ namespace LanLobby
         public string Reason = "";
         public List<Member> Peers = new List<Member>();
         public Exception Error;
+        /// <summary>NameLost: the registered name.</summary>
+        public string Name = "";
 
         public override string ToString()
         {
@@ -135,6 +142,15 @@ namespace LanLobby
         public LinkDownException(string message) : base(message) { }
     }
 
+    /// <summary>Another connection resumed this client's member identity (it had
+    /// the resume token) while this client's link was open: the coordinator sent
+    /// replaced and closed the link. The client stops and does not resume in
+    /// turn (the seat would go back and forth).</summary>
+    public sealed class ReplacedException : LobbyException
+    {
+        public ReplacedException(string message) : base(message) { }
+    }
+
     public sealed class ClientClosedException : LobbyException
     {
         public ClientClosedException() : base("client closed") { }
@@ -147,11 +163,18 @@ namespace LanLobby
         public NotFoundException(string code, string message) : base(message + " (" + code + ")") { Code = code; }
     }
 
-    /// <summary>The coordinator's error codes a game branches on (PROTOCOL.md).</summary>
+    /// <summary>The coordinator's error codes a game branches on (PROTOCOL.md).
+    /// Codes are strings: a code added later arrives as is.</summary>
     public static class ErrorCode
     {
         public const string UnknownLobby = "unknown_lobby", LobbyFull = "lobby_full", LobbyStarted = "lobby_started",
             NoOpenLobby = "no_open_lobby", NotOwner = "not_owner", BadPassword = "bad_password",
-            ResumeFailed = "resume_failed", AlreadyMember = "already_member", NotMember = "not_member";
+            ResumeFailed = "resume_failed", AlreadyMember = "already_member", NotMember = "not_member",
+            UnknownMember = "unknown_member", BadRequest = "bad_request", RateLimited = "rate_limited",
+            InvalidName = "invalid_name", InvalidGame = "invalid_game", InvalidCapacity = "invalid_capacity",
+            InvalidAddress = "invalid_address", InvalidMeta = "invalid_meta", InvalidPassword = "invalid_password",
+            TooManyLobbies = "too_many_lobbies",
+            // The name registry.
+            NameTaken = "name_taken", AddrTaken = "addr_taken", UnknownName = "unknown_name", TooManyNames = "too_many_names";
     }
 }

@@ -110,6 +110,8 @@ namespace LanLobby.Tests
         }
 
         public string Addr { get { return "127.0.0.1:" + ((IPEndPoint)ln.LocalEndpoint).Port; } }
+        /// <summary>Links accepted so far.</summary>
+        public int Links { get { lock (links) return links.Count; } }
 
         void Accept()
         {

@@ -3,6 +3,7 @@ notice, heartbeats, a blip and resume, restore after a restart, timeouts."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import unittest
 
@@ -10,8 +11,20 @@ import helpers
 from helpers import Proxy, coordinator, wait_event
 
 import lanlobby
-from lanlobby import model
+from lanlobby import errors, model
 from lanlobby.errors import CallTimeout, ConnectionLost, CoordinatorError
+
+
+async def lookup_soon(c: lanlobby.Client, name: str, timeout: float = 10.0) -> str:
+    """Look name up until it is registered (unknown_name meanwhile)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await c.lookup(name)
+        except CoordinatorError as e:
+            if e.code != errors.UNKNOWN_NAME or time.monotonic() > deadline:
+                raise
+        await asyncio.sleep(0.02)
 
 
 class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
@@ -53,6 +66,10 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
             ev = await wait_event(c, lambda e: e.kind == model.MEMBER_JOINED and e.member.name == "Carol")
             self.assertEqual(ev.lobby.state, "full")
 
+        # Every client keeps its peer list current from the notices.
+        for c, want in ((alice, ["Bob", "Carol"]), (bob, ["Alice", "Carol"]), (carol, ["Alice", "Bob"])):
+            self.assertEqual([p.name for p in c.peers(lid)], want)
+
         await alice.set_meta(lid, {"map": "forest"})
         for c in (alice, bob, carol):
             ev = await wait_event(c, lambda e: e.kind == model.LOBBY_UPDATED)
@@ -78,6 +95,8 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
         self.assertNotIn(lid, carol.lobbies())
         ev = await wait_event(bob, lambda e: e.kind == model.MEMBER_LEFT)
         self.assertEqual((ev.member.name, ev.reason, ev.lobby.players), ("Carol", "kicked", 2))
+        self.assertEqual([p.name for p in bob.peers(lid)], ["Alice"])
+        self.assertEqual(carol.peers(lid), [])
 
         await alice.start(lid)
         for c in (alice, bob):
@@ -114,9 +133,9 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
         bob = await self.connect("Bob")
         lid = (await alice.create("demo", "hb", 2, port=4000)).lobby.id
         await bob.join(lid, port=5000)
-        # Ten heartbeat intervals without a call: members that did not answer
-        # pings would be dropped after two.
-        await asyncio.sleep(10 * helpers.HEARTBEAT_MS / 1000)
+        # More heartbeat intervals than MISSES without a call: members that
+        # did not answer pings would be dropped.
+        await asyncio.sleep((helpers.MISSES + 5) * helpers.HEARTBEAT_MS / 1000)
         self.assertEqual((await alice.list("demo"))[0].players, 2)
         left = [e for e in alice.drain_events() if e.kind == model.MEMBER_LEFT]
         self.assertEqual(left, [])
@@ -162,6 +181,116 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
         ls = await bob.list("demo")
         self.assertEqual([(l.id, l.players, l.owner, l.meta) for l in ls], [(lid, 2, alice.member_id, {"m": "1"})])
 
+    async def test_auto_start(self) -> None:
+        alice = await self.connect("Alice")
+        created = await alice.create("demo", "auto", 2, port=4000, auto_start=True)
+        self.assertTrue(created.lobby.auto_start)
+        bob = await self.connect("Bob")
+        j = await bob.join(created.lobby.id, port=5000)
+        self.assertEqual((j.lobby.state, j.lobby.players), ("started", 2))
+        for c in (alice, bob):
+            ev = await wait_event(c, lambda e: e.kind == model.STARTED)
+            self.assertEqual([p.name for p in ev.peers], ["Alice", "Bob"])
+
+    async def test_replaced_by_a_resume_elsewhere(self) -> None:
+        alice = await self.connect("Alice")
+        lid = (await alice.create("demo", "taken", 3, port=4000)).lobby.id
+        # Another connection resumes Alice's member with her token while her
+        # link is open: she is replaced and must not resume in turn.
+        r, w = await asyncio.open_connection("127.0.0.1", self.coord.port)
+        self.addCleanup(w.close)
+        w.write(json.dumps({"op": "resume", "id": 1, "v": 1, "member": alice.member_id,
+                            "token": alice._token}).encode() + b"\n")
+        while True:
+            reply = json.loads(await asyncio.wait_for(r.readline(), 5))
+            if "ok" in reply:
+                break
+        self.assertTrue(reply["ok"], reply)
+        ev = await wait_event(alice, lambda e: e.kind == model.ERROR)
+        self.assertIsInstance(ev.error, lanlobby.Replaced)
+        with self.assertRaises(lanlobby.Replaced):
+            await alice.list()
+        # The connection that resumed keeps the seat: nothing takes it back.
+        end = asyncio.get_running_loop().time() + 0.5
+        while (left := end - asyncio.get_running_loop().time()) > 0:
+            try:
+                line = await asyncio.wait_for(r.readline(), left)
+            except asyncio.TimeoutError:
+                break
+            self.assertTrue(line, "the connection that resumed was closed")
+            self.assertNotEqual(json.loads(line).get("event"), "replaced", "Alice resumed in turn")
+        bob = await self.connect("Bob")
+        self.assertEqual([(l.id, l.players) for l in await bob.list("demo")], [(lid, 1)])
+
+    async def test_registry(self) -> None:
+        alice = await self.connect("Alice")
+        bob = await self.connect("Bob")
+        await alice.register("hall", "room://10.0.0.5:7000")
+        self.assertEqual(alice.names(), {"hall": "room://10.0.0.5:7000"})
+        self.assertEqual(await bob.lookup("hall"), "room://10.0.0.5:7000")
+        for call, code in ((bob.register("hall", "room://10.0.0.6:7000"), errors.NAME_TAKEN),
+                           (bob.register("lobby", "room://10.0.0.5:7000"), errors.ADDR_TAKEN),
+                           (bob.lookup("nobody"), errors.UNKNOWN_NAME),
+                           (bob.deregister("hall"), errors.NOT_OWNER),
+                           (bob.register(" hall", "room://10.0.0.7:7000"), errors.INVALID_NAME),
+                           (bob.register("web", "http://10.0.0.7:80"), errors.INVALID_ADDRESS)):
+            with self.assertRaises(CoordinatorError) as cm:
+                await call
+            self.assertEqual(cm.exception.code, code)
+        self.assertEqual(bob.names(), {})
+        # Registering a held name again moves it.
+        await alice.register("hall", "room://10.0.0.8:7000")
+        self.assertEqual(await bob.lookup("hall"), "room://10.0.0.8:7000")
+        await alice.deregister("hall")
+        self.assertEqual(alice.names(), {})
+        with self.assertRaises(CoordinatorError) as cm:
+            await bob.lookup("hall")
+        self.assertEqual(cm.exception.code, errors.UNKNOWN_NAME)
+        # 64 names per member.
+        for i in range(64):
+            await bob.register(f"room-{i}", f"room://10.1.0.{i}:7000")
+        with self.assertRaises(CoordinatorError) as cm:
+            await bob.register("room-64", "room://10.1.1.1:7000")
+        self.assertEqual(cm.exception.code, errors.TOO_MANY_NAMES)
+        # A name goes with its member's link (once the coordinator noticed).
+        await bob.close()
+
+        async def gone() -> bool:
+            try:
+                await alice.lookup("room-0")
+                return False
+            except CoordinatorError as e:
+                self.assertEqual(e.code, errors.UNKNOWN_NAME)
+                return True
+        deadline = time.monotonic() + 5
+        while not await gone():
+            self.assertLess(time.monotonic(), deadline, "names still there after their member left")
+            await asyncio.sleep(0.02)
+
+    async def test_registered_name_survives_blip_and_restart(self) -> None:
+        proxy = await Proxy(self.coord.port).start()
+        self.addCleanup(proxy.close)
+        # A room server: a name and no lobby. It resumes after a blip...
+        room = await self.connect("room", proxy.addr)
+        await room.register("hall", "room://10.0.0.5:7000")
+        # (The coordinator keeps no seat for a member in no lobby, so its
+        # names go with the link: the client takes them back by restore and
+        # register.)
+        me = room.member_id
+        player = await self.connect("player")
+        proxy.freeze()
+        await helpers.wait_for(lambda: len(proxy.links) == 2, 10, "the room server reconnected")
+        self.assertEqual(await lookup_soon(player, "hall"), "room://10.0.0.5:7000")
+        self.assertEqual((room.member_id, room.error), (me, None), "the same member, no error")
+        # ... and registers again on a restarted coordinator.
+        port = self.coord.port
+        await self.coord.kill()
+        self.coord = await coordinator(port)
+        looker = await self.connect("looker")
+        self.assertEqual(await lookup_soon(looker, "hall"), "room://10.0.0.5:7000")
+        self.assertIsNone(room.error)
+        self.assertEqual(room.names(), {"hall": "room://10.0.0.5:7000"})
+
     async def test_lost_for_good_without_lobbies(self) -> None:
         alice = await self.connect("Alice")
         await self.coord.kill()
@@ -195,12 +324,24 @@ class TimeoutTest(unittest.IsolatedAsyncioTestCase):
 
         srv = await asyncio.start_server(hello_only, "127.0.0.1", 0)
         self.addCleanup(srv.close)
-        c = await lanlobby.Client.connect("127.0.0.1:%d" % srv.sockets[0].getsockname()[1], "x", timeout=0.3)
+        # (The slack keeps the silent link itself up meanwhile, however
+        # slowly a loaded machine runs the test.)
+        c = await lanlobby.Client.connect("127.0.0.1:%d" % srv.sockets[0].getsockname()[1], "x", timeout=0.3,
+                                          dead_link_slack=5.0)
         self.addAsyncCleanup(c.close)
         t0 = time.monotonic()
         with self.assertRaises(CallTimeout):
             await c.create("demo", "n", 2, port=1)
         self.assertLess(time.monotonic() - t0, 3)
+        # Each call's own timeout (the link itself stays up for 5 s of silence).
+        c = await lanlobby.Client.connect("127.0.0.1:%d" % srv.sockets[0].getsockname()[1], "x", timeout=5)
+        self.addAsyncCleanup(c.close)
+        for call in (c.register("hall", "room://10.0.0.5:7000", timeout=0.3), c.lookup("hall", timeout=0.3),
+                     c.deregister("hall", timeout=0.3)):
+            t0 = time.monotonic()
+            with self.assertRaises(CallTimeout):
+                await call
+            self.assertLess(time.monotonic() - t0, 3)
 
 
 class SyncWrapperTest(unittest.TestCase):

@@ -1,7 +1,7 @@
-"""Hosting and LAN discovery on loopback (discovery pinned to lo, on a beacon
-port of the test's own): a coordinator child process (a stand-in for
-`lanlobby coordinator --host-mode` until the CLI has it), a daemon found by
-its beacon record, and quick-join / join by name of a lobby the Go CLI hosts."""
+"""Hosting and LAN discovery on loopback (discovery pinned to
+$LANLOBBY_INTERFACE, lo by default, on a beacon port of the test's own): a
+coordinator child process (the real `lanlobby coordinator --host-mode`), a
+daemon found by its beacon record, and quick-join / join by name."""
 from __future__ import annotations
 
 import asyncio
@@ -19,15 +19,20 @@ import lanlobby
 from lanlobby import model, netif
 
 
-def standin_args() -> list:
-    # Runs the coordinator and stops it when stdin reaches EOF, as the
-    # host-mode contract says.
-    return ["-c", f'"{helpers.need_bin()}" coordinator --listen 127.0.0.1:0 --announce=false --json & p=$!; '
-                  'cat >/dev/null; kill $p; wait $p']
+IFACE = os.environ.get("LANLOBBY_INTERFACE", "lo")
 
 
 def beacon_port() -> int:
     return random.randint(20000, 60000)
+
+
+def gone(pid: int) -> bool:
+    """The process has exited (reaped, or a zombie nobody reaped yet)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
 
 
 def accepting(port: int) -> bool:
@@ -40,9 +45,17 @@ def accepting(port: int) -> bool:
 
 class HostTest(unittest.IsolatedAsyncioTestCase):
     async def test_host_at_child_process(self) -> None:
-        h = await lanlobby.host("demo", "hosted", 2, port=4000, player="Alice", daemon_wait=0,
-                                binary="/bin/sh", process_args=standin_args())
+        # The real host mode: the lanlobby binary as a child, announcing the
+        # lobby on the test's interface and beacon port.
+        bport = beacon_port()
+        h = await lanlobby.host("demo", "hosted ☕", 2, port=4000, player="Alice", daemon_wait=0,
+                                binary=helpers.need_bin(), interfaces=[IFACE], beacon_port=bport)
         self.assertIsNotNone(h.process)
+        self.assertTrue(h.process.listen_addr.endswith(f":{h.process.port}"), h.process.listen_addr)
+        found = await lanlobby.list_lobbies("demo", interfaces=[IFACE], port=bport, timeout=3, quiet=0.5)
+        self.assertEqual([(l.id, l.name, l.players, l.port) for l in found], [(h.lobby_id, "hosted ☕", 1, h.process.port)])
+        # It announces its lobbies, not itself: no coordinator record.
+        self.assertIsNone(await lanlobby.find_coordinator(0.3, interfaces=[IFACE], beacon_port=bport))
         bob = await lanlobby.Client.connect(h.coordinator, "Bob")
         self.addAsyncCleanup(bob.close)
         j = await bob.quick_join("demo", port=5000)
@@ -50,8 +63,12 @@ class HostTest(unittest.IsolatedAsyncioTestCase):
         await h.close()
         ev = await wait_event(bob, lambda e: e.kind == model.CLOSED)
         self.assertEqual(ev.reason, "owner_closed")
-        self.assertIsNotNone(h.process.proc.returncode)
+        self.assertEqual(h.process.proc.returncode, 0, "host mode exits cleanly when its stdin closes")
         self.assertFalse(accepting(h.process.port))
+
+    async def test_host_mode_args(self) -> None:
+        self.assertEqual(lanlobby.hostproc.host_mode_args(["lan0"], "k", beacon_port=9), [
+            "coordinator", "--host-mode", "--json", "--beacon-port", "9", "--interface", "lan0", "--lan-key", "k"])
 
     async def test_child_stops_when_game_is_killed(self) -> None:
         game = subprocess.Popen([sys.executable, "-c", f"""
@@ -59,18 +76,21 @@ import asyncio, sys
 sys.path.insert(0, {os.path.join(os.path.dirname(__file__), '..', 'src')!r})
 import lanlobby
 async def main():
-    h = await lanlobby.host("demo", "doomed", 2, port=4000, daemon_wait=0, binary="/bin/sh",
-                            process_args={standin_args()!r})
-    print(h.process.port, flush=True)
+    h = await lanlobby.host("demo", "doomed", 2, port=4000, daemon_wait=0, binary={helpers.need_bin()!r},
+                            interfaces=[{IFACE!r}], beacon_port={beacon_port()})
+    print(h.process.port, h.process.proc.pid, flush=True)
     await asyncio.sleep(60)
 asyncio.run(main())
 """], stdout=subprocess.PIPE, text=True)
         try:
-            port = int(await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, game.stdout.readline), 10))
+            line = await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(None, game.stdout.readline), 10)
+            port, pid = (int(x) for x in line.split())
             self.assertTrue(accepting(port))
+            self.assertFalse(gone(pid))
             game.kill()  # kill -9: no clean-up code runs in the game
             game.wait()
-            await wait_for(lambda: not accepting(port), 5, "coordinator child gone after kill -9 of the game")
+            await wait_for(lambda: gone(pid), 5, "coordinator child exited after kill -9 of the game")
+            self.assertFalse(accepting(port))
         finally:
             game.kill()
             game.wait()
@@ -79,7 +99,7 @@ asyncio.run(main())
     async def test_host_finds_daemon_and_lan_join(self) -> None:
         # Discovery runs on LANLOBBY_INTERFACE: the Go tests run this suite
         # inside a lab namespace (lan0), where nothing leaves the lab.
-        iface = os.environ.get("LANLOBBY_INTERFACE", "lo")
+        iface = IFACE
         bport = beacon_port()
         daemon = await lanlobby.CoordinatorProcess.start(helpers.need_bin(), [
             "coordinator", "--listen", "127.0.0.1:0" if iface == "lo" else "0.0.0.0:0", "--interface", iface,

@@ -20,7 +20,7 @@ from .beacon import DEFAULT_PORT as BEACON_PORT
 from .browser import ADDED, REMOVED, UPDATED, Browser, BrowseEvent, LanCoordinator, LanLobby
 from .client import DEFAULT_PORT, DEFAULT_TIMEOUT, PROTOCOL_VERSION, Client
 from .errors import (CallTimeout, ClientClosed, ConnectionLost, CoordinatorError, LinkDown, LobbyError,
-                     NotFound, ProtocolError)
+                     NotFound, ProtocolError, Replaced)
 from .hostproc import CoordinatorProcess
 from .lan import (HostedLobby, LanJoin, find_coordinator, host, join, list_lobbies, quick_join,
                   quick_join_order)
@@ -33,6 +33,6 @@ __all__ = [
     "ADDED", "BEACON_PORT", "Browser", "BrowseEvent", "CallTimeout", "Client", "ClientClosed", "ConnectionLost",
     "CoordinatorError", "CoordinatorProcess", "DEFAULT_PORT", "DEFAULT_TIMEOUT", "Event", "HostedLobby", "Joined",
     "LanCoordinator", "LanJoin", "LanKey", "LanLobby", "LinkDown", "LobbyError", "LobbyInfo", "Member", "NotFound",
-    "PROTOCOL_VERSION", "ProtocolError", "REMOVED", "UPDATED", "find_coordinator", "host", "join", "list_lobbies",
+    "PROTOCOL_VERSION", "ProtocolError", "REMOVED", "Replaced", "UPDATED", "find_coordinator", "host", "join", "list_lobbies",
     "quick_join", "quick_join_order",
 ]

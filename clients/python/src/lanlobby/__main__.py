@@ -20,7 +20,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ls.add_argument("--game", default="", help="only this game")
     ls.add_argument("--coordinator", "-c", default="", help="ask this coordinator (host:port) instead of the LAN")
     ls.add_argument("--interface", "-i", action="append", default=[], help="interface(s) to browse on")
-    ls.add_argument("--lan-key", default="", help="shared LAN passphrase (signed beacons only)")
+    ls.add_argument("--lan-key", default="", help="shared LAN passphrase (signed beacons and TXT records only)")
+    ls.add_argument("--no-mdns", action="store_true", help="the beacon alone (no mDNS/DNS-SD query)")
     ls.add_argument("--timeout", type=float, default=lan.DEFAULT_LIST_TIMEOUT, help="longest wait, seconds")
     ls.add_argument("--json", action="store_true", help="one JSON object per lobby")
     a = ap.parse_args(argv)
@@ -46,9 +47,10 @@ async def _list(a: argparse.Namespace) -> List[dict]:
                      "state": l.state, "addr": a.coordinator} for l in await c.list(a.game)]
         finally:
             await c.close()
-    found = await lan.list_lobbies(a.game, interfaces=a.interface, lan_key=a.lan_key or None, timeout=a.timeout)
+    found = await lan.list_lobbies(a.game, interfaces=a.interface, lan_key=a.lan_key or None, timeout=a.timeout,
+                                   mdns=not a.no_mdns)
     return [{"id": l.id, "game": l.game, "name": l.name, "players": l.players, "capacity": l.capacity,
-             "state": l.state, "addr": l.addr, "rtt_ms": round(l.rtt * 1000, 3)} for l in found]
+             "state": l.state, "addr": l.addr, "rtt_ms": round(l.rtt * 1000, 3), "source": l.source} for l in found]
 
 
 if __name__ == "__main__":

@@ -14,13 +14,13 @@ import json
 import random
 import socket
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import errors
-from .errors import CallTimeout, ClientClosed, ConnectionLost, CoordinatorError, LinkDown
-from .model import (CLOSED, COORDINATOR_RESTARTED, ERROR, MEMBER_LEFT, REASON_COORDINATOR_LOST, RESUMED,
-                    Event, Joined, LobbyInfo, Member, members)
+from .errors import CallTimeout, ClientClosed, ConnectionLost, CoordinatorError, LinkDown, Replaced
+from .model import (CLOSED, COORDINATOR_RESTARTED, ERROR, MEMBER_JOINED, MEMBER_LEFT, NAME_LOST,
+                    REASON_COORDINATOR_LOST, RESUMED, STARTED, Event, Joined, LobbyInfo, Member, members)
 
 #: Every call gives up after this many seconds unless told otherwise.
 DEFAULT_TIMEOUT = 5.0
@@ -64,6 +64,8 @@ class _Membership:
     password: str = ""
     credential: str = ""  # proves the seat to a restarted coordinator
     owner_credential: str = ""  # proves the ownership, while we own the lobby
+    #: The other members, in join order, as the replies and notices told.
+    peers: List[Member] = field(default_factory=list)
 
 
 class _Link:
@@ -122,6 +124,10 @@ class Client:
         self.grace = 0.0
         self.server = ""
         self._lobbies: Dict[str, _Membership] = {}
+        #: Names this client holds in the coordinator's name registry
+        #: (name -> room address), registered again after a restart.
+        self._names: Dict[str, str] = {}
+        self._tasks: "set[asyncio.Task]" = set()
         self._err: Optional[errors.LobbyError] = None
         self._ready = asyncio.Event()
         self._lost = asyncio.Event()
@@ -161,6 +167,8 @@ class Client:
             self._err = ClientClosed("client closed")
         if self._reconnect_task is not None:
             self._reconnect_task.cancel()
+        for t in list(self._tasks):
+            t.cancel()
         link = self._link
         if link is not None:
             link.abort()
@@ -195,15 +203,29 @@ class Client:
         """Ids of the lobbies this client is in."""
         return list(self._lobbies)
 
+    def peers(self, lobby: str) -> List[Member]:
+        """The other members of a lobby this client is in, in join order, as
+        the join reply and the notices since told ([] when not in it). A game
+        that does not follow the events reads the current peer list here."""
+        m = self._lobbies.get(lobby)
+        return list(m.peers) if m is not None else []
+
+    def names(self) -> Dict[str, str]:
+        """The names this client holds in the name registry (name -> address)."""
+        return dict(self._names)
+
     # ---- calls ------------------------------------------------------------
 
     async def create(self, game: str, name: str, capacity: int, *, port: int = 0, addr: str = "",
                      meta: Optional[Dict[str, str]] = None, password: str = "", private: bool = False,
-                     timeout: Optional[float] = None) -> Joined:
+                     auto_start: bool = False, timeout: Optional[float] = None) -> Joined:
         """Create a lobby with this client as owner and first member. Give the
         game's port (the coordinator pairs it with the address it sees) or a
-        full addr "ip:port"."""
+        full addr "ip:port". With auto_start the lobby starts by itself when
+        its last seat (capacity) is taken; without, the owner starts it."""
         req: Dict[str, Any] = {"op": "create", "game": game, "name": name, "capacity": capacity}
+        if auto_start:
+            req["auto_start"] = True
         _endpoint(req, port, addr)
         if meta:
             req["meta"] = dict(meta)
@@ -253,6 +275,36 @@ class Client:
             req["game"] = game
         msg = await self._call(req, timeout)
         return [LobbyInfo.from_wire(x) for x in msg.get("lobbies") or [] if isinstance(x, dict)]
+
+    # ---- the name registry (PROTOCOL.md, "register, deregister, lookup") ----
+
+    async def register(self, name: str, addr: str, *, timeout: Optional[float] = None) -> None:
+        """Give name to the room address addr ("room://host:port") in the
+        coordinator's name registry, for as long as this client lives (a blip
+        is resumed; after a coordinator restart the client registers it
+        again). Names and addresses are unique: CoordinatorError with code
+        name_taken, addr_taken, too_many_names, invalid_name or
+        invalid_address. Registering a name this client holds again moves it."""
+        def keep(msg: Dict[str, Any]) -> None:
+            if msg.get("ok"):
+                self._names[name] = addr
+        await self._call({"op": "register", "name": name, "addr": addr}, timeout, keep)
+
+    async def deregister(self, name: str, *, timeout: Optional[float] = None) -> None:
+        """Remove a name this client registered (unknown_name, not_owner)."""
+        def drop(msg: Dict[str, Any]) -> None:
+            if msg.get("ok") or (isinstance(msg.get("error"), dict) and msg["error"].get("code") == errors.UNKNOWN_NAME):
+                self._names.pop(name, None)
+        await self._call({"op": "deregister", "name": name}, timeout, drop)
+
+    async def lookup(self, name: str, *, timeout: Optional[float] = None) -> str:
+        """The room address registered for name (CoordinatorError
+        unknown_name when nobody holds it)."""
+        msg = await self._call({"op": "lookup", "name": name}, timeout)
+        addr = msg.get("addr")
+        if not isinstance(addr, str):
+            raise errors.ProtocolError("lookup reply without an addr")
+        return addr
 
     async def ping(self, *, timeout: Optional[float] = None) -> float:
         """One request round trip to the coordinator, in seconds."""
@@ -305,12 +357,13 @@ class Client:
             if msg.get("ok") and isinstance(msg.get("you"), dict):
                 pw = msg.get("invite") or req.get("password", "")
                 self._remember(LobbyInfo.from_wire(msg), req["op"] == "create",
-                               Member.from_wire(msg["you"]).addr, pw, msg)
+                               Member.from_wire(msg["you"]).addr, pw, members(msg.get("peers")), msg)
         msg = await self._call(req, timeout, remember)
         return Joined(lobby=LobbyInfo.from_wire(msg), you=Member.from_wire(msg.get("you")),
                       peers=members(msg.get("peers")), invite=msg.get("invite") or "")
 
-    def _remember(self, info: LobbyInfo, owner: bool, addr: str, password: str, creds: Dict[str, Any]) -> None:
+    def _remember(self, info: LobbyInfo, owner: bool, addr: str, password: str, peers: List[Member],
+                  creds: Dict[str, Any]) -> None:
         old = self._lobbies.get(info.id)
         if not password and old is not None:
             password = old.password
@@ -318,7 +371,7 @@ class Client:
         if not cred and old is not None:
             cred, owner_cred = old.credential, old.owner_credential
         self._lobbies[info.id] = _Membership(owner=owner or info.owner == self.you.id, info=info,
-                                             addr=addr, password=password, credential=cred,
+                                             addr=addr, password=password, peers=list(peers), credential=cred,
                                              owner_credential=owner_cred)
 
     async def _call(self, req: Dict[str, Any], timeout: Optional[float],
@@ -357,7 +410,10 @@ class Client:
             if remaining > 0:
                 await asyncio.wait([fut, link.down], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
             if not fut.done():
-                if link.down.done():
+                # Past the deadline it is a timeout, whatever else happened
+                # meanwhile (on a loaded machine the link's own idle timer may
+                # have fired first).
+                if link.down.done() and self._loop.time() < deadline:
                     if self._err is not None:
                         raise self._err
                     raise LinkDown(f"link to coordinator dropped during the call ({op})")
@@ -382,8 +438,9 @@ class Client:
             except OSError:
                 pass
         # Until hello tells the heartbeat, silence longer than a call's
-        # timeout means nobody is there.
-        link = _Link(reader, writer, idle=self.timeout)
+        # timeout means nobody is there (the slack lets the call's own
+        # timeout, the clearer error, come first).
+        link = _Link(reader, writer, idle=self.timeout + self._slack)
         link.task = self._loop.create_task(self._read_loop(link))
         return link
 
@@ -440,6 +497,12 @@ class Client:
 
     def _handle(self, link: _Link, msg: Dict[str, Any]) -> None:
         ev = msg.get("event")
+        if ev == "replaced":
+            # Another connection took this member over: stop, never resume
+            # in turn (PROTOCOL.md, "Connection life cycle" 9).
+            self._fail(Replaced(f"another connection took this member's seat over ({msg.get('reason') or 'replaced'})"))
+            link.abort()
+            return
         if ev == "ping":
             try:
                 link.send({"op": "pong", "seq": msg.get("seq", 0)})
@@ -469,6 +532,7 @@ class Client:
             else:
                 m.info = info
                 m.owner = info.owner == self.you.id
+                m.peers = _next_peers(m.peers, ev, self.you.id)
                 if msg.get("owner_credential"):
                     m.owner_credential = msg["owner_credential"]  # we own the lobby now
         self._push(ev)
@@ -476,7 +540,7 @@ class Client:
     def _link_closed(self, link: _Link, reason: str) -> None:
         if link is not self._link or self._err is not None:
             return
-        if self.grace <= 0 or not self._token or not self._lobbies:
+        if self.grace <= 0 or not self._token or not (self._lobbies or self._names):
             self._fail(ConnectionLost(f"connection to coordinator lost ({reason})"))
             return
         self._ready.clear()
@@ -556,6 +620,8 @@ class Client:
                     e["meta"] = m.info.meta
                 if m.info.state == "started":
                     e["started"] = True
+                if m.info.auto_start:
+                    e["auto_start"] = True
                 owned.append(e)
             else:
                 joined.append(e)
@@ -568,6 +634,10 @@ class Client:
             link.abort()
             raise
         self._install(link, reply)
+        if self._names:
+            t = self._loop.create_task(self._register_again())
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
         backoff = 0.025
         while True:
             retry = []
@@ -577,7 +647,8 @@ class Client:
                 err = r.get("error")
                 if not err:
                     info = LobbyInfo.from_wire(r)
-                    self._remember(info, info.owner == self.you.id, asked.get("addr", ""), asked.get("password", ""), r)
+                    self._remember(info, info.owner == self.you.id, asked.get("addr", ""), asked.get("password", ""),
+                                   members(r.get("peers")), r)
                     self._push(Event(kind=COORDINATOR_RESTARTED, lobby=info, peers=members(r.get("peers"))))
                 elif err.get("code") == errors.UNKNOWN_LOBBY and self._loop.time() < deadline:
                     retry.append(asked)  # its owner is not back yet
@@ -595,11 +666,35 @@ class Client:
                     self._lost_lobby(asked)
                 return  # the link itself is fine; what could not come back is reported
 
+    async def _register_again(self) -> None:
+        """After a coordinator restart: the registry lost our names; take
+        them back (a name someone else took meanwhile is reported)."""
+        for name, addr in list(self._names.items()):
+            try:
+                await self.register(name, addr)
+            except errors.LobbyError as e:
+                if self._err is not None:
+                    return
+                self._names.pop(name, None)
+                self._push(Event(kind=NAME_LOST, name=name, reason=getattr(e, "code", "") or str(e), error=e))
+
     def _lost_lobby(self, asked: Dict[str, Any]) -> None:
         m = self._lobbies.pop(asked["lobby"], None)
         info = m.info if m is not None else LobbyInfo(id=asked["lobby"])
         info.state = "closed"
         self._push(Event(kind=CLOSED, lobby=info, reason=REASON_COORDINATOR_LOST))
+
+
+def _next_peers(peers: List[Member], ev: Event, me: str) -> List[Member]:
+    """The peer list after notice ev (me excluded), as the Go client keeps it."""
+    if ev.kind == MEMBER_JOINED and ev.member is not None:
+        if ev.member.id != me and all(p.id != ev.member.id for p in peers):
+            return peers + [ev.member]
+    elif ev.kind == MEMBER_LEFT and ev.member is not None:
+        return [p for p in peers if p.id != ev.member.id]
+    elif ev.kind == STARTED:
+        return [p for p in ev.peers if p.id != me]
+    return peers
 
 
 def _endpoint(req: Dict[str, Any], port: int, addr: str) -> None:

@@ -20,6 +20,17 @@ RESUME_FAILED = "resume_failed"
 TOO_MANY_LOBBIES = "too_many_lobbies"
 RATE_LIMITED = "rate_limited"
 UNSUPPORTED_VERSION = "unsupported_version"
+INVALID_NAME = "invalid_name"
+INVALID_GAME = "invalid_game"
+INVALID_CAPACITY = "invalid_capacity"
+INVALID_ADDRESS = "invalid_address"
+INVALID_META = "invalid_meta"
+INVALID_PASSWORD = "invalid_password"
+# The name registry's codes.
+NAME_TAKEN = "name_taken"
+ADDR_TAKEN = "addr_taken"
+UNKNOWN_NAME = "unknown_name"
+TOO_MANY_NAMES = "too_many_names"
 
 
 class LobbyError(Exception):
@@ -46,6 +57,13 @@ class ConnectionLost(LobbyError):
 class LinkDown(LobbyError):
     """The link dropped while a call was in flight; the call may or may not
     have been carried out. The client is reconnecting by itself."""
+
+
+class Replaced(ConnectionLost):
+    """Another connection resumed this client's member identity (it had the
+    resume token) while this client's link was open: the coordinator sent
+    ``replaced`` and closed the link. The client stops and does not resume in
+    turn (the seat would go back and forth)."""
 
 
 class ClientClosed(LobbyError):

@@ -1,13 +1,16 @@
 """Hosting without a daemon: run the ``lanlobby`` binary shipped beside the
 game as a child process, in host mode:
 
-    lanlobby coordinator --host-mode --json [--listen 0.0.0.0:0] [--interface IF ...] [--lan-key K]
+    lanlobby coordinator --host-mode --json [--interface IF ...] [--lan-key K]
 
-It runs a coordinator for this game's own lobbies, announces them on the LAN,
-prints ``{"event":"listening","addr":...,"port":N}`` when ready, and exits
-when its standard input reaches end of file (the game closed the pipe, or
-died: the kernel closes it then, also after kill -9) or, on Linux, when its
-parent dies. The SDK keeps the pipe open for the game's life.
+It runs a coordinator for this game's own lobbies on a free port (every
+address, IPv4 and IPv6), announces its lobbies on the LAN (beacon and mDNS)
+but not itself, closes them when it exits, prints
+``{"event":"listening","addr":"[::]:41234","port":41234,...}`` when ready,
+and exits when its standard input reaches end of file (the game closed the
+pipe, or died: the kernel closes it then, also after kill -9) or, on Linux,
+when its parent process dies. The SDK keeps the pipe open for the game's
+life.
 """
 from __future__ import annotations
 
@@ -47,8 +50,15 @@ def find_binary(explicit: Optional[str] = None) -> str:
     raise LobbyError(f"no {BINARY_NAME} binary beside the game, in ${ENV_BINARY} or on PATH")
 
 
-def host_mode_args(interfaces: Sequence[str] = (), lan_key: str = "", listen: str = "0.0.0.0:0") -> List[str]:
-    args = ["coordinator", "--host-mode", "--json", "--listen", listen]
+def host_mode_args(interfaces: Sequence[str] = (), lan_key: str = "", listen: str = "",
+                   beacon_port: Optional[int] = None) -> List[str]:
+    """The child's command line: host mode, JSON output; listen ("" for any
+    free port on every address) and the LAN settings of the game."""
+    args = ["coordinator", "--host-mode", "--json"]
+    if listen:
+        args += ["--listen", listen]
+    if beacon_port is not None:
+        args += ["--beacon-port", str(beacon_port)]
     for i in interfaces:
         args += ["--interface", i]
     if lan_key:

@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import errors
 from .browser import ADDED, REMOVED, UPDATED, Browser, LanCoordinator, LanLobby, host_rank
 from .client import DEFAULT_TIMEOUT, Client
 from .errors import CoordinatorError, LobbyError, NotFound
+from . import mdns as mdns_
 from .hostproc import CoordinatorProcess, host_mode_args
 from .lankey import LanKey
 from .model import Joined
@@ -39,13 +40,27 @@ class LanJoin:
 
 async def list_lobbies(game: str = "", *, interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
                        quiet: float = DEFAULT_QUIET, timeout: float = DEFAULT_LIST_TIMEOUT,
-                       port: Optional[int] = None, want: Optional[str] = None) -> List[LanLobby]:
-    """The lobbies visible on the LAN: returns once nobody answered for quiet
-    seconds (counted from the query, then from each answer), at timeout, or
-    soon after a lobby whose id or name is want turned up."""
+                       port: Optional[int] = None, want: Optional[str] = None, mdns: bool = True) -> List[LanLobby]:
+    """The lobbies visible on the LAN, by beacon and (unless mdns=False) by
+    mDNS/DNS-SD, merged by id (the beacon's entry first): returns once
+    nobody answered the beacon query for quiet seconds (counted from the
+    query, then from each answer), at timeout, or soon after a lobby whose id
+    or name is want turned up."""
     kw = {} if port is None else {"port": port}
+    key = LanKey.derive(lan_key) if isinstance(lan_key, str) else lan_key
+    q = await mdns_.Query(game, interfaces=interfaces, lan_key=key).start() if mdns else None
+    try:
+        return await _list(game, interfaces, key, quiet, timeout, kw, want, q)
+    finally:
+        if q is not None:
+            q.close()
+
+
+async def _list(game: str, interfaces: Optional[Sequence[str]], lan_key: Optional[LanKey], quiet: float,
+                timeout: float, kw: dict, want: Optional[str], q: "Optional[mdns_.Query]") -> List[LanLobby]:
     async with Browser(game, interfaces=interfaces, lan_key=lan_key, **kw) as b:
         seen: Dict[str, LanLobby] = {}
+        gone: Set[str] = set()  # said goodbye meanwhile: an mDNS answer does not bring it back
         start = time.monotonic()
         end = start + timeout
         idle_until = start + quiet
@@ -63,7 +78,18 @@ async def list_lobbies(game: str = "", *, interfaces: Optional[Sequence[str]] = 
                     quiet = min(quiet, SETTLE_TIME)
             elif ev.type == REMOVED:
                 seen.pop(ev.lobby.id, None)
+                gone.add(ev.lobby.id)
             idle_until = time.monotonic() + quiet
+        # The browser's current view: a host's round trip measured by a reply
+        # that changed nothing (a copy of an announcement heard first) is in
+        # it, not in the events.
+        for lb in b.lobbies():
+            if lb.id in seen:
+                seen[lb.id] = lb
+        if q is not None:
+            for lb in q.lobbies():
+                if lb.id not in gone:
+                    seen.setdefault(lb.id, lb)
         return sorted(seen.values(), key=lambda l: l.id)
 
 
@@ -103,11 +129,11 @@ async def _join_first(candidates: Sequence[LanLobby], player: str, port: int, ad
 async def quick_join(game: str, *, port: int = 0, addr: str = "", player: str = "",
                      interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
                      quiet: float = DEFAULT_QUIET, list_timeout: float = DEFAULT_LIST_TIMEOUT,
-                     timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> LanJoin:
+                     timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None, mdns: bool = True) -> LanJoin:
     """Join the open lobby of game on the LAN closest to starting, at its own
     coordinator; the next one when it filled meanwhile."""
     found = await list_lobbies(game, interfaces=interfaces, lan_key=lan_key, quiet=quiet,
-                               timeout=list_timeout, port=beacon_port)
+                               timeout=list_timeout, port=beacon_port, mdns=mdns)
     order = quick_join_order(found, game)
     if not order:
         raise NotFound(errors.NO_OPEN_LOBBY, f"no open lobby of game {game!r} visible on the LAN")
@@ -117,10 +143,10 @@ async def quick_join(game: str, *, port: int = 0, addr: str = "", player: str = 
 async def join(name_or_id: str, *, port: int = 0, addr: str = "", player: str = "", password: str = "",
                interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
                quiet: float = DEFAULT_QUIET, list_timeout: float = DEFAULT_LIST_TIMEOUT,
-               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> LanJoin:
+               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None, mdns: bool = True) -> LanJoin:
     """Join the LAN lobby with that id, or else that name."""
     found = await list_lobbies("", interfaces=interfaces, lan_key=lan_key, quiet=quiet, timeout=list_timeout,
-                               port=beacon_port, want=name_or_id)
+                               port=beacon_port, want=name_or_id, mdns=mdns)
     cands = [l for l in found if l.id == name_or_id] or \
         [l for l in quick_join_order(found) if l.name == name_or_id]
     if not cands:
@@ -173,7 +199,7 @@ class HostedLobby:
 
 
 async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str = "", player: str = "",
-               meta: Optional[Dict[str, str]] = None, interfaces: Optional[Sequence[str]] = None,
+               meta: Optional[Dict[str, str]] = None, auto_start: bool = False, interfaces: Optional[Sequence[str]] = None,
                lan_key: Optional[str] = None, daemon_wait: float = DEFAULT_DAEMON_WAIT,
                binary: Optional[str] = None, process_args: Optional[Sequence[str]] = None,
                timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> HostedLobby:
@@ -188,13 +214,14 @@ async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str 
     if daemon is not None:
         target = daemon.addr
     else:
-        args = process_args if process_args is not None else host_mode_args(interfaces or (), lan_key or "")
+        args = process_args if process_args is not None else host_mode_args(interfaces or (), lan_key or "",
+                                                                           beacon_port=beacon_port)
         proc = await CoordinatorProcess.start(binary, args)
         target = proc.addr
     try:
         c = await Client.connect(target, player, timeout=timeout)
         try:
-            j = await c.create(game, name, capacity, port=port, addr=addr, meta=meta)
+            j = await c.create(game, name, capacity, port=port, addr=addr, meta=meta, auto_start=auto_start)
         except BaseException:
             await c.close()
             raise

@@ -17,8 +17,12 @@ LOBBY_UPDATED = "lobby_updated"
 RESUMED = "resumed"
 #: The coordinator restarted and the client restored this lobby on it.
 COORDINATOR_RESTARTED = "coordinator_restarted"
-#: The link is lost for good; Event.error says why. The last event.
+#: The link is lost for good; Event.error says why (errors.Replaced when
+#: another connection took this member over). The last event.
 ERROR = "error"
+#: After a coordinator restart a registered name (Event.name) could not be
+#: registered again (Event.reason is the error code, e.g. name_taken).
+NAME_LOST = "name_lost"
 
 #: Reason of a ``closed`` event for a lobby that could not be restored.
 REASON_COORDINATOR_LOST = "coordinator_lost"
@@ -50,6 +54,8 @@ class LobbyInfo:
     successor: str = ""
     meta: Dict[str, str] = field(default_factory=dict)
     private: bool = False
+    #: It starts by itself when its last seat is taken.
+    auto_start: bool = False
 
     @classmethod
     def from_wire(cls, m: Dict[str, Any]) -> "LobbyInfo":
@@ -59,7 +65,8 @@ class LobbyInfo:
         return cls(id=_s(m.get("lobby")), game=_s(m.get("game")), name=_s(m.get("name")),
                    players=_i(m.get("players")), capacity=_i(m.get("capacity")), state=_s(m.get("state")),
                    owner=_s(m.get("owner")), successor=_s(m.get("successor")),
-                   meta={str(k): str(v) for k, v in meta.items()}, private=bool(m.get("private")))
+                   meta={str(k): str(v) for k, v in meta.items()}, private=m.get("private") is True,
+                   auto_start=m.get("auto_start") is True)
 
 
 @dataclass
@@ -84,6 +91,8 @@ class Event:
     reason: str = ""
     peers: List[Member] = field(default_factory=list)
     error: Optional[BaseException] = None
+    #: NAME_LOST: the registered name.
+    name: str = ""
 
 
 def _s(v: Any) -> str:

@@ -19,7 +19,7 @@ from typing import Any, Coroutine, Dict, List, Optional, Sequence, TypeVar
 from . import lan
 from .browser import Browser, LanLobby
 from .client import DEFAULT_TIMEOUT, Client as _AsyncClient
-from .model import Event, Joined, LobbyInfo
+from .model import Event, Joined, LobbyInfo, Member
 
 T = TypeVar("T")
 #: Added to an operation's own timeout before the caller stops waiting for
@@ -101,6 +101,19 @@ class Client:
 
     def ping(self) -> float:
         return self._run(self.inner.ping())
+
+    def register(self, name: str, addr: str) -> None:
+        self._run(self.inner.register(name, addr))
+
+    def deregister(self, name: str) -> None:
+        self._run(self.inner.deregister(name))
+
+    def lookup(self, name: str) -> str:
+        return self._run(self.inner.lookup(name))
+
+    def peers(self, lobby: str) -> List[Member]:
+        """The other members of a lobby, kept current by the notices."""
+        return self.inner.peers(lobby)
 
     def drain_events(self, max_events: Optional[int] = None) -> List[Event]:
         """The waiting events, without blocking: call it once a frame."""
