@@ -30,6 +30,14 @@ type CoordinatorOptions struct {
 	NoAnnounce bool
 	// Name labels a daemon in its announcements; "" means the host name.
 	Name string
+	// StateDir is where a daemon keeps what must survive its restart: the
+	// secret its clients' restore credentials derive from (state.go). ""
+	// means DefaultStateDir(); when that cannot be used, the daemon warns
+	// and keeps the secret in memory (clients then cannot restore their
+	// lobbies after a restart). A StateDir given but unusable fails the
+	// start. A game's own coordinator keeps its secret in memory: its
+	// lobbies end with it.
+	StateDir string
 	// RegistryUDP, when set, also answers the name registry's UDP text
 	// requests on that address ("host:port"; PROTOCOL.md).
 	RegistryUDP string
@@ -77,6 +85,12 @@ func StartCoordinator(ctx context.Context, cfg Config, opts CoordinatorOptions) 
 		scfg.Logger = cfg.Logger
 	}
 	scfg.KeepLobbiesOnShutdown = opts.Daemon
+	if opts.Daemon && scfg.Secret == nil {
+		if scfg.Secret, err = daemonSecret(cfg, opts.StateDir); err != nil {
+			ln.Close()
+			return nil, err
+		}
+	}
 	c := &Coordinator{ln: ln, done: make(chan struct{})}
 	if !opts.NoAnnounce {
 		port := uint16(ln.Addr().(*net.TCPAddr).Port)
@@ -197,6 +211,24 @@ func (c *Coordinator) Close() error {
 	c.once.Do(func() { c.srv.Close() })
 	<-c.done
 	return c.err
+}
+
+// daemonSecret loads the daemon's secret from its state directory.
+func daemonSecret(cfg Config, dir string) ([]byte, error) {
+	if dir != "" {
+		return LoadSecret(dir)
+	}
+	dir, err := DefaultStateDir()
+	var secret []byte
+	if err == nil {
+		secret, err = LoadSecret(dir)
+	}
+	if err != nil {
+		cfg.Logger.Warn("no state directory: lobbies cannot be restored after a restart (set --state-dir)", "err", err)
+		return nil, nil
+	}
+	cfg.Logger.Debug("coordinator secret", "state_dir", dir)
+	return secret, nil
 }
 
 // hostname is the machine's name when it is a valid label, else "".

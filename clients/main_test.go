@@ -31,6 +31,9 @@ func TestMain(m *testing.M) {
 	}
 	buildDir = dir
 	binPath = filepath.Join(dir, "lanlobby")
+	// Coordinator daemons keep their secret here, not in the user's
+	// configuration directory; a restarted one finds it again.
+	os.Setenv("LANLOBBY_STATE_DIR", filepath.Join(dir, "state"))
 	goDriverPath = filepath.Join(dir, "godriver")
 	for _, b := range [][2]string{{binPath, "../cmd/lanlobby"}, {goDriverPath, "./conformance/godriver"}} {
 		build := exec.Command("go", "build", "-o", b[0], b[1])

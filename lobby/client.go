@@ -77,8 +77,12 @@ type Event struct {
 	Member Member   // member_joined, member_left
 	Reason Reason   // member_left, closed
 	Peers  []Member // started: every member
-	Err    error    // EventError, EventNameLost
-	Name   string   // EventNameLost: the registry name
+	// Err says why: for EventError, why the link was lost; for
+	// EventNameLost, why the name could not be kept; for a closed event
+	// with ReasonCoordinatorLost, why the lobby could not be restored (the
+	// coordinator's error, such as bad_credential).
+	Err  error
+	Name string // EventNameLost: the registry name
 	// Banned: a member_left of a kick that banned the member.
 	Banned bool
 	// Reservation and Released: reservation_expired, the reservation's
@@ -172,6 +176,7 @@ type Client struct {
 	misses    int
 	grace     time.Duration
 	server    string
+	instance  string // the coordinator's instance identity, from the last hello, resume or restore
 	pending   map[uint64]*pendingCall
 	nextID    uint64
 	err       error         // terminal: set once, by Close or a link loss that cannot be repaired
@@ -197,6 +202,8 @@ type membership struct {
 	password string
 	// peers are the other members as the coordinator last told.
 	peers []Member
+	// creds prove the seat (and the ownership) to a restarted coordinator.
+	creds seatCredentials
 }
 
 // Client errors beyond the ones above.
@@ -215,8 +222,15 @@ const (
 	// the notices missed meanwhile follow. Lobby is one of the lobbies.
 	EventResumed NoticeKind = "resumed"
 	// EventCoordinatorRestarted: the coordinator lost its state (it
-	// restarted) and the client restored this lobby on it. One per lobby.
+	// restarted: its instance identity changed) and the client restored
+	// this lobby on it. One per lobby.
 	EventCoordinatorRestarted NoticeKind = "coordinator_restarted"
+	// EventRejoined: the link was down longer than the coordinator's
+	// resume grace, so the seat was given up (the others were told
+	// member_left); the same coordinator took the client back into this
+	// lobby as a new member (the others were told member_joined). Lobby
+	// and Peers are as they are now. One per lobby.
+	EventRejoined NoticeKind = "rejoined"
 )
 
 // ReasonCoordinatorLost is the Reason of a closed event for a lobby the
@@ -383,7 +397,7 @@ func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
 			if in.Invite != "" {
 				password = in.Invite
 			}
-			c.remember(in.lobbyState.info(), req.Op == OpCreate, in.You.Addr, password, in.Peers)
+			c.remember(in.lobbyState.info(), req.Op == OpCreate, in.You.Addr, password, in.Peers, in.seatCredentials)
 		}
 	})
 	if err != nil {
@@ -396,16 +410,19 @@ func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
 	return j, nil
 }
 
-func (c *Client) remember(info Info, owner bool, addr, password string, peers []Member) {
+func (c *Client) remember(info Info, owner bool, addr, password string, peers []Member, creds seatCredentials) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if password == "" {
-		if old := c.lobbies[info.ID]; old != nil {
+	if old := c.lobbies[info.ID]; old != nil {
+		if password == "" {
 			password = old.password
+		}
+		if creds.Credential == "" {
+			creds = old.creds
 		}
 	}
 	c.lobbies[info.ID] = &membership{owner: owner || info.Owner == c.you.ID, info: info, addr: addr, password: password,
-		peers: slices.Clone(peers)}
+		peers: slices.Clone(peers), creds: creds}
 }
 
 // Peers returns the other members of a lobby the client is in, in join
@@ -472,17 +489,34 @@ func (c *Client) SetMeta(ctx context.Context, lobbyID string, meta map[string]st
 	return err
 }
 
-// List returns the coordinator's lobbies of game ("" for all), oldest first.
+// MaxListed bounds how many lobbies List gathers: a coordinator could
+// otherwise feed a client pages for ever.
+const MaxListed = 200_000
+
+// List returns the coordinator's lobbies of game ("" for all), oldest
+// first. It asks page after page (each reply fits one line; see
+// PROTOCOL.md, list) until the last, within one deadline for all.
 func (c *Client) List(ctx context.Context, game string) ([]Info, error) {
-	in, err := c.call(ctx, &request{Op: OpList, Game: game})
-	if err != nil {
-		return nil, err
+	ctx, cancel := withDefaultTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	out := []Info{}
+	after := ""
+	for {
+		in, err := c.call(ctx, &request{Op: OpList, Game: game, After: after})
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range in.Lobbies {
+			out = append(out, l.info())
+		}
+		if in.Next == "" {
+			return out, nil
+		}
+		if in.Next == after || len(out) > MaxListed {
+			return nil, errorf(CodeInternal, "list: the coordinator's pages do not end (cursor %q, %d lobbies)", in.Next, len(out))
+		}
+		after = in.Next
 	}
-	out := make([]Info, len(in.Lobbies))
-	for i, l := range in.Lobbies {
-		out[i] = l.info()
-	}
-	return out, nil
 }
 
 // Ping measures one request round trip to the coordinator.

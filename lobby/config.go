@@ -42,6 +42,15 @@ const (
 	// subscription output in bytes: some 5,000 lobby changes, merged per
 	// lobby, each encoded only when it is sent.
 	DefaultSubscriptionPending = 256 << 10
+	// DefaultMaxPendingBytes bounds each connection's outbound backlog in
+	// bytes: 16 list pages, or thousands of notices. A member that lets
+	// more pile up is cut as a slow consumer.
+	DefaultMaxPendingBytes = tcpconn.DefaultMaxPendingBytes
+	// DefaultLineBudget bounds the memory that all connections together
+	// spend on request lines still arriving (bytes beyond each link's 1 KiB
+	// read buffer): 512 lines of the maximum length at once, far more
+	// than a LAN's players send, far less than 16,384 half-sent lines.
+	DefaultLineBudget = 32 << 20
 )
 
 // ServerConfig tunes a coordinator. Zero fields take the documented defaults.
@@ -60,6 +69,15 @@ type ServerConfig struct {
 	WriteTimeout time.Duration
 	// SendQueue is each member's outbound queue in messages (default 1024).
 	SendQueue int
+	// MaxPendingBytes bounds each member's outbound queue in bytes as well
+	// (default DefaultMaxPendingBytes, 1 MiB); past it the member is cut as
+	// a slow consumer.
+	MaxPendingBytes int
+	// LineBudget bounds the bytes of request lines still being received,
+	// across all connections (default DefaultLineBudget, 32 MiB; negative:
+	// no bound). When it is spent, the connections that have held an
+	// unfinished line the longest are closed (protocol_error) to make room.
+	LineBudget int
 	// SocketBuffer is each connection's kernel send buffer in bytes
 	// (default 64 KiB; negative: the system's default). Small enough that a
 	// member that stops reading is noticed (its writes block, then the
@@ -104,6 +122,20 @@ type ServerConfig struct {
 	// NewLobbyID makes lobby ids (default RandomID); tests make them
 	// predictable.
 	NewLobbyID func() string
+	// Secret is the key that resume tokens and restore credentials are
+	// derived from (see credentials.go): a coordinator that restarts with
+	// the same Secret accepts the credentials it issued before. Nil means a
+	// random one for this process (a host's own coordinator, whose lobbies
+	// end with it). At least 16 bytes when set. The daemon keeps it in its
+	// state directory.
+	Secret []byte
+	// RestoreWindow is how long the seats of a restored lobby's members are
+	// held for them after its owner restored it on a restarted coordinator
+	// (default: ResumeGrace plus the heartbeat limit, the time a client
+	// keeps trying to come back; negative: no seat is held). Held seats
+	// count as taken; a member not back when it ends is reported gone
+	// (member_left, reason timeout).
+	RestoreWindow time.Duration
 	// MaxNames bounds the name registry (default DefaultMaxNames).
 	MaxNames int
 	// NameTTL is how long a name registered over UDP lives unless renewed
@@ -135,6 +167,8 @@ func DefaultServerConfig() ServerConfig {
 		HelloTimeout:        DefaultHelloTimeout,
 		WriteTimeout:        tcpconn.DefaultWriteTimeout,
 		SendQueue:           tcpconn.DefaultSendQueue,
+		MaxPendingBytes:     DefaultMaxPendingBytes,
+		LineBudget:          DefaultLineBudget,
 		SocketBuffer:        DefaultSocketBuffer,
 		ResumeGrace:         DefaultResumeGrace,
 		MaxLineLength:       tcpconn.DefaultMaxLineLength,
@@ -169,6 +203,12 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	if c.SendQueue == 0 {
 		c.SendQueue = d.SendQueue
 	}
+	if c.MaxPendingBytes == 0 {
+		c.MaxPendingBytes = d.MaxPendingBytes
+	}
+	if c.LineBudget == 0 {
+		c.LineBudget = d.LineBudget
+	}
 	if c.SocketBuffer == 0 {
 		c.SocketBuffer = d.SocketBuffer
 	}
@@ -193,6 +233,9 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	if c.RequestBurst <= 0 {
 		c.RequestBurst = max(d.RequestBurst, int(2*c.RequestRate))
 	}
+	if c.RestoreWindow == 0 {
+		c.RestoreWindow = max(c.ResumeGrace, 0) + c.HeartbeatInterval*time.Duration(c.HeartbeatMisses+1)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -208,13 +251,21 @@ func (c ServerConfig) withDefaults() (ServerConfig, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Secret != nil {
+		if len(c.Secret) < minSecretLen {
+			return c, fmt.Errorf("lobby: secret of %d bytes; at least %d", len(c.Secret), minSecretLen)
+		}
+		c.Secret = append([]byte(nil), c.Secret...)
+	}
 	switch {
 	case c.HeartbeatInterval < time.Millisecond:
 		return c, fmt.Errorf("lobby: heartbeat interval %v is below 1ms", c.HeartbeatInterval)
 	case c.HeartbeatMisses < 1:
 		return c, fmt.Errorf("lobby: heartbeat misses %d must be at least 1", c.HeartbeatMisses)
-	case c.HelloTimeout < 0 || c.WriteTimeout < 0 || c.SendQueue < 0 || c.MaxLineLength < 0:
+	case c.HelloTimeout < 0 || c.WriteTimeout < 0 || c.SendQueue < 0 || c.MaxLineLength < 0 || c.MaxPendingBytes < 0:
 		return c, errors.New("lobby: negative limit in server config")
+	case c.MaxPendingBytes < 2*tcpconn.DefaultMaxLineLength:
+		return c, fmt.Errorf("lobby: MaxPendingBytes %d cannot hold two frames", c.MaxPendingBytes)
 	}
 	return c, nil
 }

@@ -8,11 +8,15 @@
 //   - wire.go: the wire messages and their encoders.
 //   - config.go: the coordinator's ServerConfig and its defaults.
 //   - server.go: NewServer, Serve and Close, the accept loop and the
-//     connection limits; session.go: one link's reader side; handle.go: the
-//     state goroutine and the dispatch of requests; hello.go: hello and what
-//     resume and restore share with it; presence.go: members away and back;
-//     resume.go and restore.go: taking a seat back after a blip, and lobbies
-//     back after a coordinator restart; addr.go: game addresses as each
+//     connection limits; shed.go: making room at the connection cap;
+//     session.go: one link's reader side; handle.go: the state goroutine
+//     and the dispatch of requests; hello.go: hello and what resume and
+//     restore share with it; presence.go: members away and back; resume.go
+//     and restore.go: taking a seat back after a blip, and lobbies back after
+//     a coordinator restart; credentials.go: the resume tokens and restore
+//     credentials derived from the coordinator's secret, and failed checks
+//     counted; holding.go: seats held for members restoring after a restart;
+//     paging.go: list replies in pages; addr.go: game addresses as each
 //     recipient must see them.
 //   - observe.go: the read-only view for operators: Metrics (atomic
 //     counters), Snapshot, Version, OnActivity (package coordhttp serves

@@ -36,6 +36,7 @@ const (
 	CodeTooManyConnections Code = "too_many_connections" // a connection limit is reached; the connection is closed
 	CodeRateLimited        Code = "rate_limited"         // over the per-connection request rate; not carried out
 	CodeResumeFailed       Code = "resume_failed"        // no such member waiting, wrong token, or grace over: hello afresh
+	CodeBadCredential      Code = "bad_credential"       // restore of a seat or of ownership without its valid credential
 	CodeBadPassword        Code = "bad_password"         // a private lobby's password is wrong or missing
 	CodeInvalidPassword    Code = "invalid_password"     // a password over the limits
 	CodeNameTaken          Code = "name_taken"           // the registry holds that name for someone else
@@ -110,6 +111,7 @@ var (
 	ErrUnsupportedVersion = &Error{Code: CodeUnsupportedVersion}
 	ErrBadRequest         = &Error{Code: CodeBadRequest}
 	ErrResumeFailed       = &Error{Code: CodeResumeFailed}
+	ErrBadCredential      = &Error{Code: CodeBadCredential}
 	ErrBadPassword        = &Error{Code: CodeBadPassword}
 	ErrInvalidFilter      = &Error{Code: CodeInvalidFilter}
 	ErrFilterMismatch     = &Error{Code: CodeFilterMismatch}

@@ -19,6 +19,7 @@ const (
 	opReservationExpired // a reservation's window passed (party.go)
 	opSubFlush           // retry subscription output held back (subscribe.go)
 	opFunc               // run fn on the state goroutine (inLoop)
+	opRestoreWindow
 )
 
 // op is one unit of work for the state goroutine.
@@ -29,6 +30,7 @@ type op struct {
 	reason tcpconn.CloseReason
 	stats  chan Stats
 	member string // opGraceExpired
+	lobby  string // opRestoreWindow
 	gen    uint64
 	call   func()       // opCall
 	resv   *Reservation // opReservationExpired
@@ -37,8 +39,20 @@ type op struct {
 
 // submit hands an op to the state goroutine; false when it has stopped.
 func (s *Server) submit(o op) bool {
+	return s.submitTo(s.ops, o)
+}
+
+// submitGreeting hands a hello, resume or restore to the state goroutine
+// ahead of the other ops: a new connection is answered in the time of one
+// op however many wait (a burst of creates, lists), well within its hello
+// deadline.
+func (s *Server) submitGreeting(o op) bool {
+	return s.submitTo(s.greetings, o)
+}
+
+func (s *Server) submitTo(ch chan op, o op) bool {
 	select {
-	case s.ops <- o:
+	case ch <- o:
 		return true
 	case <-s.loopDone:
 		return false
@@ -46,15 +60,38 @@ func (s *Server) submit(o op) bool {
 }
 
 // loop is the state goroutine: the only code that touches the registry and
-// the members map.
+// the members map. Greetings go first; before any other op, those already
+// waiting are handled, so that a request pipelined behind its
+// connection's hello (submitted after it, from the same reader) always
+// finds the hello done.
 func (s *Server) loop() {
 	defer close(s.loopDone)
 	for {
 		select {
+		case o := <-s.greetings:
+			s.handle(o)
+			continue
+		default:
+		}
+		select {
+		case o := <-s.greetings:
+			s.handle(o)
 		case o := <-s.ops:
+			s.drainGreetings()
 			s.handle(o)
 		case <-s.closing:
 			s.shutdown()
+			return
+		}
+	}
+}
+
+func (s *Server) drainGreetings() {
+	for {
+		select {
+		case o := <-s.greetings:
+			s.handle(o)
+		default:
 			return
 		}
 	}
@@ -92,7 +129,7 @@ func (s *Server) handle(o op) {
 	defer s.publishChanges()
 	switch o.kind {
 	case opStats:
-		st := Stats{Members: len(s.members), Lobbies: s.reg.Len()}
+		st := Stats{Members: len(s.members), Lobbies: s.reg.Len(), Held: s.heldCount()}
 		for _, m := range s.members {
 			if m.sess == nil {
 				st.Away++
@@ -114,8 +151,11 @@ func (s *Server) handle(o op) {
 		if m := s.members[o.member]; m != nil && m.sess == nil && m.gen == o.gen {
 			s.removeMember(m, m.awayReason)
 		}
+	case opRestoreWindow:
+		s.restoreWindowOver(o.lobby, o.gen)
 	case opRequest:
 		s.handleRequest(o.sess, o.req)
+		s.noteSeated(o.sess)
 	case opCall:
 		o.call()
 		return
@@ -127,6 +167,15 @@ func (s *Server) handle(o op) {
 		o.fn()
 	}
 	s.obs.version.Add(1)
+}
+
+// noteSeated tells the accept loop whether sess's member holds a seat or
+// a registered name (a connection with neither may be shed at the
+// connection cap).
+func (s *Server) noteSeated(sess *session) {
+	if sess != nil && sess.id != "" {
+		sess.seated.Store(len(s.reg.LobbiesOf(sess.id)) > 0 || s.names.holds(nameOwner{member: sess.id}))
+	}
 }
 
 func memberReason(r tcpconn.CloseReason) Reason {
@@ -160,6 +209,14 @@ func (s *Server) deliver(notices []Notice) {
 		for _, id := range n.Recipients {
 			m := s.members[id]
 			if m == nil {
+				continue
+			}
+			if n.Kind == NoticeClosed || n.Kind == NoticeMemberLeft && n.Member.ID == id {
+				s.noteSeated(m.sess) // closed, or kicked
+			}
+			if n.Kind == NoticeOwnerChanged && id == n.Lobby.Owner {
+				// The new owner alone gets the credential of its ownership.
+				s.send(m, encodeOwnerChanged(*n, s.creds.owner(n.Lobby.ID, id)))
 				continue
 			}
 			if !local || !m.local.IsValid() || m.local.IsLoopback() {
@@ -223,7 +280,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 			l, err = s.reg.Create(m, CreateSpec{Game: req.Game, Name: req.Name, Capacity: req.Capacity, Meta: req.Meta, Password: password,
 				Version: req.Version, Filterable: req.Filterable, AutoStart: req.AutoStart})
 			if err == nil {
-				reply = encodeJoined(req.ID, l, m, sess.local, s.members[sess.id].token, invite)
+				reply = s.encodeJoined(req.ID, l, m, sess.local, invite)
 				s.obs.created(l)
 				s.log.Info("lobby created", "lobby", l.ID, "game", l.Game, "name", l.Name, "capacity", l.Capacity, "owner", m.ID)
 			}
@@ -239,7 +296,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 				l, res, notices, err = s.reg.QuickJoinWith(m, req.Game, s.joinSpec(req))
 			}
 			if err == nil {
-				reply = s.encodeJoinedParty(req.ID, l, m, sess.local, s.members[sess.id].token, res)
+				reply = s.encodeJoinedParty(req.ID, l, m, sess.local, res)
 				s.obs.joined(req.Op == OpQuickJoin)
 			}
 		}
@@ -264,16 +321,15 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		if game != "" {
 			game, err = NormalizeGame(game)
 		}
+		var after uint64
 		if err == nil {
 			err = req.Filter.filter().Validate()
 		}
 		if err == nil {
-			infos := s.reg.ListMatching(game, req.Filter.filter())
-			entries := make([]lobbyState, len(infos))
-			for i, in := range infos {
-				entries[i] = stateOf(in)
-			}
-			reply = marshal(listReply{ID: replyID(req.ID), OK: true, Lobbies: entries})
+			after, err = parseCursor(req.After)
+		}
+		if err == nil {
+			reply = s.listPage(req.ID, game, req.Filter.filter(), after, req.Limit)
 		}
 	case OpRegister, OpDeregister, OpLookup:
 		reply, err = s.nameOp(sess, req)
@@ -291,6 +347,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 	if reply == nil {
 		reply = encodeOK(req.ID)
 	}
+	s.noteSeated(sess) // before the reply: a client that has it is seated
 	// The reply goes first: a joiner learns its peers before any notice.
 	sess.conn.Send(reply)
 	s.deliver(notices)
@@ -298,8 +355,16 @@ func (s *Server) handleRequest(sess *session, req *request) {
 
 // encodeJoined builds the answer to create, join and quick-join: the lobby,
 // the member as recorded, its peers as this link must see them, its resume
-// token, and the invite code of a private lobby just created ("" if none).
-func encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token, invite string) []byte {
+// token and seat credentials, and the invite code of a private lobby just
+// created ("" if none).
+func (s *Server) encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, invite string) []byte {
 	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
-		Peers: peersAs(l, you.ID, local), Resume: token, Invite: invite})
+		Peers: peersAs(l, you.ID, local), Resume: s.creds.token(you.ID), seatCredentials: s.creds.forSeat(l, you.ID),
+		Invite: invite})
+}
+
+// encodeOwnerChanged is the new owner's copy of owner_changed, with the
+// credential of its ownership.
+func encodeOwnerChanged(n Notice, cred string) []byte {
+	return marshal(notice{Event: string(n.Kind), lobbyState: stateOf(n.Lobby), OwnerCredential: cred})
 }

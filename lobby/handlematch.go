@@ -12,13 +12,13 @@ import (
 
 // encodeJoinedParty is encodeJoined plus the reservation made for the
 // joiner's party (nil when it joined alone), whose window it starts.
-func (s *Server) encodeJoinedParty(id json.RawMessage, l *Lobby, you Member, local netip.Addr, token string, res *Reservation) []byte {
+func (s *Server) encodeJoinedParty(id json.RawMessage, l *Lobby, you Member, local netip.Addr, res *Reservation) []byte {
 	if res == nil {
-		return encodeJoined(id, l, you, local, token, "")
+		return s.encodeJoined(id, l, you, local, "")
 	}
 	s.armReservation(res)
 	r := joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
-		Peers: peersAs(l, you.ID, local), Resume: token}
+		Peers: peersAs(l, you.ID, local), Resume: s.creds.token(you.ID), seatCredentials: s.creds.forSeat(l, you.ID)}
 	r.Reservation = reservationWire(res, s.cfg.Now())
 	return marshal(r)
 }

@@ -32,24 +32,26 @@ func (s *Server) hello(sess *session, req *request) {
 		sess.conn.Send(encodeError(req.ID, asError(err)))
 		return
 	}
-	m := s.newMember(sess, s.freeMemberID(), req.Player, newToken(), req.Key)
+	m := s.newMember(sess, s.freeMemberID(), req.Player, req.Key)
 	sess.conn.Send(s.encodeHello(req, m, nil, nil))
 	s.log.Debug("hello", "member", m.id, "player", req.Player, "client", req.Client, "remote", sess.ip)
 }
 
-// freeMemberID returns a random member id that no member holds.
+// freeMemberID returns a random member id that no member holds, nor a
+// seat held for a restore.
 func (s *Server) freeMemberID() string {
 	id := RandomID()
-	for s.members[id] != nil {
+	for s.members[id] != nil || len(s.reg.LobbiesOf(id)) > 0 {
 		id = RandomID()
 	}
 	return id
 }
 
 // newMember records a member identity, held by link sess, as hello and a
-// restore before hello do.
-func (s *Server) newMember(sess *session, id, player, token, key string) *member {
-	m := &member{id: id, player: player, token: token, key: key}
+// restore before hello do. Its resume token is derived from the id (see
+// credentials.go).
+func (s *Server) newMember(sess *session, id, player, key string) *member {
+	m := &member{id: id, player: player, token: s.creds.token(id), key: key}
 	s.members[id] = m
 	s.attach(m, sess)
 	return m
@@ -66,7 +68,7 @@ func (s *Server) attach(m *member, sess *session) {
 
 // encodeHello builds the answer to hello, resume and restore: the member's
 // identity and resume token, and the heartbeat and limits its link lives
-// by. resumed and restored carry what a resume or a restore brought back
+// by, and the coordinator's instance identity. resumed and restored carry what a resume or a restore brought back
 // (nil for hello). The version is the highest both sides speak; a restore
 // sent on a link that already completed hello may leave it out.
 func (s *Server) encodeHello(req *request, m *member, resumed *resumedState, restored []restoreResult) []byte {
@@ -75,6 +77,6 @@ func (s *Server) encodeHello(req *request, m *member, resumed *resumedState, res
 		You:         Member{ID: m.id, Name: m.player},
 		HeartbeatMS: s.cfg.HeartbeatInterval.Milliseconds(), Misses: s.cfg.HeartbeatMisses,
 		MaxLine: s.cfg.MaxLineLength, Resume: m.token, GraceMS: max(0, s.cfg.ResumeGrace.Milliseconds()),
-		Resumed: resumed, Restored: restored,
+		Instance: s.instance, Resumed: resumed, Restored: restored,
 	})
 }

@@ -36,9 +36,17 @@ func TestConnectionLimits(t *testing.T) {
 	// No heartbeat: the raw connections held open answer no pings.
 	ts := startServer(t, ServerConfig{MaxConns: 5, MaxConnsPerIP: 3, HeartbeatInterval: noHeartbeat})
 	var open []*rawClient
+	// Every admitted connection holds a seat: none may be shed at the cap.
+	seat := func(r *rawClient, name string) {
+		r.hello(name)
+		r.send(map[string]any{"op": "create", "id": 2, "game": "demo", "name": name, "capacity": 2, "port": 1})
+		if m := r.recv(); m["ok"] != true {
+			t.Fatalf("create: %v", m)
+		}
+	}
 	for i := 0; i < 3; i++ {
 		r := dialFrom(t, "127.0.0.1", ts.addr)
-		r.hello(fmt.Sprint("a", i))
+		seat(r, fmt.Sprint("a", i))
 		open = append(open, r)
 	}
 	fourth := dialFrom(t, "127.0.0.1", ts.addr)
@@ -46,7 +54,7 @@ func TestConnectionLimits(t *testing.T) {
 	fourth.expectClosed(5 * time.Second)
 	for i := 0; i < 2; i++ {
 		r := dialFrom(t, "127.0.0.2", ts.addr)
-		r.hello(fmt.Sprint("b", i))
+		seat(r, fmt.Sprint("b", i))
 		open = append(open, r)
 	}
 	sixth := dialFrom(t, "127.0.0.3", ts.addr)
@@ -383,5 +391,73 @@ func TestTrickledHellosAreShed(t *testing.T) {
 			t.Fatalf("goroutines: %d, baseline %d\n%s", runtime.NumGoroutine(), baseGoroutines, buf[:n])
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestShedIdleAtCap: at the connection cap, a newcomer gets in by shedding
+// an idle connection without a seat from the source with the most
+// connections (one that never said hello first); members with a seat are
+// never shed; when every connection holds a seat, the newcomer is refused.
+func TestShedIdleAtCap(t *testing.T) {
+	ts := startServer(t, ServerConfig{MaxConns: 12, MaxConnsPerIP: -1, HeartbeatInterval: noHeartbeat, HelloTimeout: time.Minute})
+	var heavy, seated []*rawClient
+	for i := 0; i < 6; i++ {
+		r := dialFrom(t, "127.0.0.2", ts.addr)
+		if i < 5 {
+			r.hello(fmt.Sprint("idle", i)) // one of the six never says hello
+		}
+		heavy = append(heavy, r)
+	}
+	for i := 0; i < 6; i++ {
+		r := dialFrom(t, "127.0.0.3", ts.addr)
+		r.hello(fmt.Sprint("seated", i))
+		r.send(map[string]any{"op": "create", "id": 2, "game": "demo", "name": "x", "capacity": 2, "port": 1})
+		if m := r.recv(); m["ok"] != true {
+			t.Fatalf("create: %v", m)
+		}
+		seated = append(seated, r)
+	}
+	testutil.WaitFor(t, 5*time.Second, "12 connections", func() bool { return ts.stats(t).Connections == 12 })
+	// The newcomer gets in; the heavy source's connection without hello
+	// is the one shed.
+	newcomer := dialFrom(t, "127.0.0.4", ts.addr)
+	newcomer.hello("newcomer")
+	heavy[5].expectError(CodeTooManyConnections, nil)
+	heavy[5].expectClosed(5 * time.Second)
+	// Five more newcomers, each from its own address, who take a seat:
+	// the heavy source's idle members go, never a seated one.
+	for i := 0; i < 5; i++ {
+		r := dialFrom(t, fmt.Sprintf("127.0.0.%d", 10+i), ts.addr)
+		r.hello(fmt.Sprint("newcomer", i))
+		r.send(map[string]any{"op": "create", "id": 2, "game": "demo", "name": "y", "capacity": 2, "port": 1})
+		if m := r.recv(); m["ok"] != true {
+			t.Fatalf("newcomer %d create: %v", i, m)
+		}
+	}
+	for _, r := range heavy[:5] {
+		r.expectError(CodeTooManyConnections, nil)
+	}
+	for _, r := range seated {
+		r.send(map[string]any{"op": "ping", "id": 9})
+		if m := r.recv(); m["ok"] != true {
+			t.Fatalf("seated member shed: %v", m)
+		}
+	}
+	// Now the newcomer with no seat is the only idle one: the next
+	// arrival sheds it; after that, everyone holds a seat and a new
+	// connection is refused.
+	next := dialFrom(t, "127.0.0.5", ts.addr)
+	newcomer.expectError(CodeTooManyConnections, nil)
+	next.hello("next")
+	next.send(map[string]any{"op": "create", "id": 2, "game": "demo", "name": "z", "capacity": 2, "port": 1})
+	if m := next.recv(); m["ok"] != true {
+		t.Fatalf("create: %v", m)
+	}
+	refused := dialFrom(t, "127.0.0.6", ts.addr)
+	refused.expectError(CodeTooManyConnections, nil)
+	refused.expectClosed(5 * time.Second)
+	st := ts.stats(t)
+	if st.Shed != 7 || st.Rejected != 1 {
+		t.Fatalf("shed %d, rejected %d; want 7 and 1", st.Shed, st.Rejected)
 	}
 }

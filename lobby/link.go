@@ -65,6 +65,9 @@ func (c *Client) adopt(l *link, in *inbound) error {
 	}
 	c.mu.Lock()
 	c.you, c.server, c.token = *in.You, in.Server, in.Resume
+	if in.Instance != "" {
+		c.instance = in.Instance
+	}
 	c.heartbeat = time.Duration(in.HeartbeatMS) * time.Millisecond
 	c.misses = in.Misses
 	c.grace = time.Duration(in.GraceMS) * time.Millisecond
@@ -209,6 +212,13 @@ func nextPeers(peers []Member, ev Event, me string) []Member {
 		return slices.DeleteFunc(peers, func(m Member) bool { return m.ID == ev.Member.ID })
 	case NoticeStarted:
 		return slices.DeleteFunc(slices.Clone(ev.Peers), func(m Member) bool { return m.ID == me })
+	case NoticeMemberBack:
+		// A member back after a restart may come from a new address.
+		for i, m := range peers {
+			if m.ID == ev.Member.ID && ev.Member.Addr != "" {
+				peers[i] = ev.Member
+			}
+		}
 	}
 	return peers
 }
@@ -232,6 +242,9 @@ func (c *Client) notice(in *inbound) {
 			m.info = ev.Lobby
 			m.owner = ev.Lobby.Owner == me
 			m.peers = nextPeers(m.peers, ev, me)
+			if in.OwnerCredential != "" {
+				m.creds.OwnerCredential = in.OwnerCredential // we own it now
+			}
 		}
 	}
 	c.mu.Unlock()

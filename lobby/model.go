@@ -235,6 +235,7 @@ type Registry struct {
 	track     bool   // record changes for TakeChanges
 	changed   []Info // lobbies changed since the last TakeChanges
 	now       func() time.Time
+	byAge     lobbyOrder
 }
 
 // TakeChanges returns the state of every lobby changed since the last call
@@ -379,6 +380,7 @@ func (r *Registry) Create(m Member, spec CreateSpec) (*Lobby, error) {
 	}
 	l.refreshState()
 	r.lobbies[id] = l
+	r.byAge.add(l)
 	r.byMember[m.ID] = append(r.byMember[m.ID], id)
 	gi := r.index(game)
 	gi.lobbies++
@@ -650,6 +652,7 @@ func (r *Registry) dropLobby(l *Lobby) {
 	gi := r.index(l.Game)
 	gi.remove(l)
 	delete(r.lobbies, l.ID)
+	r.byAge.dropped(r)
 	r.noteChange(l)
 	if gi.lobbies--; gi.lobbies <= 0 {
 		delete(r.games, l.Game)

@@ -1,7 +1,9 @@
 package lobby
 
 import (
+	"crypto/rand"
 	"crypto/subtle"
+	"encoding/hex"
 	"slices"
 	"time"
 
@@ -314,4 +316,12 @@ func (l *Lobby) Reservations() []*Reservation {
 		out = append(out, res.public())
 	}
 	return out
+}
+
+// newToken makes a secret token (a reservation's, a player key): 128
+// random bits in hex.
+func newToken() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

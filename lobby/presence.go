@@ -1,8 +1,6 @@
 package lobby
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"net/netip"
 	"time"
 )
@@ -21,13 +19,6 @@ type member struct {
 	missed     [][]byte // notices queued while away, delivered on resume
 	gen        uint64   // counts absences, so a stale grace timer is ignored
 	grace      *time.Timer
-}
-
-// newToken makes a resume token: 128 random bits.
-func newToken() string {
-	var b [16]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // send delivers a frame to a member, or keeps it for the member's return.

@@ -150,18 +150,25 @@ func (c *Client) install(l *link, in *inbound) error {
 }
 
 // restore re-creates (as owner) and re-joins (as member) every lobby on a
-// coordinator that lost them, under the same member id. Members whose
-// owner has not restored the lobby yet retry until the deadline; lobbies
-// that never come back are reported closed (ReasonCoordinatorLost).
+// coordinator that lost them, under the same member id, with the
+// credentials it issued (credentials.go); an owner lists the members it
+// knew, whose seats are held for them. Members whose owner has not
+// restored the lobby yet retry until the deadline; lobbies that never come
+// back are reported closed (ReasonCoordinatorLost). When the coordinator is
+// the same instance as before (the link was down past its grace), the
+// lobbies are taken back as a new member (EventRejoined) and nothing is
+// retried: a lobby gone from a live coordinator does not come back.
 func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error {
 	c.mu.Lock()
-	me, token := c.you, c.token
+	me, token, before := c.you, c.token, c.instance
 	var owned, joined []restoreLobby
 	for id, m := range c.lobbies {
 		e := restoreLobby{Lobby: id, Owner: m.owner, Game: m.info.Game, Name: m.info.Name, Capacity: m.info.Capacity,
-			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password,
-			Version: m.info.Version, Filterable: m.info.Filterable, AutoStart: m.info.AutoStart}
+			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password, AutoStart: m.info.AutoStart,
+			Version: m.info.Version, Filterable: m.info.Filterable, Credential: m.creds.Credential}
 		if m.owner {
+			e.OwnerCredential = m.creds.OwnerCredential
+			e.Members = append([]Member{{ID: me.ID, Name: me.Name, Addr: m.addr}}, m.peers...)
 			owned = append(owned, e)
 		} else {
 			joined = append(joined, e)
@@ -179,23 +186,32 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 	if err := c.install(l, in); err != nil {
 		return err
 	}
+	restarted := in.Instance == "" || in.Instance != before
+	kind := EventCoordinatorRestarted
+	if !restarted {
+		kind = EventRejoined
+	}
 	backoff := 25 * time.Millisecond
 	for {
 		var retry []restoreLobby
 		for i, r := range in.Restored {
+			if i >= len(todo) {
+				break
+			}
 			switch {
 			case r.Error == nil:
 				info := r.lobbyState.info()
-				c.remember(info, info.Owner == c.ID(), todo[i].Addr, todo[i].Password, r.Peers)
-				c.events.push(Event{Kind: EventCoordinatorRestarted, Lobby: info, Peers: r.Peers})
-			case r.Error.Code == CodeUnknownLobby && time.Now().Before(deadline):
+				c.remember(info, info.Owner == c.ID(), todo[i].Addr, todo[i].Password, r.Peers, r.seatCredentials)
+				c.events.push(Event{Kind: kind, Lobby: info, Peers: r.Peers})
+			case r.Error.Code == CodeUnknownLobby && restarted && time.Now().Before(deadline):
 				retry = append(retry, todo[i]) // its owner is not back yet
 			default:
-				c.lost1(todo[i])
+				c.log.Info("lobby not restored", "lobby", todo[i].Lobby, "err", r.Error)
+				c.lost1(todo[i], r.Error)
 			}
 		}
 		if len(retry) == 0 {
-			c.log.Info("restored lobbies on a restarted coordinator", "member", me.ID)
+			c.log.Info("lobbies back", "member", c.ID(), "coordinator_restarted", restarted)
 			return nil
 		}
 		select {
@@ -208,16 +224,16 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 		in, err = c.call(ctx, &request{Op: OpRestore, V: ProtocolVersion, Restore: todo})
 		if err != nil {
 			for _, r := range todo {
-				c.lost1(r)
+				c.lost1(r, err)
 			}
 			return nil // the link itself is fine; what could not come back is reported
 		}
 	}
 }
 
-// lost1 reports a lobby that could not be restored.
-func (c *Client) lost1(r restoreLobby) {
+// lost1 reports a lobby that could not be restored, and why.
+func (c *Client) lost1(r restoreLobby, why error) {
 	c.forget(r.Lobby)
 	c.events.push(Event{Kind: NoticeClosed, Lobby: Info{ID: r.Lobby, Game: r.Game, Name: r.Name, Capacity: r.Capacity, State: StateClosed},
-		Reason: ReasonCoordinatorLost})
+		Reason: ReasonCoordinatorLost, Err: why})
 }

@@ -133,7 +133,9 @@ func TestClientResumesAfterBlip(t *testing.T) {
 // first, and sees one coordinator_restarted event, no leaves, no joins.
 func TestCoordinatorRestartRestoresLobbies(t *testing.T) {
 	t.Parallel()
-	cfg := ServerConfig{ResumeGrace: 3 * time.Second}
+	// Both instances share the secret, as a daemon restarted with its
+	// state directory does.
+	cfg := ServerConfig{ResumeGrace: 3 * time.Second, Secret: NewSecret()}
 	// A keeps its lobbies when it stops: its links just vanish and nobody
 	// is told anything, as when a coordinator process is killed.
 	cfgA := cfg
@@ -265,4 +267,146 @@ func lobbiesAfterServe(s *Server) *Registry {
 		panic("lobbiesAfterServe: the server is still serving")
 	}
 	return s.reg
+}
+
+// freezer stands in for kill -STOP of a client process: while frozen, its
+// connections neither read nor write and it dials nothing; the client's
+// own timers still run, as a stopped process's clock does.
+type freezer struct {
+	mu   sync.Mutex // guards thaw
+	thaw chan struct{}
+}
+
+func newFreezer() *freezer { return &freezer{} }
+
+func (f *freezer) freeze() {
+	f.mu.Lock()
+	f.thaw = make(chan struct{})
+	f.mu.Unlock()
+}
+
+func (f *freezer) unfreeze() {
+	f.mu.Lock()
+	if f.thaw != nil {
+		close(f.thaw)
+		f.thaw = nil
+	}
+	f.mu.Unlock()
+}
+
+// wait blocks while frozen, or until done closes.
+func (f *freezer) wait(done <-chan struct{}) bool {
+	f.mu.Lock()
+	ch := f.thaw
+	f.mu.Unlock()
+	if ch == nil {
+		return true
+	}
+	select {
+	case <-ch:
+		return true
+	case <-done:
+		return false
+	}
+}
+
+func (f *freezer) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	if !f.wait(ctx.Done()) {
+		return nil, ctx.Err()
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &frozenConn{Conn: nc, f: f, closed: make(chan struct{})}, nil
+}
+
+type frozenConn struct {
+	net.Conn
+	f      *freezer
+	closed chan struct{}
+	once   sync.Once
+}
+
+func (c *frozenConn) Read(p []byte) (int, error) {
+	if !c.f.wait(c.closed) {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *frozenConn) Write(p []byte) (int, error) {
+	if !c.f.wait(c.closed) {
+		return 0, net.ErrClosed
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *frozenConn) Close() error {
+	c.once.Do(func() { close(c.closed) })
+	return c.Conn.Close()
+}
+
+// TestPastGraceIsNewMember (RELIABILITY.md, resume): a member frozen (as
+// by kill -STOP) past its resume grace is reported gone; when it thaws,
+// its client finds the same coordinator instance, takes its seat again as
+// a new member, and says so (EventRejoined, not coordinator_restarted);
+// the owner gets member_joined, so nobody keeps a ghost or misses a peer.
+func TestPastGraceIsNewMember(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: 2 * testMisses, ResumeGrace: 500 * time.Millisecond})
+	ctx := context.Background()
+	owner := dial(t, ts.addr, "owner")
+	j, err := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newFreezer()
+	sleeper, err := Dial(ctx, ts.addr, ClientConfig{Player: "sleeper", Dial: f.dial})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.unfreeze(); sleeper.Close() })
+	id := sleeper.ID()
+	if _, err := sleeper.Join(ctx, j.Lobby.ID, JoinOptions{Port: 2}); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, owner, NoticeMemberJoined, nil)
+	sleeper.mu.Lock()
+	instance := sleeper.instance
+	sleeper.mu.Unlock()
+	if instance != ts.Instance() || instance == "" {
+		t.Fatalf("client saw instance %q, the coordinator is %q", instance, ts.Instance())
+	}
+
+	f.freeze()
+	expectEvent(t, owner, NoticeMemberAway, func(e Event) bool { return e.Member.ID == id })
+	// Timeout when the coordinator noticed the silence first; disconnected
+	// when the frozen client's own idle timer closed the link first (on a
+	// busy machine): either way the grace passed.
+	expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool {
+		return e.Member.ID == id && (e.Reason == ReasonTimeout || e.Reason == ReasonDisconnected)
+	})
+	if ps := owner.Peers(j.Lobby.ID); len(ps) != 0 {
+		t.Fatalf("owner's peers after the grace: %v", ps)
+	}
+	f.unfreeze()
+
+	ev := expectEvent(t, sleeper, EventRejoined, func(e Event) bool { return e.Lobby.ID == j.Lobby.ID })
+	if len(ev.Peers) != 1 || ev.Peers[0].ID != owner.ID() {
+		t.Fatalf("rejoined with peers %v", ev.Peers)
+	}
+	expectEvent(t, owner, NoticeMemberJoined, func(e Event) bool { return e.Member.ID == id })
+	if ps := owner.Peers(j.Lobby.ID); len(ps) != 1 || ps[0].ID != id {
+		t.Fatalf("owner's peers after the rejoin: %v", ps)
+	}
+	if sleeper.ID() != id || sleeper.Err() != nil {
+		t.Fatalf("sleeper is %s (was %s), err %v", sleeper.ID(), id, sleeper.Err())
+	}
+	// It acts as a member again.
+	if err := sleeper.Leave(ctx, j.Lobby.ID); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, owner, NoticeMemberLeft, func(e Event) bool { return e.Member.ID == id && e.Reason == ReasonLeft })
 }

@@ -1,12 +1,20 @@
 package lobby
 
 // restore takes back lobbies a client held on a previous instance of this
-// coordinator (it restarted and lost its soft state). Before hello it also
-// identifies the client, under its old member id and token when that id is
-// free, so peers see the same ids as before. Owners re-create their lobbies
-// under the old ids; members re-join them. Nobody is notified: from the
-// players' point of view nothing changed. A member whose owner has not
-// restored the lobby yet gets unknown_lobby for it and retries.
+// coordinator (it restarted and lost its soft state), or on this one after
+// its resume grace passed. Before hello it also identifies the client:
+// under its old member id when its resume token proves that id (and the id
+// is free), else under a new one. Each lobby needs the seat credential of
+// that member id (credentials.go):
+//   - a seat the member still has, or that its owner's restore held for it,
+//     is taken back quietly: the others' view did not change;
+//   - a lobby that exists without the member (its grace passed, or it was
+//     never seated there) takes it as a new member: the others get
+//     member_joined;
+//   - a lobby that does not exist is re-created by its owner, under the
+//     same id, with the owner credential; the members the owner lists keep
+//     their seats for the restore window. A member whose owner is not back
+//     yet gets unknown_lobby and retries.
 func (s *Server) restore(sess *session, req *request) {
 	if sess.id == "" {
 		if !s.greetable(sess, req) {
@@ -21,14 +29,14 @@ func (s *Server) restore(sess *session, req *request) {
 			return
 		}
 		id := req.Member
-		if !validLobbyID(id) || s.members[id] != nil {
-			id = s.freeMemberID() // taken by a live member: never steal an identity
+		proven := validLobbyID(id) && equal(s.creds.token(id), req.Token)
+		if !proven && id != "" && req.Token != "" {
+			s.noteGuess("token", sess, id, "")
 		}
-		token := req.Token
-		if len(token) != 32 {
-			token = newToken()
+		if !proven || s.members[id] != nil {
+			id = s.freeMemberID() // never steal an identity
 		}
-		s.newMember(sess, id, req.Player, token, req.Key)
+		s.newMember(sess, id, req.Player, req.Key)
 	}
 	m := s.members[sess.id]
 	if len(req.Restore) > s.cfg.MaxLobbiesPerMember {
@@ -38,27 +46,56 @@ func (s *Server) restore(sess *session, req *request) {
 	}
 	s.obs.restores.Add(1)
 	results := make([]restoreResult, len(req.Restore))
+	var notices []Notice
 	for i, e := range req.Restore {
-		addr, err := GameAddr(sess.ip, e.Port, e.Addr)
-		if err == nil {
-			you := Member{ID: m.id, Name: m.player, Addr: addr, Key: m.key}
-			var l *Lobby
-			if e.Owner {
-				l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password,
-					Version: e.Version, Filterable: e.Filterable, AutoStart: e.AutoStart}, e.Started)
-			} else if l = s.reg.Get(e.Lobby); l != nil && l.memberIndex(m.id) >= 0 {
-				err = nil
-			} else {
-				l, _, err = s.reg.JoinWithPassword(you, e.Lobby, e.Password) // quietly: nothing changed for the others
-			}
-			if err == nil {
-				s.obs.restored.Add(1)
-				results[i] = restoreResult{lobbyState: stateOf(l.Info()), Peers: peersAs(l, m.id, sess.local)}
-				continue
-			}
+		l, ns, err := s.restoreOne(sess, m, e)
+		if err != nil {
+			results[i] = restoreResult{lobbyState: lobbyState{Lobby: e.Lobby}, Error: asError(err)}
+			continue
 		}
-		results[i] = restoreResult{lobbyState: lobbyState{Lobby: e.Lobby}, Error: asError(err)}
+		notices = append(notices, ns...)
+		results[i] = restoreResult{lobbyState: stateOf(l.Info()), Peers: peersAs(l, m.id, sess.local),
+			seatCredentials: s.creds.forSeat(l, m.id)}
 	}
+	s.noteSeated(sess)
 	sess.conn.Send(s.encodeHello(req, m, nil, results))
-	s.log.Info("member restored lobbies", "member", m.id, "lobbies", len(results))
+	s.deliver(notices)
+	s.log.Info("member restored lobbies", "member", m.id, "lobbies", len(results), "remote", sess.ip)
+}
+
+// restoreOne takes back one lobby for member m, returning the notices the
+// others must get.
+func (s *Server) restoreOne(sess *session, m *member, e restoreLobby) (*Lobby, []Notice, error) {
+	addr, err := GameAddr(sess.ip, e.Port, e.Addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	if !validLobbyID(e.Lobby) {
+		return nil, nil, errorf(CodeBadRequest, "lobby id %q is not restorable", e.Lobby)
+	}
+	if !equal(s.creds.seat(e.Lobby, m.id), e.Credential) {
+		s.noteGuess("credential", sess, m.id, e.Lobby)
+		return nil, nil, errorf(CodeBadCredential, "no valid credential for a seat of member %s in lobby %s", m.id, e.Lobby)
+	}
+	you := Member{ID: m.id, Name: m.player, Addr: addr, Key: m.key}
+	l := s.reg.Get(e.Lobby)
+	switch {
+	case l != nil && l.memberIndex(m.id) >= 0:
+		return l, s.reclaim(l, you), nil
+	case l != nil:
+		l, notices, err := s.reg.JoinWithPassword(you, e.Lobby, e.Password)
+		return l, notices, err
+	case !e.Owner:
+		return nil, nil, errorf(CodeUnknownLobby, "lobby %s is not back yet: its owner restores it", e.Lobby)
+	case !equal(s.creds.owner(e.Lobby, m.id), e.OwnerCredential):
+		s.noteGuess("owner_credential", sess, m.id, e.Lobby)
+		return nil, nil, errorf(CodeBadCredential, "no valid owner credential of member %s for lobby %s", m.id, e.Lobby)
+	}
+	l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password,
+		AutoStart: e.AutoStart, Version: e.Version, Filterable: e.Filterable}, e.Started)
+	if err != nil {
+		return nil, nil, err
+	}
+	s.hold(l, e.Members)
+	return l, nil, nil
 }

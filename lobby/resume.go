@@ -15,6 +15,9 @@ func (s *Server) resume(sess *session, req *request) {
 	}
 	m := s.members[req.Member]
 	if m == nil || subtle.ConstantTimeCompare([]byte(m.token), []byte(req.Token)) != 1 {
+		if m != nil {
+			s.noteGuess("token", sess, req.Member, "")
+		}
 		sess.conn.Send(encodeError(req.ID, errorf(CodeResumeFailed, "no member %q waiting to resume with that token", req.Member)))
 		return
 	}
@@ -40,6 +43,7 @@ func (s *Server) resume(sess *session, req *request) {
 			lobbies = append(lobbies, stateOf(l.Info()))
 		}
 	}
+	s.noteSeated(sess)
 	missed := m.missed
 	m.missed = nil
 	sess.conn.Send(s.encodeHello(req, m, &resumedState{Lobbies: lobbies, Missed: len(missed)}, nil))

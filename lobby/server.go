@@ -31,17 +31,26 @@ type Server struct {
 	reg   *Registry
 	names *names // the name registry; its own lock
 
-	ops      chan op
-	loopDone chan struct{} // closed when the state goroutine exits
+	ops       chan op
+	greetings chan op       // hello, resume and restore: handled first
+	loopDone  chan struct{} // closed when the state goroutine exits
+
+	creds    credentials
+	instance string // random per process start: tells a restart from a blip
+	guesses  guesses
+	lines    *tcpconn.Budget // partial request lines of every link
 
 	// Owned by the state goroutine.
 	members map[string]*member     // by member id, after hello
 	subs    *subTable              // live subscriptions (subscribe.go); nil until the first
 	resvs   map[string]*time.Timer // reservation windows by reservation id (party.go)
+	held    map[string]*heldSeats  // by lobby id: seats held for a restore
+	heldGen uint64
 
-	sessMu   sync.Mutex // guards sessions and perIP
+	sessMu   sync.Mutex // guards sessions, perIP and sources
 	sessions map[*session]struct{}
-	perIP    map[netip.Addr]int
+	perIP    map[netip.Addr]*source
+	sources  sourceHeap // perIP's values, heaviest first
 	sessWG   sync.WaitGroup
 
 	heartbeat *tcpconn.Heartbeat // pings every link; set by Serve
@@ -50,8 +59,10 @@ type Server struct {
 	closeOnce sync.Once
 	closing   chan struct{}
 
-	accepted atomic.Int64
-	rejected atomic.Int64
+	accepted  atomic.Int64
+	rejected  atomic.Int64
+	shedCount atomic.Int64
+	slowCount atomic.Int64
 
 	obs observer // counters, snapshot version, activity hook (observe.go)
 }
@@ -62,20 +73,37 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	secret := cfg.Secret
+	if secret == nil {
+		secret = NewSecret()
+	}
+	var lines *tcpconn.Budget
+	if cfg.LineBudget > 0 {
+		lines = tcpconn.NewBudget(int64(cfg.LineBudget))
+	}
 	return &Server{
 		cfg: cfg,
 		log: cfg.Logger,
 		reg: NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID,
 			TrackChanges: true, Now: cfg.Now}),
-		names:    newNames(cfg.MaxNames, cfg.NameTTL, cfg.Now),
-		ops:      make(chan op, DefaultOpQueue),
-		loopDone: make(chan struct{}),
-		members:  make(map[string]*member),
-		sessions: make(map[*session]struct{}),
-		perIP:    make(map[netip.Addr]int),
-		closing:  make(chan struct{}),
+		names:     newNames(cfg.MaxNames, cfg.NameTTL, cfg.Now),
+		creds:     credentials{key: secret},
+		instance:  RandomID(),
+		lines:     lines,
+		ops:       make(chan op, DefaultOpQueue),
+		greetings: make(chan op, DefaultOpQueue),
+		loopDone:  make(chan struct{}),
+		members:   make(map[string]*member),
+		held:      make(map[string]*heldSeats),
+		sessions:  make(map[*session]struct{}),
+		perIP:     make(map[netip.Addr]*source),
+		closing:   make(chan struct{}),
 	}, nil
 }
+
+// Instance is this coordinator's instance identity, random per NewServer:
+// hello replies carry it so that clients tell a restart from a blip.
+func (s *Server) Instance() string { return s.instance }
 
 // Config returns the server's effective configuration.
 func (s *Server) Config() ServerConfig { return s.cfg }
@@ -194,11 +222,13 @@ func (s *Server) startSession(nc net.Conn) {
 		sess.local = ap.Addr().Unmap()
 	}
 	sess.conn = tcpconn.New(nc, tcpconn.Config{
-		MaxLineLength: s.cfg.MaxLineLength,
-		SendQueue:     s.cfg.SendQueue,
-		WriteTimeout:  s.cfg.WriteTimeout,
-		Heartbeat:     s.heartbeat,
-		ReadBuffer:    serverReadBuffer,
+		MaxLineLength:   s.cfg.MaxLineLength,
+		SendQueue:       s.cfg.SendQueue,
+		MaxPendingBytes: s.cfg.MaxPendingBytes,
+		LineBudget:      s.lines,
+		WriteTimeout:    s.cfg.WriteTimeout,
+		Heartbeat:       s.heartbeat,
+		ReadBuffer:      serverReadBuffer,
 		TooLongReply: func() []byte {
 			s.obs.refuse(LimitLineLength)
 			return encodeError(nil, errorf(CodeLineTooLong, "frame over %d bytes; closing", s.cfg.MaxLineLength))
@@ -212,7 +242,18 @@ func (s *Server) startSession(nc net.Conn) {
 		return
 	default:
 	}
-	if limit, over := s.overLimitLocked(sess.ip); over != "" {
+	limit, over := s.overLimitLocked(sess.ip)
+	var shed *session
+	if over != "" && s.perIPRoomLocked(sess.ip) {
+		// At the cap: an idle connection that holds no lobby, from the
+		// heaviest source, makes room before anyone is refused.
+		if shed = s.pickShedLocked(); shed != nil {
+			s.forgetLocked(shed)
+			shed.shed = true
+			over = ""
+		}
+	}
+	if over != "" {
 		s.sessMu.Unlock()
 		s.rejected.Add(1)
 		s.obs.refuse(limit)
@@ -223,10 +264,15 @@ func (s *Server) startSession(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	s.sessions[sess] = struct{}{}
-	s.perIP[sess.ip]++
+	s.addLocked(sess)
 	s.sessWG.Add(1)
 	s.sessMu.Unlock()
+	if shed != nil {
+		s.shedCount.Add(1)
+		s.log.Info("connection shed at the cap to admit a new one", "shed", shed.ip, "admitted", sess.ip)
+		shed.conn.Send(encodeError(nil, errorf(CodeTooManyConnections, "the coordinator is at its maximum of %d connections; idle connections without a lobby are closed first", s.cfg.MaxConns)))
+		shed.conn.Close(tcpconn.ReasonShutdown)
+	}
 	sess.bucket = newTokenBucket(s.cfg.RequestRate, s.cfg.RequestBurst)
 	sess.helloTimer = time.AfterFunc(s.cfg.HelloTimeout, func() {
 		if !sess.helloDone.Load() {
@@ -244,20 +290,47 @@ func (s *Server) overLimitLocked(ip netip.Addr) (Limit, string) {
 	if s.cfg.MaxConns > 0 && len(s.sessions) >= s.cfg.MaxConns {
 		return LimitMaxConns, fmt.Sprintf("the coordinator has its maximum of %d connections", s.cfg.MaxConns)
 	}
-	if s.cfg.MaxConnsPerIP > 0 && s.perIP[ip] >= s.cfg.MaxConnsPerIP {
+	if !s.perIPRoomLocked(ip) {
 		return LimitMaxConnsPerIP, fmt.Sprintf("%d connections from %v already", s.cfg.MaxConnsPerIP, ip)
 	}
 	return 0, ""
 }
 
-// Stats is a snapshot of the coordinator's load.
+// perIPRoomLocked reports whether ip may open one more connection.
+func (s *Server) perIPRoomLocked(ip netip.Addr) bool {
+	src := s.perIP[ip]
+	return s.cfg.MaxConnsPerIP <= 0 || src == nil || src.n < s.cfg.MaxConnsPerIP
+}
+
+// Stats is a snapshot of the coordinator's load and of what its limits
+// did. Counters count since start; the metrics endpoint reads them.
 type Stats struct {
 	Connections int // open links, with or without hello
 	Members     int // members (links that completed hello), away ones included
 	Away        int // members waiting to resume
+	Held        int // seats held for members restoring after a restart
 	Lobbies     int
 	Accepted    int64 // connections accepted since start
 	Rejected    int64 // connections refused by MaxConns / MaxConnsPerIP
+	// Shed counts idle connections without a lobby closed at the
+	// connection cap to admit a new one.
+	Shed int64
+	// SlowConsumers counts members cut because their outbound backlog
+	// passed SendQueue frames or MaxPendingBytes, or a write blocked.
+	SlowConsumers int64
+	// LineBytes is the memory held now by request lines still arriving,
+	// and LineEvictions the connections closed to bring it under
+	// LineBudget.
+	LineBytes     int64
+	LineEvictions int64
+	// TokenFailures counts resume and restore attempts with a wrong token
+	// for a member id; CredentialFailures restores of a seat or of
+	// ownership without a valid credential. Both are logged, at most once
+	// a second.
+	TokenFailures      int64
+	CredentialFailures int64
+	// Instance is the coordinator's instance identity (see Instance).
+	Instance string
 }
 
 // Stats asks the state goroutine for a snapshot.
@@ -273,6 +346,13 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 		s.sessMu.Unlock()
 		st.Accepted = s.accepted.Load()
 		st.Rejected = s.rejected.Load()
+		st.Shed = s.shedCount.Load()
+		st.SlowConsumers = s.slowCount.Load()
+		if s.lines != nil {
+			st.LineBytes, st.LineEvictions = s.lines.Used(), s.lines.Evicted()
+		}
+		st.TokenFailures, st.CredentialFailures = s.guesses.tokens.Load(), s.guesses.creds.Load()
+		st.Instance = s.instance
 		return st, nil
 	case <-ctx.Done():
 		return Stats{}, ctx.Err()

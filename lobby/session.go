@@ -20,6 +20,10 @@ type session struct {
 	helloDone  atomic.Bool // hello succeeded; read by the hello timer
 	helloSeen  bool        // a hello was forwarded; reader goroutine only
 	bucket     tokenBucket // request rate; reader goroutine only
+	// seated is set by the state goroutine while the member may hold a
+	// seat; a connection without one can be shed at the cap.
+	seated atomic.Bool
+	shed   bool // closed to make room at the cap; guarded by srv.sessMu
 
 	// Set by the state goroutine at hello, read only by it afterwards.
 	id     string
@@ -71,11 +75,17 @@ func (sess *session) HandleLine(line []byte) error {
 		sess.conn.Send(encodeError(req.ID, errorf(CodeBadRequest, "%s needs %s", req.Op, f)))
 		return nil
 	}
+	submit := sess.srv.submit
 	switch req.Op {
 	case OpPong:
 		sess.pong(req.Seq)
 		return nil
 	case OpHello, OpResume, OpRestore:
+		if !sess.helloSeen {
+			// A connection's first greeting goes ahead of other work (and
+			// still before anything pipelined behind it).
+			submit = sess.srv.submitGreeting
+		}
 		sess.helloSeen = true
 	case "":
 		sess.conn.Send(encodeError(req.ID, errorf(CodeBadRequest, "missing op")))
@@ -92,7 +102,7 @@ func (sess *session) HandleLine(line []byte) error {
 			return nil
 		}
 	}
-	if !sess.srv.submit(op{kind: opRequest, sess: sess, req: req}) {
+	if !submit(op{kind: opRequest, sess: sess, req: req}) {
 		sess.conn.Send(encodeError(req.ID, errorf(CodeShuttingDown, "coordinator is shutting down")))
 	}
 	return nil
@@ -113,10 +123,12 @@ func (sess *session) HandleClose(reason tcpconn.CloseReason, err error) {
 	}
 	sess.srv.submit(op{kind: opClosed, sess: sess, reason: reason})
 	s := sess.srv
+	if reason == tcpconn.ReasonSlowConsumer {
+		s.slowCount.Add(1)
+	}
 	s.sessMu.Lock()
-	delete(s.sessions, sess)
-	if s.perIP[sess.ip]--; s.perIP[sess.ip] <= 0 {
-		delete(s.perIP, sess.ip)
+	if !sess.shed {
+		s.forgetLocked(sess)
 	}
 	s.sessMu.Unlock()
 	s.sessWG.Done()

@@ -70,6 +70,8 @@ type request struct {
 	Private   bool              `json:"private,omitempty"`
 	AutoStart bool              `json:"auto_start,omitempty"`
 	matchRequest
+	After string `json:"after,omitempty"` // list: the cursor of the page to get
+	Limit int    `json:"limit,omitempty"` // list: most lobbies per page
 }
 
 // restoreLobby is one lobby a client asks a restarted coordinator to take
@@ -89,6 +91,13 @@ type restoreLobby struct {
 	// Version and Filterable: an owner's lobby's (see create).
 	Version    string   `json:"version,omitempty"`
 	Filterable []string `json:"filterable,omitempty"`
+	// Credential proves the seat (credentials.go); OwnerCredential, from
+	// an owner, proves the ownership it re-creates the lobby with.
+	Credential      string `json:"credential,omitempty"`
+	OwnerCredential string `json:"owner_credential,omitempty"`
+	// Members is an owner's view of the lobby in join order, itself
+	// included: their seats are held for them while they come back.
+	Members []Member `json:"members,omitempty"`
 }
 
 // restoreResult answers one restoreLobby: the lobby's state and peers, or
@@ -96,7 +105,17 @@ type restoreLobby struct {
 type restoreResult struct {
 	lobbyState
 	Peers []Member `json:"peers,omitempty"`
-	Error *Error   `json:"error,omitempty"`
+	seatCredentials
+	Error *Error `json:"error,omitempty"`
+}
+
+// seatCredentials are what a member keeps to get its seat back on a
+// restarted coordinator (or, later, on a successor): carried by the join
+// reply and each restored lobby.
+type seatCredentials struct {
+	Credential      string `json:"credential,omitempty"`
+	OwnerCredential string `json:"owner_credential,omitempty"`
+	LobbySecret     string `json:"lobby_secret,omitempty"`
 }
 
 // lobbyState is the block of lobby fields carried by join replies, list
@@ -153,6 +172,9 @@ type helloReply struct {
 	MaxLine     int             `json:"max_line"`
 	Resume      string          `json:"resume"`
 	GraceMS     int64           `json:"resume_grace_ms"`
+	// Instance is random per start of the coordinator process: a client
+	// that sees a new one knows the coordinator restarted.
+	Instance string `json:"instance"`
 	// Resumed is set in the answer to resume: the member's lobbies as they
 	// are now (the notices it missed follow the reply).
 	Resumed *resumedState `json:"resumed,omitempty"`
@@ -172,16 +194,11 @@ type joinReply struct {
 	You    Member   `json:"you"`
 	Peers  []Member `json:"peers"`
 	Resume string   `json:"resume"`
+	seatCredentials
 	// Invite is the password of a private lobby created with "private"
 	// and no password of its own: the owner hands it to its players.
 	Invite string `json:"invite,omitempty"`
 	matchReply
-}
-
-type listReply struct {
-	ID      json.RawMessage `json:"id"`
-	OK      bool            `json:"ok"`
-	Lobbies []lobbyState    `json:"lobbies"`
 }
 
 type notice struct {
@@ -191,6 +208,9 @@ type notice struct {
 	Reason Reason   `json:"reason,omitempty"`
 	Peers  []Member `json:"peers,omitempty"`
 	matchReply
+	// OwnerCredential is in the copy of owner_changed sent to the new
+	// owner only.
+	OwnerCredential string `json:"owner_credential,omitempty"`
 }
 
 // inbound is the client's view of any server message: one decode per frame
@@ -211,7 +231,10 @@ type inbound struct {
 	Resumed     *resumedState   `json:"resumed"`
 	Restored    []restoreResult `json:"restored"`
 	Invite      string          `json:"invite"`
-	Addr        string          `json:"addr"` // lookup
+	Instance    string          `json:"instance"`
+	Next        string          `json:"next"`
+	seatCredentials
+	Addr string `json:"addr"` // lookup
 	lobbyState
 	You     *Member      `json:"you"`
 	Peers   []Member     `json:"peers"`

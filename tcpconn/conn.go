@@ -15,6 +15,10 @@ const (
 	// DefaultSendQueue is how many frames may wait for the writer before the
 	// peer is cut as a slow consumer.
 	DefaultSendQueue = 1024
+	// DefaultMaxPendingBytes is how many bytes may wait for the writer
+	// before the peer is cut as a slow consumer: a count of frames alone
+	// lets a few large ones pile up megabytes.
+	DefaultMaxPendingBytes = 1 << 20
 	// DefaultWriteTimeout is how long one flush to the socket may block
 	// before the peer is cut as a slow consumer.
 	DefaultWriteTimeout = 2 * time.Second
@@ -73,6 +77,14 @@ type Config struct {
 	// DefaultSendQueue). Send on a full queue closes the link with
 	// ReasonSlowConsumer instead of blocking the sender.
 	SendQueue int
+	// MaxPendingBytes bounds the outbound queue in bytes as well (default
+	// DefaultMaxPendingBytes; it should exceed the largest frame sent). Send
+	// past it closes the link with ReasonSlowConsumer.
+	MaxPendingBytes int
+	// LineBudget, when set, is shared by many links and bounds the memory
+	// they spend together on inbound frames still being assembled (see
+	// Budget).
+	LineBudget *Budget
 	// WriteTimeout bounds each flush to the socket (default
 	// DefaultWriteTimeout); past it the link closes with ReasonSlowConsumer.
 	WriteTimeout time.Duration
@@ -105,6 +117,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = DefaultSendQueue
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = DefaultMaxPendingBytes
 	}
 	if c.WriteTimeout <= 0 {
 		c.WriteTimeout = DefaultWriteTimeout
@@ -154,6 +169,7 @@ type Conn struct {
 	// holds no writer goroutine and almost no buffer.
 	qmu        sync.Mutex // guards the fields below, and serialises writes
 	queue      [][]byte   // chunks to write in order: frames and newlines
+	pending    int        // bytes in queue and in the writer's batch
 	writing    bool       // a writer goroutine owns the socket's writes
 	flushClose bool       // CloseAfterFlush: close once the queue is drained
 	writers    sync.WaitGroup
@@ -245,11 +261,12 @@ func (c *Conn) Send(frame []byte) error {
 	default:
 	}
 	if c.writing || len(c.queue) > 0 {
-		if len(c.queue) >= 2*c.cfg.SendQueue {
+		if len(c.queue) >= 2*c.cfg.SendQueue || c.pending+len(frame)+1 > c.cfg.MaxPendingBytes {
 			c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
 			return ErrSlowConsumer
 		}
 		c.queue = append(c.queue, frame, newline)
+		c.pending += len(frame) + 1
 		return nil
 	}
 	n, err := tryWritev(c.nc, frame, newline)
@@ -266,6 +283,7 @@ func (c *Conn) Send(frame []byte) error {
 	} else {
 		c.queue = append(c.queue, newline)
 	}
+	c.pending = len(frame) + 1 - n
 	c.writing = true
 	c.writers.Add(1)
 	go c.writeLoop()
@@ -281,6 +299,14 @@ func (c *Conn) Queued() int {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	return len(c.queue) / 2
+}
+
+// PendingBytes reports how many bytes wait for the writer or are being
+// written by it.
+func (c *Conn) PendingBytes() int {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.pending
 }
 
 // Close closes the link at once, dropping queued frames. Only the first
@@ -385,6 +411,10 @@ func (c *Conn) tick() {
 
 func (c *Conn) readLoop(h Handler) {
 	lr := newLineReaderSize(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
+	if c.cfg.LineBudget != nil {
+		lr.withBudget(c.cfg.LineBudget, func() { c.closeWith(ReasonProtocolError, ErrLineBudget) })
+		defer lr.close()
+	}
 	c.lastRead.Store(int64(time.Since(c.start)))
 	for {
 		line, err := lr.ReadLine()
@@ -398,6 +428,8 @@ func (c *Conn) readLoop(h Handler) {
 				} else {
 					c.closeWith(ReasonProtocolError, err)
 				}
+			case errors.Is(err, ErrLineBudget):
+				c.closeWith(ReasonProtocolError, err)
 			case isTimeout(err):
 				c.closeWith(ReasonTimeout, err)
 			default:
@@ -426,8 +458,11 @@ func (c *Conn) readLoop(h Handler) {
 func (c *Conn) writeLoop() {
 	defer c.writers.Done()
 	var deadline time.Time
+	written := 0 // bytes of the last batch, still counted in pending
 	for {
 		c.qmu.Lock()
+		c.pending -= written
+		written = 0
 		batch := c.queue
 		c.queue = nil
 		if len(batch) == 0 {
@@ -446,6 +481,9 @@ func (c *Conn) writeLoop() {
 			deadline = now.Add(c.cfg.WriteTimeout)
 			c.nc.SetWriteDeadline(deadline)
 		}
+		for _, b := range batch {
+			written += len(b)
+		}
 		bufs := net.Buffers(batch)
 		if _, err := bufs.WriteTo(c.nc); err != nil {
 			if isTimeout(err) {
@@ -454,7 +492,7 @@ func (c *Conn) writeLoop() {
 				c.closeWith(ReasonDisconnected, err)
 			}
 			c.qmu.Lock()
-			c.queue, c.writing = nil, false
+			c.queue, c.writing, c.pending = nil, false, 0
 			c.qmu.Unlock()
 			return
 		}

@@ -28,9 +28,10 @@ var ErrLineTooLong = errors.New("tcpconn: line exceeds maximum length")
 // before the newline is dropped, so "\r\n" line endings work too. Frames are
 // returned without their terminator.
 type LineReader struct {
-	br  *bufio.Reader
-	max int
-	buf []byte // assembles frames longer than the bufio buffer
+	br   *bufio.Reader
+	max  int
+	buf  []byte      // assembles frames longer than the bufio buffer
+	hold *budgetHold // buf's share of a Budget, or nil
 }
 
 // NewLineReader returns a reader of frames of at most max bytes (max <= 0
@@ -55,13 +56,21 @@ func newLineReaderSize(r io.Reader, max, size int) *LineReader {
 	return &LineReader{br: bufio.NewReaderSize(r, size), max: max}
 }
 
+// withBudget makes the reader take the memory of frames longer than its
+// read buffer from b; evict is how b takes it back (it must close the
+// stream, so that a blocked read returns).
+func (lr *LineReader) withBudget(b *Budget, evict func()) {
+	lr.hold = &budgetHold{b: b, evict: evict, pos: -1}
+}
+
 // ReadLine returns the next frame. The slice is valid only until the next
 // call. It returns ErrLineTooLong as soon as a frame grows past the limit,
 // without reading the rest of it, and io.EOF when the stream ends, also when
 // it ends inside an unterminated frame (a peer that vanishes mid-frame has
-// sent nothing usable).
+// sent nothing usable). With a budget, a frame that cannot get its memory
+// ends the stream with ErrLineBudget.
 func (lr *LineReader) ReadLine() ([]byte, error) {
-	lr.buf = lr.buf[:0]
+	lr.reset()
 	for {
 		chunk, err := lr.br.ReadSlice('\n')
 		switch {
@@ -70,6 +79,9 @@ func (lr *LineReader) ReadLine() ([]byte, error) {
 			if len(lr.buf) == 0 {
 				line = chunk[:len(chunk)-1]
 			} else {
+				if err := lr.grow(len(chunk) - 1); err != nil {
+					return nil, err
+				}
 				lr.buf = append(lr.buf, chunk[:len(chunk)-1]...)
 				line = lr.buf
 			}
@@ -82,6 +94,9 @@ func (lr *LineReader) ReadLine() ([]byte, error) {
 			if len(lr.buf)+len(chunk) > lr.max+1 { // +1: room for a trailing '\r'
 				return nil, ErrLineTooLong
 			}
+			if err := lr.grow(len(chunk)); err != nil {
+				return nil, err
+			}
 			lr.buf = append(lr.buf, chunk...)
 		default:
 			if len(lr.buf)+len(chunk) > lr.max+1 {
@@ -92,5 +107,42 @@ func (lr *LineReader) ReadLine() ([]byte, error) {
 			}
 			return nil, err
 		}
+	}
+}
+
+// reset forgets the previous frame. With a budget, a buffer that held a
+// long frame is dropped and its memory given back: only links in the
+// middle of a long frame hold any.
+func (lr *LineReader) reset() {
+	if lr.hold != nil && lr.buf != nil {
+		lr.buf = nil
+		lr.hold.release()
+	}
+	lr.buf = lr.buf[:0]
+}
+
+// grow makes room for n more bytes in buf, taking them from the budget.
+func (lr *LineReader) grow(n int) error {
+	need := len(lr.buf) + n
+	if lr.hold == nil || need <= cap(lr.buf) {
+		return nil
+	}
+	// Double, as append would, but never past the largest frame: the
+	// budget is charged exactly what is allocated.
+	size := max(need, min(max(2*cap(lr.buf), 512), lr.max+2))
+	if err := lr.hold.reserve(int64(size - cap(lr.buf))); err != nil {
+		return err
+	}
+	buf := make([]byte, len(lr.buf), size)
+	copy(buf, lr.buf)
+	lr.buf = buf
+	return nil
+}
+
+// close gives back what the reader holds, when its stream has ended.
+func (lr *LineReader) close() {
+	if lr.hold != nil {
+		lr.buf = nil
+		lr.hold.release()
 	}
 }

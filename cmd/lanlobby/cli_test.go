@@ -38,6 +38,11 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binPath = filepath.Join(dir, "lanlobby")
+	// Coordinator daemons keep their secret in their default state
+	// directory (under the configuration directory), here a temporary
+	// one, not the user's; a restarted one finds it again.
+	os.Unsetenv("LANLOBBY_STATE_DIR")
+	os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config"))
 	build := exec.Command("go", "build", "-race", "-o", binPath, ".")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
@@ -358,26 +363,14 @@ func TestFailuresExitNonZero(t *testing.T) {
 // lobby, owners first, under the same ids, and sees one
 // coordinator_restarted event; nobody sees a leave or a join.
 func TestDaemonRestartUnder20Members(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	args := []string{"coordinator", "--listen", addr, "--announce=false", "--json", "--heartbeat", "100ms", "--resume-grace", "5s"}
-	daemon := start(t, "daemon", args...)
-	daemon.next(10*time.Second, event("listening"))
-
+	d := startRestartableDaemon(t)
+	addr, daemon := d.addr, d.daemon
 	ctx := context.Background()
 	host := start(t, "host", "host", "-c", addr, "--game", "demo", "--name", "cli lobby", "--players", "4", "--port", "7777", "--json")
 	lobbyIDs := []string{host.next(10*time.Second, event("created"))["lobby"].(string)}
 	var clients []*lobby.Client
 	dialC := func(name string) *lobby.Client {
-		c, err := lobby.Dial(ctx, addr, lobby.ClientConfig{Player: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { c.Close() })
+		c := d.client(name)
 		clients = append(clients, c)
 		return c
 	}
@@ -420,8 +413,7 @@ func TestDaemonRestartUnder20Members(t *testing.T) {
 
 	daemon.cmd.Process.Kill()
 	daemon.wait(5 * time.Second)
-	restarted := start(t, "daemon2", args...)
-	restarted.next(10*time.Second, event("listening"))
+	d.restart()
 
 	m := host.next(15*time.Second, event("coordinator_restarted"))
 	if m["lobby"] != lobbyIDs[0] {

@@ -49,6 +49,8 @@ func coordinatorCommand() *cli.Command {
 			&cli.Float64Flag{Name: "max-request-rate", Value: lobby.DefaultRequestRate, Usage: "requests per second per connection, burst twice that (-1: no limit)"},
 			&cli.BoolFlag{Name: "announce", Value: true, Usage: "announce the coordinator and its lobbies on the LAN (--announce=false to stay silent)"},
 			&cli.BoolFlag{Name: "host-mode", Usage: "run one game's own coordinator (see above)"},
+			&cli.StringFlag{Name: "state-dir", EnvVars: []string{lanlobby.StateDirEnv},
+				Usage: "directory (created 0700) where the daemon keeps the secret that lets clients restore their lobbies after a restart (default: lanlobby under the user's config directory)"},
 			&cli.StringFlag{Name: "registry-udp", Usage: "also answer the name registry's UDP text requests on this address (off by default)"},
 			&cli.DurationFlag{Name: "name-ttl", Value: lobby.DefaultNameTTL, Usage: "how long a name registered over UDP lives unless registered again"},
 			&cli.BoolFlag{Name: "activity", Value: true, Usage: "print a line per lobby created and per member joining, leaving, away or back (--activity=false: none; never with --host-mode)"},
@@ -112,6 +114,7 @@ func runCoordinator(c *cli.Context) error {
 		Listen:      c.String("listen"),
 		Daemon:      !hostMode,
 		NoAnnounce:  !c.Bool("announce"),
+		StateDir:    c.String("state-dir"),
 		RegistryUDP: c.String("registry-udp"),
 		Server: lobby.ServerConfig{
 			HeartbeatInterval: c.Duration("heartbeat"),

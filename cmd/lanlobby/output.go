@@ -213,10 +213,13 @@ func (p *printer) event(ev lobby.Event) {
 			Players  int      `json:"players"`
 			Capacity int      `json:"capacity"`
 		}{string(ev.Kind), l.ID, peerJSON{ev.Member.ID, ev.Member.Name, ev.Member.Addr}, string(ev.Reason), l.Players, l.Capacity}, text)
-	case lobby.EventResumed, lobby.EventCoordinatorRestarted:
+	case lobby.EventResumed, lobby.EventCoordinatorRestarted, lobby.EventRejoined:
 		text := fmt.Sprintf("= link to the coordinator restored; still in lobby %s (%d/%d players)", l.ID, l.Players, l.Capacity)
-		if ev.Kind == lobby.EventCoordinatorRestarted {
+		switch ev.Kind {
+		case lobby.EventCoordinatorRestarted:
 			text = fmt.Sprintf("= the coordinator restarted; lobby %s restored (%d/%d players so far)", l.ID, l.Players, l.Capacity)
+		case lobby.EventRejoined:
+			text = fmt.Sprintf("= the link was down past the coordinator's grace; back in lobby %s as a new member (%d/%d players)", l.ID, l.Players, l.Capacity)
 		}
 		p.emit(struct {
 			Event    string `json:"event"`

@@ -50,7 +50,16 @@ func lanlobbyBinary(t *testing.T) string {
 }
 
 func TestMain(m *testing.M) {
+	// Coordinator daemons keep their secret in a temporary state
+	// directory, not in the user's configuration directory.
+	state, err := os.MkdirTemp("", "lanlobby-bench-state")
+	if err == nil {
+		os.Setenv("LANLOBBY_STATE_DIR", state)
+	}
 	code := m.Run()
+	if state != "" {
+		os.RemoveAll(state)
+	}
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}

@@ -110,6 +110,9 @@ namespace LanLobby
             public bool Owner;
             public LobbyInfo Info;
             public string Addr = "", Password = "";
+            // Credential proves the seat to a restarted coordinator;
+            // OwnerCredential the ownership, while we own the lobby.
+            public string Credential = "", OwnerCredential = "";
             // The other members in join order, as the replies and notices told.
             public List<Member> Peers = new List<Member>();
         }
@@ -357,7 +360,7 @@ namespace LanLobby
                 var y = J.Obj(d, "you");
                 if (!J.Bool(d, "ok") || y == null) return;
                 string pw = J.Str(d, "invite");
-                Remember(LobbyInfo.From(d), create, J.Str(y, "addr"), pw != "" ? pw : password, Member.List(J.Arr(d, "peers")));
+                Remember(LobbyInfo.From(d), create, J.Str(y, "addr"), pw != "" ? pw : password, Member.List(J.Arr(d, "peers")), d);
             }, ct).ConfigureAwait(false);
             return new Joined
             {
@@ -366,13 +369,17 @@ namespace LanLobby
             };
         }
 
-        void Remember(LobbyInfo info, bool owner, string gameAddr, string password, List<Member> peers)
+        void Remember(LobbyInfo info, bool owner, string gameAddr, string password, List<Member> peers, Dictionary<string, object> creds)
         {
             lock (mu)
             {
                 Membership old;
-                if (password == "" && lobbies.TryGetValue(info.Id, out old)) password = old.Password;
-                lobbies[info.Id] = new Membership { Owner = owner || info.Owner == you.Id, Info = info, Addr = gameAddr, Password = password, Peers = peers };
+                lobbies.TryGetValue(info.Id, out old);
+                if (password == "" && old != null) password = old.Password;
+                string cred = J.Str(creds, "credential"), ownerCred = J.Str(creds, "owner_credential");
+                if (cred == "" && old != null) { cred = old.Credential; ownerCred = old.OwnerCredential; }
+                lobbies[info.Id] = new Membership { Owner = owner || info.Owner == you.Id, Info = info, Addr = gameAddr, Password = password,
+                    Peers = peers, Credential = cred, OwnerCredential = ownerCred };
             }
         }
 
@@ -685,6 +692,8 @@ namespace LanLobby
                         ms.Info = ev.Lobby;
                         ms.Owner = ev.Lobby.Owner == you.Id;
                         ms.Peers = NextPeers(ms.Peers, ev, you.Id);
+                        string oc = J.Str(msg, "owner_credential");
+                        if (oc != "") ms.OwnerCredential = oc; // we own the lobby now
                     }
                 }
             }
@@ -818,11 +827,12 @@ namespace LanLobby
                 foreach (var kv in lobbies)
                 {
                     var m = kv.Value;
-                    var e = new Dictionary<string, object> { { "lobby", kv.Key }, { "addr", m.Addr } };
+                    var e = new Dictionary<string, object> { { "lobby", kv.Key }, { "addr", m.Addr }, { "credential", m.Credential } };
                     if (m.Password != "") e["password"] = m.Password;
                     if (m.Owner)
                     {
                         e["owner"] = true;
+                        e["owner_credential"] = m.OwnerCredential;
                         e["game"] = m.Info.Game;
                         e["name"] = m.Info.Name;
                         e["capacity"] = m.Info.Capacity;
@@ -862,7 +872,7 @@ namespace LanLobby
                     if (e == null)
                     {
                         var info = LobbyInfo.From(r);
-                        Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"), Member.List(J.Arr(r, "peers")));
+                        Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"), Member.List(J.Arr(r, "peers")), r);
                         Events.Push(new LobbyEvent { Kind = EventKind.CoordinatorRestarted, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
                     }
                     else if (J.Str(e, "code") == ErrorCode.UnknownLobby && Clock.Now < deadline)

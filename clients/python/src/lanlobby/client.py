@@ -62,6 +62,8 @@ class _Membership:
     info: LobbyInfo
     addr: str
     password: str = ""
+    credential: str = ""  # proves the seat to a restarted coordinator
+    owner_credential: str = ""  # proves the ownership, while we own the lobby
     #: The other members, in join order, as the replies and notices told.
     peers: List[Member] = field(default_factory=list)
 
@@ -355,17 +357,22 @@ class Client:
             if msg.get("ok") and isinstance(msg.get("you"), dict):
                 pw = msg.get("invite") or req.get("password", "")
                 self._remember(LobbyInfo.from_wire(msg), req["op"] == "create",
-                               Member.from_wire(msg["you"]).addr, pw, members(msg.get("peers")))
+                               Member.from_wire(msg["you"]).addr, pw, members(msg.get("peers")), msg)
         msg = await self._call(req, timeout, remember)
         return Joined(lobby=LobbyInfo.from_wire(msg), you=Member.from_wire(msg.get("you")),
                       peers=members(msg.get("peers")), invite=msg.get("invite") or "")
 
-    def _remember(self, info: LobbyInfo, owner: bool, addr: str, password: str, peers: List[Member]) -> None:
+    def _remember(self, info: LobbyInfo, owner: bool, addr: str, password: str, peers: List[Member],
+                  creds: Dict[str, Any]) -> None:
         old = self._lobbies.get(info.id)
         if not password and old is not None:
             password = old.password
+        cred, owner_cred = creds.get("credential") or "", creds.get("owner_credential") or ""
+        if not cred and old is not None:
+            cred, owner_cred = old.credential, old.owner_credential
         self._lobbies[info.id] = _Membership(owner=owner or info.owner == self.you.id, info=info,
-                                             addr=addr, password=password, peers=list(peers))
+                                             addr=addr, password=password, peers=list(peers), credential=cred,
+                                             owner_credential=owner_cred)
 
     async def _call(self, req: Dict[str, Any], timeout: Optional[float],
                     on_reply: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
@@ -526,6 +533,8 @@ class Client:
                 m.info = info
                 m.owner = info.owner == self.you.id
                 m.peers = _next_peers(m.peers, ev, self.you.id)
+                if msg.get("owner_credential"):
+                    m.owner_credential = msg["owner_credential"]  # we own the lobby now
         self._push(ev)
 
     def _link_closed(self, link: _Link, reason: str) -> None:
@@ -601,11 +610,12 @@ class Client:
     async def _restore(self, link: _Link, deadline: float) -> None:
         owned, joined = [], []
         for lid, m in self._lobbies.items():
-            e: Dict[str, Any] = {"lobby": lid, "addr": m.addr}
+            e: Dict[str, Any] = {"lobby": lid, "addr": m.addr, "credential": m.credential}
             if m.password:
                 e["password"] = m.password
             if m.owner:
-                e.update(owner=True, game=m.info.game, name=m.info.name, capacity=m.info.capacity)
+                e.update(owner=True, game=m.info.game, name=m.info.name, capacity=m.info.capacity,
+                         owner_credential=m.owner_credential)
                 if m.info.meta:
                     e["meta"] = m.info.meta
                 if m.info.state == "started":
@@ -638,7 +648,7 @@ class Client:
                 if not err:
                     info = LobbyInfo.from_wire(r)
                     self._remember(info, info.owner == self.you.id, asked.get("addr", ""), asked.get("password", ""),
-                                   members(r.get("peers")))
+                                   members(r.get("peers")), r)
                     self._push(Event(kind=COORDINATOR_RESTARTED, lobby=info, peers=members(r.get("peers"))))
                 elif err.get("code") == errors.UNKNOWN_LOBBY and self._loop.time() < deadline:
                     retry.append(asked)  # its owner is not back yet
