@@ -114,7 +114,7 @@ var opFields = map[string]map[string]fieldKind{
 	"close":       {"lobby": reqStr},
 	"kick":        {"lobby": reqStr, "member": reqStr, "ban": boolean, "ban_ms": num},
 	"set_meta":    {"lobby": reqStr, "meta": {typ: "obj", required: true}},
-	"list":        {"game": str, "filter": obj},
+	"list":        {"game": str, "filter": obj, "after": str, "limit": num},
 	"resume":      {"v": reqNum, "member": reqStr, "token": reqStr},
 	"restore":     {"v": num, "player": str, "client": str, "member": str, "token": str, "key": str, "lobbies": {typ: "arr", required: true}},
 	"ping":        {},

@@ -23,6 +23,7 @@ type collector struct {
 	accepted, creates, joins, quickJoins             *prometheus.Desc
 	notices, slow, linksClosed, left, refused        *prometheus.Desc
 	resumes, restores, restored, rtt, snapshotFailed *prometheus.Desc
+	shed, lineBytes, lineEvictions, guesses          *prometheus.Desc
 }
 
 func newCollector(srv *lobby.Server) *collector {
@@ -49,12 +50,17 @@ func newCollector(srv *lobby.Server) *collector {
 		restored:       d("restored_total", "Lobbies or seats brought back by restore requests."),
 		rtt:            d("heartbeat_rtt_seconds", "Heartbeat round-trip time of every link."),
 		snapshotFailed: d("scrape_snapshot_failed", "1 when this scrape could not get the lobby counts in time."),
+		shed:           d("connections_shed_total", "Idle connections without a lobby closed at the connection cap to admit a new one."),
+		lineBytes:      d("partial_line_bytes", "Memory held by request lines still arriving, across all links."),
+		lineEvictions:  d("partial_line_evictions_total", "Links closed to keep partial request lines under the coordinator's budget."),
+		guesses:        d("credential_failures_total", "Resume tokens and restore credentials that did not match, by kind.", "kind"),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.connections, c.members, c.away, c.lobbies, c.accepted, c.creates, c.joins,
-		c.quickJoins, c.notices, c.slow, c.linksClosed, c.left, c.refused, c.resumes, c.restores, c.restored, c.rtt, c.snapshotFailed} {
+		c.quickJoins, c.notices, c.slow, c.linksClosed, c.left, c.refused, c.resumes, c.restores, c.restored, c.rtt, c.snapshotFailed,
+		c.shed, c.lineBytes, c.lineEvictions, c.guesses} {
 		ch <- d
 	}
 }
@@ -99,6 +105,11 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.resumes, m.Resumes)
 	counter(c.restores, m.Restores)
 	counter(c.restored, m.Restored)
+	counter(c.shed, m.Shed)
+	gauge(c.lineBytes, float64(m.LineBytes))
+	counter(c.lineEvictions, m.LineEvictions)
+	counter(c.guesses, m.TokenFailures, "token")
+	counter(c.guesses, m.CredentialFailures, "credential")
 	buckets := make(map[float64]uint64, len(lobby.RTTBuckets))
 	var cum uint64
 	for i, le := range lobby.RTTBuckets {

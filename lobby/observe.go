@@ -98,6 +98,17 @@ type Metrics struct {
 	Refused map[string]uint64
 	// RTT is the heartbeat round-trip histogram of every link.
 	RTT RTTHistogram
+	// Shed counts idle connections without a lobby closed at the
+	// connection cap to admit a new one.
+	Shed uint64
+	// LineBytes is the memory held now by request lines still arriving
+	// (a gauge), LineEvictions the connections closed to keep it under
+	// the coordinator's LineBudget.
+	LineBytes, LineEvictions uint64
+	// TokenFailures and CredentialFailures count resume/restore attempts
+	// with a wrong token, and restores without a valid seat or owner
+	// credential: guesses, logged at most once a second.
+	TokenFailures, CredentialFailures uint64
 }
 
 // observer is the Server's part for operators (see the file comment).
@@ -190,6 +201,11 @@ func (s *Server) Metrics() Metrics {
 	}
 	m.RTT.Count = o.rttCount.Load()
 	m.RTT.Sum = time.Duration(o.rttSum.Load())
+	m.Shed = uint64(s.shedCount.Load())
+	if s.lines != nil {
+		m.LineBytes, m.LineEvictions = uint64(s.lines.Used()), uint64(s.lines.Evicted())
+	}
+	m.TokenFailures, m.CredentialFailures = uint64(s.guesses.tokens.Load()), uint64(s.guesses.creds.Load())
 	return m
 }
 

@@ -54,6 +54,7 @@ func (s *Server) restore(sess *session, req *request) {
 			continue
 		}
 		notices = append(notices, ns...)
+		s.obs.restored.Add(1)
 		results[i] = restoreResult{lobbyState: stateOf(l.Info()), Peers: peersAs(l, m.id, sess.local),
 			seatCredentials: s.creds.forSeat(l, m.id)}
 	}
