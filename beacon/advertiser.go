@@ -20,9 +20,6 @@ import (
 const (
 	// DefaultInterval is the mean time between periodic announcements.
 	DefaultInterval = 1500 * time.Millisecond
-	// DefaultAnswerInterval is the least time between two answers to the
-	// same querier (address and port).
-	DefaultAnswerInterval = 100 * time.Millisecond
 	// MaxAdvertisedLobbies bounds the lobbies one Advertiser holds (a
 	// coordinator daemon holds many).
 	MaxAdvertisedLobbies = 1024
@@ -57,9 +54,19 @@ type AdvertiserConfig struct {
 	// 3 × (Interval + Jitter): 6 s by default, so two lost announcements
 	// in a row do not make a lobby flicker.
 	TTL time.Duration
-	// AnswerInterval is the least time between answers to one querier;
-	// 0 means DefaultAnswerInterval.
-	AnswerInterval time.Duration
+	// AnswerBytesPerSource bounds the unicast answers one source address
+	// gets, in IP bytes per second (bursts of two seconds' worth); 0
+	// means DefaultAnswerBytesPerSource. Per address, not per port: a
+	// forger picks ports at will.
+	AnswerBytesPerSource int
+	// AnswerBytesPerInterface and AnswersPerInterface bound the unicast
+	// answers sent on one interface in all, in IP bytes and in datagrams
+	// per second (bursts of two seconds' worth); 0 means
+	// DefaultAnswerBytesPerInterface and DefaultAnswersPerInterface.
+	// Queries past them are answered by multicast instead, at most once
+	// per MulticastAnswerInterval (see PROTOCOL.md, "Answers").
+	AnswerBytesPerInterface int
+	AnswersPerInterface     int
 	// Coordinator, when set, is announced beside the lobbies: a
 	// coordinator daemon telling hosts where it listens. It is withdrawn
 	// when the Advertiser stops.
@@ -87,31 +94,51 @@ type AdvertiserConfig struct {
 // DefaultAdvertiserConfig returns the LAN defaults spelled out.
 func DefaultAdvertiserConfig() AdvertiserConfig {
 	return AdvertiserConfig{
-		Interval:       DefaultInterval,
-		Jitter:         DefaultInterval / 3,
-		TTL:            6 * time.Second,
-		AnswerInterval: DefaultAnswerInterval,
-		ReplayWindow:   DefaultReplayWindow,
+		Interval:                DefaultInterval,
+		Jitter:                  DefaultInterval / 3,
+		TTL:                     6 * time.Second,
+		AnswerBytesPerSource:    DefaultAnswerBytesPerSource,
+		AnswerBytesPerInterface: DefaultAnswerBytesPerInterface,
+		AnswersPerInterface:     DefaultAnswersPerInterface,
+		ReplayWindow:            DefaultReplayWindow,
 	}
 }
 
 // AdvertiserStats are an Advertiser's counters.
 type AdvertiserStats struct {
-	Sent        uint64 // packets sent (a multicast counts once)
-	SendErrors  uint64 // sends that failed on every interface
-	Queries     uint64 // queries received
-	Answers     uint64 // queries answered
-	RateLimited uint64 // queries not answered: same querier too soon
-	OffLink     uint64 // queries not answered: source not on the link
-	QueueDrops  uint64 // queries dropped: answer queue full
-	Malformed   uint64 // packets that failed to decode
+	Sent       uint64 // packets sent (a multicast counts once)
+	SendErrors uint64 // sends that failed on every interface
+	// SendDrops counts answer datagrams dropped because the socket's send
+	// buffer was full (sends never wait; SendErrors counts them too).
+	SendDrops uint64
+	Queries   uint64 // queries received
+	Answers   uint64 // queries answered by unicast
+	// Truncated counts unicast answers cut to their bound with more
+	// lobbies left (FlagMore): the querier asks for them.
+	Truncated uint64
+	// RateLimited counts queries not answered by unicast because their
+	// source address spent its budget (AnswerBytesPerSource).
+	RateLimited uint64
+	// OverBudget counts queries not answered by unicast because their
+	// interface spent its budget (AnswerBytesPerInterface,
+	// AnswersPerInterface); they are answered by multicast instead.
+	OverBudget uint64
+	// TooSmall counts queries too small to earn any lobby (an answer is
+	// at most MaxAmplification times the query).
+	TooSmall uint64
+	// MulticastAnswers counts answers multicast for queries over budget.
+	MulticastAnswers uint64
+	OffLink          uint64 // queries not answered: source not on the link
+	QueueDrops       uint64 // queries dropped: answer queue full
+	Malformed        uint64 // packets that failed to decode
 	// With a Key, queries not answered because they are unsigned, signed
 	// with another key (or altered), or signed outside ReplayWindow.
 	Unsigned, BadSignature, BadTimestamp uint64
 }
 
 type advertiserCounters struct {
-	sent, sendErrors, queries, answers, rateLimited, offLink, queueDrops, malformed atomic.Uint64
+	sent, sendErrors, sendDrops, queries, answers, truncated, rateLimited, overBudget, tooSmall,
+	multicastAnswers, offLink, queueDrops, malformed atomic.Uint64
 }
 
 // Advertiser announces lobbies: at once when one is set or changed, then
@@ -126,8 +153,9 @@ type Advertiser struct {
 	kick chan struct{} // wakes Run to send changes
 	net  *netutil.Tracker
 
-	lobbiesMu sync.Mutex // guards lobbies, dirty and gone
+	lobbiesMu sync.Mutex // guards lobbies, sorted, dirty and gone
 	lobbies   map[string]Lobby
+	sorted    []Lobby          // lobbies by id, for answers; nil when stale
 	dirty     map[string]bool  // set or changed since last sent
 	gone      map[string]Lobby // removed, goodbye not sent yet
 
@@ -142,12 +170,15 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 	if cfg.Net, err = cfg.Net.withDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Interval < 0 || cfg.TTL < 0 || cfg.AnswerInterval < 0 || cfg.ReplayWindow < 0 {
-		return nil, errors.New("beacon: negative Interval, TTL, AnswerInterval or ReplayWindow")
+	if cfg.Interval < 0 || cfg.TTL < 0 || cfg.ReplayWindow < 0 || cfg.AnswerBytesPerSource < 0 ||
+		cfg.AnswerBytesPerInterface < 0 || cfg.AnswersPerInterface < 0 {
+		return nil, errors.New("beacon: negative Interval, TTL, ReplayWindow or answer budget")
 	}
 	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultReplayWindow)
 	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
-	cfg.AnswerInterval = cmp.Or(cfg.AnswerInterval, DefaultAnswerInterval)
+	cfg.AnswerBytesPerSource = cmp.Or(cfg.AnswerBytesPerSource, DefaultAnswerBytesPerSource)
+	cfg.AnswerBytesPerInterface = cmp.Or(cfg.AnswerBytesPerInterface, DefaultAnswerBytesPerInterface)
+	cfg.AnswersPerInterface = cmp.Or(cfg.AnswersPerInterface, DefaultAnswersPerInterface)
 	switch {
 	case cfg.Jitter == 0:
 		cfg.Jitter = cfg.Interval / 3
@@ -213,6 +244,7 @@ func (a *Advertiser) Set(l Lobby) error {
 		return ErrTooManyLobbies
 	}
 	a.lobbies[l.ID] = l
+	a.sorted = nil
 	a.dirty[l.ID] = true
 	delete(a.gone, l.ID)
 	a.lobbiesMu.Unlock()
@@ -229,6 +261,7 @@ func (a *Advertiser) Remove(id string) error {
 	l, ok := a.lobbies[id]
 	if ok {
 		delete(a.lobbies, id)
+		a.sorted = nil
 		delete(a.dirty, id)
 		a.gone[id] = l
 	}
@@ -251,9 +284,10 @@ func (a *Advertiser) Lobbies() []Lobby {
 func (a *Advertiser) Stats() AdvertiserStats {
 	s := &a.stats
 	return AdvertiserStats{
-		Sent: s.sent.Load(), SendErrors: s.sendErrors.Load(), Queries: s.queries.Load(),
-		Answers: s.answers.Load(), RateLimited: s.rateLimited.Load(), OffLink: s.offLink.Load(),
-		QueueDrops: s.queueDrops.Load(), Malformed: s.malformed.Load(),
+		Sent: s.sent.Load(), SendErrors: s.sendErrors.Load(), SendDrops: s.sendDrops.Load(), Queries: s.queries.Load(),
+		Answers: s.answers.Load(), Truncated: s.truncated.Load(), RateLimited: s.rateLimited.Load(),
+		OverBudget: s.overBudget.Load(), TooSmall: s.tooSmall.Load(), MulticastAnswers: s.multicastAnswers.Load(),
+		OffLink: s.offLink.Load(), QueueDrops: s.queueDrops.Load(), Malformed: s.malformed.Load(),
 		Unsigned: a.sig.unsigned.Load(), BadSignature: a.sig.badSignature.Load(),
 		BadTimestamp: a.sig.badTimestamp.Load(),
 	}
@@ -307,23 +341,42 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("beacon: advertiser: %w", err)
 	}
+	// Answers go out from a port of our own: a full send buffer of
+	// answers queued for unresolvable destinations never holds up the
+	// announcements, and follow-up queries (Packet.After) come back to
+	// it by unicast, which on the shared group port could reach another
+	// process.
+	answers, err := a.cfg.listen(false, st.Ifaces)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("beacon: advertiser: %w", err)
+	}
 	a.life.MarkReady()
 	queries := make(chan received, queryQueueLen)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go a.readLoop(&wg, conn, queries)
+	for _, c := range []packetConn{conn, answers} {
+		wg.Add(1)
+		go a.readLoop(&wg, c, queries)
+	}
 	defer func() {
 		conn.Close()
+		answers.Close()
 		wg.Wait()
 	}()
 
-	r := &advRun{a: a, conn: conn, ifaces: st.Ifaces, seq: rand.Uint32(), limiter: newRateLimiter(a.cfg.AnswerInterval)}
+	r := &advRun{a: a, conn: conn, answers: answers, ifaces: st.Ifaces, seq: rand.Uint32(), limiter: newAnswerLimiter(answerLimits{
+		perSource: float64(a.cfg.AnswerBytesPerSource), perIface: float64(a.cfg.AnswerBytesPerInterface),
+		packetsPerIface: float64(a.cfg.AnswersPerInterface),
+	})}
 	r.send(true)
 	timer := time.NewTimer(a.period())
 	defer timer.Stop()
 	repeat := time.NewTimer(time.Hour)
 	repeat.Stop()
 	defer repeat.Stop()
+	fallback := time.NewTimer(time.Hour)
+	fallback.Stop()
+	defer fallback.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -335,13 +388,20 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		case <-a.kick:
 			r.send(false)
 		case q := <-queries:
-			r.answer(q)
+			if d, ok := r.answer(q); ok {
+				fallback.Reset(d)
+			}
+		case <-fallback.C:
+			if d, ok := r.multicastAnswers(); ok {
+				fallback.Reset(d)
+			}
 		case <-a.net.Changes():
 			st, changes := a.net.Refresh()
 			if len(changes) == 0 {
 				continue
 			}
 			conn.SetIfaces(st.Ifaces)
+			answers.SetIfaces(st.Ifaces)
 			r.ifaces = st.Ifaces
 			if slices.ContainsFunc(changes, func(c netutil.IfaceChange) bool { return !c.Removed() }) {
 				r.send(true)
@@ -384,10 +444,12 @@ func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries chan<
 // advRun is the state of one Run, owned by its goroutine.
 type advRun struct {
 	a       *Advertiser
-	conn    packetConn
+	conn    packetConn // the group port: announcements
+	answers packetConn // a port of our own: unicast answers
 	ifaces  []netutil.Iface
 	seq     uint32
-	limiter *rateLimiter
+	limiter *answerLimiter
+	mcast   multicastAnswers
 }
 
 // send multicasts pending goodbyes, then the changed lobbies, or with all
@@ -458,46 +520,6 @@ func (r *advRun) count(err error, kind Kind, dst netip.AddrPort) {
 	// flood the log every period.
 	if n := s.sendErrors.Add(1); n&(n-1) == 0 {
 		r.a.log.Warn("beacon: send failed", "kind", kind, "dst", dst, "failures", n, "err", err)
-	}
-}
-
-// answer replies to a query by unicast to its source: every lobby of the
-// asked game in as few packets as fit, and the coordinator if any.
-func (r *advRun) answer(q received) {
-	a := r.a
-	if !r.onLink(q.src.Addr(), q.ifIndex) {
-		a.stats.offLink.Add(1)
-		return
-	}
-	if !r.limiter.allow(a.cfg.now(), q.src) {
-		a.stats.rateLimited.Add(1)
-		return
-	}
-	a.lobbiesMu.Lock()
-	lobbies := sortedLobbies(a.lobbies, q.pkt.Game)
-	a.lobbiesMu.Unlock()
-	var pkts [][]byte
-	r.seq++
-	if len(lobbies) > 0 {
-		var err error
-		pkts, err = a.sig.pack(&Packet{Kind: KindAnnounce, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Lobbies: lobbies})
-		if err != nil {
-			a.log.Error("beacon: cannot encode answer", "err", err)
-			return
-		}
-	}
-	if c := a.cfg.Coordinator; c != nil {
-		b, err := a.sig.encode(&Packet{Kind: KindCoordinator, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Coordinator: c})
-		if err == nil {
-			pkts = append(pkts, b)
-		}
-	}
-	if len(pkts) == 0 {
-		return
-	}
-	a.stats.answers.Add(1)
-	for _, b := range pkts {
-		r.count(r.conn.SendTo(b, q.src), KindAnnounce, q.src)
 	}
 }
 

@@ -24,6 +24,9 @@ const (
 	RecvQueueLen = 256
 	// SourceName is LobbyInfo.Source for lobbies heard by a Browser.
 	SourceName = "beacon"
+	// maxFollowUps bounds the follow-up queries (for the rest of answers
+	// cut with FlagMore) sent between two queries of our own.
+	maxFollowUps = 256
 )
 
 // queryRepeats are the delays, after the first query, of the repeats that
@@ -258,10 +261,14 @@ func (b *Browser) Run(ctx context.Context) error {
 	repeat := time.NewTimer(time.Hour)
 	defer repeat.Stop()
 	repeats := 0
+	// followed holds the follow-ups sent since the last query, by the
+	// lobby id they ask after.
+	followed := make(map[string]bool)
 	// queries sends the first query and schedules its repeats: at start
 	// and when the network changed.
 	queries := func() {
 		b.sendQuery(querier, query, len(names) > 0)
+		clear(followed)
 		repeat.Reset(queryRepeats[0])
 		repeats = 1
 	}
@@ -286,17 +293,22 @@ func (b *Browser) Run(ctx context.Context) error {
 				return t.observe(now, &r.pkt, r.src, names[r.ifIndex])
 			})
 			b.resetExpiry(expiry)
+			if r.pkt.Kind == KindAnnounce && r.pkt.Flags&(FlagReply|FlagMore) == FlagReply|FlagMore {
+				b.followUp(querier, r, followed)
+			}
 		case <-expiry.C:
 			b.apply(func(t *table, now time.Time) []Event { return t.expire(now) })
 			b.resetExpiry(expiry)
 		case <-repeat.C:
 			b.sendQuery(querier, query, len(names) > 0)
+			clear(followed)
 			if repeats < len(queryRepeats) {
 				repeat.Reset(queryRepeats[repeats] - queryRepeats[repeats-1])
 				repeats++
 			}
 		case <-b.kick:
 			b.sendQuery(querier, query, len(names) > 0)
+			clear(followed)
 		case <-b.net.Changes():
 			st, changes := b.net.Refresh()
 			if len(changes) == 0 {
@@ -350,7 +362,7 @@ func (b *Browser) sendQuery(c packetConn, query *Packet, haveIfaces bool) {
 	if !haveIfaces {
 		return
 	}
-	pkt, err := b.sig.encode(query)
+	pkt, err := b.sig.encodeQuery(query)
 	if err != nil {
 		b.log.Error("beacon: cannot encode query", "err", err) // a bug: the game is validated
 		return
@@ -361,6 +373,30 @@ func (b *Browser) sendQuery(c packetConn, query *Packet, haveIfaces bool) {
 	b.stats.queries.Add(1)
 	if err := c.SendMulticast(pkt); err != nil {
 		b.log.Warn("beacon: query failed", "err", err)
+	}
+}
+
+// followUp asks the sender of r, an answer cut to its bound (FlagMore),
+// for the lobbies after its last one, by unicast to the port it answered
+// from. Each is asked once per query of ours (an answer over IPv4 and its
+// twin over IPv6 end at the same id), at most maxFollowUps in all.
+func (b *Browser) followUp(c packetConn, r received, sent map[string]bool) {
+	var last string
+	for _, l := range r.pkt.Lobbies {
+		last = max(last, l.ID)
+	}
+	if sent[last] || len(sent) >= maxFollowUps {
+		return // asked already, maybe over the other family
+	}
+	sent[last] = true
+	pkt, err := b.sig.encodeQuery(&Packet{Kind: KindQuery, Game: b.cfg.Game, After: last})
+	if err != nil {
+		b.log.Error("beacon: cannot encode follow-up query", "err", err)
+		return
+	}
+	b.stats.queries.Add(1)
+	if err := c.SendTo(pkt, r.src); err != nil {
+		b.log.Debug("beacon: follow-up query failed", "to", r.src, "err", err)
 	}
 }
 

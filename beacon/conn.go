@@ -106,6 +106,7 @@ type received struct {
 	pkt     Packet
 	src     netip.AddrPort
 	ifIndex int
+	size    int // the datagram's length (UDP payload)
 }
 
 // readPackets reads datagrams from c until it is closed, decodes them, and
@@ -128,6 +129,6 @@ func readPackets(c packetConn, malformed *atomic.Uint64, log *slog.Logger, handl
 			}
 			continue
 		}
-		handle(buf[:n], tail, received{pkt: p, src: src, ifIndex: ifIndex})
+		handle(buf[:n], tail, received{pkt: p, src: src, ifIndex: ifIndex, size: n})
 	}
 }

@@ -119,35 +119,58 @@ func TestMergeSlowConsumer(t *testing.T) {
 	}
 }
 
-func TestRateLimiter(t *testing.T) {
-	r := newRateLimiter(100 * time.Millisecond)
-	a := netip.MustParseAddrPort("10.0.0.1:5000")
-	b := netip.MustParseAddrPort("10.0.0.1:5001")
-	for _, tt := range []struct {
-		at   time.Duration
-		src  netip.AddrPort
-		want bool
-	}{
-		{0, a, true}, {0, b, true}, {50 * time.Millisecond, a, false},
-		{99 * time.Millisecond, a, false}, {100 * time.Millisecond, a, true}, {150 * time.Millisecond, a, false},
-	} {
-		if got := r.allow(t0.Add(tt.at), tt.src); got != tt.want {
-			t.Errorf("allow(%v, %v) = %v", tt.at, tt.src, got)
+// TestAnswerLimiter: budgets per source address (every port alike) and
+// per interface, refilled with time up to two seconds' worth; the
+// binding one is reported; a flood of forged sources keeps the state
+// bounded, and idle sources are forgotten to make room.
+func TestAnswerLimiter(t *testing.T) {
+	l := newAnswerLimiter(answerLimits{perSource: 1000, perIface: 3000, packetsPerIface: 4})
+	a := netip.MustParseAddr("10.0.0.1")
+	b := netip.MustParseAddr("10.0.0.2")
+	bytes, packets, binding := l.allowance(t0, a, 1)
+	if bytes != 2000 || packets != 8 || binding != bySource {
+		t.Fatalf("fresh: %d bytes, %d packets, %v", bytes, packets, binding)
+	}
+	l.spend(a, 1, 1990, 2)
+	if bytes, _, binding = l.allowance(t0, a, 1); bytes != 10 || binding != bySource {
+		t.Fatalf("spent: %d bytes, %v", bytes, binding)
+	}
+	if bytes, _, _ = l.allowance(t0.Add(500*time.Millisecond), a, 1); bytes != 510 {
+		t.Fatalf("refilled: %d bytes", bytes)
+	}
+	// Per interface, whoever asks: bytes, then datagrams.
+	l = newAnswerLimiter(answerLimits{perSource: 1e6, perIface: 1000, packetsPerIface: 4})
+	if bytes, packets, binding = l.allowance(t0, a, 1); bytes != 2000 || packets != 8 || binding != byInterface {
+		t.Fatalf("interface: %d bytes, %d packets, %v", bytes, packets, binding)
+	}
+	l.spend(a, 1, 1500, 7)
+	if bytes, packets, binding = l.allowance(t0, b, 1); bytes != 500 || packets != 1 || binding != byInterface {
+		t.Fatalf("interface spent: %d bytes, %d packets, %v", bytes, packets, binding)
+	}
+	l.spend(b, 1, 100, 1)
+	if bytes, packets, _ = l.allowance(t0, b, 1); packets != 0 || bytes != 0 {
+		t.Fatalf("no datagram left: %d bytes, %d packets", bytes, packets)
+	}
+	if _, packets, _ = l.allowance(t0, b, 2); packets != 8 {
+		t.Fatalf("another interface: %d packets", packets)
+	}
+	// A flood of forged sources, each spending: bounded, and new ones
+	// refused while all are busy; once idle (full again) they are
+	// forgotten.
+	l = newAnswerLimiter(answerLimits{perSource: 100, perIface: 1e9, packetsPerIface: 1e9})
+	for i := range maxQueriers + 10 {
+		src := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
+		if n, _, _ := l.allowance(t0, src, 1); n > 0 {
+			l.spend(src, 1, n, 1)
 		}
 	}
-	// A flood of forged sources: bounded state, and new ones refused while
-	// all are recent.
-	r = newRateLimiter(100 * time.Millisecond)
-	for i := range maxQueriers + 10 {
-		r.allow(t0, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 1))
+	if len(l.sources) != maxQueriers {
+		t.Fatalf("%d sources tracked", len(l.sources))
 	}
-	if len(r.last) != maxQueriers {
-		t.Fatalf("%d sources tracked", len(r.last))
+	if n, _, binding := l.allowance(t0, a, 1); n != 0 || binding != bySource {
+		t.Fatalf("new source allowed %d while full of busy ones", n)
 	}
-	if r.allow(t0, a) {
-		t.Fatal("new source allowed while full of recent ones")
-	}
-	if !r.allow(t0.Add(time.Second), a) || len(r.last) != 1 {
-		t.Fatalf("old entries not pruned: %d", len(r.last))
+	if n, _, _ := l.allowance(t0.Add(3*time.Second), a, 1); n != 200 || len(l.sources) != 1 {
+		t.Fatalf("idle entries not forgotten: %d tracked, %d allowed", len(l.sources), n)
 	}
 }

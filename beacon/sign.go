@@ -260,6 +260,25 @@ func (s *signing) pack(p *Packet) ([][]byte, error) {
 	return pkts, nil
 }
 
+// encodeQuery is Encode for a query, padded (tlvPadding) so that with its
+// signature it fills MaxPacketSize: an answer is at most MaxAmplification
+// times the query, and a full one takes a full query.
+func (s *signing) encodeQuery(p *Packet) ([]byte, error) {
+	b, err := Encode(p)
+	if err != nil {
+		return nil, err
+	}
+	room := MaxPacketSize
+	if !s.key.IsZero() {
+		room -= SignedOverhead
+	}
+	b = appendPadding(b, room-len(b))
+	if s.key.IsZero() {
+		return b, nil
+	}
+	return s.key.SignPacket(b, s.now())
+}
+
 // encode is Encode, signed.
 func (s *signing) encode(p *Packet) ([]byte, error) {
 	b, err := Encode(p)
