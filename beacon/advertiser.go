@@ -50,9 +50,10 @@ type AdvertiserConfig struct {
 	// the default interval), negative means none.
 	Jitter time.Duration
 	// TTL is how long receivers keep a lobby without hearing from it,
-	// rounded up to whole seconds; 0 means three of the longest periods,
-	// 3 × (Interval + Jitter): 6 s by default, so two lost announcements
-	// in a row do not make a lobby flicker.
+	// rounded up to whole seconds, at most MaxTTL (what browsers accept);
+	// 0 means three of the longest periods, 3 × (Interval + Jitter), up to
+	// MaxTTL: 6 s by default, so two lost announcements in a row do not
+	// make a lobby flicker. Keep Interval + Jitter under MaxTTL/2.
 	TTL time.Duration
 	// AnswerBytesPerSource bounds the unicast answers one source address
 	// gets, in IP bytes per second (bursts of two seconds' worth); 0
@@ -188,12 +189,12 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		return nil, fmt.Errorf("beacon: Jitter %v not below Interval %v", cfg.Jitter, cfg.Interval)
 	}
 	if cfg.TTL == 0 {
-		cfg.TTL = 3 * (cfg.Interval + cfg.Jitter)
+		cfg.TTL = min(3*(cfg.Interval+cfg.Jitter), MaxTTL)
+	}
+	if cfg.TTL > MaxTTL {
+		return nil, fmt.Errorf("beacon: TTL %v over MaxTTL (%v), which browsers cap it to", cfg.TTL, MaxTTL)
 	}
 	secs := (cfg.TTL + time.Second - 1) / time.Second
-	if secs > 65535 {
-		return nil, fmt.Errorf("beacon: TTL %v over 65535 s", cfg.TTL)
-	}
 	if c := cfg.Coordinator; c != nil {
 		if err := validate(&Packet{Kind: KindCoordinator, Coordinator: c}); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)

@@ -53,7 +53,7 @@ func TestAdvertiserAnnounces(t *testing.T) {
 	go func() { errc <- a.Run(context.Background()) }()
 
 	p, src := tap.nextKind(t, KindAnnounce)
-	if src != netip.AddrPortFrom(h1.v4, DefaultPort) || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "early" || p.TTLSeconds != 4*3600 {
+	if src != netip.AddrPortFrom(h1.v4, DefaultPort) || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "early" || p.TTLSeconds != uint16(MaxTTL/time.Second) {
 		t.Fatalf("first announce %+v from %v", p, src)
 	}
 	l := testLobby("a")

@@ -9,6 +9,7 @@ package beacon
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -113,5 +114,69 @@ func TestLabAttackAmplification(t *testing.T) {
 				t.Errorf("amplification %.2f×, bound 3×", ratio)
 			}
 		})
+	}
+}
+
+// TestLabAttackTableFlood (row 4): a host floods the LAN with 5,000 fake
+// lobbies announced with the longest TTL (65,535 s), from its own address
+// and 20 forged ones, again every half second. A lobby created meanwhile
+// on another host appears in a browser within 2 s.
+func TestLabAttackTableFlood(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 3})
+	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	spoof, err := h2.Spoofer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := labBrowser(t, h3, BrowserConfig{})
+	a := labAdvertiser(t, h1, AdvertiserConfig{}, testLobby("warm-up"))
+	testutil.WaitFor(t, waitTimeout, "warm-up lobby", func() bool { return len(b.Lobbies()) == 1 })
+
+	sources := []netip.Addr{h2.IPv4}
+	for i := range 20 {
+		sources = append(sources, netip.AddrFrom4([4]byte{198, 18, 1, byte(50 + i)}))
+	}
+	fakes := floodLobbies(5000, "fake")
+	per := len(fakes) / len(sources)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for round := uint32(1); round <= 20; round++ { // 10 s at most
+			for i, src := range sources {
+				pkts, err := Pack(&Packet{Kind: KindAnnounce, Seq: round, TTLSeconds: 65535, Lobbies: fakes[i*per : (i+1)*per]})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, p := range pkts {
+					if _, err := spoof.SendUDP(netip.AddrPortFrom(src, DefaultPort), beaconGroup4, 1, p); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond): // pacing the attacker
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	testutil.WaitFor(t, waitTimeout, "the flood in the browser's table", func() bool { return len(b.Lobbies()) >= 4000 })
+
+	start := time.Now()
+	real := testLobby("real")
+	if err := a.Set(real); err != nil {
+		t.Fatal(err)
+	}
+	seen := func() bool { return slices.ContainsFunc(b.Lobbies(), func(l LobbyInfo) bool { return l.ID == "real" }) }
+	testutil.WaitFor(t, 10*time.Second, "the real lobby", seen)
+	took := time.Since(start)
+	s := b.Stats()
+	t.Logf("real lobby seen %v after its creation, among %d lobbies; browser %+v", took.Round(time.Millisecond), len(b.Lobbies()), s)
+	if took > 2*time.Second {
+		t.Errorf("real lobby appeared after %v, bound 2 s", took)
 	}
 }

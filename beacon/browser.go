@@ -42,7 +42,14 @@ type BrowserConfig struct {
 	// carries it, so other games' hosts do not answer.
 	Game string
 	// MaxLobbies bounds the lobbies tracked; 0 means DefaultMaxLobbies.
-	MaxLobbies int
+	// MaxTableBytes bounds their memory (each lobby counted as 192 bytes
+	// plus its id, game and name); 0 means DefaultMaxTableBytes. When
+	// either is reached, a lobby heard from a source (an IPv4 address, an
+	// IPv6 /64) holding less of the table than the heaviest source takes
+	// the place of one of that source's; otherwise it is dropped and
+	// counted.
+	MaxLobbies    int
+	MaxTableBytes int
 	// Key, when set (NewKey), signs the queries and makes the Browser
 	// ignore every packet not signed with the same key; the zero Key
 	// signs nothing and accepts signed and unsigned packets alike.
@@ -63,7 +70,7 @@ type BrowserConfig struct {
 
 // DefaultBrowserConfig returns the defaults spelled out.
 func DefaultBrowserConfig() BrowserConfig {
-	return BrowserConfig{MaxLobbies: DefaultMaxLobbies, ReplayWindow: DefaultReplayWindow}
+	return BrowserConfig{MaxLobbies: DefaultMaxLobbies, MaxTableBytes: DefaultMaxTableBytes, ReplayWindow: DefaultReplayWindow}
 }
 
 // BrowserStats are a Browser's counters.
@@ -71,7 +78,8 @@ type BrowserStats struct {
 	Packets    uint64 // beacon packets decoded
 	Malformed  uint64 // packets that failed to decode
 	QueueDrops uint64 // packets dropped: receive queue full
-	TableFull  uint64 // lobbies dropped: MaxLobbies tracked
+	TableFull  uint64 // lobbies dropped: table full, their source the heaviest
+	Evicted    uint64 // lobbies dropped for a lighter source's (table full)
 	Stale      uint64 // packets older than what was already seen
 	Coalesced  uint64 // events merged into a pending one (slow consumer)
 	EventDrops uint64 // events dropped (should stay 0; see coalescer)
@@ -120,10 +128,11 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 			return nil, fmt.Errorf("beacon: %w", err)
 		}
 	}
-	if cfg.MaxLobbies < 0 || cfg.ReplayWindow < 0 {
-		return nil, errors.New("beacon: negative MaxLobbies or ReplayWindow")
+	if cfg.MaxLobbies < 0 || cfg.MaxTableBytes < 0 || cfg.ReplayWindow < 0 {
+		return nil, errors.New("beacon: negative MaxLobbies, MaxTableBytes or ReplayWindow")
 	}
 	cfg.MaxLobbies = cmp.Or(cfg.MaxLobbies, DefaultMaxLobbies)
+	cfg.MaxTableBytes = cmp.Or(cfg.MaxTableBytes, DefaultMaxTableBytes)
 	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultReplayWindow)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.now == nil {
@@ -133,6 +142,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 		cfg.listen = cfg.Net.listener(cfg.Logger)
 	}
 	t := newTable(cfg.Game, cfg.MaxLobbies, SourceName)
+	t.maxBytes = cfg.MaxTableBytes
 	if !cfg.Key.IsZero() {
 		// A captured packet passes the signature check until its
 		// timestamp is a window behind our clock, and it may have been
@@ -185,7 +195,7 @@ func (b *Browser) Stats() BrowserStats {
 	return BrowserStats{
 		Packets: b.stats.packets.Load(), Malformed: b.stats.malformed.Load(),
 		QueueDrops: b.stats.queueDrops.Load(), Queries: b.stats.queries.Load(),
-		TableFull: b.table.tableFull, Stale: b.table.stale,
+		TableFull: b.table.tableFull, Evicted: b.table.evicted, Stale: b.table.stale,
 		Coalesced: b.queue.coalesced, EventDrops: b.queue.dropped,
 		Unsigned: b.sig.unsigned.Load(), BadSignature: b.sig.badSignature.Load(),
 		BadTimestamp: b.sig.badTimestamp.Load(),
