@@ -23,8 +23,11 @@ const (
 	// MaxAdvertisedLobbies bounds the lobbies one Advertiser holds (a
 	// coordinator daemon holds many).
 	MaxAdvertisedLobbies = 1024
-	// queryQueueLen bounds queries waiting for an answer; more are dropped.
-	queryQueueLen = 32
+	// queryQueueLen bounds queries waiting for an answer, claimQueueLen
+	// announcements about our lobbies waiting to be checked (at most
+	// MaxPacketSize each); more are dropped.
+	queryQueueLen = 64
+	claimQueueLen = 32
 	// changeRepeat is when the announcement made at once on a network
 	// change (a new interface or address) is repeated: a browser switches
 	// a lobby to another address of the same rank once two packets in a
@@ -129,9 +132,16 @@ type AdvertiserStats struct {
 	TooSmall uint64
 	// MulticastAnswers counts answers multicast for queries over budget.
 	MulticastAnswers uint64
-	OffLink          uint64 // queries not answered: source not on the link
-	QueueDrops       uint64 // queries dropped: answer queue full
-	Malformed        uint64 // packets that failed to decode
+	// Refutations counts announcements made at once because another
+	// host claimed something false about one of our lobbies (a forged
+	// announcement or goodbye).
+	Refutations uint64
+	// Claims counts announcements and goodbyes about our lobbies made
+	// by another host (or forged with our address) that were refuted.
+	Claims     uint64
+	OffLink    uint64 // queries not answered: source not on the link
+	QueueDrops uint64 // queries dropped: answer queue full
+	Malformed  uint64 // packets that failed to decode
 	// With a Key, queries not answered because they are unsigned, signed
 	// with another key (or altered), or signed outside ReplayWindow.
 	Unsigned, BadSignature, BadTimestamp uint64
@@ -139,7 +149,7 @@ type AdvertiserStats struct {
 
 type advertiserCounters struct {
 	sent, sendErrors, sendDrops, queries, answers, truncated, rateLimited, overBudget, tooSmall,
-	multicastAnswers, offLink, queueDrops, malformed atomic.Uint64
+	multicastAnswers, refutations, claims, offLink, queueDrops, malformed atomic.Uint64
 }
 
 // Advertiser announces lobbies: at once when one is set or changed, then
@@ -288,6 +298,7 @@ func (a *Advertiser) Stats() AdvertiserStats {
 		Sent: s.sent.Load(), SendErrors: s.sendErrors.Load(), SendDrops: s.sendDrops.Load(), Queries: s.queries.Load(),
 		Answers: s.answers.Load(), Truncated: s.truncated.Load(), RateLimited: s.rateLimited.Load(),
 		OverBudget: s.overBudget.Load(), TooSmall: s.tooSmall.Load(), MulticastAnswers: s.multicastAnswers.Load(),
+		Refutations: s.refutations.Load(), Claims: s.claims.Load(),
 		OffLink: s.offLink.Load(), QueueDrops: s.queueDrops.Load(), Malformed: s.malformed.Load(),
 		Unsigned: a.sig.unsigned.Load(), BadSignature: a.sig.badSignature.Load(),
 		BadTimestamp: a.sig.badTimestamp.Load(),
@@ -354,10 +365,11 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	}
 	a.life.MarkReady()
 	queries := make(chan received, queryQueueLen)
+	claims := make(chan received, claimQueueLen)
 	var wg sync.WaitGroup
 	for _, c := range []packetConn{conn, answers} {
 		wg.Add(1)
-		go a.readLoop(&wg, c, queries)
+		go a.readLoop(&wg, c, queries, claims)
 	}
 	defer func() {
 		conn.Close()
@@ -378,6 +390,9 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	fallback := time.NewTimer(time.Hour)
 	fallback.Stop()
 	defer fallback.Stop()
+	refute := time.NewTimer(time.Hour)
+	refute.Stop()
+	defer refute.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -395,6 +410,14 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		case <-fallback.C:
 			if d, ok := r.multicastAnswers(); ok {
 				fallback.Reset(d)
+			}
+		case c := <-claims:
+			if d, ok := r.claim(c); ok {
+				refute.Reset(d)
+			}
+		case <-refute.C:
+			if d, ok := r.refute(); ok {
+				refute.Reset(d)
 			}
 		case <-a.net.Changes():
 			st, changes := a.net.Refresh()
@@ -422,16 +445,29 @@ func (a *Advertiser) period() time.Duration {
 	return a.cfg.Interval
 }
 
-// readLoop queues the queries for Run; it never blocks on a busy Run
-// (queries beyond the queue are dropped).
-func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries chan<- received) {
+// readLoop queues for Run the queries, and the announcements and goodbyes
+// about lobbies it holds (claims: ours coming back, or someone else's,
+// see advRun.claim); it never blocks on a busy Run (what does not fit the
+// queues is dropped).
+func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries, claims chan<- received) {
 	defer wg.Done()
 	readPackets(conn, &a.stats.malformed, a.log, func(raw []byte, tail int, r received) {
-		if r.pkt.Kind != KindQuery {
+		switch r.pkt.Kind {
+		case KindAnnounce, KindGoodbye:
+			if a.holdsAny(r.pkt.Lobbies) && a.sig.verifies(raw, tail) {
+				select {
+				case claims <- r:
+				default:
+					a.stats.queueDrops.Add(1)
+				}
+			}
+			return
+		case KindQuery:
+		default:
 			return
 		}
 		a.stats.queries.Add(1)
-		if !a.sig.accept(raw, tail, r.src) {
+		if _, ok := a.sig.accept(raw, tail, r.src); !ok {
 			return
 		}
 		select {
@@ -451,6 +487,7 @@ type advRun struct {
 	seq     uint32
 	limiter *answerLimiter
 	mcast   multicastAnswers
+	refuted refutations
 }
 
 // send multicasts pending goodbyes, then the changed lobbies, or with all

@@ -277,6 +277,53 @@ func TestAdvertiserAnswerBounds(t *testing.T) {
 	}
 }
 
+// TestAdvertiserRefutes: the advertiser's own packets coming back are no
+// claims; another host's announcement of one of its lobbies with other
+// content, or with the same content from another address, or a goodbye,
+// is refuted by an announcement of the truth at once with a seq past the
+// claim's; a claim about a lobby it does not hold is none of its business.
+func TestAdvertiserRefutes(t *testing.T) {
+	n := newFakeNet()
+	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
+	tap := n.tap(t, h2)
+	a, o := newTestAdvertiser(t, n, h1, slow)
+	l := testLobby("a")
+	a.Set(l)
+	startListening(t, a, o)
+	p, _ := tap.nextKind(t, KindAnnounce)
+	for range 3 { // changes: our own packets come back
+		l.Players = 1 + (l.Players % 4)
+		a.Set(l)
+		p, _ = tap.nextKind(t, KindAnnounce)
+	}
+	forger := n.open(h2, true)
+	defer forger.Close()
+	trap := l
+	trap.Port = 6666
+	other := testLobby("not-ours")
+	for i, claim := range []*Packet{
+		{Kind: KindAnnounce, Seq: p.Seq + 100, TTLSeconds: 6, Lobbies: []Lobby{trap}},
+		{Kind: KindAnnounce, Seq: p.Seq + 200, TTLSeconds: 6, Lobbies: []Lobby{l}}, // true, but from elsewhere
+		{Kind: KindGoodbye, Seq: p.Seq + 300, Lobbies: []Lobby{l}},
+	} {
+		b, _ := Encode(claim)
+		forger.SendMulticast(b)
+		got, _ := tap.nextKind(t, KindAnnounce)
+		for got.Seq == claim.Seq { // the forgery itself, also heard by the tap
+			got, _ = tap.nextKind(t, KindAnnounce)
+		}
+		if seqOrder(got.Seq, claim.Seq) <= 0 || len(got.Lobbies) != 1 || got.Lobbies[0] != l {
+			t.Fatalf("claim %d: refutation %+v", i, got)
+		}
+	}
+	b, _ := Encode(&Packet{Kind: KindGoodbye, Seq: 1, Lobbies: []Lobby{other}})
+	forger.SendMulticast(b)
+	testutil.WaitFor(t, waitTimeout, "3 refutations", func() bool { return a.Stats().Refutations == 3 })
+	if s := a.Stats(); s.Claims != 3 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
 // TestAdvertiserIgnoresOffLink: a query whose source is not on the link
 // it came in on gets no answer (no amplification towards third parties).
 func TestAdvertiserIgnoresOffLink(t *testing.T) {

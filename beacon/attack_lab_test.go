@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,5 +179,161 @@ func TestLabAttackTableFlood(t *testing.T) {
 	t.Logf("real lobby seen %v after its creation, among %d lobbies; browser %+v", took.Round(time.Millisecond), len(b.Lobbies()), s)
 	if took > 2*time.Second {
 		t.Errorf("real lobby appeared after %v, bound 2 s", took)
+	}
+}
+
+// TestLabAttackReplay (row 15): on a LAN with a key, a host captures the
+// signed announcements of a lobby while its host changes it 1,100 times
+// (players come and go: the host's seq moves on by more than the browsers'
+// stale window), and replays them all, with the host's address as source,
+// after the host died without a goodbye (its cable cut). A browser that
+// saw the lobby live removes it within one TTL of the host's last packet.
+func TestLabAttackReplay(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 3})
+	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	k := testKey(t, "lan party")
+	tap := labListen(t, h2)
+	var capMu sync.Mutex
+	var captured [][]byte
+	capDone := make(chan struct{})
+	go func() {
+		defer close(capDone)
+		buf := make([]byte, MaxPacketSize+1)
+		for {
+			n, src, _, err := tap.ReadFrom(buf)
+			if err != nil {
+				return // closed
+			}
+			if p, err := k.VerifyPacket(buf[:n], time.Now(), DefaultReplayWindow); err == nil && src.Addr() == h1.IPv4 && p.Kind == KindAnnounce {
+				capMu.Lock()
+				captured = append(captured, append([]byte(nil), buf[:n]...))
+				capMu.Unlock()
+			}
+		}
+	}()
+	defer func() { tap.Close(); <-capDone }()
+	b := labBrowser(t, h3, BrowserConfig{Key: k})
+	l := testLobby("victim")
+	a := labAdvertiser(t, h1, AdvertiserConfig{Interval: 500 * time.Millisecond, Key: k}, l)
+	ttl := a.TTL()
+	testutil.WaitFor(t, waitTimeout, "lobby seen", func() bool { return len(b.Lobbies()) == 1 })
+	for i := range 1100 {
+		l.Players = 1 + i%2
+		sent := a.Stats().Sent
+		if err := a.Set(l); err != nil {
+			t.Fatal(err)
+		}
+		testutil.WaitFor(t, waitTimeout, "change announced", func() bool { return a.Stats().Sent > sent })
+	}
+	testutil.WaitFor(t, waitTimeout, "changes captured", func() bool {
+		capMu.Lock()
+		defer capMu.Unlock()
+		return len(captured) >= 1100
+	})
+	if err := h1.SetLinkSilent(true); err != nil { // dies: no goodbye
+		t.Fatal(err)
+	}
+	// The last packet that can still arrive left before the cut.
+	lastFresh := time.Now()
+	capMu.Lock()
+	replays := slices.Clone(captured)
+	capMu.Unlock()
+	spoof, err := h2.Spoofer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			for _, p := range replays { // oldest first
+				if _, err := spoof.SendUDP(netip.AddrPortFrom(h1.IPv4, DefaultPort), beaconGroup4, 1, p); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Millisecond): // pacing the attacker
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	testutil.WaitFor(t, 4*ttl+5*time.Second, "lobby gone", func() bool { return len(b.Lobbies()) == 0 })
+	gone := time.Since(lastFresh)
+	t.Logf("%d captured packets replayed every 200 ms; lobby gone %v after the host's last packet (TTL %v); browser %+v",
+		len(replays), gone.Round(time.Millisecond), ttl, b.Stats())
+	// A browser checks expiry on a timer: allow it half a second on a
+	// loaded machine.
+	if gone > ttl+500*time.Millisecond {
+		t.Errorf("lobby kept %v after the host's last packet, bound one TTL (%v)", gone, ttl)
+	}
+}
+
+// TestLabAttackForgedClaims (row 16): on a LAN without a key, a host that
+// heard a lobby's announcements sends forged ones about it, with a seq
+// 500 ahead of its host's: an announcement with another name and port
+// (as if the lobby moved to a trap), then a goodbye. The lobby's host,
+// hearing a claim about its own lobby that it did not make, announces the
+// truth at once, past the forged seq: a browser shows the truth again
+// within a second of each forgery.
+func TestLabAttackForgedClaims(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 3})
+	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	tap := labListen(t, h2)
+	b := labBrowser(t, h3, BrowserConfig{})
+	l := testLobby("victim")
+	a := labAdvertiser(t, h1, AdvertiserConfig{}, l)
+	// The truth past seq: the browser shows the lobby as its host has it,
+	// from a packet newer than seq (so newer than a forgery with it).
+	truthPast := func(seq uint32) bool {
+		b.tableMu.Lock()
+		defer b.tableMu.Unlock()
+		e := b.table.lobbies[l.ID]
+		return e != nil && !e.gone && seqOrder(e.seq, seq) > 0 && e.info.Name == l.Name &&
+			e.info.Host == netip.AddrPortFrom(h1.IPv4, l.Port)
+	}
+	testutil.WaitFor(t, waitTimeout, "lobby seen", func() bool { return len(b.Lobbies()) == 1 })
+	// The attacker learns the host's seq from what it announces.
+	var seq uint32
+	buf := make([]byte, MaxPacketSize+1)
+	for seq == 0 {
+		n, src, _, err := tap.ReadFrom(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p, err := Decode(buf[:n]); err == nil && src.Addr() == h1.IPv4 && p.Kind == KindAnnounce {
+			seq = p.Seq
+		}
+	}
+	trap := l
+	trap.Name, trap.Port = "Free pizza", 6666
+	for _, forged := range []struct {
+		name string
+		p    *Packet
+	}{
+		{"announcement", &Packet{Kind: KindAnnounce, Seq: seq + 500, TTLSeconds: 6, Lobbies: []Lobby{trap}}},
+		{"goodbye", &Packet{Kind: KindGoodbye, Seq: seq + 1000, Lobbies: []Lobby{l}}},
+	} {
+		raw, err := Encode(forged.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		refuted := a.Stats().Refutations
+		start := time.Now()
+		if err := tap.SendMulticast(raw); err != nil {
+			t.Fatal(err)
+		}
+		// Polled (every 20 ms at most), not by events: the browser merges
+		// the events of a lobby while its consumer is slow.
+		testutil.WaitFor(t, 10*time.Second, "the truth back after the forged "+forged.name, func() bool { return truthPast(forged.p.Seq) })
+		took := time.Since(start)
+		t.Logf("forged %s: the truth shown again %v later; advertiser refuted %d times",
+			forged.name, took.Round(100*time.Microsecond), a.Stats().Refutations-refuted)
+		if took > time.Second {
+			t.Errorf("forged %s shown for %v, bound 1 s", forged.name, took)
+		}
 	}
 }

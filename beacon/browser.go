@@ -300,7 +300,7 @@ func (b *Browser) Run(ctx context.Context) error {
 			return nil
 		case r := <-rx:
 			b.apply(func(t *table, now time.Time) []Event {
-				return t.observe(now, &r.pkt, r.src, names[r.ifIndex])
+				return t.observeSigned(now, &r.pkt, r.src, names[r.ifIndex], r.signed)
 			})
 			b.resetExpiry(expiry)
 			if r.pkt.Kind == KindAnnounce && r.pkt.Flags&(FlagReply|FlagMore) == FlagReply|FlagMore {
@@ -419,7 +419,8 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 			return
 		}
 		b.stats.packets.Add(1)
-		if !b.sig.accept(raw, tail, r.src) {
+		var ok bool
+		if r.signed, ok = b.sig.accept(raw, tail, r.src); !ok {
 			return
 		}
 		select {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/lanlobby/lanlobby/netutil"
 )
@@ -106,7 +107,8 @@ type received struct {
 	pkt     Packet
 	src     netip.AddrPort
 	ifIndex int
-	size    int // the datagram's length (UDP payload)
+	size    int       // the datagram's length (UDP payload)
+	signed  time.Time // its signed timestamp, with a LAN key
 }
 
 // readPackets reads datagrams from c until it is closed, decodes them, and

@@ -174,6 +174,9 @@ type entry struct {
 	altSeq uint32
 	altN   int
 	gone   bool // tombstone: removed by goodbye, kept until expires
+	// signed is the signed timestamp of the last packet accepted, with a
+	// LAN key (zero without).
+	signed time.Time
 }
 
 // moved reports whether the lobby's host has moved to address a, of the
@@ -208,6 +211,7 @@ func (e *entry) setHost(a netip.Addr, port uint16, iface string, seq uint32, now
 type coordEntry struct {
 	info    CoordinatorInfo
 	seq     uint32
+	signed  time.Time // as entry.signed
 	expires time.Time
 	gone    bool // tombstone: withdrawn or expired, kept until expires (hold)
 }
@@ -256,6 +260,18 @@ func seqOrder(seq, last uint32) int {
 	return 1
 }
 
+// signedOrder compares a packet's signed timestamp with the last one
+// accepted, when both are known (a LAN key): -1 older (a replay), 0 the
+// same (a copy, or the twin sent over the other family), +1 newer,
+// whatever the seqs say (a restarted sender starts at a random seq). ok is
+// false without timestamps: the seq decides.
+func signedOrder(signed, last time.Time) (order int, ok bool) {
+	if signed.IsZero() || last.IsZero() {
+		return 0, false
+	}
+	return signed.Compare(last), true
+}
+
 // hostRank orders the addresses a lobby is heard from: lower is preferred.
 func hostRank(a netip.Addr) int {
 	switch {
@@ -277,6 +293,17 @@ func (t *table) queried(now time.Time) {
 // observe applies one packet from src, received on iface, and returns the
 // resulting events.
 func (t *table) observe(now time.Time, p *Packet, src netip.AddrPort, iface string) []Event {
+	return t.observeSigned(now, p, src, iface, time.Time{})
+}
+
+// observeSigned is observe for a packet signed (with a LAN key) at signed.
+// A packet signed no later than the last one accepted for a lobby or a
+// coordinator is a copy or a replay, whatever its seq: it neither brings
+// the lobby back, nor changes it, nor extends its life. So replays of
+// captured packets, which a host's seq may have left more than the stale
+// window behind, cannot keep a lobby past one TTL after its host's last
+// packet.
+func (t *table) observeSigned(now time.Time, p *Packet, src netip.AddrPort, iface string, signed time.Time) []Event {
 	if p.Flags&FlagReply != 0 {
 		t.recordRTT(now, src.Addr())
 	}
@@ -285,16 +312,16 @@ func (t *table) observe(now time.Time, p *Packet, src netip.AddrPort, iface stri
 	case KindAnnounce:
 		ttl := min(time.Duration(p.TTLSeconds)*time.Second, MaxTTL)
 		for i := range p.Lobbies {
-			evs = t.announce(now, p.Seq, ttl, &p.Lobbies[i], src.Addr(), iface, evs)
+			evs = t.announce(now, p.Seq, signed, ttl, &p.Lobbies[i], src.Addr(), iface, evs)
 		}
 	case KindGoodbye:
 		for i := range p.Lobbies {
-			if ev, ok := t.goodbye(now, p.Seq, p.Lobbies[i].ID); ok {
+			if ev, ok := t.goodbye(now, p.Seq, signed, p.Lobbies[i].ID); ok {
 				evs = append(evs, ev)
 			}
 		}
 	case KindCoordinator:
-		t.coordinator(now, p, src.Addr(), iface)
+		t.coordinator(now, p, signed, src.Addr(), iface)
 	}
 	return evs
 }
@@ -311,14 +338,18 @@ func (t *table) recordRTT(now time.Time, a netip.Addr) {
 
 // announce applies one lobby of an announcement and appends the events to
 // evs.
-func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby, a netip.Addr, iface string, evs []Event) []Event {
+func (t *table) announce(now time.Time, seq uint32, signed time.Time, ttl time.Duration, l *Lobby, a netip.Addr, iface string, evs []Event) []Event {
 	if t.game != "" && l.Game != t.game {
 		return evs
 	}
 	e := t.lobbies[l.ID]
 	fresh := e == nil || e.gone
 	if e != nil {
-		switch seqOrder(seq, e.seq) {
+		order := seqOrder(seq, e.seq)
+		if o, ok := signedOrder(signed, e.signed); ok {
+			order = o
+		}
+		switch order {
 		case -1:
 			t.stale++
 			// Older content, but possibly a better address: a host's
@@ -357,7 +388,7 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 		*e = entry{}
 		e.setHost(a, l.Port, iface, seq, now)
 	}
-	e.seq, e.ttl = seq, ttl
+	e.seq, e.ttl, e.signed = seq, ttl, signed
 	e.expires = now.Add(ttl)
 	// Keep the preferred address; switch when a better one is heard, the
 	// host moved to another (moved), or the current one has not been
@@ -397,19 +428,23 @@ func (t *table) betterAddress(now time.Time, id string, e *entry, a netip.Addr, 
 	return append(evs, Event{Type: Updated, Lobby: t.view(e)})
 }
 
-func (t *table) goodbye(now time.Time, seq uint32, id string) (Event, bool) {
+func (t *table) goodbye(now time.Time, seq uint32, signed time.Time, id string) (Event, bool) {
 	e := t.lobbies[id]
 	if e == nil || e.gone {
 		return Event{}, false
 	}
-	if seqOrder(seq, e.seq) < 0 {
+	order := seqOrder(seq, e.seq)
+	if o, ok := signedOrder(signed, e.signed); ok {
+		order = o
+	}
+	if order < 0 {
 		t.stale++
 		return Event{}, false
 	}
 	// The tombstone outlives late copies of earlier announcements (over
 	// the other family or another interface) for one TTL, and replays
 	// for hold.
-	e.gone, e.seq, e.expires = true, seq, now.Add(max(e.ttl, t.hold))
+	e.gone, e.seq, e.signed, e.expires = true, seq, signed, now.Add(max(e.ttl, t.hold))
 	t.uncharge(id, e)
 	t.live--
 	return Event{Type: Removed, Lobby: t.view(e)}, true
@@ -430,11 +465,18 @@ func (t *table) dropTombstone() {
 	}
 }
 
-func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string) {
+func (t *table) coordinator(now time.Time, p *Packet, signed time.Time, a netip.Addr, iface string) {
 	c := p.Coordinator
 	e := t.coords[c.ID]
+	order := 1
+	if e != nil {
+		order = seqOrder(p.Seq, e.seq)
+		if o, ok := signedOrder(signed, e.signed); ok {
+			order = o
+		}
+	}
 	if e != nil && e.gone {
-		switch seqOrder(p.Seq, e.seq) {
+		switch order {
 		case -1:
 			t.stale++
 			return
@@ -444,8 +486,8 @@ func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string
 		delete(t.coords, c.ID) // back: start afresh
 		e = nil
 	}
-	if e != nil && (seqOrder(p.Seq, e.seq) < 0 || t.hold > 0 && p.Seq == e.seq) {
-		if p.Seq != e.seq {
+	if e != nil && (order < 0 || t.hold > 0 && order == 0) {
+		if order < 0 {
 			t.stale++
 		}
 		// Older or a copy (which does not extend its life with signed
@@ -458,7 +500,7 @@ func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string
 	}
 	if p.TTLSeconds == 0 {
 		if e != nil && t.hold > 0 {
-			e.gone, e.seq, e.expires = true, p.Seq, now.Add(t.hold)
+			e.gone, e.seq, e.signed, e.expires = true, p.Seq, signed, now.Add(t.hold)
 			return
 		}
 		delete(t.coords, c.ID)
@@ -483,7 +525,7 @@ func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string
 	if hostRank(a) <= hostRank(e.info.Addr.Addr()) || now.After(e.expires) {
 		e.info.Addr, e.info.Iface = netip.AddrPortFrom(a, c.Port), iface
 	}
-	e.seq = p.Seq
+	e.seq, e.signed = p.Seq, signed
 	e.expires = now.Add(min(time.Duration(p.TTLSeconds)*time.Second, MaxTTL))
 	e.info = CoordinatorInfo{ID: c.ID, Name: c.Name, Addr: netip.AddrPortFrom(e.info.Addr.Addr(), c.Port), Iface: e.info.Iface, Seen: now}
 }

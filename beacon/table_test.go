@@ -449,3 +449,43 @@ func TestTableHoldCopies(t *testing.T) {
 		}
 	}
 }
+
+// TestTableSignedOrder: with signed packets the signed timestamp orders
+// them: a replay of an older packet changes nothing and extends nothing,
+// even when its seq is so far behind that the seq alone would take it for
+// a restart; a replayed goodbye is ignored; a newer packet from a
+// restarted sender is accepted whatever its seq; a twin (same time) may
+// only move the lobby to a better address.
+func TestTableSignedOrder(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	tb.hold = time.Minute
+	l := testLobby("a")
+	ts := func(ms int) time.Time { return t0.Add(-time.Minute).Add(time.Duration(ms) * time.Millisecond) }
+	old := announce(100, l) // captured early
+	check(t, tb.observeSigned(t0, old, src6ll, "eth0", ts(0)), "added a")
+	check(t, tb.observeSigned(t0, announce(100, l), src4, "eth0", ts(0)), "updated a") // its IPv4 twin: a better address
+	l.Players = 4
+	check(t, tb.observeSigned(t0, announce(100+2000, l), src4, "eth0", ts(5000)), "updated a")
+	// The host dies; the early packet is replayed: 2000 behind, which the
+	// seq alone takes for a restart.
+	if seqOrder(100, 2100) != 1 {
+		t.Fatal("the test needs a seq the stale window calls newer")
+	}
+	at := t0.Add(3 * time.Second)
+	check(t, tb.observeSigned(at, old, src4, "eth0", ts(0)))
+	if e := tb.lobbies["a"]; e.info.Players != 4 || !e.expires.Equal(t0.Add(6*time.Second)) {
+		t.Fatalf("replay changed the entry: %+v", e)
+	}
+	// A replayed goodbye of an older time is ignored too.
+	check(t, tb.observeSigned(at, goodbye(3000, l), src4, "eth0", ts(4000)))
+	// A restarted sender: a random seq the window calls stale, a newer time.
+	l.Players = 5
+	check(t, tb.observeSigned(at, announce(2100-5, l), src4, "eth0", ts(9000)), "updated a")
+	check(t, tb.expire(t0.Add(9*time.Second)), "removed a")
+	// Past expiry, the tombstone stops every replay.
+	check(t, tb.observeSigned(t0.Add(10*time.Second), old, src4, "eth0", ts(0)))
+	check(t, tb.observeSigned(t0.Add(10*time.Second), announce(2100-5, l), src4, "eth0", ts(9000)))
+	if tb.stale < 3 {
+		t.Fatalf("%d stale", tb.stale)
+	}
+}
