@@ -377,9 +377,9 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		wg.Wait()
 	}()
 
-	r := &advRun{a: a, conn: conn, answers: answers, ifaces: st.Ifaces, seq: rand.Uint32(), limiter: newAnswerLimiter(answerLimits{
-		perSource: float64(a.cfg.AnswerBytesPerSource), perIface: float64(a.cfg.AnswerBytesPerInterface),
-		packetsPerIface: float64(a.cfg.AnswersPerInterface),
+	r := &advRun{a: a, conn: conn, answers: answers, ifaces: st.Ifaces, seq: rand.Uint32(), limiter: netutil.NewAnswerBudget(netutil.AnswerRates{
+		PerSource: float64(a.cfg.AnswerBytesPerSource), PerInterface: float64(a.cfg.AnswerBytesPerInterface),
+		PacketsPerInterface: float64(a.cfg.AnswersPerInterface),
 	})}
 	r.send(true)
 	timer := time.NewTimer(a.period())
@@ -485,7 +485,7 @@ type advRun struct {
 	answers packetConn // a port of our own: unicast answers
 	ifaces  []netutil.Iface
 	seq     uint32
-	limiter *answerLimiter
+	limiter *netutil.AnswerBudget
 	mcast   multicastAnswers
 	refuted refutations
 }

@@ -98,7 +98,7 @@ func (r *advRun) answer(q received) (due time.Duration, pending bool) {
 	switch why {
 	case 0:
 		return 0, false // nothing to say, or the query earned too little
-	case bySource:
+	case netutil.BySource:
 		if n := a.stats.rateLimited.Add(1); n&(n-1) == 0 {
 			a.log.Info("beacon: query not answered: its source used its answer budget", "src", src, "count", n)
 		}
@@ -125,10 +125,10 @@ func (r *advRun) answer(q received) (due time.Duration, pending bool) {
 // unicast answers q by unicast within what it earned and the budgets.
 // It reports whether anything went out, else which budget refused it
 // (0: none did, there was nothing to send or too little earned).
-func (r *advRun) unicast(now time.Time, q received, earned int) (sent bool, why refusal) {
+func (r *advRun) unicast(now time.Time, q received, earned int) (sent bool, why netutil.Binding) {
 	a := r.a
 	src := q.src.Addr()
-	bytes, packets, why := r.limiter.allowance(now, src, q.ifIndex)
+	bytes, packets, why := r.limiter.Allowance(now, src, q.ifIndex)
 	if packets == 0 {
 		return false, why
 	}
@@ -142,7 +142,7 @@ func (r *advRun) unicast(now time.Time, q received, earned int) (sent bool, why 
 	case len(pkts) == 0:
 		return false, why
 	}
-	r.limiter.spend(src, q.ifIndex, spent, len(pkts))
+	r.limiter.Spend(src, q.ifIndex, spent, len(pkts))
 	dropped := 0
 	for _, b := range pkts {
 		err := r.answers.SendTo(b, q.src)
@@ -153,7 +153,7 @@ func (r *advRun) unicast(now time.Time, q received, earned int) (sent bool, why 
 		r.count(err, KindAnnounce, q.src)
 	}
 	if dropped == len(pkts) {
-		return false, byInterface // nothing went out: answer by multicast
+		return false, netutil.ByInterface // nothing went out: answer by multicast
 	}
 	a.stats.answers.Add(1)
 	if more {
