@@ -154,8 +154,11 @@ type advertiserCounters struct {
 
 // Advertiser announces lobbies: at once when one is set or changed, then
 // periodically; a goodbye at once when one is removed and for all when it
-// stops; and an immediate unicast answer to every query (rate-limited per
-// querier). Its methods are safe for concurrent use.
+// stops; an immediate unicast answer to every query, bounded by the
+// query's size and by budgets per source address and per interface (see
+// answer.go); and an announcement at once when another host makes a
+// false claim about one of its lobbies (refute.go). Its methods are safe
+// for concurrent use.
 type Advertiser struct {
 	cfg  AdvertiserConfig
 	log  *slog.Logger

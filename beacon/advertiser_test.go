@@ -174,7 +174,9 @@ func TestAdvertiserAnswersQuery(t *testing.T) {
 	if p, _ := q3.next(t); len(p.Lobbies) != 2 || p.Flags != FlagReply {
 		t.Fatalf("answer to all %+v", p)
 	}
-	if s := a.Stats(); s.Queries != 3 || s.Answers != 2 {
+	// Counted once the packets are out: poll.
+	testutil.WaitFor(t, waitTimeout, "2 answers counted", func() bool { return a.Stats().Answers == 2 })
+	if s := a.Stats(); s.Queries != 3 || s.RateLimited != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 	select {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -350,8 +351,17 @@ func ifaceNames(ifaces []netutil.Iface) map[int]string {
 func (b *Browser) apply(update func(*table, time.Time) []Event) {
 	b.tableMu.Lock()
 	defer b.tableMu.Unlock()
+	full, evicted := b.table.tableFull, b.table.evicted
 	for _, ev := range update(b.table, b.cfg.now()) {
 		b.queue.push(ev)
+	}
+	// At the 1st, 2nd, 4th... of each (one update may count several): a
+	// flood must not flood the log.
+	if n := b.table.tableFull; bits.Len64(n) != bits.Len64(full) {
+		b.log.Warn("beacon: browser table full, lobby dropped (its source holds the most)", "dropped", n)
+	}
+	if n := b.table.evicted; bits.Len64(n) != bits.Len64(evicted) {
+		b.log.Warn("beacon: browser table full, a lobby of the heaviest source made room for another's", "evicted", n)
 	}
 }
 

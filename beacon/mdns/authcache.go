@@ -62,12 +62,15 @@ func (c *core) serviceRRs(s *service) []authRR {
 }
 
 // authoritativeRRs is authoritative with the compared forms: every record
-// we answer with on ifi.
+// we answer with on ifi. The slice is the core's, reused: valid until the
+// next call (its callers answer one query or flush once, and do not
+// nest).
 func (c *core) authoritativeRRs(ifi netutil.Iface) []authRR {
 	if !c.host.answering() {
 		return nil
 	}
-	var out []authRR
+	out := c.authBuf[:0]
+	defer func() { c.authBuf = out[:0] }()
 	for _, rr := range c.hostRecords(ifi, c.cfg.ttl) {
 		out = append(out, newAuthRR(rr))
 	}

@@ -169,7 +169,8 @@ type core struct {
 	svcs   []*service // registration order
 
 	running bool
-	enum    authRR // the service type enumeration record, once built
+	enum    authRR   // the service type enumeration record, once built
+	authBuf []authRR // authoritativeRRs' slice, reused
 	// budget bounds the unicast answers (QU and legacy) per source address
 	// and per interface.
 	budget *netutil.AnswerBudget
