@@ -26,10 +26,12 @@ const (
 	// queryQueueLen bounds queries waiting for an answer, claimQueueLen
 	// announcements about our lobbies waiting to be checked (at most
 	// MaxPacketSize each); more are dropped.
-	queryQueueLen = 64
+	queryQueueLen = 256
 	claimQueueLen = 32
 	// changeRepeat is when the announcement made at once on a network
-	// change (a new interface or address) is repeated: a browser switches
+	// change (a new interface or address), or of a new lobby, is repeated:
+	// a lost packet (a busy browser's full queue, Wi-Fi) does not cost a
+	// new lobby a whole period. A browser switches
 	// a lobby to another address of the same rank once two packets in a
 	// row came from it (see table.announce), and one may be lost.
 	changeRepeat = 300 * time.Millisecond
@@ -169,9 +171,10 @@ type Advertiser struct {
 
 	lobbiesMu sync.Mutex // guards lobbies, sorted, dirty and gone
 	lobbies   map[string]Lobby
-	sorted    []Lobby          // lobbies by id, for answers; nil when stale
-	dirty     map[string]bool  // set or changed since last sent
-	gone      map[string]Lobby // removed, goodbye not sent yet
+	sorted    []Lobby         // lobbies by id, for answers; nil when stale
+	dirty     map[string]bool // set or changed since last sent; true: new
+
+	gone map[string]Lobby // removed, goodbye not sent yet
 
 	stats advertiserCounters
 	sig   signing // Key, and counters of rejected queries
@@ -259,7 +262,7 @@ func (a *Advertiser) Set(l Lobby) error {
 	}
 	a.lobbies[l.ID] = l
 	a.sorted = nil
-	a.dirty[l.ID] = true
+	a.dirty[l.ID] = a.dirty[l.ID] || !ok
 	delete(a.gone, l.ID)
 	a.lobbiesMu.Unlock()
 	a.wake()
@@ -390,6 +393,9 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	repeat := time.NewTimer(time.Hour)
 	repeat.Stop()
 	defer repeat.Stop()
+	again := time.NewTimer(time.Hour) // new lobbies announced again
+	again.Stop()
+	defer again.Stop()
 	fallback := time.NewTimer(time.Hour)
 	fallback.Stop()
 	defer fallback.Stop()
@@ -405,7 +411,11 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			r.send(true)
 			timer.Reset(a.period())
 		case <-a.kick:
-			r.send(false)
+			if r.send(false) {
+				again.Reset(changeRepeat)
+			}
+		case <-again.C:
+			r.announceAgain()
 		case q := <-queries:
 			if d, ok := r.answer(q); ok {
 				fallback.Reset(d)
@@ -491,14 +501,24 @@ type advRun struct {
 	limiter *netutil.AnswerBudget
 	mcast   multicastAnswers
 	refuted refutations
+	again   map[string]bool // new lobbies to announce again
 }
 
 // send multicasts pending goodbyes, then the changed lobbies, or with all
-// every lobby and the coordinator.
-func (r *advRun) send(all bool) {
+// every lobby and the coordinator. It reports whether new lobbies were
+// among them (to be announced again, announceAgain).
+func (r *advRun) send(all bool) (fresh bool) {
 	a := r.a
 	a.lobbiesMu.Lock()
 	var changed []Lobby
+	for id, isNew := range a.dirty {
+		if isNew {
+			if r.again == nil {
+				r.again = make(map[string]bool)
+			}
+			r.again[id], fresh = true, true
+		}
+	}
 	if all {
 		changed = sortedLobbies(a.lobbies, "")
 	} else {
@@ -517,6 +537,24 @@ func (r *advRun) send(all bool) {
 	if c := a.cfg.Coordinator; all && c != nil {
 		r.multicast(&Packet{Kind: KindCoordinator, TTLSeconds: a.ttl, Coordinator: c})
 	}
+	return fresh
+}
+
+// announceAgain announces the new lobbies of the last changes again
+// (those still held).
+func (r *advRun) announceAgain() {
+	a := r.a
+	a.lobbiesMu.Lock()
+	var ls []Lobby
+	for id := range r.again {
+		if l, ok := a.lobbies[id]; ok {
+			ls = append(ls, l)
+		}
+	}
+	a.lobbiesMu.Unlock()
+	clear(r.again)
+	slices.SortFunc(ls, func(x, y Lobby) int { return cmp.Compare(x.ID, y.ID) })
+	r.multicast(&Packet{Kind: KindAnnounce, TTLSeconds: a.ttl, Lobbies: ls})
 }
 
 // farewell says goodbye for everything on the way out.

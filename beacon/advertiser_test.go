@@ -73,13 +73,16 @@ func TestAdvertiserAnnounces(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ = tap.nextKind(t, KindAnnounce)
-	if len(p.Lobbies) != 1 || p.Lobbies[0].Players != l.Players || p.Seq != seq+1 {
+	if p.Seq == seq+1 && p.Lobbies[0].Players != l.Players {
+		p, _ = tap.nextKind(t, KindAnnounce) // a new lobby's repeat (changeRepeat) came first
+	}
+	if len(p.Lobbies) != 1 || p.Lobbies[0].Players != l.Players || seqOrder(p.Seq, seq) <= 0 {
 		t.Fatalf("change %+v (seq was %d)", p, seq)
 	}
 	if err := a.Remove("a"); err != nil {
 		t.Fatal(err)
 	}
-	p, _ = tap.next(t)
+	p, _ = tap.nextKind(t, KindGoodbye) // maybe after a new lobby's repeat
 	if p.Kind != KindGoodbye || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "a" {
 		t.Fatalf("goodbye %+v", p)
 	}
@@ -90,7 +93,7 @@ func TestAdvertiserAnnounces(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	p, _ = tap.next(t)
+	p, _ = tap.nextKind(t, KindGoodbye)
 	if p.Kind != KindGoodbye || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "early" {
 		t.Fatalf("farewell %+v", p)
 	}
@@ -311,7 +314,7 @@ func TestAdvertiserRefutes(t *testing.T) {
 		b, _ := Encode(claim)
 		forger.SendMulticast(b)
 		got, _ := tap.nextKind(t, KindAnnounce)
-		for got.Seq == claim.Seq { // the forgery itself, also heard by the tap
+		for seqOrder(got.Seq, claim.Seq) <= 0 { // the forgery itself, or a new lobby's repeat from before
 			got, _ = tap.nextKind(t, KindAnnounce)
 		}
 		if seqOrder(got.Seq, claim.Seq) <= 0 || len(got.Lobbies) != 1 || got.Lobbies[0] != l {

@@ -44,7 +44,7 @@ const (
 	// hears the lobbies within this time. Such answers are bounded as the
 	// unicast ones are: MaxAmplification times the refused queries, and
 	// MaxAnswerPackets per game asked.
-	MulticastAnswerInterval = 100 * time.Millisecond
+	MulticastAnswerInterval = 50 * time.Millisecond
 
 	ipv4Overhead = 20 + 8 // IPv4 and UDP headers
 	ipv6Overhead = 40 + 8
@@ -55,9 +55,9 @@ const (
 	// its multicast answer: one full answer on both families.
 	multicastCredit = MaxAnswerPackets * 2 * (MaxPacketSize + ipv6Overhead)
 	// multicastPackets bounds the datagrams of the multicast answers sent
-	// at once (every MulticastAnswerInterval at most): about 100 KB/s on
+	// at once (every MulticastAnswerInterval at most): about 70 KB/s on
 	// the LAN while a flood lasts.
-	multicastPackets = 2 * MaxAnswerPackets
+	multicastPackets = MaxAnswerPackets
 	// answerLobbies is the most lobbies an answer can hold.
 	answerLobbies = MaxAnswerPackets * MaxLobbiesPerPacket
 )

@@ -83,7 +83,7 @@ func (n NetConfig) withDefaults() (NetConfig, error) {
 // listener returns the production listenFunc.
 func (n NetConfig) listener(log *slog.Logger) listenFunc {
 	return func(join bool, ifaces []netutil.Iface) (packetConn, error) {
-		cfg := netutil.MulticastConfig{Join: join, Ifaces: ifaces, Logger: log}
+		cfg := netutil.MulticastConfig{Join: join, Ifaces: ifaces, Logger: log, QueueLen: RecvQueueLen}
 		if n.Network != "udp6" {
 			cfg.Group4 = netip.AddrPortFrom(n.Group4, n.Port)
 		}
