@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/bits"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -79,6 +80,10 @@ type BrowserStats struct {
 	Packets    uint64 // beacon packets decoded
 	Malformed  uint64 // packets that failed to decode
 	QueueDrops uint64 // packets dropped: receive queue full
+	// Shed counts packets dropped because the receive queue was more than
+	// a quarter full and their source held at least an even share of the
+	// table (a flood's).
+	Shed       uint64
 	TableFull  uint64 // lobbies dropped: table full, their source the heaviest
 	Evicted    uint64 // lobbies dropped for a lighter source's (table full)
 	Stale      uint64 // packets older than what was already seen
@@ -92,7 +97,7 @@ type BrowserStats struct {
 }
 
 type browserCounters struct {
-	packets, malformed, queueDrops, queries atomic.Uint64
+	packets, malformed, queueDrops, shed, queries atomic.Uint64
 }
 
 // Browser finds lobbies: it listens to the beacon group, queries all hosts
@@ -195,7 +200,7 @@ func (b *Browser) Stats() BrowserStats {
 	defer b.tableMu.Unlock()
 	return BrowserStats{
 		Packets: b.stats.packets.Load(), Malformed: b.stats.malformed.Load(),
-		QueueDrops: b.stats.queueDrops.Load(), Queries: b.stats.queries.Load(),
+		QueueDrops: b.stats.queueDrops.Load(), Shed: b.stats.shed.Load(), Queries: b.stats.queries.Load(),
 		TableFull: b.table.tableFull, Evicted: b.table.evicted, Stale: b.table.stale,
 		Coalesced: b.queue.coalesced, EventDrops: b.queue.dropped,
 		Unsigned: b.sig.unsigned.Load(), BadSignature: b.sig.badSignature.Load(),
@@ -433,6 +438,15 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 		if r.signed, ok = b.sig.accept(raw, tail, r.src); !ok {
 			return
 		}
+		if len(rx) > cap(rx)/4 && b.heavy(r.src) {
+			// Falling behind: the sources holding the most of the table
+			// (a flood) are shed first, so a host with a lobby or two
+			// still gets through.
+			if d := b.stats.shed.Add(1); d&(d-1) == 0 {
+				b.log.Warn("beacon: browser falling behind, packets of the heaviest sources shed", "shed", d)
+			}
+			return
+		}
 		select {
 		case rx <- r:
 		default:
@@ -441,4 +455,13 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 			}
 		}
 	})
+}
+
+// heavy reports whether src holds at least an even share of the table.
+func (b *Browser) heavy(src netip.AddrPort) bool {
+	b.tableMu.Lock()
+	defer b.tableMu.Unlock()
+	t := b.table
+	s := t.shares[sourceKey(src.Addr())]
+	return s != nil && s.bytes*len(t.shares) >= t.bytes
 }
