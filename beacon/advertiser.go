@@ -223,7 +223,7 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		cfg.now = time.Now
 	}
 	if cfg.listen == nil {
-		cfg.listen = cfg.Net.listener(cfg.Logger)
+		cfg.listen = cfg.Net.listener(cfg.Logger, nil)
 	}
 	return &Advertiser{
 		cfg:     cfg,
@@ -388,6 +388,7 @@ func (a *Advertiser) Run(ctx context.Context) error {
 		PacketsPerInterface: float64(a.cfg.AnswersPerInterface),
 	})}
 	r.send(true)
+	clear(r.again) // what was set before Run: the periodic announcements follow
 	timer := time.NewTimer(a.period())
 	defer timer.Stop()
 	repeat := time.NewTimer(time.Hour)

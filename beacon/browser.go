@@ -81,8 +81,9 @@ type BrowserStats struct {
 	Malformed  uint64 // packets that failed to decode
 	QueueDrops uint64 // packets dropped: receive queue full
 	// Shed counts packets dropped because the receive queue was more than
-	// a quarter full and their source held at least an even share of the
-	// table (a flood's).
+	// an eighth full and their source held at least an even share of the
+	// table (a flood's); the sockets' queues shed alike (from a quarter,
+	// not counted here).
 	Shed       uint64
 	TableFull  uint64 // lobbies dropped: table full, their source the heaviest
 	Evicted    uint64 // lobbies dropped for a lighter source's (table full)
@@ -144,9 +145,6 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
-	if cfg.listen == nil {
-		cfg.listen = cfg.Net.listener(cfg.Logger)
-	}
 	t := newTable(cfg.Game, cfg.MaxLobbies, SourceName)
 	t.maxBytes = cfg.MaxTableBytes
 	if !cfg.Key.IsZero() {
@@ -155,7 +153,7 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 		// signed up to a window ahead of it.
 		t.hold = 2 * cfg.ReplayWindow
 	}
-	return &Browser{
+	b := &Browser{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		events: make(chan Event),
@@ -165,7 +163,13 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 		// Twice the table: the consumer may still hold lobbies that left it.
 		queue: newCoalescer(2*cfg.MaxLobbies + 64),
 		sig:   signing{key: cfg.Key, window: cfg.ReplayWindow, now: cfg.now, log: cfg.Logger},
-	}, nil
+	}
+	if b.cfg.listen == nil {
+		// The sockets' queues shed a flood's packets first too, before
+		// they cost a decode.
+		b.cfg.listen = cfg.Net.listener(cfg.Logger, func(a netip.Addr) bool { return b.heavy(netip.AddrPortFrom(a, 0)) })
+	}
+	return b, nil
 }
 
 // Events returns the lobby events; it is closed when Run returns.
@@ -438,7 +442,7 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 		if r.signed, ok = b.sig.accept(raw, tail, r.src); !ok {
 			return
 		}
-		if len(rx) > cap(rx)/4 && b.heavy(r.src) {
+		if len(rx) > cap(rx)/8 && b.heavy(r.src) {
 			// Falling behind: the sources holding the most of the table
 			// (a flood) are shed first, so a host with a lobby or two
 			// still gets through.

@@ -80,10 +80,12 @@ func (n NetConfig) withDefaults() (NetConfig, error) {
 	return n, nil
 }
 
-// listener returns the production listenFunc.
-func (n NetConfig) listener(log *slog.Logger) listenFunc {
+// listener returns the production listenFunc; shed, when set, sheds the
+// sources it reports true for while a receive queue is filling
+// (netutil.ReceiverConfig.Shed).
+func (n NetConfig) listener(log *slog.Logger, shed func(netip.Addr) bool) listenFunc {
 	return func(join bool, ifaces []netutil.Iface) (packetConn, error) {
-		cfg := netutil.MulticastConfig{Join: join, Ifaces: ifaces, Logger: log, QueueLen: RecvQueueLen}
+		cfg := netutil.MulticastConfig{Join: join, Ifaces: ifaces, Logger: log, QueueLen: RecvQueueLen, Shed: shed}
 		if n.Network != "udp6" {
 			cfg.Group4 = netip.AddrPortFrom(n.Group4, n.Port)
 		}

@@ -87,10 +87,14 @@ func sourceKey(a netip.Addr) netip.Addr {
 // entryCost is what a lobby costs in the table.
 func entryCost(l *LobbyInfo) int { return entryOverhead + len(l.ID) + len(l.Game) + len(l.Name) }
 
-// charge accounts e, a live entry, to its source, anew.
+// charge accounts e, a live entry, to its source, anew if that or its
+// cost changed.
 func (t *table) charge(id string, e *entry) {
-	t.uncharge(id, e)
 	k, c := sourceKey(e.info.Host.Addr()), entryCost(&e.info)
+	if e.charged && e.share == k && e.cost == c {
+		return
+	}
+	t.uncharge(id, e)
 	s := t.shares[k]
 	if s == nil {
 		s = &share{ids: make(map[string]struct{})}

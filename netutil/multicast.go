@@ -40,6 +40,8 @@ type MulticastConfig struct {
 	// Logger receives warnings (failed joins, dropped packets); nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Shed is the receive queue's (see ReceiverConfig.Shed).
+	Shed func(src netip.Addr) bool
 }
 
 // MulticastConn is a pair of UDP sockets (IPv4, IPv6; either may be
@@ -89,7 +91,7 @@ func ListenMulticast(cfg MulticastConfig) (*MulticastConn, error) {
 	c := &MulticastConn{
 		cfg: cfg,
 		log: cfg.Logger,
-		rx:  NewReceiver(ReceiverConfig{QueueLen: cfg.QueueLen, Logger: cfg.Logger}),
+		rx:  NewReceiver(ReceiverConfig{QueueLen: cfg.QueueLen, Logger: cfg.Logger, Shed: cfg.Shed}),
 	}
 	var errs []error
 	for _, g := range []netip.AddrPort{cfg.Group4, cfg.Group6} {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lanlobby/lanlobby/internal/netlab"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
 var (
@@ -302,5 +303,40 @@ func TestLabSendNeverWaits(t *testing.T) {
 		if took > 2*time.Second {
 			t.Errorf("%s: %d sends took %v", network, n, took)
 		}
+	}
+}
+
+// TestLabReceiverShed: while the queue is more than a quarter full, the
+// sources Shed names lose their datagrams and the others keep their
+// place: a flood from one host does not crowd out another's datagrams.
+func TestLabReceiverShed(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 3})
+	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	rs := socketIn(t, h1, SocketConfig{Network: "udp4", Addr: netip.AddrPortFrom(netip.Addr{}, 9999)})
+	r := NewReceiver(ReceiverConfig{QueueLen: 8, Logger: quietLog, Shed: func(a netip.Addr) bool { return a == h2.IPv4 }})
+	r.Add(rs)
+	t.Cleanup(func() { r.Close() })
+	to := netip.AddrPortFrom(h1.IPv4, 9999)
+	send := func(h *netlab.Host, n int) {
+		s := socketIn(t, h, SocketConfig{Network: "udp4"})
+		for range n {
+			if err := s.WriteTo([]byte(h.Name), to, Iface{}, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(h2, 20) // the flood: 3 queued (up to more than a quarter), the rest shed
+	testutil.WaitFor(t, 5*time.Second, "flood read", func() bool { return r.Dropped() == 17 })
+	send(h3, 4)
+	got := map[string]int{}
+	for range 7 {
+		p, err := r.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[string(p.Data)]++
+	}
+	if got["h2"] != 3 || got["h3"] != 4 || r.Dropped() != 17 {
+		t.Fatalf("read %v, %d dropped", got, r.Dropped())
 	}
 }
