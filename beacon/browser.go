@@ -26,6 +26,9 @@ const (
 	RecvQueueLen = 256
 	// SourceName is LobbyInfo.Source for lobbies heard by a Browser.
 	SourceName = "beacon"
+	// heavyEvery is how often, at most, the sources to shed first are
+	// worked out again (Browser.heavy).
+	heavyEvery = 50 * time.Millisecond
 	// maxFollowUps bounds the follow-up queries (for the rest of answers
 	// cut with FlagMore) sent between two queries of our own.
 	maxFollowUps = 256
@@ -114,12 +117,16 @@ type Browser struct {
 	kick   chan struct{} // Query asks Run to query
 	net    *netutil.Tracker
 
-	tableMu sync.Mutex // guards table and queue (read by Lobbies, Stats)
+	tableMu sync.Mutex // guards table, queue and heavyAt (read by Lobbies, Stats)
 	table   *table
 	queue   *coalescer
 
 	stats browserCounters
 	sig   signing // Key, and counters of rejected packets
+	// heavySet is the sources holding at least an even share of the
+	// table, as of the last update: shed first when falling behind.
+	heavySet atomic.Pointer[map[netip.Addr]bool]
+	heavyAt  time.Time // when heavySet was taken; guarded by tableMu
 }
 
 var _ Source = (*Browser)(nil)
@@ -364,6 +371,10 @@ func (b *Browser) apply(update func(*table, time.Time) []Event) {
 	for _, ev := range update(b.table, b.cfg.now()) {
 		b.queue.push(ev)
 	}
+	if now := time.Now(); now.Sub(b.heavyAt) >= heavyEvery {
+		b.heavyAt = now
+		b.updateHeavyLocked()
+	}
 	// At the 1st, 2nd, 4th... of each (one update may count several): a
 	// flood must not flood the log.
 	if n := b.table.tableFull; bits.Len64(n) != bits.Len64(full) {
@@ -462,10 +473,22 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 }
 
 // heavy reports whether src holds at least an even share of the table.
+// Readers ask it for every packet while the loop is behind: it reads a
+// snapshot (updateHeavy) and takes no lock the loop holds.
 func (b *Browser) heavy(src netip.AddrPort) bool {
-	b.tableMu.Lock()
-	defer b.tableMu.Unlock()
+	m := b.heavySet.Load()
+	return m != nil && (*m)[sourceKey(src.Addr())]
+}
+
+// updateHeavyLocked takes the snapshot of the sources holding at least an
+// even share of the table; b.tableMu is held.
+func (b *Browser) updateHeavyLocked() {
 	t := b.table
-	s := t.shares[sourceKey(src.Addr())]
-	return s != nil && s.bytes*len(t.shares) >= t.bytes
+	m := make(map[netip.Addr]bool)
+	for k, s := range t.shares {
+		if s.bytes*len(t.shares) >= t.bytes {
+			m[k] = true
+		}
+	}
+	b.heavySet.Store(&m)
 }
