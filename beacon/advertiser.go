@@ -178,6 +178,7 @@ type Advertiser struct {
 
 	stats advertiserCounters
 	sig   signing // Key, and counters of rejected queries
+	mcast multicastAnswers
 }
 
 // NewAdvertiser validates cfg and returns an idle Advertiser; lobbies may
@@ -235,6 +236,7 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		dirty:   make(map[string]bool),
 		gone:    make(map[string]Lobby),
 		sig:     signing{key: cfg.Key, window: cfg.ReplayWindow, now: cfg.now, log: cfg.Logger},
+		mcast:   multicastAnswers{kick: make(chan struct{}, 1)},
 	}, nil
 }
 
@@ -425,6 +427,10 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			if d, ok := r.multicastAnswers(); ok {
 				fallback.Reset(d)
 			}
+		case <-a.mcast.kick:
+			if d, ok := r.multicastAnswers(); ok {
+				fallback.Reset(d)
+			}
 		case c := <-claims:
 			if d, ok := r.claim(c); ok {
 				refute.Reset(d)
@@ -484,6 +490,9 @@ func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries, clai
 		if _, ok := a.sig.accept(raw, tail, r.src); !ok {
 			return
 		}
+		if a.divert(r, len(queries), cap(queries)) {
+			return
+		}
 		select {
 		case queries <- r:
 		default:
@@ -500,7 +509,6 @@ type advRun struct {
 	ifaces  []netutil.Iface
 	seq     uint32
 	limiter *netutil.AnswerBudget
-	mcast   multicastAnswers
 	refuted refutations
 	again   map[string]bool // new lobbies to announce again
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/lanlobby/lanlobby/netutil"
@@ -71,12 +73,54 @@ func ipOverhead(a netip.Addr) int {
 }
 
 // multicastAnswers is the state of the answers multicast for queries the
-// unicast budget refused.
+// unicast budget refused. Run and the read loops (divert) share it.
 type multicastAnswers struct {
+	mu sync.Mutex // guards games and last
 	// games are the games asked for ("" is every game) and the IP bytes
 	// their refused queries earned.
 	games map[string]int
 	last  time.Time // when the last ones were sent
+	// spentUntil (unix nanoseconds) is until when the interface budget
+	// is taken as spent: Run sets it on each query the budget refuses.
+	spentUntil atomic.Int64
+	// kick wakes Run when a read loop added to games.
+	kick chan struct{}
+}
+
+// add records a refused query for game that earned bytes, and returns
+// when the multicast answer is due, from now; false when games are full.
+func (m *multicastAnswers) add(now time.Time, game string, earned int) (due time.Duration, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.games == nil {
+		m.games = make(map[string]int)
+	}
+	if _, ok := m.games[game]; !ok && len(m.games) >= maxMulticastGames {
+		return 0, false // the pending ones go first
+	}
+	m.games[game] = min(m.games[game]+earned, multicastCredit)
+	return max(m.last.Add(MulticastAnswerInterval).Sub(now), 0), true
+}
+
+// divert is the read loops' shortcut during a flood: while the
+// interface budget is spent and Run is behind (its queue over an eighth
+// full), a query goes straight to the pending multicast answer instead of
+// the queue, where it would wait behind the flood or be dropped with it. A
+// browser asking meanwhile is answered within MulticastAnswerInterval.
+// It reports whether q was taken.
+func (a *Advertiser) divert(q received, backlog, capacity int) bool {
+	m := &a.mcast
+	now := a.cfg.now()
+	if backlog <= capacity/8 || now.UnixNano() >= m.spentUntil.Load() || q.pkt.After != "" {
+		return false
+	}
+	a.stats.overBudget.Add(1)
+	m.add(now, q.pkt.Game, MaxAmplification*(q.size+ipOverhead(q.src.Addr())))
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+	return true
 }
 
 // answer handles a query: by unicast to its source within the answer
@@ -108,18 +152,12 @@ func (r *advRun) answer(q received) (due time.Duration, pending bool) {
 		a.log.Warn("beacon: answer budget of the interface spent (a query flood?); answering by multicast",
 			"src", q.src, "count", n)
 	}
+	a.mcast.spentUntil.Store(now.Add(MulticastAnswerInterval).UnixNano())
 	if q.pkt.After != "" {
 		return 0, false // a follow-up: the querier has the first page
 	}
-	m := &r.mcast
-	if m.games == nil {
-		m.games = make(map[string]int)
-	}
-	if _, ok := m.games[q.pkt.Game]; !ok && len(m.games) >= maxMulticastGames {
-		return 0, true // the pending ones go first
-	}
-	m.games[q.pkt.Game] = min(m.games[q.pkt.Game]+earned, multicastCredit)
-	return max(m.last.Add(MulticastAnswerInterval).Sub(now), 0), true
+	due, _ = a.mcast.add(now, q.pkt.Game, earned) // when full, the pending ones are due anyway
+	return due, true
 }
 
 // unicast answers q by unicast within what it earned and the budgets.
@@ -165,18 +203,26 @@ func (r *advRun) unicast(now time.Time, q received, earned int) (sent bool, why 
 // multicastAnswers sends the pending multicast answers when their time
 // has come, as much as their credit allows; otherwise it returns when.
 func (r *advRun) multicastAnswers() (due time.Duration, pending bool) {
-	m := &r.mcast
+	m := &r.a.mcast
+	m.mu.Lock()
 	if len(m.games) == 0 {
+		m.mu.Unlock()
 		return 0, false
 	}
 	now := r.a.cfg.now()
 	if d := m.last.Add(MulticastAnswerInterval).Sub(now); d > 0 {
+		m.mu.Unlock()
 		return d, true
 	}
 	games := make([]string, 0, len(m.games))
-	for g := range m.games {
+	credit := make(map[string]int, len(m.games))
+	for g, c := range m.games {
 		games = append(games, g)
+		credit[g] = c
 	}
+	clear(m.games)
+	m.last = now
+	m.mu.Unlock()
 	// One game's lobbies first, every game's last: a query for all games
 	// would otherwise crowd out a game whose ids sort late.
 	slices.SortFunc(games, func(a, b string) int {
@@ -186,12 +232,11 @@ func (r *advRun) multicastAnswers() (due time.Duration, pending bool) {
 		}
 		return cmp.Compare(a, b)
 	})
-	m.last = now
 	left := multicastPackets
 	for _, g := range games {
 		// Every host of the LAN receives it, on each family: charged
 		// twice at the IPv6 size.
-		pkts, _, _ := r.page(&Packet{Kind: KindQuery, Game: g}, 0, m.games[g], min(left, MaxAnswerPackets), ipv6Overhead, 2)
+		pkts, _, _ := r.page(&Packet{Kind: KindQuery, Game: g}, 0, credit[g], min(left, MaxAnswerPackets), ipv6Overhead, 2)
 		for _, b := range pkts {
 			r.count(r.conn.SendMulticast(b), KindAnnounce, netip.AddrPort{})
 		}
@@ -202,7 +247,6 @@ func (r *advRun) multicastAnswers() (due time.Duration, pending bool) {
 			break
 		}
 	}
-	clear(m.games)
 	return 0, false
 }
 
