@@ -235,6 +235,24 @@ namespace LanLobby
             return o.ToArray();
         }
 
+        /// <summary>Pads an encoded query with padding TLVs (type 4) to 1200 bytes, less the
+        /// signature when it is to be signed: an answer is at most 3 times its query
+        /// (PROTOCOL.md, "Answers"), so a full answer takes a full query.</summary>
+        public static byte[] PadQuery(byte[] pkt, bool signed)
+        {
+            var o = new List<byte>(pkt);
+            int n = MaxPacket - (signed ? SignedOverhead : 0) - o.Count;
+            while (n >= 2)
+            {
+                int len = Math.Min(n - 2, 255);
+                if (n - 2 - len == 1) len--; // leave room for a last TLV of at least 2 bytes
+                o.Add(4); o.Add((byte)len);
+                for (int i = 0; i < len; i++) o.Add(0);
+                n -= 2 + len;
+            }
+            return o.ToArray();
+        }
+
         /// <summary>Appends the timestamp and MAC TLVs to an encoded, unsigned packet.</summary>
         public static byte[] Sign(LanKey key, byte[] pkt, long unixMs)
         {

@@ -516,7 +516,7 @@ namespace LanLobby
         /// <summary>Asks every host to answer at once (every interface and family).</summary>
         public void Query()
         {
-            var pkt = Beacon.Encode(new BeaconPacket { Kind = Beacon.KindQuery, Seq = (uint)new Random().Next(), Game = opt.Game });
+            var pkt = Beacon.PadQuery(Beacon.Encode(new BeaconPacket { Kind = Beacon.KindQuery, Seq = (uint)new Random().Next(), Game = opt.Game }), opt.Key != null);
             if (opt.Key != null) pkt = Beacon.Sign(opt.Key, pkt, Beacon.UnixMs(DateTime.UtcNow));
             lock (mu) table.Queried(Now());
             if (query4 != null)

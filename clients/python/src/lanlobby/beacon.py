@@ -235,6 +235,24 @@ def encode(p: Packet) -> bytes:
     return bytes(out)
 
 
+TLV_PADDING = 0x04
+
+
+def pad_query(pkt: bytes, signed: bool) -> bytes:
+    """Pad an encoded query with padding TLVs (type 4) to 1200 bytes, less the
+    signature when it is to be signed: an answer is at most 3 times its query
+    (PROTOCOL.md, "Answers"), so a full answer takes a full query."""
+    out = bytearray(pkt)
+    n = MAX_PACKET - (SIGNED_OVERHEAD if signed else 0) - len(out)
+    while n >= 2:
+        ln = min(n - 2, 255)
+        if n - 2 - ln == 1:
+            ln -= 1  # leave room for a last TLV of at least 2 bytes
+        out += bytes([TLV_PADDING, ln]) + bytes(ln)
+        n -= 2 + ln
+    return bytes(out)
+
+
 def sign_packet(key: LanKey, pkt: bytes, now_ms: Optional[int] = None) -> bytes:
     """Append the timestamp and MAC TLVs to an encoded, unsigned packet."""
     if now_ms is None:

@@ -443,6 +443,7 @@ class Browser:
     def query(self) -> None:
         """Ask every host to answer at once (on every interface and family)."""
         pkt = beacon.encode(beacon.Packet(kind=beacon.KIND_QUERY, seq=_rand32(), game=self.game))
+        pkt = beacon.pad_query(pkt, self.key is not None)
         if self.key is not None:
             pkt = beacon.sign_packet(self.key, pkt)
         self.table.queried(time.monotonic())
