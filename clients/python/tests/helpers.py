@@ -67,8 +67,12 @@ class Proxy:
         self.links: List[dict] = []
         self.server: Optional[asyncio.AbstractServer] = None
         self.port = 0
+        # While cleared, new links wait before they are forwarded (hold).
+        self._open: Optional[asyncio.Event] = None
 
     async def start(self) -> "Proxy":
+        self._open = asyncio.Event()
+        self._open.set()
         self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
@@ -78,6 +82,8 @@ class Proxy:
         return f"127.0.0.1:{self.port}"
 
     async def _accept(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        assert self._open is not None
+        await self._open.wait()
         try:
             ur, uw = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -106,7 +112,19 @@ class Proxy:
         for link in self.links:
             link["frozen"] = True
 
+    def hold(self) -> None:
+        """New links wait (the client's reconnect hangs, as over a dead
+        network) until release()."""
+        assert self._open is not None
+        self._open.clear()
+
+    def release(self) -> None:
+        assert self._open is not None
+        self._open.set()
+
     def close(self) -> None:
+        if self._open is not None:
+            self._open.set()
         if self.server is not None:
             self.server.close()
         for link in self.links:
