@@ -540,12 +540,14 @@ namespace LanLobby.Tests
                     ev = await T.Event(c, e => e.Kind == EventKind.Started);
                     T.Seq(new List<string> { "Alice", "Bob" }, ev.Peers.ConvertAll(p => p.Name), "started peers");
                 }
+                T.Eq("", bob.Credentials(lid)[1], "a member holds no owner credential");
                 await alice.LeaveAsync(lid);
                 T.Eq(0, alice.Lobbies.Count, "left");
                 ev = await T.Event(bob, e => e.Kind == EventKind.MemberLeft);
                 T.Eq("Alice left", ev.Member.Name + " " + ev.Reason, "member_left");
                 ev = await T.Event(bob, e => e.Kind == EventKind.OwnerChanged);
                 T.Eq(bob.MemberId, ev.Lobby.Owner, "owner_changed");
+                T.Eq(32, bob.Credentials(lid)[1].Length, "the new owner keeps the owner credential of its owner_changed");
                 await bob.CloseLobbyAsync(lid);
                 T.Eq("owner_closed", (await T.Event(bob, e => e.Kind == EventKind.Closed)).Reason, "closed");
                 T.Eq(0, bob.Lobbies.Count, "closed lobby forgotten");

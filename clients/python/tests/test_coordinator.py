@@ -109,12 +109,14 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual([p.name for p in ev.peers], ["Alice", "Bob"])
             self.assertEqual(ev.lobby.state, "started")
 
+        self.assertEqual(bob._lobbies[lid].owner_credential, "", "a member holds no owner credential")
         await alice.leave(lid)
         self.assertEqual(alice.lobbies(), [])
         ev = await wait_event(bob, lambda e: e.kind == model.MEMBER_LEFT)
         self.assertEqual((ev.member.name, ev.reason), ("Alice", "left"))
         ev = await wait_event(bob, lambda e: e.kind == model.OWNER_CHANGED)
         self.assertEqual(ev.lobby.owner, bob.member_id)
+        self.assertEqual(len(bob._lobbies[lid].owner_credential), 32, "the new owner keeps its owner credential")
 
         await bob.close_lobby(lid)
         ev = await wait_event(bob, lambda e: e.kind == model.CLOSED)
