@@ -430,8 +430,10 @@ namespace LanLobby
             try { await SubscribeOnceAsync(s, ct).ConfigureAwait(false); }
             catch
             {
-                s.End();
-                lock (mu) subs.Remove(s);
+                // The coordinator may have made it (the snapshot did not end in
+                // time): it is dropped there too.
+                long id = Forget(s);
+                if (id != 0) Observe(UnsubscribeAsync(id));
                 throw;
             }
             return s;

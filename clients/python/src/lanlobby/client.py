@@ -408,9 +408,11 @@ class Client:
         try:
             await self._subscribe_once(s, timeout)
         except BaseException:
-            s._end()
-            if s in self._subs:
-                self._subs.remove(s)
+            # The coordinator may have made it (the snapshot did not end in
+            # time): it is dropped there too.
+            t = self._loop.create_task(self._unsubscribe(s))
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
             raise
         return s
 
