@@ -6,11 +6,14 @@ import asyncio
 import os
 import sys
 import time
+import unittest
 from typing import Callable, List, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
+import lanlobby  # noqa: E402
 from lanlobby import CoordinatorProcess, Event  # noqa: E402
+from lanlobby.match import new_player_key  # noqa: E402
 
 BIN = os.environ.get("LANLOBBY_BIN", "")
 # Short heartbeats so tests see several intervals in little time; ten
@@ -130,3 +133,26 @@ class Proxy:
         for link in self.links:
             for wr in link["writers"]:
                 wr.close()
+
+
+class CoordinatorCase(unittest.IsolatedAsyncioTestCase):
+    """A test with a coordinator of its own (self.coord) and the clients it
+    connects, all closed at the end."""
+
+    async def asyncSetUp(self) -> None:
+        self.coord = await coordinator()
+        self.clients: List[lanlobby.Client] = []
+
+    async def asyncTearDown(self) -> None:
+        for c in self.clients:
+            await c.close()
+        await self.coord.kill()
+
+    async def connect(self, player: str, addr: str = "", **kw) -> lanlobby.Client:
+        # Every test client is its own player (its own key): clients of one
+        # process would otherwise share the process key, and a ban of one
+        # would ban them all.
+        kw.setdefault("player_key", new_player_key())
+        c = await lanlobby.Client.connect(addr or self.coord.addr, player, **kw)
+        self.clients.append(c)
+        return c

@@ -8,7 +8,7 @@ import time
 import unittest
 
 import helpers
-from helpers import Proxy, coordinator, wait_event
+from helpers import CoordinatorCase, Proxy, coordinator, wait_event
 
 import lanlobby
 from lanlobby import errors, model
@@ -28,24 +28,7 @@ async def lookup_soon(c: lanlobby.Client, name: str, timeout: float = 10.0) -> s
         await asyncio.sleep(0.02)
 
 
-class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
-    async def asyncSetUp(self) -> None:
-        self.coord = await coordinator()
-        self.clients = []
-
-    async def asyncTearDown(self) -> None:
-        for c in self.clients:
-            await c.close()
-        await self.coord.kill()
-
-    async def connect(self, player: str, addr: str = "", **kw) -> lanlobby.Client:
-        # Every test client is its own player (its own key): clients of one
-        # process would otherwise share the process key, and a ban of one
-        # would ban them all.
-        kw.setdefault("player_key", new_player_key())
-        c = await lanlobby.Client.connect(addr or self.coord.addr, player, **kw)
-        self.clients.append(c)
-        return c
+class CoordinatorTest(CoordinatorCase):
 
     async def test_every_call_and_notice(self) -> None:
         alice = await self.connect("Alice")

@@ -15,7 +15,7 @@ import tempfile
 import unittest
 
 import helpers
-from helpers import Proxy, coordinator, wait_event
+from helpers import CoordinatorCase, Proxy, coordinator, wait_event
 
 import lanlobby
 from lanlobby import beacon, errors, match, mdns, model
@@ -140,21 +140,7 @@ class RulesTest(unittest.TestCase):
             self.assertNotEqual(match.stored_player_key(path), "not a key")
 
 
-class MatchTest(unittest.IsolatedAsyncioTestCase):
-    async def asyncSetUp(self) -> None:
-        self.coord = await coordinator()
-        self.clients = []
-
-    async def asyncTearDown(self) -> None:
-        for c in self.clients:
-            await c.close()
-        await self.coord.kill()
-
-    async def connect(self, player: str, addr: str = "", **kw) -> lanlobby.Client:
-        kw.setdefault("player_key", new_player_key())
-        c = await lanlobby.Client.connect(addr or self.coord.addr, player, **kw)
-        self.clients.append(c)
-        return c
+class MatchTest(CoordinatorCase):
 
     async def code(self, coro) -> str:
         with self.assertRaises(CoordinatorError) as cm:
