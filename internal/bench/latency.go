@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"strings"
@@ -159,6 +160,8 @@ func (e *Env) Close() {
 func (e *Env) Ops() []Op {
 	return []Op{
 		{"tcp echo (baseline)", e.echo},
+		{"ping, open link", e.ping},
+		{"tcp dial + echo", e.dialEcho},
 		{"join, open link", e.join},
 		{"quick-join, open link", e.quickJoin},
 		{"dial + hello + join", e.coldJoin},
@@ -174,6 +177,32 @@ func (e *Env) echo(context.Context) (time.Duration, error) {
 		return 0, err
 	}
 	return time.Since(start), nil
+}
+
+func (e *Env) dialEcho(ctx context.Context) (time.Duration, error) {
+	start := time.Now()
+	c, err := net.Dial("tcp", e.echoLn.Addr().String())
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if _, err := c.Write(e.echoMsg); err != nil {
+		return 0, err
+	}
+	buf := make([]byte, 256)
+	n := 0
+	for n < len(e.echoMsg) {
+		k, err := c.Read(buf[n:])
+		if err != nil {
+			return 0, err
+		}
+		n += k
+	}
+	return time.Since(start), nil
+}
+
+func (e *Env) ping(ctx context.Context) (time.Duration, error) {
+	return e.joiner.Ping(ctx)
 }
 
 func (e *Env) join(ctx context.Context) (time.Duration, error) {
@@ -258,9 +287,18 @@ func Latency(ctx context.Context, cfg Config) ([]Result, error) {
 	defer env.Close()
 	ops := env.Ops()
 	samples := make([][]time.Duration, len(ops))
+	// Each round runs the ops in a new random order: an op leaves work
+	// behind it (a closing connection, notices still being read) that
+	// slows whatever comes next, and in a fixed or rotating order the same
+	// op would always pay for the same predecessor.
+	order := make([]int, len(ops))
+	for i := range order {
+		order[i] = i
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 13))
 	for round := 0; round < cfg.Warmup+cfg.Rounds; round++ {
-		for k := range ops {
-			i := (round + k) % len(ops) // rotate the order each round
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, i := range order {
 			d, err := ops[i].Run(ctx)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", ops[i].Name, err)
