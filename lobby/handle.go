@@ -99,6 +99,11 @@ func (s *Server) drainGreetings() {
 
 func (s *Server) publishChanges() {
 	changes := s.reg.TakeChanges()
+	for i := range changes {
+		if changes[i].State == StateClosed {
+			s.creds.forget(changes[i].ID)
+		}
+	}
 	if s.cfg.OnLobbyChange != nil {
 		for _, in := range changes {
 			s.cfg.OnLobbyChange(in)
@@ -358,9 +363,19 @@ func (s *Server) handleRequest(sess *session, req *request) {
 // token and seat credentials, and the invite code of a private lobby just
 // created ("" if none).
 func (s *Server) encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, invite string) []byte {
-	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
-		Peers: peersAs(l, you.ID, local), Resume: s.creds.token(you.ID), seatCredentials: s.creds.forSeat(l, you.ID),
-		Invite: invite})
+	r := joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
+		Peers: peersAs(l, you.ID, local), Resume: s.tokenOf(you.ID), seatCredentials: s.creds.forSeat(l, you.ID),
+		Invite: invite}
+	b, _ := r.appendJSON(make([]byte, 0, 512+128*len(r.Peers)))
+	return b
+}
+
+// tokenOf is a member's resume token: kept since its hello.
+func (s *Server) tokenOf(id string) string {
+	if m := s.members[id]; m != nil {
+		return m.token
+	}
+	return s.creds.token(id)
 }
 
 // encodeOwnerChanged is the new owner's copy of owner_changed, with the

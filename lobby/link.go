@@ -168,7 +168,7 @@ func (c *Client) handleLine(l *link, line []byte) error {
 		return nil
 	}
 	in := new(inbound)
-	if err := json.Unmarshal(line, in); err != nil {
+	if err := decodeInbound(line, in); err != nil {
 		return fmt.Errorf("lobby: undecodable message from coordinator: %w", err)
 	}
 	switch {

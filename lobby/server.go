@@ -87,7 +87,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		reg: NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID,
 			TrackChanges: true, Now: cfg.Now}),
 		names:     newNames(cfg.MaxNames, cfg.NameTTL, cfg.Now),
-		creds:     credentials{key: secret},
+		creds:     newCredentials(secret),
 		instance:  RandomID(),
 		lines:     lines,
 		ops:       make(chan op, DefaultOpQueue),

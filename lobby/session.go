@@ -1,7 +1,6 @@
 package lobby
 
 import (
-	"encoding/json"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -61,7 +60,7 @@ func (sess *session) HandleLine(line []byte) error {
 		return nil
 	}
 	req := new(request)
-	if err := json.Unmarshal(line, req); err != nil {
+	if err := decodeRequest(line, req); err != nil {
 		sess.conn.Send(encodeError(salvageID(line), errorf(CodeBadRequest, "malformed request: %v", err)))
 		return nil
 	}
