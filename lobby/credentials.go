@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"hash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,10 +67,27 @@ type credentials struct {
 	secrets map[string]*lobbyKey
 }
 
-// lobbyKey is a lobby secret, raw and as the replies carry it.
+// lobbyKey is a lobby secret, raw and as the replies carry it, with the
+// HMAC keyed with it that makes its seat credentials (kept: keying costs
+// as much as the MAC).
 type lobbyKey struct {
-	raw []byte
-	hex string
+	raw  []byte
+	hex  string
+	seat hash.Hash
+	buf  []byte
+}
+
+// seatCredential is SeatCredential(k.raw, member).
+func (k *lobbyKey) seatCredential(member string) string {
+	if k.seat == nil {
+		k.seat = hmac.New(sha256.New, k.raw)
+	} else {
+		k.seat.Reset()
+	}
+	k.buf = append(append(k.buf[:0], labelSeat...), member...)
+	k.seat.Write(k.buf)
+	k.buf = k.seat.Sum(k.buf[:0])
+	return hex.EncodeToString(k.buf[:credentialLen/2])
 }
 
 func newCredentials(key []byte) credentials {
@@ -125,7 +143,7 @@ func (c credentials) owner(lobby, member string) string {
 // secret, and the owner credential when it owns the lobby.
 func (c credentials) forSeat(l *Lobby, member string) seatCredentials {
 	k := c.keyOf(l)
-	sc := seatCredentials{Credential: SeatCredential(k.raw, member), LobbySecret: k.hex}
+	sc := seatCredentials{Credential: k.seatCredential(member), LobbySecret: k.hex}
 	if l.Owner == member {
 		sc.OwnerCredential = c.owner(l.ID, member)
 	}

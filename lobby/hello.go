@@ -33,7 +33,7 @@ func (s *Server) hello(sess *session, req *request) {
 		return
 	}
 	m := s.newMember(sess, s.freeMemberID(), req.Player, req.Key)
-	sess.conn.Send(s.encodeHello(req, m, nil, nil))
+	s.out(sess, s.encodeHello(req, m, nil, nil))
 	s.log.Debug("hello", "member", m.id, "player", req.Player, "client", req.Client, "remote", sess.ip)
 }
 

@@ -41,11 +41,14 @@ type Server struct {
 	lines    *tcpconn.Budget // partial request lines of every link
 
 	// Owned by the state goroutine.
-	members map[string]*member     // by member id, after hello
-	subs    *subTable              // live subscriptions (subscribe.go); nil until the first
-	resvs   map[string]*time.Timer // reservation windows by reservation id (party.go)
-	held    map[string]*heldSeats  // by lobby id: seats held for a restore
-	heldGen uint64
+	scratch  []byte                 // encoders' buffer (exact)
+	batching bool                   // a batch of ops is being handled (loop)
+	corked   []*session             // links corked in this batch (out)
+	members  map[string]*member     // by member id, after hello
+	subs     *subTable              // live subscriptions (subscribe.go); nil until the first
+	resvs    map[string]*time.Timer // reservation windows by reservation id (party.go)
+	held     map[string]*heldSeats  // by lobby id: seats held for a restore
+	heldGen  uint64
 
 	sessMu   sync.Mutex // guards sessions, perIP and sources
 	sessions map[*session]struct{}

@@ -23,6 +23,7 @@ type session struct {
 	// seat; a connection without one can be shed at the cap.
 	seated atomic.Bool
 	shed   bool // closed to make room at the cap; guarded by srv.sessMu
+	corked bool // corked in the state goroutine's batch (Server.out)
 
 	// Set by the state goroutine at hello, read only by it afterwards.
 	id     string

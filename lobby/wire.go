@@ -312,6 +312,11 @@ func encodeOK(id json.RawMessage) []byte {
 }
 
 func encodeNotice(n Notice) []byte {
+	return appendNotice(make([]byte, 0, 512), n)
+}
+
+// appendNotice appends the frame of a notice to dst.
+func appendNotice(dst []byte, n Notice) []byte {
 	msg := notice{Event: string(n.Kind), lobbyState: stateOf(n.Lobby), Reason: n.Reason, Peers: n.Peers}
 	msg.Banned = n.Banned
 	if n.Reservation != "" {
@@ -322,7 +327,7 @@ func encodeNotice(n Notice) []byte {
 		m := n.Member
 		msg.Member = &m
 	}
-	b, _ := msg.appendJSON(make([]byte, 0, 512))
+	b, _ := msg.appendJSON(dst)
 	return b
 }
 
