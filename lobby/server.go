@@ -117,11 +117,19 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	if addr == "" {
 		addr = ":" + strconv.Itoa(DefaultPort)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := Listen(ctx, addr)
 	if err != nil {
 		return err
 	}
 	return s.Serve(ctx, ln)
+}
+
+// Listen opens a coordinator's TCP listener, with TCP keep-alives off on
+// the connections it accepts (the heartbeat watches them; package net
+// would otherwise spend system calls on every accept setting them up).
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp", addr)
 }
 
 // Serve accepts connections on ln until ctx ends or Close is called, then
@@ -211,19 +219,12 @@ func isTemporary(err error) bool {
 }
 
 func (s *Server) startSession(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-		if s.cfg.SocketBuffer > 0 {
-			tc.SetWriteBuffer(s.cfg.SocketBuffer)
-		}
+	// (Package net sets TCP_NODELAY on every TCP connection already.)
+	if tc, ok := nc.(*net.TCPConn); ok && s.cfg.SocketBuffer > 0 {
+		tc.SetWriteBuffer(s.cfg.SocketBuffer)
 	}
 	sess := &session{srv: s}
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		sess.ip = ap.Addr().Unmap()
-	}
-	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
-		sess.local = ap.Addr().Unmap()
-	}
+	sess.ip, sess.local = addrOf(nc.RemoteAddr()), addrOf(nc.LocalAddr())
 	sess.conn = tcpconn.New(nc, tcpconn.Config{
 		MaxLineLength:   s.cfg.MaxLineLength,
 		SendQueue:       s.cfg.SendQueue,
@@ -362,4 +363,16 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	case <-s.loopDone:
 		return Stats{}, ErrServerClosed
 	}
+}
+
+// addrOf is the IP address of a connection's end, unmapped (invalid when
+// it has none).
+func addrOf(a net.Addr) netip.Addr {
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		return tcp.AddrPort().Addr().Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }
