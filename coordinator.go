@@ -76,7 +76,7 @@ func StartCoordinator(ctx context.Context, cfg Config, opts CoordinatorOptions) 
 			listen = ":" + strconv.Itoa(lobby.DefaultPort)
 		}
 	}
-	ln, err := net.Listen("tcp", listen)
+	ln, err := lobby.Listen(ctx, listen)
 	if err != nil {
 		return nil, fmt.Errorf("lanlobby: cannot listen on %s: %w", listen, err)
 	}

@@ -94,11 +94,9 @@ func Host(ctx context.Context, cfg Config, opts HostOptions) (*Session, error) {
 	}
 	ctx, cancel := withTimeout(ctx, cfg)
 	defer cancel()
-	create := func(c *lobby.Client) (*lobby.Joined, error) {
-		return c.Create(ctx, lobby.CreateOptions{Game: opts.Game, Name: opts.Name, Capacity: opts.Players, Meta: opts.Meta,
-			Version: opts.Version, Filterable: opts.Filterable,
-			Private: opts.Private, AutoStart: opts.AutoStart, JoinOptions: JoinOptions{Port: opts.Port, Addr: opts.Addr, Password: opts.Password}})
-	}
+	create := createOp(lobby.CreateOptions{Game: opts.Game, Name: opts.Name, Capacity: opts.Players, Meta: opts.Meta,
+		Version: opts.Version, Filterable: opts.Filterable,
+		Private: opts.Private, AutoStart: opts.AutoStart, JoinOptions: JoinOptions{Port: opts.Port, Addr: opts.Addr, Password: opts.Password}})
 	if cfg.Coordinator != "" {
 		return joinAt(ctx, cfg, coordinatorAddr(cfg.Coordinator), create)
 	}
@@ -120,14 +118,11 @@ func Host(ctx context.Context, cfg Config, opts HostOptions) (*Session, error) {
 		}
 		return joinAt(ctx, cfg, daemon, create)
 	}
-	c, err := dial(ctx, cfg, own.local())
+	c, j, err := create.dial(ctx, cfg, own.local())
 	if err != nil {
-		own.Close()
-		return nil, err
-	}
-	j, err := create(c)
-	if err != nil {
-		c.Close()
+		if c != nil {
+			c.Close()
+		}
 		own.Close()
 		return nil, err
 	}

@@ -31,9 +31,7 @@ func QuickJoin(ctx context.Context, cfg Config, game string, opts JoinOptions) (
 		return nil, err
 	}
 	if cfg.Coordinator != "" {
-		return joinAt(ctx, cfg, coordinatorAddr(cfg.Coordinator), func(c *lobby.Client) (*lobby.Joined, error) {
-			return c.QuickJoin(ctx, game, opts)
-		})
+		return joinAt(ctx, cfg, coordinatorAddr(cfg.Coordinator), quickJoinOp(game, opts))
 	}
 	if _, err := lobby.NormalizeGame(game); err != nil {
 		return nil, err
@@ -55,9 +53,7 @@ func Join(ctx context.Context, cfg Config, nameOrID string, opts JoinOptions) (*
 		return nil, &lobby.Error{Code: lobby.CodeBadRequest, Message: "give a lobby name or id"}
 	}
 	if cfg.Coordinator != "" {
-		return joinAt(ctx, cfg, coordinatorAddr(cfg.Coordinator), func(c *lobby.Client) (*lobby.Joined, error) {
-			return joinByIDOrName(ctx, c, nameOrID, opts)
-		})
+		return joinByIDOrName(ctx, cfg, coordinatorAddr(cfg.Coordinator), nameOrID, opts)
 	}
 	b, err := Browse(ctx, cfg, "")
 	if err != nil {
@@ -93,9 +89,7 @@ func (b *Browser) QuickJoin(ctx context.Context, game string, opts JoinOptions) 
 	ctx, cancel := withTimeout(ctx, b.cfg)
 	defer cancel()
 	if b.sub != nil {
-		return joinAt(ctx, b.cfg, coordinatorAddr(b.cfg.Coordinator), func(c *lobby.Client) (*lobby.Joined, error) {
-			return c.QuickJoin(ctx, g, opts)
-		})
+		return joinAt(ctx, b.cfg, coordinatorAddr(b.cfg.Coordinator), quickJoinOp(g, opts))
 	}
 	seats := max(opts.Seats, opts.Filter.Free, 1)
 	var candidates []LobbyInfo
@@ -122,14 +116,14 @@ func (b *Browser) QuickJoin(ctx context.Context, game string, opts JoinOptions) 
 		}
 		return nil, &lobby.Error{Code: lobby.CodeNoOpenLobby, Message: fmt.Sprintf("no open lobby of game %q with %d free seats that passes the filter visible on the LAN", g, seats)}
 	}
-	return b.tryJoin(ctx, candidates, func(c *lobby.Client, l LobbyInfo) (*lobby.Joined, error) {
+	return b.tryJoin(ctx, candidates, func(l LobbyInfo) seatOp {
 		if b.isDaemon(l) {
 			// A daemon's own quick-join is exact (fewest free seats, then
 			// the oldest lobby) among all its lobbies, which the LAN's
 			// view cannot order by age.
-			return c.QuickJoin(ctx, g, opts)
+			return quickJoinOp(g, opts)
 		}
-		return c.Join(ctx, l.ID, opts)
+		return joinOp(l.ID, opts)
 	})
 }
 
@@ -176,35 +170,99 @@ func (b *Browser) Join(ctx context.Context, nameOrID string, opts JoinOptions) (
 	}
 	// A full or started lobby is still asked: the coordinator's answer
 	// (lobby_full, lobby_started) is the truth, and a seat may have freed.
-	return b.tryJoin(ctx, []LobbyInfo{target}, func(c *lobby.Client, l LobbyInfo) (*lobby.Joined, error) {
-		return c.Join(ctx, l.ID, opts)
+	return b.tryJoin(ctx, []LobbyInfo{target}, func(l LobbyInfo) seatOp {
+		return joinOp(l.ID, opts)
 	})
 }
 
-// joinByIDOrName joins on one coordinator: by id, else by the one lobby
-// of that name in its list.
-func joinByIDOrName(ctx context.Context, c *lobby.Client, nameOrID string, opts JoinOptions) (*lobby.Joined, error) {
-	j, err := c.Join(ctx, nameOrID, opts)
-	if err == nil || !errors.Is(err, lobby.ErrUnknownLobby) {
-		return j, err
+// joinByIDOrName joins on the coordinator at addr: by id (with the
+// connection's hello, in one round trip), else by the one lobby of that
+// name in its list.
+func joinByIDOrName(ctx context.Context, cfg Config, addr, nameOrID string, opts JoinOptions) (*Session, error) {
+	ctx, cancel := withTimeout(ctx, cfg)
+	defer cancel()
+	c, j, err := joinOp(nameOrID, opts).dial(ctx, cfg, addr)
+	if c == nil {
+		return nil, err
 	}
+	if err != nil && errors.Is(err, lobby.ErrUnknownLobby) {
+		j, err = joinByName(ctx, c, nameOrID, opts, err)
+	}
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return &Session{client: c, joined: j, addr: addr}, nil
+}
+
+// joinByName joins the one lobby named name in c's coordinator's list;
+// notFound is the error when there is none.
+func joinByName(ctx context.Context, c *lobby.Client, name string, opts JoinOptions, notFound error) (*lobby.Joined, error) {
 	ls, lerr := c.List(ctx, "")
 	if lerr != nil {
-		return nil, err
+		return nil, notFound
 	}
 	var named []LobbyInfo
 	for _, l := range ls {
-		if strings.EqualFold(l.Name, nameOrID) {
+		if strings.EqualFold(l.Name, name) {
 			named = append(named, fromCoordinator(l, netip.AddrPort{}))
 		}
 	}
 	switch len(named) {
 	case 0:
-		return nil, err
+		return nil, notFound
 	case 1:
 		return c.Join(ctx, named[0].ID, opts)
 	}
-	return nil, &AmbiguousError{Name: nameOrID, Lobbies: named}
+	return nil, &AmbiguousError{Name: name, Lobbies: named}
+}
+
+// seatOp takes a seat on a coordinator: a join by id, a quick-join or a
+// create. On a new connection it goes out with the connection's hello, in
+// one round trip after the TCP handshake (lobby.DialJoin); on one already
+// open, as a call.
+type seatOp struct {
+	take func(ctx context.Context, c *lobby.Client) (*lobby.Joined, error)
+	open func(ctx context.Context, addr string, cfg lobby.ClientConfig) (*lobby.Client, *lobby.Joined, error)
+}
+
+func joinOp(id string, opts JoinOptions) seatOp {
+	return seatOp{
+		take: func(ctx context.Context, c *lobby.Client) (*lobby.Joined, error) { return c.Join(ctx, id, opts) },
+		open: func(ctx context.Context, addr string, cc lobby.ClientConfig) (*lobby.Client, *lobby.Joined, error) {
+			return lobby.DialJoin(ctx, addr, cc, id, opts)
+		},
+	}
+}
+
+func quickJoinOp(game string, opts JoinOptions) seatOp {
+	return seatOp{
+		take: func(ctx context.Context, c *lobby.Client) (*lobby.Joined, error) { return c.QuickJoin(ctx, game, opts) },
+		open: func(ctx context.Context, addr string, cc lobby.ClientConfig) (*lobby.Client, *lobby.Joined, error) {
+			return lobby.DialQuickJoin(ctx, addr, cc, game, opts)
+		},
+	}
+}
+
+func createOp(o lobby.CreateOptions) seatOp {
+	return seatOp{
+		take: func(ctx context.Context, c *lobby.Client) (*lobby.Joined, error) { return c.Create(ctx, o) },
+		open: func(ctx context.Context, addr string, cc lobby.ClientConfig) (*lobby.Client, *lobby.Joined, error) {
+			return lobby.DialCreate(ctx, addr, cc, o)
+		},
+	}
+}
+
+// dial connects to the coordinator at addr and takes the seat in the same
+// round trip. The client is nil when the coordinator could not be
+// reached (the error says so); else the error is the seat's, and the
+// caller closes the client or takes another seat with it.
+func (op seatOp) dial(ctx context.Context, cfg Config, addr string) (*lobby.Client, *lobby.Joined, error) {
+	c, j, err := op.open(ctx, addr, cfg.clientConfig())
+	if c == nil {
+		return nil, nil, fmt.Errorf("cannot reach coordinator %s: %w", addr, err)
+	}
+	return c, j, err
 }
 
 // addressSettled reports whether a lobby's address is final: IPv4, or
@@ -224,28 +282,32 @@ func (b *Browser) isDaemon(l LobbyInfo) bool {
 	return false
 }
 
-// tryJoin dials each candidate's coordinator in turn and joins, moving on
-// when a lobby is gone (filled, started, closed) or its coordinator is
-// unreachable. Candidates on the same coordinator share one connection.
-func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, join func(*lobby.Client, LobbyInfo) (*lobby.Joined, error)) (*Session, error) {
+// tryJoin dials each candidate's coordinator in turn and takes a seat
+// (the op seat picks for it), moving on when a lobby is gone (filled,
+// started, closed) or its coordinator is unreachable. Candidates on the
+// same coordinator share one connection; the first on each goes out with
+// the connection's hello.
+func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, seat func(LobbyInfo) seatOp) (*Session, error) {
 	var lastErr error
 	var c *lobby.Client
 	var at string
 	for _, l := range candidates {
 		addr := l.Host.String()
-		if c == nil || at != addr {
+		var j *lobby.Joined
+		var err error
+		if c != nil && at == addr {
+			j, err = seat(l).take(ctx, c)
+		} else {
 			if c != nil {
 				c.Close()
 			}
-			var err error
-			if c, err = dial(ctx, b.cfg, addr); err != nil {
-				c, lastErr = nil, err
+			if c, j, err = seat(l).dial(ctx, b.cfg, addr); c == nil {
+				lastErr = err
 				b.cfg.Logger.Info("lobby's coordinator unreachable", "lobby", l.ID, "host", addr, "err", err)
 				continue
 			}
 			at = addr
 		}
-		j, err := join(c, l)
 		if err == nil {
 			return &Session{client: c, joined: j, addr: addr}, nil
 		}
@@ -262,15 +324,15 @@ func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, join func
 	return nil, lastErr
 }
 
-// joinAt dials the coordinator at addr and joins with join.
-func joinAt(ctx context.Context, cfg Config, addr string, join func(*lobby.Client) (*lobby.Joined, error)) (*Session, error) {
+// joinAt dials the coordinator at addr and takes the seat of op, in one
+// round trip after the TCP handshake.
+func joinAt(ctx context.Context, cfg Config, addr string, op seatOp) (*Session, error) {
 	ctx, cancel := withTimeout(ctx, cfg)
 	defer cancel()
-	c, err := dial(ctx, cfg, addr)
-	if err != nil {
+	c, j, err := op.dial(ctx, cfg, addr)
+	if c == nil {
 		return nil, err
 	}
-	j, err := join(c)
 	if err != nil {
 		c.Close()
 		return nil, err

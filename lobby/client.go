@@ -3,6 +3,7 @@ package lobby
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -23,8 +24,11 @@ const ClientName = "lanlobby-go/0.1"
 
 // Client defaults.
 const (
-	// DefaultEventBuffer is the capacity of the Events channel.
-	DefaultEventBuffer = 64
+	// DefaultEventBuffer is the capacity of the Events channel. Events
+	// beyond it wait in the client's queue (DefaultMaxPendingEvents), so
+	// it only needs to cover a burst: each slot is an Event (some 400
+	// bytes), allocated at Dial.
+	DefaultEventBuffer = 8
 	// DefaultMaxPendingEvents bounds events waiting for a reader of
 	// Events; past it the oldest are dropped and counted (DroppedEvents), so
 	// a caller that never reads events cannot stall replies or heartbeats.
@@ -242,6 +246,46 @@ const ReasonCoordinatorLost Reason = "coordinator_lost"
 // omitted) and completes hello. It honours ctx, and DefaultTimeout (or
 // cfg.Timeout) when ctx has no deadline.
 func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
+	c, _, err := dialFirst(ctx, addr, cfg, nil)
+	return c, err
+}
+
+// DialJoin connects to a coordinator and joins the lobby with that id in
+// one round trip after the TCP handshake: hello and join go out together,
+// in one write (PROTOCOL.md, the fast path for SDKs), where Dial then
+// Join take two. When the connection and hello succeed but the join does
+// not (the lobby filled, started or closed, a wrong password...), it
+// returns the client with the join's error: join elsewhere with it, or
+// Close it. Otherwise the client is nil on error.
+func DialJoin(ctx context.Context, addr string, cfg ClientConfig, lobbyID string, o JoinOptions) (*Client, *Joined, error) {
+	return dialJoined(ctx, addr, cfg, o.withMatch(&request{Op: OpJoin, Lobby: lobbyID, Port: o.Port, Addr: o.Addr, Password: o.Password}))
+}
+
+// DialQuickJoin is DialJoin for a quick-join of game (see QuickJoin).
+func DialQuickJoin(ctx context.Context, addr string, cfg ClientConfig, game string, o JoinOptions) (*Client, *Joined, error) {
+	return dialJoined(ctx, addr, cfg, o.withMatch(&request{Op: OpQuickJoin, Game: game, Port: o.Port, Addr: o.Addr}))
+}
+
+// DialCreate is DialJoin for the creation of a lobby (see Create).
+func DialCreate(ctx context.Context, addr string, cfg ClientConfig, o CreateOptions) (*Client, *Joined, error) {
+	return dialJoined(ctx, addr, cfg, createRequest(o))
+}
+
+func dialJoined(ctx context.Context, addr string, cfg ClientConfig, req *request) (*Client, *Joined, error) {
+	c, in, err := dialFirst(ctx, addr, cfg, req)
+	if c == nil {
+		return nil, nil, err
+	}
+	if err != nil {
+		return c, nil, err
+	}
+	return c, joinedOf(in), nil
+}
+
+// dialFirst connects, says hello and, when first is set, sends first in the
+// same write and waits for its reply too: then a client that is up (hello
+// done) comes back with first's reply or error.
+func dialFirst(ctx context.Context, addr string, cfg ClientConfig, first *request) (*Client, *inbound, error) {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
 	}
@@ -259,10 +303,10 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 		cfg.Dial = d.DialContext
 	}
 	if err := ValidatePlayerName(cfg.Player); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := ValidatePlayerKey(cfg.PlayerKey); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, strconv.Itoa(DefaultPort))
@@ -285,21 +329,52 @@ func Dial(ctx context.Context, addr string, cfg ClientConfig) (*Client, error) {
 	l, err := c.dialLink(ctx)
 	if err != nil {
 		c.events.stop()
-		return nil, err
+		return nil, nil, err
 	}
 	c.link = l
 	hello := &request{Op: OpHello, V: ProtocolVersion, Client: ClientName, Player: cfg.Player}
 	hello.Key = cfg.PlayerKey
-	in, err := c.callOn(ctx, l, hello, nil)
+	// The hello reply is adopted on the reader, before it reads the reply
+	// to first, whose handling needs the member id.
+	var adoptErr error
+	hc := c.register(l, hello, func(in *inbound) {
+		if in.Error == nil && in.OK {
+			adoptErr = c.adopt(l, in)
+		}
+	})
+	defer c.unregister(hc)
+	var fc *pendingCall
+	frames := [][]byte{marshal(hello)}
+	if first != nil {
+		fc = c.register(l, first, c.onJoined(first))
+		defer c.unregister(fc)
+		frames = append(frames, marshal(first))
+	}
+	// One write: hello first, then the request (the coordinator carries
+	// out a connection's requests in order).
+	l.conn.Cork()
+	for _, f := range frames {
+		err = errors.Join(err, l.conn.Send(f))
+	}
+	l.conn.Uncork()
+	if err != nil {
+		c.Close()
+		return nil, nil, fmt.Errorf("%w (hello)", ErrLinkDown)
+	}
+	_, err = c.await(ctx, hc, OpHello)
 	if err == nil {
-		err = c.adopt(l, in)
+		err = adoptErr
 	}
 	if err != nil {
 		c.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	close(c.ready)
-	return c, nil
+	if fc == nil {
+		return c, nil, nil
+	}
+	in, err := c.await(ctx, fc, first.Op)
+	return c, in, err
 }
 
 // ID is this client's member id on the coordinator.
@@ -373,10 +448,14 @@ func (c *Client) finish() {
 
 // Create makes a lobby with this client as owner and first member.
 func (c *Client) Create(ctx context.Context, o CreateOptions) (*Joined, error) {
+	return c.join(ctx, createRequest(o))
+}
+
+func createRequest(o CreateOptions) *request {
 	req := &request{Op: OpCreate, Game: o.Game, Name: o.Name, Capacity: o.Capacity,
 		Meta: o.Meta, Port: o.Port, Addr: o.Addr, Password: o.Password, Private: o.Private, AutoStart: o.AutoStart}
 	req.Version, req.Filterable = o.Version, o.Filterable
-	return c.join(ctx, req)
+	return req
 }
 
 // Join enters the lobby with that id.
@@ -391,7 +470,17 @@ func (c *Client) QuickJoin(ctx context.Context, game string, o JoinOptions) (*Jo
 }
 
 func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
-	in, err := c.callWith(ctx, req, func(in *inbound) {
+	in, err := c.callWith(ctx, req, c.onJoined(req))
+	if err != nil {
+		return nil, err
+	}
+	return joinedOf(in), nil
+}
+
+// onJoined is what the reader does with the reply to a create, join or
+// quick-join before anything else: remember the lobby.
+func (c *Client) onJoined(req *request) func(*inbound) {
+	return func(in *inbound) {
 		if in.OK && in.You != nil {
 			password := req.Password
 			if in.Invite != "" {
@@ -399,15 +488,15 @@ func (c *Client) join(ctx context.Context, req *request) (*Joined, error) {
 			}
 			c.remember(in.lobbyState.info(), req.Op == OpCreate, in.You.Addr, password, in.Peers, in.seatCredentials)
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
+}
+
+func joinedOf(in *inbound) *Joined {
 	j := &Joined{Lobby: in.lobbyState.info(), Peers: in.Peers, Invite: in.Invite, Reservation: in.Reservation.reservation(time.Now())}
 	if in.You != nil {
 		j.You = *in.You
 	}
-	return j, nil
+	return j
 }
 
 func (c *Client) remember(info Info, owner bool, addr, password string, peers []Member, creds seatCredentials) {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"hash"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,7 +60,55 @@ const (
 // credentials derives and checks a coordinator's tokens and credentials.
 type credentials struct {
 	key []byte
+	// secrets holds the lobby secret of each live lobby that a reply
+	// carried, derived once rather than on every join; owned by the state
+	// goroutine, and forgotten when the lobby closes (forget). Secrets of
+	// other ids (a restore's guesses) are derived each time, never kept.
+	secrets map[string]*lobbyKey
 }
+
+// lobbyKey is a lobby secret, raw and as the replies carry it, with the
+// HMAC keyed with it that makes its seat credentials (kept: keying costs
+// as much as the MAC).
+type lobbyKey struct {
+	raw  []byte
+	hex  string
+	seat hash.Hash
+	buf  []byte
+}
+
+// seatCredential is SeatCredential(k.raw, member).
+func (k *lobbyKey) seatCredential(member string) string {
+	if k.seat == nil {
+		k.seat = hmac.New(sha256.New, k.raw)
+	} else {
+		k.seat.Reset()
+	}
+	k.buf = append(append(k.buf[:0], labelSeat...), member...)
+	k.seat.Write(k.buf)
+	k.buf = k.seat.Sum(k.buf[:0])
+	return hex.EncodeToString(k.buf[:credentialLen/2])
+}
+
+func newCredentials(key []byte) credentials {
+	return credentials{key: key, secrets: make(map[string]*lobbyKey)}
+}
+
+// keyOf is the secret of live lobby l, from the cache when it is there.
+func (c credentials) keyOf(l *Lobby) *lobbyKey {
+	if k := c.secrets[l.ID]; k != nil {
+		return k
+	}
+	raw := c.lobbySecret(l.ID)
+	k := &lobbyKey{raw: raw, hex: hex.EncodeToString(raw)}
+	if c.secrets != nil {
+		c.secrets[l.ID] = k
+	}
+	return k
+}
+
+// forget drops a closed lobby's cached secret.
+func (c credentials) forget(lobby string) { delete(c.secrets, lobby) }
 
 func mac(key []byte, parts ...string) []byte {
 	h := hmac.New(sha256.New, key)
@@ -93,8 +142,8 @@ func (c credentials) owner(lobby, member string) string {
 // forSeat is what a member of lobby keeps: its seat credential, the lobby
 // secret, and the owner credential when it owns the lobby.
 func (c credentials) forSeat(l *Lobby, member string) seatCredentials {
-	ls := c.lobbySecret(l.ID)
-	sc := seatCredentials{Credential: SeatCredential(ls, member), LobbySecret: hex.EncodeToString(ls)}
+	k := c.keyOf(l)
+	sc := seatCredentials{Credential: k.seatCredential(member), LobbySecret: k.hex}
 	if l.Owner == member {
 		sc.OwnerCredential = c.owner(l.ID, member)
 	}

@@ -3,19 +3,22 @@ package lobby
 import "sync"
 
 // eventQueue decouples the link's reader from whoever reads Events: pushes
-// never block, and one goroutine (run) feeds the channel.
+// never block. A push puts the event straight into the channel when it has
+// room and nothing older waits; otherwise the event joins the queue, which
+// one goroutine (run) feeds to the channel.
 type eventQueue struct {
 	out chan Event
 
-	mu      sync.Mutex // guards the fields below
-	queue   []Event
-	max     int
-	dropped int64
-	done    bool          // no more pushes; close out once drained
-	wake    chan struct{} // signals run
-	quit    chan struct{} // closed by stop: give up delivering
-	stopped chan struct{} // closed when run returns
-	once    sync.Once
+	mu       sync.Mutex // guards the fields below, and orders sends on out
+	queue    []Event
+	inflight bool // run holds events taken from queue and not yet sent
+	max      int
+	dropped  int64
+	done     bool          // no more pushes; close out once drained
+	wake     chan struct{} // signals run
+	quit     chan struct{} // closed by stop: give up delivering
+	stopped  chan struct{} // closed when run returns
+	once     sync.Once
 }
 
 func newEventQueue(buffer, max int) *eventQueue {
@@ -28,6 +31,14 @@ func (q *eventQueue) push(ev Event) {
 	if q.done {
 		q.mu.Unlock()
 		return
+	}
+	if len(q.queue) == 0 && !q.inflight {
+		select {
+		case q.out <- ev: // in order: nothing older waits
+			q.mu.Unlock()
+			return
+		default:
+		}
 	}
 	if len(q.queue) >= q.max {
 		q.queue = q.queue[1:]
@@ -73,6 +84,7 @@ func (q *eventQueue) run() {
 		q.mu.Lock()
 		batch := q.queue
 		q.queue = nil
+		q.inflight = len(batch) > 0
 		done := q.done
 		q.mu.Unlock()
 		for _, ev := range batch {
@@ -82,6 +94,9 @@ func (q *eventQueue) run() {
 				return
 			}
 		}
+		q.mu.Lock()
+		q.inflight = false
+		q.mu.Unlock()
 		if done && len(batch) == 0 {
 			return
 		}

@@ -64,26 +64,72 @@ func (s *Server) submitTo(ch chan op, o op) bool {
 // waiting are handled, so that a request pipelined behind its
 // connection's hello (submitted after it, from the same reader) always
 // finds the hello done.
+//
+// Ops already waiting are handled as one batch (up to maxBatch ops or
+// maxBatchTime), and what they send to the links is written at the end
+// of the batch, each link's share in one system call (see out): under
+// load a join's reply and notices cost a fraction of a write each; an idle
+// coordinator's batch is the one op, written at once.
 func (s *Server) loop() {
 	defer close(s.loopDone)
 	for {
+		var o op
 		select {
-		case o := <-s.greetings:
-			s.handle(o)
-			continue
+		case o = <-s.greetings:
 		default:
+			select {
+			case o = <-s.greetings:
+			case o = <-s.ops:
+			case <-s.closing:
+				s.shutdown()
+				return
+			}
 		}
-		select {
-		case o := <-s.greetings:
-			s.handle(o)
-		case o := <-s.ops:
+		s.batching = true
+		start := time.Now()
+		s.drainGreetings()
+		s.handle(o)
+		for n := 1; n < maxBatch && time.Since(start) < maxBatchTime; n++ {
 			s.drainGreetings()
-			s.handle(o)
-		case <-s.closing:
-			s.shutdown()
-			return
+			select {
+			case o = <-s.ops:
+				s.handle(o)
+				continue
+			default:
+			}
+			break
 		}
+		s.batching = false
+		s.flushBatch()
 	}
+}
+
+// A batch of ops ends after maxBatch ops or maxBatchTime, whichever comes
+// first, so a reply waits at most that long for the batch's writes.
+const (
+	maxBatch     = 64
+	maxBatchTime = 200 * time.Microsecond
+)
+
+// out sends frame on sess's link. During a batch the link is corked (its
+// frames wait) until flushBatch writes each link's frames at once.
+func (s *Server) out(sess *session, frame []byte) {
+	if s.batching && !sess.corked {
+		sess.corked = true
+		sess.conn.Cork()
+		s.corked = append(s.corked, sess)
+	}
+	sess.conn.Send(frame)
+}
+
+// flushBatch writes what the batch sent to each link.
+func (s *Server) flushBatch() {
+	for i, sess := range s.corked {
+		sess.corked = false
+		sess.conn.Uncork()
+		s.corked[i] = nil
+	}
+	s.corked = s.corked[:0]
 }
 
 func (s *Server) drainGreetings() {
@@ -98,7 +144,13 @@ func (s *Server) drainGreetings() {
 }
 
 func (s *Server) publishChanges() {
-	changes := s.reg.TakeChanges()
+	changes := s.reg.takeChanges()
+	defer s.reg.doneChanges(changes)
+	for i := range changes {
+		if changes[i].State == StateClosed {
+			s.creds.forget(changes[i].ID)
+		}
+	}
 	if s.cfg.OnLobbyChange != nil {
 		for _, in := range changes {
 			s.cfg.OnLobbyChange(in)
@@ -221,7 +273,7 @@ func (s *Server) deliver(notices []Notice) {
 			}
 			if !local || !m.local.IsValid() || m.local.IsLoopback() {
 				if plain == nil {
-					plain = encodeNotice(*n)
+					plain = s.exact(appendNotice(s.scratch[:0], *n))
 				}
 				s.send(m, plain)
 				sent++
@@ -259,7 +311,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		}
 	}
 	if sess.id == "" {
-		sess.conn.Send(encodeError(req.ID, errorf(CodeHelloRequired, "send hello first")))
+		s.out(sess, encodeError(req.ID, errorf(CodeHelloRequired, "send hello first")))
 		return
 	}
 	var (
@@ -341,7 +393,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		if e.Code == CodeTooManyLobbies {
 			s.obs.refuse(LimitLobbiesPerMember)
 		}
-		sess.conn.Send(encodeError(req.ID, e))
+		s.out(sess, encodeError(req.ID, e))
 		return
 	}
 	if reply == nil {
@@ -349,7 +401,7 @@ func (s *Server) handleRequest(sess *session, req *request) {
 	}
 	s.noteSeated(sess) // before the reply: a client that has it is seated
 	// The reply goes first: a joiner learns its peers before any notice.
-	sess.conn.Send(reply)
+	s.out(sess, reply)
 	s.deliver(notices)
 }
 
@@ -358,9 +410,33 @@ func (s *Server) handleRequest(sess *session, req *request) {
 // token and seat credentials, and the invite code of a private lobby just
 // created ("" if none).
 func (s *Server) encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, invite string) []byte {
-	return marshal(joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
-		Peers: peersAs(l, you.ID, local), Resume: s.creds.token(you.ID), seatCredentials: s.creds.forSeat(l, you.ID),
-		Invite: invite})
+	r := joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
+		Peers: peersAs(l, you.ID, local), Resume: s.tokenOf(you.ID), seatCredentials: s.creds.forSeat(l, you.ID),
+		Invite: invite}
+	b, _ := r.appendJSON(s.scratch[:0])
+	return s.exact(b)
+}
+
+// exact returns a copy of b, a frame encoded in the state goroutine's
+// scratch buffer, of exactly its length (frames live on in send queues;
+// the scratch buffer is used again), and keeps b's array as the scratch
+// buffer.
+func (s *Server) exact(b []byte) []byte {
+	if cap(b) <= maxScratch {
+		s.scratch = b[:0]
+	}
+	return append(make([]byte, 0, len(b)), b...)
+}
+
+// maxScratch bounds the scratch buffer kept between frames.
+const maxScratch = 64 << 10
+
+// tokenOf is a member's resume token: kept since its hello.
+func (s *Server) tokenOf(id string) string {
+	if m := s.members[id]; m != nil {
+		return m.token
+	}
+	return s.creds.token(id)
 }
 
 // encodeOwnerChanged is the new owner's copy of owner_changed, with the

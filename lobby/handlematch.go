@@ -18,7 +18,7 @@ func (s *Server) encodeJoinedParty(id json.RawMessage, l *Lobby, you Member, loc
 	}
 	s.armReservation(res)
 	r := joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
-		Peers: peersAs(l, you.ID, local), Resume: s.creds.token(you.ID), seatCredentials: s.creds.forSeat(l, you.ID)}
+		Peers: peersAs(l, you.ID, local), Resume: s.tokenOf(you.ID), seatCredentials: s.creds.forSeat(l, you.ID)}
 	r.Reservation = reservationWire(res, s.cfg.Now())
 	return marshal(r)
 }

@@ -33,7 +33,7 @@ func (s *Server) hello(sess *session, req *request) {
 		return
 	}
 	m := s.newMember(sess, s.freeMemberID(), req.Player, req.Key)
-	sess.conn.Send(s.encodeHello(req, m, nil, nil))
+	s.out(sess, s.encodeHello(req, m, nil, nil))
 	s.log.Debug("hello", "member", m.id, "player", req.Player, "client", req.Client, "remote", sess.ip)
 }
 
@@ -72,7 +72,7 @@ func (s *Server) attach(m *member, sess *session) {
 // (nil for hello). The version is the highest both sides speak; a restore
 // sent on a link that already completed hello may leave it out.
 func (s *Server) encodeHello(req *request, m *member, resumed *resumedState, restored []restoreResult) []byte {
-	return marshal(helloReply{
+	return marshal(&helloReply{
 		ID: replyID(req.ID), OK: true, V: min(max(req.V, MinProtocolVersion), ProtocolVersion), Server: ServerName,
 		You:         Member{ID: m.id, Name: m.player},
 		HeartbeatMS: s.cfg.HeartbeatInterval.Milliseconds(), Misses: s.cfg.HeartbeatMisses,

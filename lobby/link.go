@@ -15,6 +15,7 @@ import (
 )
 
 type pendingCall struct {
+	id   uint64
 	ch   chan *inbound
 	link *link
 	// onReply runs on the reader goroutine before later lines are read,
@@ -42,13 +43,17 @@ func (l *link) HandleClose(reason tcpconn.CloseReason, err error) {
 
 // dialLink opens a TCP connection and starts its link.
 func (c *Client) dialLink(ctx context.Context) (*link, error) {
-	nc, err := c.cfg.Dial(ctx, "tcp", c.addr)
+	var nc net.Conn
+	var err error
+	if c.cfg.Dial != nil {
+		nc, err = c.cfg.Dial(ctx, "tcp", c.addr)
+	} else {
+		nc, err = dialTCP(ctx, c.addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("lobby: dial coordinator %s: %w", c.addr, err)
 	}
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-	}
+	// (Package net sets TCP_NODELAY on every TCP connection already.)
 	l := &link{c: c, down: make(chan struct{})}
 	// Until hello tells us the heartbeat, any silence longer than the call
 	// timeout means the coordinator is not there.
@@ -84,6 +89,10 @@ func (c *Client) adopt(l *link, in *inbound) error {
 func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
+	}
+	if ctx.Done() == nil {
+		// Only the deadline can end it: the dialer need not watch it.
+		ctx = context.WithValue(ctx, deadlineOnly{}, true)
 	}
 	return context.WithTimeout(ctx, d)
 }
@@ -126,37 +135,51 @@ func ctxErr(ctx context.Context, op string) error {
 
 // callOn sends req on link l and waits for the reply.
 func (c *Client) callOn(ctx context.Context, l *link, req *request, onReply func(*inbound)) (*inbound, error) {
-	pc := &pendingCall{ch: make(chan *inbound, 1), link: l, onReply: onReply}
-	c.mu.Lock()
-	c.nextID++
-	id := c.nextID
-	c.pending[id] = pc
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.pending, id)
-		c.mu.Unlock()
-	}()
-	req.ID = json.RawMessage(strconv.FormatUint(id, 10))
+	pc := c.register(l, req, onReply)
+	defer c.unregister(pc)
 	if err := l.conn.SendNow(marshal(req)); err != nil {
 		return nil, fmt.Errorf("%w (%s)", ErrLinkDown, req.Op)
 	}
+	return c.await(ctx, pc, req.Op)
+}
+
+// register gives req an id and records it as a call in flight on link l.
+func (c *Client) register(l *link, req *request, onReply func(*inbound)) *pendingCall {
+	pc := &pendingCall{ch: make(chan *inbound, 1), link: l, onReply: onReply}
+	c.mu.Lock()
+	c.nextID++
+	pc.id = c.nextID
+	c.pending[pc.id] = pc
+	c.mu.Unlock()
+	req.ID = json.RawMessage(strconv.FormatUint(pc.id, 10))
+	return pc
+}
+
+func (c *Client) unregister(pc *pendingCall) {
+	c.mu.Lock()
+	delete(c.pending, pc.id)
+	c.mu.Unlock()
+}
+
+// await waits for the reply to call pc, the context, or the loss of the
+// call's link.
+func (c *Client) await(ctx context.Context, pc *pendingCall, op string) (*inbound, error) {
 	select {
 	case in := <-pc.ch:
 		if in.Error != nil {
 			return nil, in.Error
 		}
 		if !in.OK {
-			return nil, errorf(CodeInternal, "reply to %s neither ok nor error", req.Op)
+			return nil, errorf(CodeInternal, "reply to %s neither ok nor error", op)
 		}
 		return in, nil
 	case <-ctx.Done():
-		return nil, ctxErr(ctx, req.Op)
-	case <-l.down:
+		return nil, ctxErr(ctx, op)
+	case <-pc.link.down:
 		if err := c.Err(); err != nil {
 			return nil, err
 		}
-		return nil, fmt.Errorf("%w (%s)", ErrLinkDown, req.Op)
+		return nil, fmt.Errorf("%w (%s)", ErrLinkDown, op)
 	}
 }
 
@@ -168,7 +191,7 @@ func (c *Client) handleLine(l *link, line []byte) error {
 		return nil
 	}
 	in := new(inbound)
-	if err := json.Unmarshal(line, in); err != nil {
+	if err := decodeInbound(line, in); err != nil {
 		return fmt.Errorf("lobby: undecodable message from coordinator: %w", err)
 	}
 	switch {
@@ -250,3 +273,26 @@ func (c *Client) notice(in *inbound) {
 	c.mu.Unlock()
 	c.events.push(ev)
 }
+
+// dialTCP is the client's default dialer: the context's deadline becomes
+// the dialer's, and a context that can be cancelled only by that deadline
+// is not handed to package net, which would start a goroutine per connect
+// to watch it. TCP keep-alives are off: the heartbeat watches the link.
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{KeepAlive: -1}
+	dl, ok := ctx.Deadline()
+	if !ok || onlyDeadline(ctx) {
+		d.Deadline = dl
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		ctx = context.Background()
+	}
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+// deadlineOnly marks a context that nothing but its deadline ends (made
+// by withDefaultTimeout on a parent that cannot be cancelled).
+type deadlineOnly struct{}
+
+func onlyDeadline(ctx context.Context) bool { return ctx.Value(deadlineOnly{}) != nil }

@@ -248,6 +248,22 @@ func (r *Registry) TakeChanges() []Info {
 	return c
 }
 
+// takeChanges is TakeChanges for a caller that is done with the changes
+// before the registry changes again and then hands them back
+// (doneChanges), so that their array is reused.
+func (r *Registry) takeChanges() []Info {
+	c := r.changed
+	r.changed = nil
+	return c
+}
+
+func (r *Registry) doneChanges(c []Info) {
+	if r.changed == nil && cap(c) <= 64 {
+		clear(c)
+		r.changed = c[:0]
+	}
+}
+
 func (r *Registry) noteChange(l *Lobby) {
 	if r.track {
 		r.changed = append(r.changed, l.Info())

@@ -26,7 +26,7 @@ type member struct {
 // as a slow consumer when it would come back: it could not catch up.
 func (s *Server) send(m *member, frame []byte) {
 	if m.sess != nil {
-		m.sess.conn.Send(frame)
+		s.out(m.sess, frame)
 		return
 	}
 	if len(m.missed) < s.cfg.SendQueue {

@@ -41,11 +41,14 @@ type Server struct {
 	lines    *tcpconn.Budget // partial request lines of every link
 
 	// Owned by the state goroutine.
-	members map[string]*member     // by member id, after hello
-	subs    *subTable              // live subscriptions (subscribe.go); nil until the first
-	resvs   map[string]*time.Timer // reservation windows by reservation id (party.go)
-	held    map[string]*heldSeats  // by lobby id: seats held for a restore
-	heldGen uint64
+	scratch  []byte                 // encoders' buffer (exact)
+	batching bool                   // a batch of ops is being handled (loop)
+	corked   []*session             // links corked in this batch (out)
+	members  map[string]*member     // by member id, after hello
+	subs     *subTable              // live subscriptions (subscribe.go); nil until the first
+	resvs    map[string]*time.Timer // reservation windows by reservation id (party.go)
+	held     map[string]*heldSeats  // by lobby id: seats held for a restore
+	heldGen  uint64
 
 	sessMu   sync.Mutex // guards sessions, perIP and sources
 	sessions map[*session]struct{}
@@ -87,7 +90,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 		reg: NewRegistry(RegistryConfig{MaxLobbiesPerMember: cfg.MaxLobbiesPerMember, NewID: cfg.NewLobbyID,
 			TrackChanges: true, Now: cfg.Now}),
 		names:     newNames(cfg.MaxNames, cfg.NameTTL, cfg.Now),
-		creds:     credentials{key: secret},
+		creds:     newCredentials(secret),
 		instance:  RandomID(),
 		lines:     lines,
 		ops:       make(chan op, DefaultOpQueue),
@@ -114,11 +117,19 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	if addr == "" {
 		addr = ":" + strconv.Itoa(DefaultPort)
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := Listen(ctx, addr)
 	if err != nil {
 		return err
 	}
 	return s.Serve(ctx, ln)
+}
+
+// Listen opens a coordinator's TCP listener, with TCP keep-alives off on
+// the connections it accepts (the heartbeat watches them; package net
+// would otherwise spend system calls on every accept setting them up).
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	lc := net.ListenConfig{KeepAlive: -1}
+	return lc.Listen(ctx, "tcp", addr)
 }
 
 // Serve accepts connections on ln until ctx ends or Close is called, then
@@ -208,19 +219,12 @@ func isTemporary(err error) bool {
 }
 
 func (s *Server) startSession(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		tc.SetNoDelay(true)
-		if s.cfg.SocketBuffer > 0 {
-			tc.SetWriteBuffer(s.cfg.SocketBuffer)
-		}
+	// (Package net sets TCP_NODELAY on every TCP connection already.)
+	if tc, ok := nc.(*net.TCPConn); ok && s.cfg.SocketBuffer > 0 {
+		tc.SetWriteBuffer(s.cfg.SocketBuffer)
 	}
 	sess := &session{srv: s}
-	if ap, err := netip.ParseAddrPort(nc.RemoteAddr().String()); err == nil {
-		sess.ip = ap.Addr().Unmap()
-	}
-	if ap, err := netip.ParseAddrPort(nc.LocalAddr().String()); err == nil {
-		sess.local = ap.Addr().Unmap()
-	}
+	sess.ip, sess.local = addrOf(nc.RemoteAddr()), addrOf(nc.LocalAddr())
 	sess.conn = tcpconn.New(nc, tcpconn.Config{
 		MaxLineLength:   s.cfg.MaxLineLength,
 		SendQueue:       s.cfg.SendQueue,
@@ -359,4 +363,16 @@ func (s *Server) Stats(ctx context.Context) (Stats, error) {
 	case <-s.loopDone:
 		return Stats{}, ErrServerClosed
 	}
+}
+
+// addrOf is the IP address of a connection's end, unmapped (invalid when
+// it has none).
+func addrOf(a net.Addr) netip.Addr {
+	if tcp, ok := a.(*net.TCPAddr); ok {
+		return tcp.AddrPort().Addr().Unmap()
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }

@@ -1,7 +1,6 @@
 package lobby
 
 import (
-	"encoding/json"
 	"net/netip"
 	"sync/atomic"
 	"time"
@@ -24,6 +23,7 @@ type session struct {
 	// seat; a connection without one can be shed at the cap.
 	seated atomic.Bool
 	shed   bool // closed to make room at the cap; guarded by srv.sessMu
+	corked bool // corked in the state goroutine's batch (Server.out)
 
 	// Set by the state goroutine at hello, read only by it afterwards.
 	id     string
@@ -61,7 +61,7 @@ func (sess *session) HandleLine(line []byte) error {
 		return nil
 	}
 	req := new(request)
-	if err := json.Unmarshal(line, req); err != nil {
+	if err := decodeRequest(line, req); err != nil {
 		sess.conn.Send(encodeError(salvageID(line), errorf(CodeBadRequest, "malformed request: %v", err)))
 		return nil
 	}

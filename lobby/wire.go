@@ -285,7 +285,14 @@ func replyID(id json.RawMessage) json.RawMessage {
 	return id
 }
 
+// marshal encodes one of our messages: by hand when it is of a type with
+// its own encoder (wireenc.go), else with encoding/json.
 func marshal(v any) []byte {
+	if a := fastEncoder(v); a != nil {
+		if b, ok := a.appendJSON(make([]byte, 0, 256)); ok {
+			return b
+		}
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		// Only our own types are marshalled; a failure is a bug.
@@ -295,14 +302,21 @@ func marshal(v any) []byte {
 }
 
 func encodeError(id json.RawMessage, e *Error) []byte {
-	return marshal(errorReply{ID: replyID(id), Error: e})
+	b, _ := errorReply{ID: replyID(id), Error: e}.appendJSON(make([]byte, 0, 128))
+	return b
 }
 
 func encodeOK(id json.RawMessage) []byte {
-	return marshal(okReply{ID: replyID(id), OK: true})
+	b, _ := okReply{ID: replyID(id), OK: true}.appendJSON(make([]byte, 0, 24+len(id)))
+	return b
 }
 
 func encodeNotice(n Notice) []byte {
+	return appendNotice(make([]byte, 0, 512), n)
+}
+
+// appendNotice appends the frame of a notice to dst.
+func appendNotice(dst []byte, n Notice) []byte {
 	msg := notice{Event: string(n.Kind), lobbyState: stateOf(n.Lobby), Reason: n.Reason, Peers: n.Peers}
 	msg.Banned = n.Banned
 	if n.Reservation != "" {
@@ -313,7 +327,8 @@ func encodeNotice(n Notice) []byte {
 		m := n.Member
 		msg.Member = &m
 	}
-	return marshal(msg)
+	b, _ := msg.appendJSON(dst)
+	return b
 }
 
 // encodePing builds the server's ping push by hand: it is sent to every

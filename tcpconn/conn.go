@@ -172,7 +172,9 @@ type Conn struct {
 	pending    int        // bytes in queue and in the writer's batch
 	writing    bool       // a writer goroutine owns the socket's writes
 	flushClose bool       // CloseAfterFlush: close once the queue is drained
+	corked     int        // Cork depth: frames wait in the queue until Uncork
 	writers    sync.WaitGroup
+	raw        *rawWriter // non-blocking writes to the socket; nil: none
 
 	heart     *Heartbeat // shared heartbeat driving this link, or nil
 	heartSlot int
@@ -192,6 +194,7 @@ func New(nc net.Conn, cfg Config) *Conn {
 		done:    make(chan struct{}),
 	}
 	c.idle.Store(int64(cfg.IdleTimeout))
+	c.raw = newRawWriter(nc)
 	return c
 }
 
@@ -260,7 +263,7 @@ func (c *Conn) Send(frame []byte) error {
 		return ErrClosed
 	default:
 	}
-	if c.writing || len(c.queue) > 0 {
+	if c.writing || len(c.queue) > 0 || c.corked > 0 {
 		if len(c.queue) >= 2*c.cfg.SendQueue || c.pending+len(frame)+1 > c.cfg.MaxPendingBytes {
 			c.closeWith(ReasonSlowConsumer, ErrSlowConsumer)
 			return ErrSlowConsumer
@@ -269,7 +272,7 @@ func (c *Conn) Send(frame []byte) error {
 		c.pending += len(frame) + 1
 		return nil
 	}
-	n, err := tryWritev(c.nc, frame, newline)
+	n, err := tryWritev(c.raw, frame, newline)
 	if err != nil {
 		c.closeWith(ReasonDisconnected, err)
 		return ErrClosed
@@ -293,6 +296,87 @@ func (c *Conn) Send(frame []byte) error {
 // SendNow is Send; it remains for callers that want to say the frame is
 // latency-critical (Send already writes at once when it can).
 func (c *Conn) SendNow(frame []byte) error { return c.Send(frame) }
+
+// Cork makes Send hold frames in the queue, without writing, until the
+// matching Uncork: a sender about to send several frames to this link (and
+// others) has each link's share written with one system call instead of
+// one per frame. The queue's limits still apply while corked.
+func (c *Conn) Cork() {
+	c.qmu.Lock()
+	c.corked++
+	c.qmu.Unlock()
+}
+
+// Uncork ends a Cork and writes what the queue holds, at once as far as
+// the socket takes it without blocking; the rest goes to a writer
+// goroutine as with Send.
+func (c *Conn) Uncork() {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.corked--; c.corked > 0 || c.writing || len(c.queue) == 0 {
+		return
+	}
+	select {
+	case <-c.closing:
+		c.queue, c.pending = nil, 0
+		return
+	default:
+	}
+	c.flushLocked()
+}
+
+// flushLocked writes the queue as far as the socket takes it without
+// blocking, then hands the rest to a writer goroutine. qmu is held and no
+// writer runs.
+func (c *Conn) flushLocked() {
+	for len(c.queue) > 0 {
+		bufs := c.queue[:min(len(c.queue), writevMax)]
+		want := 0
+		for _, b := range bufs {
+			want += len(b)
+		}
+		n, err := tryWritev(c.raw, bufs...)
+		if err != nil {
+			c.queue, c.pending = nil, 0
+			c.closeWith(ReasonDisconnected, err)
+			return
+		}
+		c.pending -= n
+		c.queue = consumed(c.queue, n)
+		if n < want {
+			break // the socket is full
+		}
+	}
+	if len(c.queue) == 0 {
+		if cap(c.queue) > 2*writevMax {
+			c.queue = nil // a burst's array is not kept
+		}
+		if c.flushClose {
+			c.closeWith(ReasonClosed, nil) // keeps the reason set by CloseAfterFlush
+		}
+		return
+	}
+	c.writing = true
+	c.writers.Add(1)
+	go c.writeLoop()
+}
+
+// consumed drops the first n bytes from a queue of chunks (without
+// touching the chunks, which may be shared), moving the rest to the front
+// so that the queue's array is reused.
+func consumed(queue [][]byte, n int) [][]byte {
+	i := 0
+	for i < len(queue) && n >= len(queue[i]) {
+		n -= len(queue[i])
+		i++
+	}
+	if i < len(queue) && n > 0 {
+		queue[i] = queue[i][n:]
+	}
+	k := copy(queue, queue[i:])
+	clear(queue[k:])
+	return queue[:k]
+}
 
 // Queued reports how many frames wait for the writer.
 func (c *Conn) Queued() int {
@@ -322,7 +406,7 @@ func (c *Conn) Close(reason CloseReason) {
 func (c *Conn) CloseAfterFlush(reason CloseReason) {
 	c.reason.CompareAndSwap(uint32(ReasonNone), uint32(reason))
 	c.qmu.Lock()
-	busy := c.writing
+	busy := c.writing || len(c.queue) > 0 && c.corked > 0 // Uncork or the writer closes it
 	c.flushClose = true
 	c.qmu.Unlock()
 	if !busy {

@@ -4,6 +4,14 @@ package tcpconn
 
 import "net"
 
-// tryWritev reports that nothing was written, so every frame goes through
-// the writer goroutine (the portable path).
-func tryWritev(net.Conn, ...[]byte) (int, error) { return 0, nil }
+// rawWriter stands for a non-blocking writer; other systems write every
+// frame through the writer goroutine (the portable path).
+type rawWriter struct{}
+
+func newRawWriter(net.Conn) *rawWriter { return nil }
+
+// writevMax bounds the chunks of one tryWritev.
+const writevMax = 64
+
+// tryWritev reports that nothing was written.
+func tryWritev(*rawWriter, ...[]byte) (int, error) { return 0, nil }

@@ -21,9 +21,14 @@ func benchCommand() *cli.Command {
 			Flags: []cli.Flag{
 				&cli.IntFlag{Name: "rounds", Value: 2000, Usage: "samples per operation"},
 				&cli.IntFlag{Name: "warmup", Value: 200, Usage: "unmeasured rounds first"},
+				&cli.StringFlag{Name: "order", Value: "random", Usage: "order of the ops in each round: random, or rotate (a fixed cycle, as the first version of this bench: each op pays for its predecessor's trailing work)"},
 			},
 			Action: func(c *cli.Context) error {
-				res, err := bench.Latency(c.Context, bench.Config{Rounds: c.Int("rounds"), Warmup: c.Int("warmup")})
+				order := c.String("order")
+				if order != "random" && order != "rotate" {
+					return cli.Exit(fmt.Sprintf("--order %q: random or rotate", order), exitUsage)
+				}
+				res, err := bench.Latency(c.Context, bench.Config{Rounds: c.Int("rounds"), Warmup: c.Int("warmup"), Rotate: order == "rotate"})
 				if err != nil {
 					return cli.Exit(err.Error(), exitFailure)
 				}

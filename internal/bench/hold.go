@@ -82,7 +82,8 @@ func (g *loadGen) hold(ctx context.Context, res *LoadResult) error {
 }
 
 // checkList asks the coordinator for the load lobbies from a fresh
-// connection and counts the full ones.
+// connection, page after page (a reply holds one page; see PROTOCOL.md,
+// list), and counts the full ones.
 func (g *loadGen) checkList(ctx context.Context, res *LoadResult) error {
 	c, err := g.dial(ctx)
 	if err != nil {
@@ -90,33 +91,44 @@ func (g *loadGen) checkList(ctx context.Context, res *LoadResult) error {
 	}
 	defer c.c.Close()
 	c.c.SetReadDeadline(time.Now().Add(setupTimeout))
-	req := `{"op":"hello","id":1,"v":1,"player":"checker"}` + "\n" + `{"op":"list","id":2,"game":"load"}` + "\n"
-	if _, err := io.WriteString(c.c, req); err != nil {
+	if _, err := io.WriteString(c.c, `{"op":"hello","id":1,"v":1,"player":"checker"}`+"\n"); err != nil {
 		return err
 	}
 	if _, err := g.await(c, 1); err != nil {
 		return fmt.Errorf("list: hello: %w", err)
 	}
-	line, err := g.await(c, 2)
-	if err != nil {
-		return fmt.Errorf("list: %w", err)
-	}
-	var reply struct {
-		Lobbies []struct {
-			Players  int    `json:"players"`
-			Capacity int    `json:"capacity"`
-			State    string `json:"state"`
-		} `json:"lobbies"`
-	}
-	if err := json.Unmarshal(line, &reply); err != nil {
-		return fmt.Errorf("list: %w", err)
-	}
-	res.ListLobbies = len(reply.Lobbies)
-	for _, l := range reply.Lobbies {
-		res.ListMembers += l.Players
-		if l.Players == g.cfg.PerLobby && l.Capacity == g.cfg.PerLobby && l.State == "full" {
-			res.ListFull++
+	after := ""
+	for id := int64(2); ; id++ {
+		req := fmt.Sprintf(`{"op":"list","id":%d,"game":"load","after":%q}`+"\n", id, after)
+		if _, err := io.WriteString(c.c, req); err != nil {
+			return err
 		}
+		line, err := g.await(c, id)
+		if err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		var reply struct {
+			Lobbies []struct {
+				Players  int    `json:"players"`
+				Capacity int    `json:"capacity"`
+				State    string `json:"state"`
+			} `json:"lobbies"`
+			Next string `json:"next"`
+		}
+		if err := json.Unmarshal(line, &reply); err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		res.ListLobbies += len(reply.Lobbies)
+		for _, l := range reply.Lobbies {
+			res.ListMembers += l.Players
+			if l.Players == g.cfg.PerLobby && l.Capacity == g.cfg.PerLobby && l.State == "full" {
+				res.ListFull++
+			}
+		}
+		if reply.Next == "" || reply.Next == after || res.ListLobbies > 2*res.Lobbies {
+			break
+		}
+		after = reply.Next
 	}
 	g.logf("list: %d lobbies, %d full, %d members", res.ListLobbies, res.ListFull, res.ListMembers)
 	return nil

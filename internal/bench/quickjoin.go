@@ -78,6 +78,12 @@ func (g *loadGen) quickJoins(ctx context.Context, res *LoadResult, owners int) e
 	for _, w := range workers {
 		res.QuickJoins += w.ok
 		res.QJErrors += w.errors
+		for code, n := range w.codes {
+			if res.QJErrorCodes == nil {
+				res.QJErrorCodes = map[string]int64{}
+			}
+			res.QJErrorCodes[code] += n
+		}
 		lat = append(lat, w.lat...)
 	}
 	for err := range errs {
@@ -144,7 +150,21 @@ type qjWorker struct {
 	buf     []byte
 
 	ok, errors int64
+	codes      map[string]int64 // errors by op and code
 	lat        []time.Duration
+}
+
+// noteError counts an error reply to op by its code.
+func (w *qjWorker) noteError(op string, line []byte) {
+	w.errors++
+	code := stringField(line, `"code":"`)
+	if code == "" {
+		code = "no code"
+	}
+	if w.codes == nil {
+		w.codes = map[string]int64{}
+	}
+	w.codes[op+": "+code]++
 }
 
 func (w *qjWorker) dialHello(ctx context.Context) error {
@@ -214,7 +234,7 @@ func (w *qjWorker) run(deadline time.Time) error {
 		if id%2 == 0 {
 			w.leaves--
 			if !replyOK(line) {
-				w.errors++
+				w.noteError("leave", line)
 			}
 			continue
 		}
@@ -238,7 +258,7 @@ func (w *qjWorker) run(deadline time.Time) error {
 			w.buf = append(w.buf, "\"}\n"...)
 			w.leaves++
 		} else {
-			w.errors++
+			w.noteError("quick_join", line)
 		}
 		if live {
 			w.appendQuickJoin(now)

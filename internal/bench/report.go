@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -49,20 +50,23 @@ type LoadResult struct {
 	CPUVsFloor float64      `json:"cpu_vs_floor,omitempty"`
 	RSSVsFloor float64      `json:"rss_per_member_vs_floor,omitempty"`
 
-	QJSeconds         float64 `json:"qj_s"`
-	QJConns           int     `json:"qj_conns"`
-	QJDepth           int     `json:"qj_depth"`
-	QJLobbies         int     `json:"qj_lobbies"`
-	QuickJoins        int64   `json:"quick_joins"`
-	QJPerSec          float64 `json:"quick_joins_per_s"`
-	QJP50us           float64 `json:"qj_p50_us"`
-	QJP99us           float64 `json:"qj_p99_us"`
-	QJErrors          int64   `json:"qj_errors"`
-	QJCPUPct          float64 `json:"qj_cpu_pct"`
-	QJGeneratorCPUPct float64 `json:"qj_generator_cpu_pct"`
-	QJFalseDrops      int     `json:"qj_false_drops"`
-	RSSAfterQJ        int64   `json:"rss_after_qj_bytes"`
-	ShutdownSecond    float64 `json:"shutdown_s"`
+	QJSeconds  float64 `json:"qj_s"`
+	QJConns    int     `json:"qj_conns"`
+	QJDepth    int     `json:"qj_depth"`
+	QJLobbies  int     `json:"qj_lobbies"`
+	QuickJoins int64   `json:"quick_joins"`
+	QJPerSec   float64 `json:"quick_joins_per_s"`
+	QJP50us    float64 `json:"qj_p50_us"`
+	QJP99us    float64 `json:"qj_p99_us"`
+	QJErrors   int64   `json:"qj_errors"`
+	// QJErrorCodes counts the errors by op and code ("quick_join:
+	// no_open_lobby"); FormatLoad says what each means.
+	QJErrorCodes      map[string]int64 `json:"qj_error_codes,omitempty"`
+	QJCPUPct          float64          `json:"qj_cpu_pct"`
+	QJGeneratorCPUPct float64          `json:"qj_generator_cpu_pct"`
+	QJFalseDrops      int              `json:"qj_false_drops"`
+	RSSAfterQJ        int64            `json:"rss_after_qj_bytes"`
+	ShutdownSecond    float64          `json:"shutdown_s"`
 }
 
 // FloorResult is what the floor phase measured: the floor server holding
@@ -153,6 +157,9 @@ func FormatLoad(r *LoadResult) string {
 			fmt.Sprintf("> %.0f %s", TargetQJPerSec, check(r.QJPerSec > TargetQJPerSec)))
 		row("", "latency p50 / p99", fmt.Sprintf("%.0fµs / %.0fµs", r.QJP50us, r.QJP99us), "")
 		row("", "errors", strconv.FormatInt(r.QJErrors, 10), "")
+		for _, line := range explainQJErrors(r.QJErrorCodes) {
+			row("", "", line, "")
+		}
 		row("", "coordinator CPU", fmt.Sprintf("%.0f%% of a core (generator %.0f%%)", r.QJCPUPct, r.QJGeneratorCPUPct), "")
 		row("", "false drops", strconv.Itoa(r.QJFalseDrops), "0 "+check(r.QJFalseDrops == 0))
 		row("", "coordinator RSS", fmtBytes(r.RSSAfterQJ), "")
@@ -162,4 +169,40 @@ func FormatLoad(r *LoadResult) string {
 		row("", "unexpected messages", strconv.FormatInt(r.Unexpected, 10), "")
 	}
 	return b.String()
+}
+
+// qjErrorMeaning says why the quick-join phase gets an error code.
+var qjErrorMeaning = map[string]string{
+	"rate_limited":     "over the coordinator's per-connection request rate (--keep-rate-limit)",
+	"no_open_lobby":    "no open lobby of the connection's game without its member (all full, or it is in all of them)",
+	"too_many_lobbies": "the member was in its maximum of lobbies (more quick-joins answered than leaves)",
+	"not_member":       "a leave of a lobby the member was no longer in",
+	"unknown_lobby":    "a leave of a lobby that had closed",
+	"shutting_down":    "the coordinator was stopping",
+}
+
+// explainQJErrors lists error counts, most frequent first, each with what
+// it means.
+func explainQJErrors(codes map[string]int64) []string {
+	keys := make([]string, 0, len(codes))
+	for k := range codes {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		if codes[keys[i]] != codes[keys[j]] {
+			return codes[keys[i]] > codes[keys[j]]
+		}
+		return keys[i] < keys[j]
+	})
+	out := make([]string, 0, len(keys))
+	for _, k := range keys {
+		line := fmt.Sprintf("%d × %s", codes[k], k)
+		if _, code, ok := strings.Cut(k, ": "); ok {
+			if m := qjErrorMeaning[code]; m != "" {
+				line += " (" + m + ")"
+			}
+		}
+		out = append(out, line)
+	}
+	return out
 }
