@@ -171,7 +171,7 @@ func (t *table) observe(now time.Time, p *Packet, src netip.AddrPort, iface stri
 		}
 	case KindGoodbye:
 		for i := range p.Lobbies {
-			if ev, ok := t.goodbye(now, p.Seq, p.Lobbies[i].ID); ok {
+			if ev, ok := t.goodbye(now, p.Seq, &p.Lobbies[i]); ok {
 				evs = append(evs, ev)
 			}
 		}
@@ -197,7 +197,16 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 	}
 	e := t.lobbies[l.ID]
 	fresh := e == nil || e.gone
-	if e != nil {
+	// Terms: a host still announcing a lobby another coordinator took
+	// over (it has not heard yet) is ignored; the first packet of a higher
+	// term moves the lobby to its sender at once, whatever its seq (the
+	// sender counts its own).
+	higher := e != nil && l.Term > e.info.Term
+	if !fresh && l.Term < e.info.Term {
+		t.stale++
+		return Event{}, false
+	}
+	if e != nil && !higher {
 		switch seqOrder(seq, e.seq) {
 		case -1:
 			t.stale++
@@ -229,9 +238,12 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 		t.lobbies[l.ID] = e
 	}
 	old := e.info
-	if fresh {
+	switch {
+	case fresh:
 		t.live++
 		*e = entry{}
+		e.setHost(a, l.Port, iface, seq, now)
+	case higher:
 		e.setHost(a, l.Port, iface, seq, now)
 	}
 	e.seq, e.ttl = seq, ttl
@@ -272,12 +284,14 @@ func (t *table) betterAddress(now time.Time, e *entry, a netip.Addr, iface strin
 	return Event{Type: Updated, Lobby: t.view(e)}, true
 }
 
-func (t *table) goodbye(now time.Time, seq uint32, id string) (Event, bool) {
-	e := t.lobbies[id]
+func (t *table) goodbye(now time.Time, seq uint32, l *Lobby) (Event, bool) {
+	e := t.lobbies[l.ID]
 	if e == nil || e.gone {
 		return Event{}, false
 	}
-	if seqOrder(seq, e.seq) < 0 {
+	// The goodbye of a host that lost the lobby to a higher term does not
+	// end it; one of a higher term than heard ends it whatever its seq.
+	if l.Term < e.info.Term || l.Term == e.info.Term && seqOrder(seq, e.seq) < 0 {
 		t.stale++
 		return Event{}, false
 	}
