@@ -125,6 +125,8 @@ var opFields = map[string]map[string]fieldKind{
 	"reserve":     {"lobby": reqStr, "seats": num, "party": arr, "window_ms": num},
 	"subscribe":   {"game": str, "filter": obj},
 	"unsubscribe": {"sub": num},
+	"standby":     {"lobby": reqStr, "port": num, "addr": str},
+	"prove":       {"lobby": reqStr, "nonce": reqStr},
 }
 
 // needsEndpoint: ops that take the game's port or full address.
