@@ -120,7 +120,7 @@ func Host(ctx context.Context, cfg Config, opts HostOptions) (*Session, error) {
 		}
 		return joinAt(ctx, cfg, daemon, create)
 	}
-	c, err := dial(ctx, cfg, own.local())
+	c, suc, err := dialSeat(ctx, cfg, own.local())
 	if err != nil {
 		own.Close()
 		return nil, err
@@ -131,7 +131,8 @@ func Host(ctx context.Context, cfg Config, opts HostOptions) (*Session, error) {
 		own.Close()
 		return nil, err
 	}
-	return &Session{client: c, joined: j, coord: own, local: true, addr: ":" + strconv.Itoa(own.Port())}, nil
+	suc.own = own // before the Session exists: nobody else sees suc yet
+	return newSession(ctx, c, suc, j, ":"+strconv.Itoa(own.Port())), nil
 }
 
 // findDaemon looks for a coordinator daemon on the LAN for up to

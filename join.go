@@ -230,6 +230,7 @@ func (b *Browser) isDaemon(l LobbyInfo) bool {
 func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, join func(*lobby.Client, LobbyInfo) (*lobby.Joined, error)) (*Session, error) {
 	var lastErr error
 	var c *lobby.Client
+	var suc *succession
 	var at string
 	for _, l := range candidates {
 		addr := l.Host.String()
@@ -238,7 +239,7 @@ func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, join func
 				c.Close()
 			}
 			var err error
-			if c, err = dial(ctx, b.cfg, addr); err != nil {
+			if c, suc, err = dialSeat(ctx, b.cfg, addr); err != nil {
 				c, lastErr = nil, err
 				b.cfg.Logger.Info("lobby's coordinator unreachable", "lobby", l.ID, "host", addr, "err", err)
 				continue
@@ -247,7 +248,7 @@ func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, join func
 		}
 		j, err := join(c, l)
 		if err == nil {
-			return &Session{client: c, joined: j, addr: addr}, nil
+			return newSession(ctx, c, suc, j, addr), nil
 		}
 		lastErr = err
 		if !isGone(err) {
@@ -266,7 +267,7 @@ func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, join func
 func joinAt(ctx context.Context, cfg Config, addr string, join func(*lobby.Client) (*lobby.Joined, error)) (*Session, error) {
 	ctx, cancel := withTimeout(ctx, cfg)
 	defer cancel()
-	c, err := dial(ctx, cfg, addr)
+	c, suc, err := dialSeat(ctx, cfg, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -275,7 +276,7 @@ func joinAt(ctx context.Context, cfg Config, addr string, join func(*lobby.Clien
 		c.Close()
 		return nil, err
 	}
-	return &Session{client: c, joined: j, addr: addr}, nil
+	return newSession(ctx, c, suc, j, addr), nil
 }
 
 // withTimeout bounds ctx by the config's Timeout when it has no deadline.
