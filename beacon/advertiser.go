@@ -20,16 +20,18 @@ import (
 const (
 	// DefaultInterval is the mean time between periodic announcements.
 	DefaultInterval = 1500 * time.Millisecond
-	// DefaultAnswerInterval is the least time between two answers to the
-	// same querier (address and port).
-	DefaultAnswerInterval = 100 * time.Millisecond
 	// MaxAdvertisedLobbies bounds the lobbies one Advertiser holds (a
 	// coordinator daemon holds many).
 	MaxAdvertisedLobbies = 1024
-	// queryQueueLen bounds queries waiting for an answer; more are dropped.
-	queryQueueLen = 32
+	// queryQueueLen bounds queries waiting for an answer, claimQueueLen
+	// announcements about our lobbies waiting to be checked (at most
+	// MaxPacketSize each); more are dropped.
+	queryQueueLen = 256
+	claimQueueLen = 32
 	// changeRepeat is when the announcement made at once on a network
-	// change (a new interface or address) is repeated: a browser switches
+	// change (a new interface or address), or of a new lobby, is repeated:
+	// a lost packet (a busy browser's full queue, Wi-Fi) does not cost a
+	// new lobby a whole period. A browser switches
 	// a lobby to another address of the same rank once two packets in a
 	// row came from it (see table.announce), and one may be lost.
 	changeRepeat = 300 * time.Millisecond
@@ -53,13 +55,24 @@ type AdvertiserConfig struct {
 	// the default interval), negative means none.
 	Jitter time.Duration
 	// TTL is how long receivers keep a lobby without hearing from it,
-	// rounded up to whole seconds; 0 means three of the longest periods,
-	// 3 × (Interval + Jitter): 6 s by default, so two lost announcements
-	// in a row do not make a lobby flicker.
+	// rounded up to whole seconds, at most MaxTTL (what browsers accept);
+	// 0 means three of the longest periods, 3 × (Interval + Jitter), up to
+	// MaxTTL: 6 s by default, so two lost announcements in a row do not
+	// make a lobby flicker. Keep Interval + Jitter under MaxTTL/2.
 	TTL time.Duration
-	// AnswerInterval is the least time between answers to one querier;
-	// 0 means DefaultAnswerInterval.
-	AnswerInterval time.Duration
+	// AnswerBytesPerSource bounds the unicast answers one source address
+	// gets, in IP bytes per second (bursts of two seconds' worth); 0
+	// means DefaultAnswerBytesPerSource. Per address, not per port: a
+	// forger picks ports at will.
+	AnswerBytesPerSource int
+	// AnswerBytesPerInterface and AnswersPerInterface bound the unicast
+	// answers sent on one interface in all, in IP bytes and in datagrams
+	// per second (bursts of two seconds' worth); 0 means
+	// DefaultAnswerBytesPerInterface and DefaultAnswersPerInterface.
+	// Queries past them are answered by multicast instead, at most once
+	// per MulticastAnswerInterval (see PROTOCOL.md, "Answers").
+	AnswerBytesPerInterface int
+	AnswersPerInterface     int
 	// Coordinator, when set, is announced beside the lobbies: a
 	// coordinator daemon telling hosts where it listens. It is withdrawn
 	// when the Advertiser stops.
@@ -87,37 +100,67 @@ type AdvertiserConfig struct {
 // DefaultAdvertiserConfig returns the LAN defaults spelled out.
 func DefaultAdvertiserConfig() AdvertiserConfig {
 	return AdvertiserConfig{
-		Interval:       DefaultInterval,
-		Jitter:         DefaultInterval / 3,
-		TTL:            6 * time.Second,
-		AnswerInterval: DefaultAnswerInterval,
-		ReplayWindow:   DefaultReplayWindow,
+		Interval:                DefaultInterval,
+		Jitter:                  DefaultInterval / 3,
+		TTL:                     6 * time.Second,
+		AnswerBytesPerSource:    DefaultAnswerBytesPerSource,
+		AnswerBytesPerInterface: DefaultAnswerBytesPerInterface,
+		AnswersPerInterface:     DefaultAnswersPerInterface,
+		ReplayWindow:            DefaultReplayWindow,
 	}
 }
 
 // AdvertiserStats are an Advertiser's counters.
 type AdvertiserStats struct {
-	Sent        uint64 // packets sent (a multicast counts once)
-	SendErrors  uint64 // sends that failed on every interface
-	Queries     uint64 // queries received
-	Answers     uint64 // queries answered
-	RateLimited uint64 // queries not answered: same querier too soon
-	OffLink     uint64 // queries not answered: source not on the link
-	QueueDrops  uint64 // queries dropped: answer queue full
-	Malformed   uint64 // packets that failed to decode
+	Sent       uint64 // packets sent (a multicast counts once)
+	SendErrors uint64 // sends that failed on every interface
+	// SendDrops counts answer datagrams dropped because the socket's send
+	// buffer was full (sends never wait; SendErrors counts them too).
+	SendDrops uint64
+	Queries   uint64 // queries received
+	Answers   uint64 // queries answered by unicast
+	// Truncated counts unicast answers cut to their bound with more
+	// lobbies left (FlagMore): the querier asks for them.
+	Truncated uint64
+	// RateLimited counts queries not answered by unicast because their
+	// source address spent its budget (AnswerBytesPerSource).
+	RateLimited uint64
+	// OverBudget counts queries not answered by unicast because their
+	// interface spent its budget (AnswerBytesPerInterface,
+	// AnswersPerInterface); they are answered by multicast instead.
+	OverBudget uint64
+	// TooSmall counts queries too small to earn any lobby (an answer is
+	// at most MaxAmplification times the query).
+	TooSmall uint64
+	// MulticastAnswers counts answers multicast for queries over budget.
+	MulticastAnswers uint64
+	// Refutations counts announcements made at once because another
+	// host claimed something false about one of our lobbies (a forged
+	// announcement or goodbye).
+	Refutations uint64
+	// Claims counts announcements and goodbyes about our lobbies made
+	// by another host (or forged with our address) that were refuted.
+	Claims     uint64
+	OffLink    uint64 // queries not answered: source not on the link
+	QueueDrops uint64 // queries dropped: answer queue full
+	Malformed  uint64 // packets that failed to decode
 	// With a Key, queries not answered because they are unsigned, signed
 	// with another key (or altered), or signed outside ReplayWindow.
 	Unsigned, BadSignature, BadTimestamp uint64
 }
 
 type advertiserCounters struct {
-	sent, sendErrors, queries, answers, rateLimited, offLink, queueDrops, malformed atomic.Uint64
+	sent, sendErrors, sendDrops, queries, answers, truncated, rateLimited, overBudget, tooSmall,
+	multicastAnswers, refutations, claims, offLink, queueDrops, malformed atomic.Uint64
 }
 
 // Advertiser announces lobbies: at once when one is set or changed, then
 // periodically; a goodbye at once when one is removed and for all when it
-// stops; and an immediate unicast answer to every query (rate-limited per
-// querier). Its methods are safe for concurrent use.
+// stops; an immediate unicast answer to every query, bounded by the
+// query's size and by budgets per source address and per interface (see
+// answer.go); and an announcement at once when another host makes a
+// false claim about one of its lobbies (refute.go). Its methods are safe
+// for concurrent use.
 type Advertiser struct {
 	cfg  AdvertiserConfig
 	log  *slog.Logger
@@ -126,13 +169,16 @@ type Advertiser struct {
 	kick chan struct{} // wakes Run to send changes
 	net  *netutil.Tracker
 
-	lobbiesMu sync.Mutex // guards lobbies, dirty and gone
+	lobbiesMu sync.Mutex // guards lobbies, sorted, dirty and gone
 	lobbies   map[string]Lobby
-	dirty     map[string]bool  // set or changed since last sent
-	gone      map[string]Lobby // removed, goodbye not sent yet
+	sorted    []Lobby         // lobbies by id, for answers; nil when stale
+	dirty     map[string]bool // set or changed since last sent; true: new
+
+	gone map[string]Lobby // removed, goodbye not sent yet
 
 	stats advertiserCounters
 	sig   signing // Key, and counters of rejected queries
+	mcast multicastAnswers
 }
 
 // NewAdvertiser validates cfg and returns an idle Advertiser; lobbies may
@@ -142,12 +188,15 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 	if cfg.Net, err = cfg.Net.withDefaults(); err != nil {
 		return nil, err
 	}
-	if cfg.Interval < 0 || cfg.TTL < 0 || cfg.AnswerInterval < 0 || cfg.ReplayWindow < 0 {
-		return nil, errors.New("beacon: negative Interval, TTL, AnswerInterval or ReplayWindow")
+	if cfg.Interval < 0 || cfg.TTL < 0 || cfg.ReplayWindow < 0 || cfg.AnswerBytesPerSource < 0 ||
+		cfg.AnswerBytesPerInterface < 0 || cfg.AnswersPerInterface < 0 {
+		return nil, errors.New("beacon: negative Interval, TTL, ReplayWindow or answer budget")
 	}
 	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultReplayWindow)
 	cfg.Interval = cmp.Or(cfg.Interval, DefaultInterval)
-	cfg.AnswerInterval = cmp.Or(cfg.AnswerInterval, DefaultAnswerInterval)
+	cfg.AnswerBytesPerSource = cmp.Or(cfg.AnswerBytesPerSource, DefaultAnswerBytesPerSource)
+	cfg.AnswerBytesPerInterface = cmp.Or(cfg.AnswerBytesPerInterface, DefaultAnswerBytesPerInterface)
+	cfg.AnswersPerInterface = cmp.Or(cfg.AnswersPerInterface, DefaultAnswersPerInterface)
 	switch {
 	case cfg.Jitter == 0:
 		cfg.Jitter = cfg.Interval / 3
@@ -157,12 +206,12 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		return nil, fmt.Errorf("beacon: Jitter %v not below Interval %v", cfg.Jitter, cfg.Interval)
 	}
 	if cfg.TTL == 0 {
-		cfg.TTL = 3 * (cfg.Interval + cfg.Jitter)
+		cfg.TTL = min(3*(cfg.Interval+cfg.Jitter), MaxTTL)
+	}
+	if cfg.TTL > MaxTTL {
+		return nil, fmt.Errorf("beacon: TTL %v over MaxTTL (%v), which browsers cap it to", cfg.TTL, MaxTTL)
 	}
 	secs := (cfg.TTL + time.Second - 1) / time.Second
-	if secs > 65535 {
-		return nil, fmt.Errorf("beacon: TTL %v over 65535 s", cfg.TTL)
-	}
 	if c := cfg.Coordinator; c != nil {
 		if err := validate(&Packet{Kind: KindCoordinator, Coordinator: c}); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
@@ -175,7 +224,7 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		cfg.now = time.Now
 	}
 	if cfg.listen == nil {
-		cfg.listen = cfg.Net.listener(cfg.Logger)
+		cfg.listen = cfg.Net.listener(cfg.Logger, nil)
 	}
 	return &Advertiser{
 		cfg:     cfg,
@@ -187,6 +236,7 @@ func NewAdvertiser(cfg AdvertiserConfig) (*Advertiser, error) {
 		dirty:   make(map[string]bool),
 		gone:    make(map[string]Lobby),
 		sig:     signing{key: cfg.Key, window: cfg.ReplayWindow, now: cfg.now, log: cfg.Logger},
+		mcast:   multicastAnswers{kick: make(chan struct{}, 1)},
 	}, nil
 }
 
@@ -213,7 +263,8 @@ func (a *Advertiser) Set(l Lobby) error {
 		return ErrTooManyLobbies
 	}
 	a.lobbies[l.ID] = l
-	a.dirty[l.ID] = true
+	a.sorted = nil
+	a.dirty[l.ID] = a.dirty[l.ID] || !ok
 	delete(a.gone, l.ID)
 	a.lobbiesMu.Unlock()
 	a.wake()
@@ -229,6 +280,7 @@ func (a *Advertiser) Remove(id string) error {
 	l, ok := a.lobbies[id]
 	if ok {
 		delete(a.lobbies, id)
+		a.sorted = nil
 		delete(a.dirty, id)
 		a.gone[id] = l
 	}
@@ -251,9 +303,11 @@ func (a *Advertiser) Lobbies() []Lobby {
 func (a *Advertiser) Stats() AdvertiserStats {
 	s := &a.stats
 	return AdvertiserStats{
-		Sent: s.sent.Load(), SendErrors: s.sendErrors.Load(), Queries: s.queries.Load(),
-		Answers: s.answers.Load(), RateLimited: s.rateLimited.Load(), OffLink: s.offLink.Load(),
-		QueueDrops: s.queueDrops.Load(), Malformed: s.malformed.Load(),
+		Sent: s.sent.Load(), SendErrors: s.sendErrors.Load(), SendDrops: s.sendDrops.Load(), Queries: s.queries.Load(),
+		Answers: s.answers.Load(), Truncated: s.truncated.Load(), RateLimited: s.rateLimited.Load(),
+		OverBudget: s.overBudget.Load(), TooSmall: s.tooSmall.Load(), MulticastAnswers: s.multicastAnswers.Load(),
+		Refutations: s.refutations.Load(), Claims: s.claims.Load(),
+		OffLink: s.offLink.Load(), QueueDrops: s.queueDrops.Load(), Malformed: s.malformed.Load(),
 		Unsigned: a.sig.unsigned.Load(), BadSignature: a.sig.badSignature.Load(),
 		BadTimestamp: a.sig.badTimestamp.Load(),
 	}
@@ -307,23 +361,50 @@ func (a *Advertiser) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("beacon: advertiser: %w", err)
 	}
+	// Answers go out from a port of our own: a full send buffer of
+	// answers queued for unresolvable destinations never holds up the
+	// announcements, and follow-up queries (Packet.After) come back to
+	// it by unicast, which on the shared group port could reach another
+	// process.
+	answers, err := a.cfg.listen(false, st.Ifaces)
+	if err != nil {
+		conn.Close()
+		return fmt.Errorf("beacon: advertiser: %w", err)
+	}
 	a.life.MarkReady()
 	queries := make(chan received, queryQueueLen)
+	claims := make(chan received, claimQueueLen)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go a.readLoop(&wg, conn, queries)
+	for _, c := range []packetConn{conn, answers} {
+		wg.Add(1)
+		go a.readLoop(&wg, c, queries, claims)
+	}
 	defer func() {
 		conn.Close()
+		answers.Close()
 		wg.Wait()
 	}()
 
-	r := &advRun{a: a, conn: conn, ifaces: st.Ifaces, seq: rand.Uint32(), limiter: newRateLimiter(a.cfg.AnswerInterval)}
+	r := &advRun{a: a, conn: conn, answers: answers, ifaces: st.Ifaces, seq: rand.Uint32(), limiter: netutil.NewAnswerBudget(netutil.AnswerRates{
+		PerSource: float64(a.cfg.AnswerBytesPerSource), PerInterface: float64(a.cfg.AnswerBytesPerInterface),
+		PacketsPerInterface: float64(a.cfg.AnswersPerInterface),
+	})}
 	r.send(true)
+	clear(r.again) // what was set before Run: the periodic announcements follow
 	timer := time.NewTimer(a.period())
 	defer timer.Stop()
 	repeat := time.NewTimer(time.Hour)
 	repeat.Stop()
 	defer repeat.Stop()
+	again := time.NewTimer(time.Hour) // new lobbies announced again
+	again.Stop()
+	defer again.Stop()
+	fallback := time.NewTimer(time.Hour)
+	fallback.Stop()
+	defer fallback.Stop()
+	refute := time.NewTimer(time.Hour)
+	refute.Stop()
+	defer refute.Stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -333,15 +414,38 @@ func (a *Advertiser) Run(ctx context.Context) error {
 			r.send(true)
 			timer.Reset(a.period())
 		case <-a.kick:
-			r.send(false)
+			if r.send(false) {
+				again.Reset(changeRepeat)
+			}
+		case <-again.C:
+			r.announceAgain()
 		case q := <-queries:
-			r.answer(q)
+			if d, ok := r.answer(q); ok {
+				fallback.Reset(d)
+			}
+		case <-fallback.C:
+			if d, ok := r.multicastAnswers(); ok {
+				fallback.Reset(d)
+			}
+		case <-a.mcast.kick:
+			if d, ok := r.multicastAnswers(); ok {
+				fallback.Reset(d)
+			}
+		case c := <-claims:
+			if d, ok := r.claim(c); ok {
+				refute.Reset(d)
+			}
+		case <-refute.C:
+			if d, ok := r.refute(); ok {
+				refute.Reset(d)
+			}
 		case <-a.net.Changes():
 			st, changes := a.net.Refresh()
 			if len(changes) == 0 {
 				continue
 			}
 			conn.SetIfaces(st.Ifaces)
+			answers.SetIfaces(st.Ifaces)
 			r.ifaces = st.Ifaces
 			if slices.ContainsFunc(changes, func(c netutil.IfaceChange) bool { return !c.Removed() }) {
 				r.send(true)
@@ -361,16 +465,32 @@ func (a *Advertiser) period() time.Duration {
 	return a.cfg.Interval
 }
 
-// readLoop queues the queries for Run; it never blocks on a busy Run
-// (queries beyond the queue are dropped).
-func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries chan<- received) {
+// readLoop queues for Run the queries, and the announcements and goodbyes
+// about lobbies it holds (claims: ours coming back, or someone else's,
+// see advRun.claim); it never blocks on a busy Run (what does not fit the
+// queues is dropped).
+func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries, claims chan<- received) {
 	defer wg.Done()
 	readPackets(conn, &a.stats.malformed, a.log, func(raw []byte, tail int, r received) {
-		if r.pkt.Kind != KindQuery {
+		switch r.pkt.Kind {
+		case KindAnnounce, KindGoodbye:
+			if a.holdsAny(r.pkt.Lobbies) && a.sig.verifies(raw, tail) {
+				select {
+				case claims <- r:
+				default:
+					a.stats.queueDrops.Add(1)
+				}
+			}
+			return
+		case KindQuery:
+		default:
 			return
 		}
 		a.stats.queries.Add(1)
-		if !a.sig.accept(raw, tail, r.src) {
+		if _, ok := a.sig.accept(raw, tail, r.src); !ok {
+			return
+		}
+		if a.divert(r, len(queries), cap(queries)) {
 			return
 		}
 		select {
@@ -384,18 +504,30 @@ func (a *Advertiser) readLoop(wg *sync.WaitGroup, conn packetConn, queries chan<
 // advRun is the state of one Run, owned by its goroutine.
 type advRun struct {
 	a       *Advertiser
-	conn    packetConn
+	conn    packetConn // the group port: announcements
+	answers packetConn // a port of our own: unicast answers
 	ifaces  []netutil.Iface
 	seq     uint32
-	limiter *rateLimiter
+	limiter *netutil.AnswerBudget
+	refuted refutations
+	again   map[string]bool // new lobbies to announce again
 }
 
 // send multicasts pending goodbyes, then the changed lobbies, or with all
-// every lobby and the coordinator.
-func (r *advRun) send(all bool) {
+// every lobby and the coordinator. It reports whether new lobbies were
+// among them (to be announced again, announceAgain).
+func (r *advRun) send(all bool) (fresh bool) {
 	a := r.a
 	a.lobbiesMu.Lock()
 	var changed []Lobby
+	for id, isNew := range a.dirty {
+		if isNew {
+			if r.again == nil {
+				r.again = make(map[string]bool)
+			}
+			r.again[id], fresh = true, true
+		}
+	}
 	if all {
 		changed = sortedLobbies(a.lobbies, "")
 	} else {
@@ -414,6 +546,24 @@ func (r *advRun) send(all bool) {
 	if c := a.cfg.Coordinator; all && c != nil {
 		r.multicast(&Packet{Kind: KindCoordinator, TTLSeconds: a.ttl, Coordinator: c})
 	}
+	return fresh
+}
+
+// announceAgain announces the new lobbies of the last changes again
+// (those still held).
+func (r *advRun) announceAgain() {
+	a := r.a
+	a.lobbiesMu.Lock()
+	var ls []Lobby
+	for id := range r.again {
+		if l, ok := a.lobbies[id]; ok {
+			ls = append(ls, l)
+		}
+	}
+	a.lobbiesMu.Unlock()
+	clear(r.again)
+	slices.SortFunc(ls, func(x, y Lobby) int { return cmp.Compare(x.ID, y.ID) })
+	r.multicast(&Packet{Kind: KindAnnounce, TTLSeconds: a.ttl, Lobbies: ls})
 }
 
 // farewell says goodbye for everything on the way out.
@@ -458,46 +608,6 @@ func (r *advRun) count(err error, kind Kind, dst netip.AddrPort) {
 	// flood the log every period.
 	if n := s.sendErrors.Add(1); n&(n-1) == 0 {
 		r.a.log.Warn("beacon: send failed", "kind", kind, "dst", dst, "failures", n, "err", err)
-	}
-}
-
-// answer replies to a query by unicast to its source: every lobby of the
-// asked game in as few packets as fit, and the coordinator if any.
-func (r *advRun) answer(q received) {
-	a := r.a
-	if !r.onLink(q.src.Addr(), q.ifIndex) {
-		a.stats.offLink.Add(1)
-		return
-	}
-	if !r.limiter.allow(a.cfg.now(), q.src) {
-		a.stats.rateLimited.Add(1)
-		return
-	}
-	a.lobbiesMu.Lock()
-	lobbies := sortedLobbies(a.lobbies, q.pkt.Game)
-	a.lobbiesMu.Unlock()
-	var pkts [][]byte
-	r.seq++
-	if len(lobbies) > 0 {
-		var err error
-		pkts, err = a.sig.pack(&Packet{Kind: KindAnnounce, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Lobbies: lobbies})
-		if err != nil {
-			a.log.Error("beacon: cannot encode answer", "err", err)
-			return
-		}
-	}
-	if c := a.cfg.Coordinator; c != nil {
-		b, err := a.sig.encode(&Packet{Kind: KindCoordinator, Flags: FlagReply, Seq: r.seq, TTLSeconds: a.ttl, Coordinator: c})
-		if err == nil {
-			pkts = append(pkts, b)
-		}
-	}
-	if len(pkts) == 0 {
-		return
-	}
-	a.stats.answers.Add(1)
-	for _, b := range pkts {
-		r.count(r.conn.SendTo(b, q.src), KindAnnounce, q.src)
 	}
 }
 

@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/lanlobby/lanlobby/internal/testutil"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lanlobby/lanlobby/internal/testutil"
 
 	"github.com/lanlobby/lanlobby/netutil"
 )
@@ -51,7 +53,7 @@ func TestAdvertiserAnnounces(t *testing.T) {
 	go func() { errc <- a.Run(context.Background()) }()
 
 	p, src := tap.nextKind(t, KindAnnounce)
-	if src != netip.AddrPortFrom(h1.v4, DefaultPort) || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "early" || p.TTLSeconds != 4*3600 {
+	if src != netip.AddrPortFrom(h1.v4, DefaultPort) || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "early" || p.TTLSeconds != uint16(MaxTTL/time.Second) {
 		t.Fatalf("first announce %+v from %v", p, src)
 	}
 	l := testLobby("a")
@@ -71,13 +73,16 @@ func TestAdvertiserAnnounces(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, _ = tap.nextKind(t, KindAnnounce)
-	if len(p.Lobbies) != 1 || p.Lobbies[0].Players != l.Players || p.Seq != seq+1 {
+	if p.Seq == seq+1 && p.Lobbies[0].Players != l.Players {
+		p, _ = tap.nextKind(t, KindAnnounce) // a new lobby's repeat (changeRepeat) came first
+	}
+	if len(p.Lobbies) != 1 || p.Lobbies[0].Players != l.Players || seqOrder(p.Seq, seq) <= 0 {
 		t.Fatalf("change %+v (seq was %d)", p, seq)
 	}
 	if err := a.Remove("a"); err != nil {
 		t.Fatal(err)
 	}
-	p, _ = tap.next(t)
+	p, _ = tap.nextKind(t, KindGoodbye) // maybe after a new lobby's repeat
 	if p.Kind != KindGoodbye || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "a" {
 		t.Fatalf("goodbye %+v", p)
 	}
@@ -88,7 +93,7 @@ func TestAdvertiserAnnounces(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
-	p, _ = tap.next(t)
+	p, _ = tap.nextKind(t, KindGoodbye)
 	if p.Kind != KindGoodbye || len(p.Lobbies) != 1 || p.Lobbies[0].ID != "early" {
 		t.Fatalf("farewell %+v", p)
 	}
@@ -131,12 +136,15 @@ func TestAdvertiserPeriodic(t *testing.T) {
 }
 
 // TestAdvertiserAnswersQuery: a query gets a unicast answer to its source
-// at once, flagged as a reply, with only the asked game, rate-limited per
-// querier.
+// at once, flagged as a reply, from the advertiser's own answer port, with
+// only the asked game; its source's budget is per address: another port
+// of the same address shares it.
 func TestAdvertiserAnswersQuery(t *testing.T) {
 	n := newFakeNet()
 	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
-	a, o := newTestAdvertiser(t, n, h1, AdvertiserConfig{Interval: time.Hour, AnswerInterval: time.Hour})
+	// 60 bytes a second, 120 in a burst: one answer (28 + 14 + 26 + 26
+	// bytes at most), then too little for another.
+	a, o := newTestAdvertiser(t, n, h1, AdvertiserConfig{Interval: time.Hour, AnswerBytesPerSource: 60})
 	doom := testLobby("d")
 	doom.Game = "doom"
 	a.Set(testLobby("q"))
@@ -147,30 +155,177 @@ func TestAdvertiserAnswersQuery(t *testing.T) {
 	q, _ := Encode(&Packet{Kind: KindQuery, Game: "doom"})
 	querier.SendMulticast(q)
 	p, src := querier.next(t)
-	if p.Kind != KindAnnounce || p.Flags&FlagReply == 0 || src != netip.AddrPortFrom(h1.v4, DefaultPort) {
+	if p.Kind != KindAnnounce || p.Flags != FlagReply || src.Addr() != h1.v4 || src.Port() == DefaultPort {
 		t.Fatalf("answer %+v from %v", p, src)
 	}
 	if len(p.Lobbies) != 1 || p.Lobbies[0] != doom {
 		t.Fatalf("answer lobbies %+v", p.Lobbies)
 	}
-	// Again at once: rate-limited (the interval is an hour).
-	querier.SendMulticast(q)
-	testutil.WaitFor(t, waitTimeout, "rate limit", func() bool { return a.Stats().RateLimited == 1 })
-	// Another querier is answered.
+	// From another port of the same address, at once: over the source's
+	// budget.
 	q2 := n.open(h2, false)
 	defer q2.Close()
 	all, _ := Encode(&Packet{Kind: KindQuery})
 	q2.SendMulticast(all)
-	if p, _ := q2.next(t); len(p.Lobbies) != 2 {
+	testutil.WaitFor(t, waitTimeout, "rate limit", func() bool { return a.Stats().RateLimited == 1 })
+	// Another address is answered: both lobbies fit the unpadded query's
+	// 3 × 43 bytes.
+	h3 := newFakeHost(3, "udp4")
+	q3 := n.open(h3, false)
+	defer q3.Close()
+	q3.SendMulticast(all)
+	if p, _ := q3.next(t); len(p.Lobbies) != 2 || p.Flags != FlagReply {
 		t.Fatalf("answer to all %+v", p)
 	}
-	if s := a.Stats(); s.Queries != 3 || s.Answers != 2 {
+	// Counted once the packets are out: poll.
+	testutil.WaitFor(t, waitTimeout, "2 answers counted", func() bool { return a.Stats().Answers == 2 })
+	if s := a.Stats(); s.Queries != 3 || s.RateLimited != 1 {
 		t.Fatalf("stats %+v", s)
 	}
 	select {
-	case p := <-querier.in:
+	case p := <-q2.in:
 		t.Fatalf("rate-limited querier got %x", p.data)
 	default:
+	}
+}
+
+// TestAdvertiserAnswerBounds: an answer is at most MaxAmplification times
+// its query (IP and UDP headers counted) and MaxAnswerPackets datagrams;
+// an answer cut short says so (FlagMore on its last packet) and a
+// follow-up query for the lobbies after its last id, sent to the port the
+// answer came from, gets the next page; a query too small for any lobby
+// gets nothing.
+func TestAdvertiserAnswerBounds(t *testing.T) {
+	n := newFakeNet()
+	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
+	a, o := newTestAdvertiser(t, n, h1, AdvertiserConfig{Interval: time.Hour,
+		Coordinator: &Coordinator{ID: "daemon", Name: "LAN server", Port: 7600}})
+	const total = 300
+	for i := range total {
+		if err := a.Set(testLobby(fmt.Sprintf("lobby-%03d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startListening(t, a, o)
+	querier := n.open(h2, false)
+	defer querier.Close()
+	var sig signing
+	full, err := sig.encodeQuery(&Packet{Kind: KindQuery})
+	if err != nil || len(full) != MaxPacketSize {
+		t.Fatalf("padded query: %d bytes, %v", len(full), err)
+	}
+	seen := map[string]bool{}
+	var from netip.AddrPort
+	query := full
+	for round := 0; ; round++ {
+		if round == 0 {
+			querier.SendMulticast(query)
+		} else {
+			querier.SendTo(query, from)
+		}
+		testutil.WaitFor(t, waitTimeout, "answered", func() bool { return a.Stats().Answers == uint64(round+1) })
+		bytes, packets, coord := 0, 0, false
+		var last Packet
+		for _, raw := range querier.drain() {
+			p, err := Decode(raw.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			from = raw.src
+			packets++
+			bytes += len(raw.data) + ipv4Overhead
+			switch p.Kind {
+			case KindAnnounce:
+				for _, l := range p.Lobbies {
+					if seen[l.ID] {
+						t.Fatalf("round %d: %s again", round, l.ID)
+					}
+					seen[l.ID] = true
+				}
+				last = p
+			case KindCoordinator:
+				coord = true
+			}
+		}
+		if packets == 0 || packets > MaxAnswerPackets || bytes > MaxAmplification*(len(query)+ipv4Overhead) {
+			t.Fatalf("round %d: %d packets, %d bytes for a %d-byte query", round, packets, bytes, len(query))
+		}
+		if coord != (round == 0) {
+			t.Fatalf("round %d: coordinator packet %v", round, coord)
+		}
+		if last.Flags&FlagMore == 0 {
+			if len(seen) != total {
+				t.Fatalf("round %d: no FlagMore with %d of %d lobbies", round, len(seen), total)
+			}
+			t.Logf("%d lobbies in %d rounds", total, round+1)
+			break
+		}
+		after := last.Lobbies[len(last.Lobbies)-1].ID
+		if query, err = sig.encodeQuery(&Packet{Kind: KindQuery, After: after}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Too small for any lobby: an unpadded query for game "b", 16 bytes,
+	// earns 3 × 44; a lobby record of 92 bytes does not fit in them after
+	// the IP, UDP and beacon headers (an advertiser without a coordinator,
+	// whose packet would fit).
+	h3 := newFakeHost(3, "udp4")
+	small, o := newTestAdvertiser(t, n, h3, AdvertiserConfig{Interval: time.Hour})
+	big := Lobby{ID: "a-long-lobby-id-xyz", Game: "b", Name: strings.Repeat("x", 63), Players: 1, Capacity: 2, State: StateOpen, Port: 1}
+	small.Set(big)
+	startListening(t, small, o)
+	tiny, _ := Encode(&Packet{Kind: KindQuery, Game: "b"})
+	querier.SendMulticast(tiny)
+	testutil.WaitFor(t, waitTimeout, "too small counted", func() bool { return small.Stats().TooSmall == 1 })
+	if s := small.Stats(); s.Answers != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// TestAdvertiserRefutes: the advertiser's own packets coming back are no
+// claims; another host's announcement of one of its lobbies with other
+// content, or with the same content from another address, or a goodbye,
+// is refuted by an announcement of the truth at once with a seq past the
+// claim's; a claim about a lobby it does not hold is none of its business.
+func TestAdvertiserRefutes(t *testing.T) {
+	n := newFakeNet()
+	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
+	tap := n.tap(t, h2)
+	a, o := newTestAdvertiser(t, n, h1, slow)
+	l := testLobby("a")
+	a.Set(l)
+	startListening(t, a, o)
+	p, _ := tap.nextKind(t, KindAnnounce)
+	for range 3 { // changes: our own packets come back
+		l.Players = 1 + (l.Players % 4)
+		a.Set(l)
+		p, _ = tap.nextKind(t, KindAnnounce)
+	}
+	forger := n.open(h2, true)
+	defer forger.Close()
+	trap := l
+	trap.Port = 6666
+	other := testLobby("not-ours")
+	for i, claim := range []*Packet{
+		{Kind: KindAnnounce, Seq: p.Seq + 100, TTLSeconds: 6, Lobbies: []Lobby{trap}},
+		{Kind: KindAnnounce, Seq: p.Seq + 200, TTLSeconds: 6, Lobbies: []Lobby{l}}, // true, but from elsewhere
+		{Kind: KindGoodbye, Seq: p.Seq + 300, Lobbies: []Lobby{l}},
+	} {
+		b, _ := Encode(claim)
+		forger.SendMulticast(b)
+		got, _ := tap.nextKind(t, KindAnnounce)
+		for seqOrder(got.Seq, claim.Seq) <= 0 { // the forgery itself, or a new lobby's repeat from before
+			got, _ = tap.nextKind(t, KindAnnounce)
+		}
+		if seqOrder(got.Seq, claim.Seq) <= 0 || len(got.Lobbies) != 1 || got.Lobbies[0] != l {
+			t.Fatalf("claim %d: refutation %+v", i, got)
+		}
+	}
+	b, _ := Encode(&Packet{Kind: KindGoodbye, Seq: 1, Lobbies: []Lobby{other}})
+	forger.SendMulticast(b)
+	testutil.WaitFor(t, waitTimeout, "3 refutations", func() bool { return a.Stats().Refutations == 3 })
+	if s := a.Stats(); s.Claims != 3 {
+		t.Fatalf("stats %+v", s)
 	}
 }
 
@@ -190,42 +345,6 @@ func TestAdvertiserIgnoresOffLink(t *testing.T) {
 	testutil.WaitFor(t, waitTimeout, "off-link count", func() bool { return a.Stats().OffLink == 1 })
 	if a.Stats().Answers != 0 {
 		t.Fatal("answered an off-link query")
-	}
-}
-
-// TestAdvertiserManyLobbies: a daemon with many lobbies answers a query
-// with as few packets as fit, each within MaxPacketSize.
-func TestAdvertiserManyLobbies(t *testing.T) {
-	n := newFakeNet()
-	h1, h2 := newFakeHost(1, "udp4"), newFakeHost(2, "udp4")
-	a, o := newTestAdvertiser(t, n, h1, AdvertiserConfig{Interval: time.Hour,
-		Coordinator: &Coordinator{ID: "daemon", Name: "LAN server", Port: 7600}})
-	for i := range 200 {
-		if err := a.Set(testLobby(fmt.Sprintf("lobby-%03d", i))); err != nil {
-			t.Fatal(err)
-		}
-	}
-	startListening(t, a, o)
-	querier := n.open(h2, false)
-	defer querier.Close()
-	b, _ := Encode(&Packet{Kind: KindQuery})
-	querier.SendMulticast(b)
-	got, packets, coord := 0, 0, false
-	for got < 200 || !coord {
-		p, _ := querier.next(t)
-		packets++
-		switch p.Kind {
-		case KindAnnounce:
-			got += len(p.Lobbies)
-		case KindCoordinator:
-			coord = p.Coordinator.ID == "daemon" && p.Flags&FlagReply != 0
-		}
-	}
-	if packets > 200/MaxLobbiesPerPacket+2 {
-		t.Fatalf("%d packets for 200 lobbies", packets)
-	}
-	if querier.dropped.Load() != 0 {
-		t.Fatal("fake queue overflowed")
 	}
 }
 

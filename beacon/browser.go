@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/bits"
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -24,6 +26,12 @@ const (
 	RecvQueueLen = 256
 	// SourceName is LobbyInfo.Source for lobbies heard by a Browser.
 	SourceName = "beacon"
+	// heavyEvery is how often, at most, the sources to shed first are
+	// worked out again (Browser.heavy).
+	heavyEvery = 50 * time.Millisecond
+	// maxFollowUps bounds the follow-up queries (for the rest of answers
+	// cut with FlagMore) sent between two queries of our own.
+	maxFollowUps = 256
 )
 
 // queryRepeats are the delays, after the first query, of the repeats that
@@ -39,7 +47,14 @@ type BrowserConfig struct {
 	// carries it, so other games' hosts do not answer.
 	Game string
 	// MaxLobbies bounds the lobbies tracked; 0 means DefaultMaxLobbies.
-	MaxLobbies int
+	// MaxTableBytes bounds their memory (each lobby counted as 192 bytes
+	// plus its id, game and name); 0 means DefaultMaxTableBytes. When
+	// either is reached, a lobby heard from a source (an IPv4 address, an
+	// IPv6 /64) holding less of the table than the heaviest source takes
+	// the place of one of that source's; otherwise it is dropped and
+	// counted.
+	MaxLobbies    int
+	MaxTableBytes int
 	// Key, when set (NewKey), signs the queries and makes the Browser
 	// ignore every packet not signed with the same key; the zero Key
 	// signs nothing and accepts signed and unsigned packets alike.
@@ -60,7 +75,7 @@ type BrowserConfig struct {
 
 // DefaultBrowserConfig returns the defaults spelled out.
 func DefaultBrowserConfig() BrowserConfig {
-	return BrowserConfig{MaxLobbies: DefaultMaxLobbies, ReplayWindow: DefaultReplayWindow}
+	return BrowserConfig{MaxLobbies: DefaultMaxLobbies, MaxTableBytes: DefaultMaxTableBytes, ReplayWindow: DefaultReplayWindow}
 }
 
 // BrowserStats are a Browser's counters.
@@ -68,7 +83,13 @@ type BrowserStats struct {
 	Packets    uint64 // beacon packets decoded
 	Malformed  uint64 // packets that failed to decode
 	QueueDrops uint64 // packets dropped: receive queue full
-	TableFull  uint64 // lobbies dropped: MaxLobbies tracked
+	// Shed counts packets dropped because the receive queue was more than
+	// an eighth full and their source held at least an even share of the
+	// table (a flood's); the sockets' queues shed alike (from a quarter,
+	// not counted here).
+	Shed       uint64
+	TableFull  uint64 // lobbies dropped: table full, their source the heaviest
+	Evicted    uint64 // lobbies dropped for a lighter source's (table full)
 	Stale      uint64 // packets older than what was already seen
 	Coalesced  uint64 // events merged into a pending one (slow consumer)
 	EventDrops uint64 // events dropped (should stay 0; see coalescer)
@@ -80,7 +101,7 @@ type BrowserStats struct {
 }
 
 type browserCounters struct {
-	packets, malformed, queueDrops, queries atomic.Uint64
+	packets, malformed, queueDrops, shed, queries atomic.Uint64
 }
 
 // Browser finds lobbies: it listens to the beacon group, queries all hosts
@@ -96,12 +117,16 @@ type Browser struct {
 	kick   chan struct{} // Query asks Run to query
 	net    *netutil.Tracker
 
-	tableMu sync.Mutex // guards table and queue (read by Lobbies, Stats)
+	tableMu sync.Mutex // guards table, queue and heavyAt (read by Lobbies, Stats)
 	table   *table
 	queue   *coalescer
 
 	stats browserCounters
 	sig   signing // Key, and counters of rejected packets
+	// heavySet is the sources holding at least an even share of the
+	// table, as of the last update: shed first when falling behind.
+	heavySet atomic.Pointer[map[netip.Addr]bool]
+	heavyAt  time.Time // when heavySet was taken; guarded by tableMu
 }
 
 var _ Source = (*Browser)(nil)
@@ -117,26 +142,25 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 			return nil, fmt.Errorf("beacon: %w", err)
 		}
 	}
-	if cfg.MaxLobbies < 0 || cfg.ReplayWindow < 0 {
-		return nil, errors.New("beacon: negative MaxLobbies or ReplayWindow")
+	if cfg.MaxLobbies < 0 || cfg.MaxTableBytes < 0 || cfg.ReplayWindow < 0 {
+		return nil, errors.New("beacon: negative MaxLobbies, MaxTableBytes or ReplayWindow")
 	}
 	cfg.MaxLobbies = cmp.Or(cfg.MaxLobbies, DefaultMaxLobbies)
+	cfg.MaxTableBytes = cmp.Or(cfg.MaxTableBytes, DefaultMaxTableBytes)
 	cfg.ReplayWindow = cmp.Or(cfg.ReplayWindow, DefaultReplayWindow)
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.now == nil {
 		cfg.now = time.Now
 	}
-	if cfg.listen == nil {
-		cfg.listen = cfg.Net.listener(cfg.Logger)
-	}
 	t := newTable(cfg.Game, cfg.MaxLobbies, SourceName)
+	t.maxBytes = cfg.MaxTableBytes
 	if !cfg.Key.IsZero() {
 		// A captured packet passes the signature check until its
 		// timestamp is a window behind our clock, and it may have been
 		// signed up to a window ahead of it.
 		t.hold = 2 * cfg.ReplayWindow
 	}
-	return &Browser{
+	b := &Browser{
 		cfg:    cfg,
 		log:    cfg.Logger,
 		events: make(chan Event),
@@ -146,7 +170,13 @@ func NewBrowser(cfg BrowserConfig) (*Browser, error) {
 		// Twice the table: the consumer may still hold lobbies that left it.
 		queue: newCoalescer(2*cfg.MaxLobbies + 64),
 		sig:   signing{key: cfg.Key, window: cfg.ReplayWindow, now: cfg.now, log: cfg.Logger},
-	}, nil
+	}
+	if b.cfg.listen == nil {
+		// The sockets' queues shed a flood's packets first too, before
+		// they cost a decode.
+		b.cfg.listen = cfg.Net.listener(cfg.Logger, func(a netip.Addr) bool { return b.heavy(netip.AddrPortFrom(a, 0)) })
+	}
+	return b, nil
 }
 
 // Events returns the lobby events; it is closed when Run returns.
@@ -181,8 +211,8 @@ func (b *Browser) Stats() BrowserStats {
 	defer b.tableMu.Unlock()
 	return BrowserStats{
 		Packets: b.stats.packets.Load(), Malformed: b.stats.malformed.Load(),
-		QueueDrops: b.stats.queueDrops.Load(), Queries: b.stats.queries.Load(),
-		TableFull: b.table.tableFull, Stale: b.table.stale,
+		QueueDrops: b.stats.queueDrops.Load(), Shed: b.stats.shed.Load(), Queries: b.stats.queries.Load(),
+		TableFull: b.table.tableFull, Evicted: b.table.evicted, Stale: b.table.stale,
 		Coalesced: b.queue.coalesced, EventDrops: b.queue.dropped,
 		Unsigned: b.sig.unsigned.Load(), BadSignature: b.sig.badSignature.Load(),
 		BadTimestamp: b.sig.badTimestamp.Load(),
@@ -258,10 +288,14 @@ func (b *Browser) Run(ctx context.Context) error {
 	repeat := time.NewTimer(time.Hour)
 	defer repeat.Stop()
 	repeats := 0
+	// followed holds the follow-ups sent since the last query, by the
+	// lobby id they ask after.
+	followed := make(map[string]bool)
 	// queries sends the first query and schedules its repeats: at start
 	// and when the network changed.
 	queries := func() {
 		b.sendQuery(querier, query, len(names) > 0)
+		clear(followed)
 		repeat.Reset(queryRepeats[0])
 		repeats = 1
 	}
@@ -283,20 +317,25 @@ func (b *Browser) Run(ctx context.Context) error {
 			return nil
 		case r := <-rx:
 			b.apply(func(t *table, now time.Time) []Event {
-				return t.observe(now, &r.pkt, r.src, names[r.ifIndex])
+				return t.observeSigned(now, &r.pkt, r.src, names[r.ifIndex], r.signed)
 			})
 			b.resetExpiry(expiry)
+			if r.pkt.Kind == KindAnnounce && r.pkt.Flags&(FlagReply|FlagMore) == FlagReply|FlagMore {
+				b.followUp(querier, r, followed)
+			}
 		case <-expiry.C:
 			b.apply(func(t *table, now time.Time) []Event { return t.expire(now) })
 			b.resetExpiry(expiry)
 		case <-repeat.C:
 			b.sendQuery(querier, query, len(names) > 0)
+			clear(followed)
 			if repeats < len(queryRepeats) {
 				repeat.Reset(queryRepeats[repeats] - queryRepeats[repeats-1])
 				repeats++
 			}
 		case <-b.kick:
 			b.sendQuery(querier, query, len(names) > 0)
+			clear(followed)
 		case <-b.net.Changes():
 			st, changes := b.net.Refresh()
 			if len(changes) == 0 {
@@ -328,8 +367,21 @@ func ifaceNames(ifaces []netutil.Iface) map[int]string {
 func (b *Browser) apply(update func(*table, time.Time) []Event) {
 	b.tableMu.Lock()
 	defer b.tableMu.Unlock()
+	full, evicted := b.table.tableFull, b.table.evicted
 	for _, ev := range update(b.table, b.cfg.now()) {
 		b.queue.push(ev)
+	}
+	if now := time.Now(); now.Sub(b.heavyAt) >= heavyEvery {
+		b.heavyAt = now
+		b.updateHeavyLocked()
+	}
+	// At the 1st, 2nd, 4th... of each (one update may count several): a
+	// flood must not flood the log.
+	if n := b.table.tableFull; bits.Len64(n) != bits.Len64(full) {
+		b.log.Warn("beacon: browser table full, lobby dropped (its source holds the most)", "dropped", n)
+	}
+	if n := b.table.evicted; bits.Len64(n) != bits.Len64(evicted) {
+		b.log.Warn("beacon: browser table full, a lobby of the heaviest source made room for another's", "evicted", n)
 	}
 }
 
@@ -350,7 +402,7 @@ func (b *Browser) sendQuery(c packetConn, query *Packet, haveIfaces bool) {
 	if !haveIfaces {
 		return
 	}
-	pkt, err := b.sig.encode(query)
+	pkt, err := b.sig.encodeQuery(query)
 	if err != nil {
 		b.log.Error("beacon: cannot encode query", "err", err) // a bug: the game is validated
 		return
@@ -364,6 +416,30 @@ func (b *Browser) sendQuery(c packetConn, query *Packet, haveIfaces bool) {
 	}
 }
 
+// followUp asks the sender of r, an answer cut to its bound (FlagMore),
+// for the lobbies after its last one, by unicast to the port it answered
+// from. Each is asked once per query of ours (an answer over IPv4 and its
+// twin over IPv6 end at the same id), at most maxFollowUps in all.
+func (b *Browser) followUp(c packetConn, r received, sent map[string]bool) {
+	var last string
+	for _, l := range r.pkt.Lobbies {
+		last = max(last, l.ID)
+	}
+	if sent[last] || len(sent) >= maxFollowUps {
+		return // asked already, maybe over the other family
+	}
+	sent[last] = true
+	pkt, err := b.sig.encodeQuery(&Packet{Kind: KindQuery, Game: b.cfg.Game, After: last})
+	if err != nil {
+		b.log.Error("beacon: cannot encode follow-up query", "err", err)
+		return
+	}
+	b.stats.queries.Add(1)
+	if err := c.SendTo(pkt, r.src); err != nil {
+		b.log.Debug("beacon: follow-up query failed", "to", r.src, "err", err)
+	}
+}
+
 // readLoop queues the packets for Run without ever blocking: when Run is
 // behind, packets are dropped and counted.
 func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received) {
@@ -373,7 +449,17 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 			return
 		}
 		b.stats.packets.Add(1)
-		if !b.sig.accept(raw, tail, r.src) {
+		var ok bool
+		if r.signed, ok = b.sig.accept(raw, tail, r.src); !ok {
+			return
+		}
+		if len(rx) > cap(rx)/8 && b.heavy(r.src) {
+			// Falling behind: the sources holding the most of the table
+			// (a flood) are shed first, so a host with a lobby or two
+			// still gets through.
+			if d := b.stats.shed.Add(1); d&(d-1) == 0 {
+				b.log.Warn("beacon: browser falling behind, packets of the heaviest sources shed", "shed", d)
+			}
 			return
 		}
 		select {
@@ -384,4 +470,25 @@ func (b *Browser) readLoop(wg *sync.WaitGroup, c packetConn, rx chan<- received)
 			}
 		}
 	})
+}
+
+// heavy reports whether src holds at least an even share of the table.
+// Readers ask it for every packet while the loop is behind: it reads a
+// snapshot (updateHeavy) and takes no lock the loop holds.
+func (b *Browser) heavy(src netip.AddrPort) bool {
+	m := b.heavySet.Load()
+	return m != nil && (*m)[sourceKey(src.Addr())]
+}
+
+// updateHeavyLocked takes the snapshot of the sources holding at least an
+// even share of the table; b.tableMu is held.
+func (b *Browser) updateHeavyLocked() {
+	t := b.table
+	m := make(map[netip.Addr]bool)
+	for k, s := range t.shares {
+		if s.bytes*len(t.shares) >= t.bytes {
+			m[k] = true
+		}
+	}
+	b.heavySet.Store(&m)
 }

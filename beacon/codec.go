@@ -20,6 +20,15 @@ var (
 	ErrInvalid = errors.New("beacon: invalid packet")
 )
 
+// Packet-tail TLV types of version 1 besides the signature's (sign.go).
+const (
+	// tlvAfter, in a query: a lobby id; answer only the lobbies after it.
+	tlvAfter = 0x03
+	// tlvPadding: any bytes, ignored. A querier pads its query because an
+	// answer is at most MaxAmplification times the query's size.
+	tlvPadding = 0x04
+)
+
 // Encode returns the wire form of p, or an error wrapping ErrInvalid.
 func Encode(p *Packet) ([]byte, error) { return AppendEncode(make([]byte, 0, 256), p) }
 
@@ -45,6 +54,10 @@ func AppendEncode(dst []byte, p *Packet) ([]byte, error) {
 		}
 	case KindQuery:
 		dst = appendStr(dst, p.Game)
+		if p.After != "" {
+			dst = append(dst, tlvAfter)
+			dst = appendStr(dst, p.After)
+		}
 	case KindCoordinator:
 		c := p.Coordinator
 		dst = append(dst, byte(1+len(c.ID)+1+len(c.Name)+2))
@@ -56,6 +69,21 @@ func AppendEncode(dst []byte, p *Packet) ([]byte, error) {
 		return dst[:start], fmt.Errorf("%w: %d bytes, limit %d", ErrInvalid, n, MaxPacketSize)
 	}
 	return dst, nil
+}
+
+// appendPadding appends padding TLVs filling n more bytes (nothing when
+// n < 2; a 1-byte remainder is left unfilled).
+func appendPadding(dst []byte, n int) []byte {
+	for n >= 2 {
+		l := min(n-2, 255)
+		if r := n - 2 - l; r == 1 {
+			l-- // leave room for a last TLV of at least 2 bytes
+		}
+		dst = append(dst, tlvPadding, byte(l))
+		dst = append(dst, make([]byte, l)...)
+		n -= 2 + l
+	}
+	return dst
 }
 
 // lobbyRecordLen is the encoded size of l including its length byte.
@@ -181,13 +209,21 @@ func decode(b []byte) (Packet, int, error) {
 		return Packet{}, 0, fmt.Errorf("%w: truncated %s", ErrMalformed, p.Kind)
 	}
 	// Extension area: TLVs (type, length, value) filling the rest exactly.
-	// Decode skips them all; the signature TLVs are checked by Key.
+	// Decode skips them all but a query's After; the signature TLVs are
+	// checked by Key.
 	tail := len(b) - len(r.b)
+	afters := 0
 	for len(r.b) > 0 {
-		r.u8()
-		r.bytes(int(r.u8()))
+		typ := r.u8()
+		v := r.bytes(int(r.u8()))
 		if r.bad {
 			return Packet{}, 0, fmt.Errorf("%w: broken extension area", ErrMalformed)
+		}
+		if typ == tlvAfter && p.Kind == KindQuery {
+			if afters++; afters > 1 || len(v) == 0 {
+				return Packet{}, 0, fmt.Errorf("%w: %d after TLVs, %d bytes", ErrMalformed, afters, len(v))
+			}
+			p.After = string(v)
 		}
 	}
 	if err := validate(&p); err != nil {
@@ -240,7 +276,7 @@ func validate(p *Packet) error {
 		if (p.Kind == KindAnnounce) != (p.TTLSeconds > 0) {
 			return fmt.Errorf("%s with TTL %d", p.Kind, p.TTLSeconds)
 		}
-		if p.Game != "" || p.Coordinator != nil {
+		if p.Game != "" || p.After != "" || p.Coordinator != nil {
 			return fmt.Errorf("%s with query or coordinator fields", p.Kind)
 		}
 		for i := range p.Lobbies {
@@ -257,9 +293,14 @@ func validate(p *Packet) error {
 				return err
 			}
 		}
+		if p.After != "" {
+			if err := rules.ValidateLobbyID(p.After); err != nil {
+				return fmt.Errorf("query after: %w", err)
+			}
+		}
 	case KindCoordinator:
 		c := p.Coordinator
-		if c == nil || p.Lobbies != nil || p.Game != "" {
+		if c == nil || p.Lobbies != nil || p.Game != "" || p.After != "" {
 			return errors.New("coordinator packet without coordinator or with other fields")
 		}
 		if err := rules.ValidateLobbyID(c.ID); err != nil {

@@ -56,6 +56,7 @@ func validPackets() []*Packet {
 		{Kind: KindAnnounce, Seq: 10, TTLSeconds: 6, Lobbies: []Lobby{{ID: "e", Game: "demo", Name: "Zoë's 🎮 party 👩‍💻", Players: 1, Capacity: 8, State: StateOpen, Port: 7600}}},
 		{Kind: KindQuery, Seq: 4},
 		{Kind: KindQuery, Seq: 5, Game: "quake"},
+		{Kind: KindQuery, Seq: 8, Game: "quake", After: strings.Repeat("~", MaxIDLen)},
 		{Kind: KindCoordinator, Seq: 6, TTLSeconds: 6, Coordinator: &Coordinator{ID: "daemon-1", Name: "lan party server", Port: 7600}},
 		{Kind: KindCoordinator, Seq: 7, Coordinator: &Coordinator{ID: "daemon-1", Port: 1}},
 	}
@@ -320,5 +321,48 @@ func BenchmarkDecode(b *testing.B) {
 		if _, err := Decode(pkt); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestQueryTLVs: a query's after TLV and padding (PROTOCOL.md,
+// "Extensions"): after decoded once and held to the lobby id rules,
+// padding skipped, after ignored in other kinds; two afters, an empty
+// one or a bad id are malformed.
+func TestQueryTLVs(t *testing.T) {
+	b, err := Encode(&Packet{Kind: KindQuery, Game: "q", After: "abc"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "4c4c4f42010300000000000000000171" + "0303616263"; hex.EncodeToString(b) != want {
+		t.Fatalf("encoded %x, want %s", b, want)
+	}
+	padded := appendPadding(bytes.Clone(b), MaxPacketSize-len(b))
+	if len(padded) != MaxPacketSize {
+		t.Fatalf("padded to %d", len(padded))
+	}
+	for _, n := range []int{0, 1, 2, 3, 257, 258, 259} {
+		if got := len(appendPadding(nil, n)); got != n && !(n == 1 && got == 0) {
+			t.Errorf("padding %d bytes: %d", n, got)
+		}
+	}
+	if p, err := Decode(padded); err != nil || p.After != "abc" || p.Game != "q" {
+		t.Fatalf("padded query: %+v, %v", p, err)
+	}
+	header := b[:len(b)-5]
+	for name, tail := range map[string][]byte{
+		"two afters":  {3, 1, 'a', 3, 1, 'b'},
+		"empty after": {3, 0},
+		"space in id": {3, 3, 'a', ' ', 'b'},
+	} {
+		if _, err := Decode(append(bytes.Clone(header), tail...)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	ann, _ := Encode(&Packet{Kind: KindAnnounce, Seq: 1, TTLSeconds: 6, Lobbies: []Lobby{testLobby("a")}})
+	if p, err := Decode(append(ann, 3, 2, 'z', 'z')); err != nil || p.After != "" {
+		t.Errorf("after in an announcement: %+v, %v", p, err)
+	}
+	if _, err := Encode(&Packet{Kind: KindAnnounce, Seq: 1, TTLSeconds: 6, After: "x", Lobbies: []Lobby{testLobby("a")}}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Encode of an announcement with After: %v", err)
 	}
 }

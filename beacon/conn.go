@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync/atomic"
+	"time"
 
 	"github.com/lanlobby/lanlobby/netutil"
 )
@@ -79,10 +80,12 @@ func (n NetConfig) withDefaults() (NetConfig, error) {
 	return n, nil
 }
 
-// listener returns the production listenFunc.
-func (n NetConfig) listener(log *slog.Logger) listenFunc {
+// listener returns the production listenFunc; shed, when set, sheds the
+// sources it reports true for while a receive queue is filling
+// (netutil.ReceiverConfig.Shed).
+func (n NetConfig) listener(log *slog.Logger, shed func(netip.Addr) bool) listenFunc {
 	return func(join bool, ifaces []netutil.Iface) (packetConn, error) {
-		cfg := netutil.MulticastConfig{Join: join, Ifaces: ifaces, Logger: log}
+		cfg := netutil.MulticastConfig{Join: join, Ifaces: ifaces, Logger: log, QueueLen: RecvQueueLen, Shed: shed}
 		if n.Network != "udp6" {
 			cfg.Group4 = netip.AddrPortFrom(n.Group4, n.Port)
 		}
@@ -106,6 +109,8 @@ type received struct {
 	pkt     Packet
 	src     netip.AddrPort
 	ifIndex int
+	size    int       // the datagram's length (UDP payload)
+	signed  time.Time // its signed timestamp, with a LAN key
 }
 
 // readPackets reads datagrams from c until it is closed, decodes them, and
@@ -128,6 +133,6 @@ func readPackets(c packetConn, malformed *atomic.Uint64, log *slog.Logger, handl
 			}
 			continue
 		}
-		handle(buf[:n], tail, received{pkt: p, src: src, ifIndex: ifIndex})
+		handle(buf[:n], tail, received{pkt: p, src: src, ifIndex: ifIndex, size: n})
 	}
 }

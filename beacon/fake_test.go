@@ -239,6 +239,19 @@ func (c *fakeConn) next(t *testing.T) (Packet, netip.AddrPort) {
 	}
 }
 
+// drain returns the packets waiting in c, without waiting for more.
+func (c *fakeConn) drain() []fakePacket {
+	var out []fakePacket
+	for {
+		select {
+		case p := <-c.in:
+			out = append(out, p)
+		default:
+			return out
+		}
+	}
+}
+
 // nextKind skips packets until one of kind k arrives.
 func (c *fakeConn) nextKind(t *testing.T, k Kind) (Packet, netip.AddrPort) {
 	t.Helper()

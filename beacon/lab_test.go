@@ -239,3 +239,23 @@ func TestLabGoodbyeOnClose(t *testing.T) {
 		t.Fatalf("removed %v after Close", d)
 	}
 }
+
+// TestLabBrowserFollowsUp: a daemon's 896 lobbies do not fit one answer
+// (MaxAnswerPackets); the browser asks for the rest after the last id of
+// each answer cut short (FlagMore), and has them all from its first query
+// alone (the daemon's periodic announcements are an hour apart).
+func TestLabBrowserFollowsUp(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 2})
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	a := labAdvertiser(t, h1, AdvertiserConfig{Interval: time.Hour}, floodLobbies(896, "flood")...)
+	sent := a.Stats().Sent
+	start := time.Now()
+	b := labBrowser(t, h2, BrowserConfig{})
+	testutil.WaitFor(t, waitTimeout, "896 lobbies", func() bool { return len(b.Lobbies()) == 896 })
+	s := a.Stats()
+	t.Logf("896 lobbies in %v: %d queries (with follow-ups), %d answers, %d cut short, %d packets",
+		time.Since(start).Round(time.Millisecond), b.Stats().Queries, s.Answers, s.Truncated, s.Sent-sent)
+	if s.Truncated == 0 || s.MulticastAnswers != 0 {
+		t.Fatalf("stats %+v", s)
+	}
+}

@@ -118,36 +118,3 @@ func TestMergeSlowConsumer(t *testing.T) {
 		last = nextEvent(t, m.Events())
 	}
 }
-
-func TestRateLimiter(t *testing.T) {
-	r := newRateLimiter(100 * time.Millisecond)
-	a := netip.MustParseAddrPort("10.0.0.1:5000")
-	b := netip.MustParseAddrPort("10.0.0.1:5001")
-	for _, tt := range []struct {
-		at   time.Duration
-		src  netip.AddrPort
-		want bool
-	}{
-		{0, a, true}, {0, b, true}, {50 * time.Millisecond, a, false},
-		{99 * time.Millisecond, a, false}, {100 * time.Millisecond, a, true}, {150 * time.Millisecond, a, false},
-	} {
-		if got := r.allow(t0.Add(tt.at), tt.src); got != tt.want {
-			t.Errorf("allow(%v, %v) = %v", tt.at, tt.src, got)
-		}
-	}
-	// A flood of forged sources: bounded state, and new ones refused while
-	// all are recent.
-	r = newRateLimiter(100 * time.Millisecond)
-	for i := range maxQueriers + 10 {
-		r.allow(t0, netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), 1))
-	}
-	if len(r.last) != maxQueriers {
-		t.Fatalf("%d sources tracked", len(r.last))
-	}
-	if r.allow(t0, a) {
-		t.Fatal("new source allowed while full of recent ones")
-	}
-	if !r.allow(t0.Add(time.Second), a) || len(r.last) != 1 {
-		t.Fatalf("old entries not pruned: %d", len(r.last))
-	}
-}

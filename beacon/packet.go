@@ -101,13 +101,21 @@ func (k Kind) String() string {
 	return fmt.Sprintf("kind(%d)", uint8(k))
 }
 
-// Flags are per-packet bits. Bits other than FlagReply are reserved:
-// senders set them to 0, receivers ignore them (Decode keeps them).
+// Flags are per-packet bits. Bits other than FlagReply and FlagMore are
+// reserved: senders set them to 0, receivers ignore them (Decode keeps
+// them).
 type Flags uint8
 
-// FlagReply marks a packet sent by unicast in answer to a query; the
-// browser uses it to measure the round-trip time to the host.
-const FlagReply Flags = 1 << 0
+const (
+	// FlagReply marks a packet sent by unicast in answer to a query; the
+	// browser uses it to measure the round-trip time to the host.
+	FlagReply Flags = 1 << 0
+	// FlagMore marks the last packet of an answer that was cut to its
+	// bound (see MaxAnswerPackets): more lobbies of the asked game follow
+	// the last id of the packet, and the querier may ask for them with a
+	// follow-up query (Packet.After) sent to the answer's source.
+	FlagMore Flags = 1 << 1
+)
 
 // State is a lobby's state.
 type State uint8
@@ -187,6 +195,12 @@ type Packet struct {
 	Lobbies []Lobby
 	// Game is the query's game filter ("" = all games); "" in other kinds.
 	Game string
+	// After, in a query only, asks for the lobbies whose id sorts after
+	// it (byte order): a follow-up for the rest of an answer cut with
+	// FlagMore. "" asks from the start. It travels in a packet-tail TLV
+	// (PROTOCOL.md, "Answers"), so older advertisers ignore it and answer
+	// from the start.
+	After string
 	// Coordinator is set in coordinator packets only.
 	Coordinator *Coordinator
 }

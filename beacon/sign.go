@@ -185,15 +185,16 @@ func (k Key) VerifyPacket(b []byte, now time.Time, window time.Duration) (Packet
 	if err != nil {
 		return Packet{}, err
 	}
-	if err := k.verifyTail(b, tail, now, window); err != nil {
+	if _, err := k.verifyTail(b, tail, now, window); err != nil {
 		return Packet{}, err
 	}
 	return p, nil
 }
 
 // verifyTail checks the signature of b, a packet that decoded with its
-// TLVs starting at tail (so they fill b exactly).
-func (k Key) verifyTail(b []byte, tail int, now time.Time, window time.Duration) error {
+// TLVs starting at tail (so they fill b exactly), and returns the signed
+// timestamp.
+func (k Key) verifyTail(b []byte, tail int, now time.Time, window time.Duration) (time.Time, error) {
 	var (
 		macs, stamps int
 		last         = -1 // offset of the last TLV
@@ -211,22 +212,22 @@ func (k Key) verifyTail(b []byte, tail int, now time.Time, window time.Duration)
 	}
 	switch {
 	case macs == 0:
-		return ErrUnsigned
+		return time.Time{}, ErrUnsigned
 	case k.IsZero():
-		return fmt.Errorf("%w: no key to check it with", ErrBadSignature)
+		return time.Time{}, fmt.Errorf("%w: no key to check it with", ErrBadSignature)
 	case b[last] != tlvMAC || macs > 1:
-		return fmt.Errorf("%w: MAC not the only last TLV", ErrBadSignature)
+		return time.Time{}, fmt.Errorf("%w: MAC not the only last TLV", ErrBadSignature)
 	case !k.Verify(LabelBeacon, b[:last], b[last+2:]):
-		return fmt.Errorf("%w: %d-byte MAC does not match", ErrBadSignature, len(b)-last-2)
+		return time.Time{}, fmt.Errorf("%w: %d-byte MAC does not match", ErrBadSignature, len(b)-last-2)
 	case stamps != 1 || len(stamp) != tsLen:
-		return fmt.Errorf("%w: %d timestamps, %d bytes", ErrBadSignature, stamps, len(stamp))
+		return time.Time{}, fmt.Errorf("%w: %d timestamps, %d bytes", ErrBadSignature, stamps, len(stamp))
 	}
 	signed := time.UnixMilli(int64(binary.BigEndian.Uint64(stamp)))
 	if !InWindow(signed, now, window) {
-		return fmt.Errorf("%w: signed %v, %v from here (window ±%v)", ErrBadTimestamp,
+		return time.Time{}, fmt.Errorf("%w: signed %v, %v from here (window ±%v)", ErrBadTimestamp,
 			signed.UTC().Format(time.RFC3339Nano), now.Sub(signed).Round(time.Millisecond), window)
 	}
-	return nil
+	return signed, nil
 }
 
 // signing is a component's LAN key policy: it signs what the component
@@ -260,6 +261,25 @@ func (s *signing) pack(p *Packet) ([][]byte, error) {
 	return pkts, nil
 }
 
+// encodeQuery is Encode for a query, padded (tlvPadding) so that with its
+// signature it fills MaxPacketSize: an answer is at most MaxAmplification
+// times the query, and a full one takes a full query.
+func (s *signing) encodeQuery(p *Packet) ([]byte, error) {
+	b, err := Encode(p)
+	if err != nil {
+		return nil, err
+	}
+	room := MaxPacketSize
+	if !s.key.IsZero() {
+		room -= SignedOverhead
+	}
+	b = appendPadding(b, room-len(b))
+	if s.key.IsZero() {
+		return b, nil
+	}
+	return s.key.SignPacket(b, s.now())
+}
+
 // encode is Encode, signed.
 func (s *signing) encode(p *Packet) ([]byte, error) {
 	b, err := Encode(p)
@@ -269,18 +289,29 @@ func (s *signing) encode(p *Packet) ([]byte, error) {
 	return s.key.SignPacket(b, s.now())
 }
 
-// accept reports whether b, decoded with its TLVs at tail, may be used:
-// always without a key; with one, only when signed with it and within
-// the window. Rejections are counted; the 1st, 2nd, 4th... of each kind
-// is logged.
-func (s *signing) accept(b []byte, tail int, src netip.AddrPort) bool {
+// verifies reports whether b passes the key's checks (always without a
+// key), counting nothing: for packets the component only looks at.
+func (s *signing) verifies(b []byte, tail int) bool {
 	if s.key.IsZero() {
 		return true
 	}
-	err := s.key.verifyTail(b, tail, s.now(), s.window)
+	_, err := s.key.verifyTail(b, tail, s.now(), s.window)
+	return err == nil
+}
+
+// accept reports whether b, decoded with its TLVs at tail, may be used:
+// always without a key; with one, only when signed with it and within
+// the window, and then it returns the signed timestamp too (zero without
+// a key). Rejections are counted; the 1st, 2nd, 4th... of each kind is
+// logged.
+func (s *signing) accept(b []byte, tail int, src netip.AddrPort) (signed time.Time, ok bool) {
+	if s.key.IsZero() {
+		return time.Time{}, true
+	}
+	signed, err := s.key.verifyTail(b, tail, s.now(), s.window)
 	switch {
 	case err == nil:
-		return true
+		return signed, true
 	case errors.Is(err, ErrUnsigned):
 		if n := s.unsigned.Add(1); n&(n-1) == 0 {
 			s.log.Info("beacon: unsigned packet ignored (sender has no LAN key)", "src", src, "count", n)
@@ -295,5 +326,5 @@ func (s *signing) accept(b []byte, tail int, src netip.AddrPort) bool {
 				"src", src, "count", n, "err", err)
 		}
 	}
-	return false
+	return time.Time{}, false
 }

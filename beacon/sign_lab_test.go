@@ -154,7 +154,7 @@ func labListen(t *testing.T, h *netlab.Host) packetConn {
 		if err != nil {
 			return err
 		}
-		c, err = n.listener(quiet)(true, ifaces)
+		c, err = n.listener(quiet, nil)(true, ifaces)
 		return err
 	}); err != nil {
 		t.Fatal(err)

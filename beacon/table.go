@@ -14,6 +14,22 @@ import (
 // probability 2^-22).
 const staleWindow = 1024
 
+// Limits of a browser's table.
+const (
+	// MaxTTL caps the TTL a browser accepts from a packet: a host that
+	// announces a longer one (a forger's 65,535 s, 18 h) is kept this long
+	// without another packet. Advertisers announce at most this (theirs is
+	// 6 s by default).
+	MaxTTL = 60 * time.Second
+	// DefaultMaxTableBytes bounds the memory of a browser's live lobbies,
+	// counted as entryOverhead plus their strings: about what
+	// DefaultMaxLobbies lobbies with long names take.
+	DefaultMaxTableBytes = 1 << 20
+	// entryOverhead is what a lobby costs in the table beyond its id,
+	// game and name: the entry, its map slot, its share's index.
+	entryOverhead = 192
+)
+
 // table is the browser's state: the lobbies and coordinators heard of,
 // when each expires, and round-trip times. It is pure: every method takes
 // the time, so expiry is tested without sleeping. Not safe for concurrent
@@ -21,6 +37,7 @@ const staleWindow = 1024
 type table struct {
 	game       string // filter; "" = all
 	maxLobbies int
+	maxBytes   int    // live entries' cost (entryCost) at most
 	source     string // LobbyInfo.Source
 	// hold is the least time a lobby or coordinator that went away (by
 	// goodbye, withdrawal or expiry) is remembered as a tombstone, so
@@ -31,14 +48,114 @@ type table struct {
 
 	lobbies map[string]*entry // live entries and tombstones
 	live    int               // entries that are not tombstones
-	coords  map[string]*coordEntry
+	bytes   int               // cost of the live entries
+	// shares are the live entries by the source they are heard from
+	// (sourceKey of their address): when the table is full, a lobby from
+	// a source holding less than the heaviest one takes the place of one
+	// of that source's, so a flood from a few addresses cannot keep a
+	// real lobby out.
+	shares map[netip.Addr]*share
+	coords map[string]*coordEntry
 
 	querySent time.Time // last query; zero before the first
 	queryNo   uint64
 	rtt       map[netip.Addr]rttSample
 
-	tableFull uint64 // new lobbies dropped because maxLobbies were live
+	tableFull uint64 // new lobbies dropped: full, and their source the heaviest
+	evicted   uint64 // lobbies dropped to make room for a lighter source's
 	stale     uint64 // packets older than what was accepted
+}
+
+// share is what one source holds in the table.
+type share struct {
+	bytes int
+	ids   map[string]struct{}
+}
+
+// sourceKey is the source a lobby heard from a is charged to: the IPv4
+// address, or the /64 prefix of an IPv6 one (a host can take any number
+// of addresses there, link-local ones included).
+func sourceKey(a netip.Addr) netip.Addr {
+	a = a.Unmap().WithZone("")
+	if a.Is4() {
+		return a
+	}
+	p, _ := a.Prefix(64)
+	return p.Addr()
+}
+
+// entryCost is what a lobby costs in the table.
+func entryCost(l *LobbyInfo) int { return entryOverhead + len(l.ID) + len(l.Game) + len(l.Name) }
+
+// charge accounts e, a live entry, to its source, anew if that or its
+// cost changed.
+func (t *table) charge(id string, e *entry) {
+	k, c := sourceKey(e.info.Host.Addr()), entryCost(&e.info)
+	if e.charged && e.share == k && e.cost == c {
+		return
+	}
+	t.uncharge(id, e)
+	s := t.shares[k]
+	if s == nil {
+		s = &share{ids: make(map[string]struct{})}
+		t.shares[k] = s
+	}
+	s.bytes += c
+	s.ids[id] = struct{}{}
+	t.bytes += c
+	e.share, e.cost, e.charged = k, c, true
+}
+
+// uncharge takes e out of the accounts (it went away).
+func (t *table) uncharge(id string, e *entry) {
+	if !e.charged {
+		return
+	}
+	if s := t.shares[e.share]; s != nil {
+		s.bytes -= e.cost
+		delete(s.ids, id)
+		if len(s.ids) == 0 {
+			delete(t.shares, e.share)
+		}
+	}
+	t.bytes -= e.cost
+	e.charged = false
+}
+
+// makeRoom makes room for a new lobby of cost heard from source key: while
+// the table is full (in entries or bytes), a lobby of the heaviest source
+// goes, as long as key would still hold less than it. It returns the
+// Removed events, and false when there is no room.
+func (t *table) makeRoom(key netip.Addr, cost int, evs []Event) ([]Event, bool) {
+	for t.live >= t.maxLobbies || t.bytes+cost > t.maxBytes {
+		var heavy netip.Addr
+		hb := -1
+		for k, s := range t.shares {
+			if s.bytes > hb {
+				heavy, hb = k, s.bytes
+			}
+		}
+		mine := 0
+		if s := t.shares[key]; s != nil {
+			mine = s.bytes
+		}
+		if hb < 0 || heavy == key || mine+cost >= hb {
+			t.tableFull++
+			return evs, false
+		}
+		var victim string
+		for id := range t.shares[heavy].ids {
+			victim = id
+			break
+		}
+		e := t.lobbies[victim]
+		t.uncharge(victim, e)
+		t.live--
+		t.evicted++
+		evs = append(evs, Event{Type: Removed, Lobby: t.view(e)})
+		delete(t.lobbies, victim)
+	}
+	return evs, true
 }
 
 type entry struct {
@@ -48,6 +165,11 @@ type entry struct {
 	expires  time.Time
 	hostSeen time.Time // last packet from info.Host's address
 	hostSeq  uint32    // newest seq heard from info.Host's address
+	// share and cost are what the entry is charged to, while charged
+	// (live).
+	share   netip.Addr
+	cost    int
+	charged bool
 	// alt is another address the lobby was heard from with a seq newer
 	// than hostSeq, altSeq the newest such seq and altN how many distinct
 	// such seqs: two mean the current address missed two packets in a
@@ -56,6 +178,9 @@ type entry struct {
 	altSeq uint32
 	altN   int
 	gone   bool // tombstone: removed by goodbye, kept until expires
+	// signed is the signed timestamp of the last packet accepted, with a
+	// LAN key (zero without).
+	signed time.Time
 }
 
 // moved reports whether the lobby's host has moved to address a, of the
@@ -90,6 +215,7 @@ func (e *entry) setHost(a netip.Addr, port uint16, iface string, seq uint32, now
 type coordEntry struct {
 	info    CoordinatorInfo
 	seq     uint32
+	signed  time.Time // as entry.signed
 	expires time.Time
 	gone    bool // tombstone: withdrawn or expired, kept until expires (hold)
 }
@@ -116,6 +242,8 @@ func newTable(game string, maxLobbies int, source string) *table {
 	return &table{
 		game:       game,
 		maxLobbies: maxLobbies,
+		maxBytes:   DefaultMaxTableBytes,
+		shares:     make(map[netip.Addr]*share),
 		source:     source,
 		lobbies:    make(map[string]*entry),
 		coords:     make(map[string]*coordEntry),
@@ -134,6 +262,18 @@ func seqOrder(seq, last uint32) int {
 		return -1
 	}
 	return 1
+}
+
+// signedOrder compares a packet's signed timestamp with the last one
+// accepted, when both are known (a LAN key): -1 older (a replay), 0 the
+// same (a copy, or the twin sent over the other family), +1 newer,
+// whatever the seqs say (a restarted sender starts at a random seq). ok is
+// false without timestamps: the seq decides.
+func signedOrder(signed, last time.Time) (order int, ok bool) {
+	if signed.IsZero() || last.IsZero() {
+		return 0, false
+	}
+	return signed.Compare(last), true
 }
 
 // hostRank orders the addresses a lobby is heard from: lower is preferred.
@@ -157,26 +297,35 @@ func (t *table) queried(now time.Time) {
 // observe applies one packet from src, received on iface, and returns the
 // resulting events.
 func (t *table) observe(now time.Time, p *Packet, src netip.AddrPort, iface string) []Event {
+	return t.observeSigned(now, p, src, iface, time.Time{})
+}
+
+// observeSigned is observe for a packet signed (with a LAN key) at signed.
+// A packet signed no later than the last one accepted for a lobby or a
+// coordinator is a copy or a replay, whatever its seq: it neither brings
+// the lobby back, nor changes it, nor extends its life. So replays of
+// captured packets, which a host's seq may have left more than the stale
+// window behind, cannot keep a lobby past one TTL after its host's last
+// packet.
+func (t *table) observeSigned(now time.Time, p *Packet, src netip.AddrPort, iface string, signed time.Time) []Event {
 	if p.Flags&FlagReply != 0 {
 		t.recordRTT(now, src.Addr())
 	}
 	var evs []Event
 	switch p.Kind {
 	case KindAnnounce:
-		ttl := time.Duration(p.TTLSeconds) * time.Second
+		ttl := min(time.Duration(p.TTLSeconds)*time.Second, MaxTTL)
 		for i := range p.Lobbies {
-			if ev, ok := t.announce(now, p.Seq, ttl, &p.Lobbies[i], src.Addr(), iface); ok {
-				evs = append(evs, ev)
-			}
+			evs = t.announce(now, p.Seq, signed, ttl, &p.Lobbies[i], src.Addr(), iface, evs)
 		}
 	case KindGoodbye:
 		for i := range p.Lobbies {
-			if ev, ok := t.goodbye(now, p.Seq, &p.Lobbies[i]); ok {
+			if ev, ok := t.goodbye(now, p.Seq, signed, &p.Lobbies[i]); ok {
 				evs = append(evs, ev)
 			}
 		}
 	case KindCoordinator:
-		t.coordinator(now, p, src.Addr(), iface)
+		t.coordinator(now, p, signed, src.Addr(), iface)
 	}
 	return evs
 }
@@ -191,9 +340,11 @@ func (t *table) recordRTT(now time.Time, a netip.Addr) {
 	t.rtt[a] = rttSample{rtt: now.Sub(t.querySent), queryNo: t.queryNo}
 }
 
-func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby, a netip.Addr, iface string) (Event, bool) {
+// announce applies one lobby of an announcement and appends the events to
+// evs.
+func (t *table) announce(now time.Time, seq uint32, signed time.Time, ttl time.Duration, l *Lobby, a netip.Addr, iface string, evs []Event) []Event {
 	if t.game != "" && l.Game != t.game {
-		return Event{}, false
+		return evs
 	}
 	e := t.lobbies[l.ID]
 	fresh := e == nil || e.gone
@@ -204,31 +355,38 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 	higher := e != nil && l.Term > e.info.Term
 	if !fresh && l.Term < e.info.Term {
 		t.stale++
-		return Event{}, false
+		return evs
 	}
 	if e != nil && !higher {
-		switch seqOrder(seq, e.seq) {
+		order := seqOrder(seq, e.seq)
+		if o, ok := signedOrder(signed, e.signed); ok {
+			order = o
+		}
+		switch order {
 		case -1:
 			t.stale++
 			// Older content, but possibly a better address: a host's
 			// answers over IPv4 and IPv6 are separate sends with their own
 			// seq, and may arrive in either order.
-			return t.betterAddress(now, e, a, iface)
+			return t.betterAddress(now, l.ID, e, a, iface, evs)
 		case 0:
 			if e.gone {
-				return Event{}, false // a late copy of what the goodbye ended
+				return evs // a late copy of what the goodbye ended
 			}
 			if t.hold > 0 {
 				// With signed beacons a copy does not extend the lobby's
 				// life, or a replayed copy of a crashed host's last packet
 				// would keep it listed until the packet left the window.
-				return t.betterAddress(now, e, a, iface)
+				return t.betterAddress(now, l.ID, e, a, iface, evs)
 			}
 		}
 	}
-	if fresh && t.live >= t.maxLobbies {
-		t.tableFull++
-		return Event{}, false
+	if fresh {
+		info := LobbyInfo{ID: l.ID, Game: l.Game, Name: l.Name}
+		var ok bool
+		if evs, ok = t.makeRoom(sourceKey(a), entryCost(&info), evs); !ok {
+			return evs
+		}
 	}
 	if e == nil {
 		if len(t.lobbies) >= 2*t.maxLobbies {
@@ -246,7 +404,7 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 	case higher:
 		e.setHost(a, l.Port, iface, seq, now)
 	}
-	e.seq, e.ttl = seq, ttl
+	e.seq, e.ttl, e.signed = seq, ttl, signed
 	e.expires = now.Add(ttl)
 	// Keep the preferred address; switch when a better one is heard, the
 	// host moved to another (moved), or the current one has not been
@@ -265,40 +423,48 @@ func (t *table) announce(now time.Time, seq uint32, ttl time.Duration, l *Lobby,
 		Host: netip.AddrPortFrom(e.info.Host.Addr(), l.Port), Iface: e.info.Iface,
 		Seen: now, Source: t.source, Attrs: l.Attrs,
 	}
+	t.charge(l.ID, e)
 	switch {
 	case fresh:
-		return Event{Type: Added, Lobby: t.view(e)}, true
+		return append(evs, Event{Type: Added, Lobby: t.view(e)})
 	case !old.sameContent(e.info):
-		return Event{Type: Updated, Lobby: t.view(e)}, true
+		return append(evs, Event{Type: Updated, Lobby: t.view(e)})
 	}
-	return Event{}, false
+	return evs
 }
 
 // betterAddress switches a live entry to address a when it ranks better
 // than the current one, without touching the (newer) content.
-func (t *table) betterAddress(now time.Time, e *entry, a netip.Addr, iface string) (Event, bool) {
+func (t *table) betterAddress(now time.Time, id string, e *entry, a netip.Addr, iface string, evs []Event) []Event {
 	if e.gone || hostRank(a) >= hostRank(e.info.Host.Addr()) {
-		return Event{}, false
+		return evs
 	}
 	e.setHost(a, e.info.Host.Port(), iface, e.seq, now)
-	return Event{Type: Updated, Lobby: t.view(e)}, true
+	t.charge(id, e)
+	return append(evs, Event{Type: Updated, Lobby: t.view(e)})
 }
 
-func (t *table) goodbye(now time.Time, seq uint32, l *Lobby) (Event, bool) {
-	e := t.lobbies[l.ID]
+func (t *table) goodbye(now time.Time, seq uint32, signed time.Time, l *Lobby) (Event, bool) {
+	id := l.ID
+	e := t.lobbies[id]
 	if e == nil || e.gone {
 		return Event{}, false
 	}
+	order := seqOrder(seq, e.seq)
+	if o, ok := signedOrder(signed, e.signed); ok {
+		order = o
+	}
 	// The goodbye of a host that lost the lobby to a higher term does not
 	// end it; one of a higher term than heard ends it whatever its seq.
-	if l.Term < e.info.Term || l.Term == e.info.Term && seqOrder(seq, e.seq) < 0 {
+	if l.Term < e.info.Term || l.Term == e.info.Term && order < 0 {
 		t.stale++
 		return Event{}, false
 	}
 	// The tombstone outlives late copies of earlier announcements (over
 	// the other family or another interface) for one TTL, and replays
 	// for hold.
-	e.gone, e.seq, e.expires = true, seq, now.Add(max(e.ttl, t.hold))
+	e.gone, e.seq, e.signed, e.expires = true, seq, signed, now.Add(max(e.ttl, t.hold))
+	t.uncharge(id, e)
 	t.live--
 	return Event{Type: Removed, Lobby: t.view(e)}, true
 }
@@ -318,11 +484,18 @@ func (t *table) dropTombstone() {
 	}
 }
 
-func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string) {
+func (t *table) coordinator(now time.Time, p *Packet, signed time.Time, a netip.Addr, iface string) {
 	c := p.Coordinator
 	e := t.coords[c.ID]
+	order := 1
+	if e != nil {
+		order = seqOrder(p.Seq, e.seq)
+		if o, ok := signedOrder(signed, e.signed); ok {
+			order = o
+		}
+	}
 	if e != nil && e.gone {
-		switch seqOrder(p.Seq, e.seq) {
+		switch order {
 		case -1:
 			t.stale++
 			return
@@ -332,8 +505,8 @@ func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string
 		delete(t.coords, c.ID) // back: start afresh
 		e = nil
 	}
-	if e != nil && (seqOrder(p.Seq, e.seq) < 0 || t.hold > 0 && p.Seq == e.seq) {
-		if p.Seq != e.seq {
+	if e != nil && (order < 0 || t.hold > 0 && order == 0) {
+		if order < 0 {
 			t.stale++
 		}
 		// Older or a copy (which does not extend its life with signed
@@ -346,7 +519,7 @@ func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string
 	}
 	if p.TTLSeconds == 0 {
 		if e != nil && t.hold > 0 {
-			e.gone, e.seq, e.expires = true, p.Seq, now.Add(t.hold)
+			e.gone, e.seq, e.signed, e.expires = true, p.Seq, signed, now.Add(t.hold)
 			return
 		}
 		delete(t.coords, c.ID)
@@ -371,8 +544,8 @@ func (t *table) coordinator(now time.Time, p *Packet, a netip.Addr, iface string
 	if hostRank(a) <= hostRank(e.info.Addr.Addr()) || now.After(e.expires) {
 		e.info.Addr, e.info.Iface = netip.AddrPortFrom(a, c.Port), iface
 	}
-	e.seq = p.Seq
-	e.expires = now.Add(time.Duration(p.TTLSeconds) * time.Second)
+	e.seq, e.signed = p.Seq, signed
+	e.expires = now.Add(min(time.Duration(p.TTLSeconds)*time.Second, MaxTTL))
 	e.info = CoordinatorInfo{ID: c.ID, Name: c.Name, Addr: netip.AddrPortFrom(e.info.Addr.Addr(), c.Port), Iface: e.info.Iface, Seen: now}
 }
 
@@ -386,6 +559,7 @@ func (t *table) expire(now time.Time) []Event {
 		}
 		if !e.gone {
 			t.live--
+			t.uncharge(id, e)
 			evs = append(evs, Event{Type: Removed, Lobby: t.view(e)})
 			if t.hold > 0 {
 				e.gone, e.expires = true, now.Add(t.hold) // a tombstone against replays

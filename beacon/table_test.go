@@ -227,6 +227,76 @@ func TestTableFull(t *testing.T) {
 	}
 }
 
+// TestTableShares: when the table is full, a lobby from a source holding
+// less than the heaviest takes the place of one of the heaviest's
+// (Removed), until the two are within one lobby; the heaviest's own new
+// lobbies are dropped. The bytes bound acts alike; the accounts follow
+// goodbyes, expiry and address changes, and IPv6 sources count per /64.
+func TestTableShares(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	flood := netip.MustParseAddrPort("10.0.0.66:7601")
+	for i := range 12 {
+		tb.observe(t0, announce(uint32(i+1), testLobby(fmt.Sprint("fake", i))), flood, "eth0")
+	}
+	if tb.live != 10 || tb.tableFull != 2 {
+		t.Fatalf("live %d, dropped %d", tb.live, tb.tableFull)
+	}
+	evs := tb.observe(t0, announce(1, testLobby("real")), src4, "eth0")
+	if len(evs) != 2 || evs[0].Type != Removed || evs[1].Type != Added || evs[1].Lobby.ID != "real" {
+		t.Fatalf("events %+v", evs)
+	}
+	for i := range 10 {
+		tb.observe(t0, announce(uint32(i+2), testLobby(fmt.Sprint("real", i))), src4, "eth0")
+	}
+	cost := entryCost(&LobbyInfo{ID: "fake10", Game: "quake", Name: "Alice's game"})
+	if a, b := tb.shares[sourceKey(flood.Addr())].bytes, tb.shares[sourceKey(src4.Addr())].bytes; tb.live != 10 || a-b > cost || b-a > cost {
+		t.Fatalf("live %d, shares %d and %d bytes", tb.live, a, b)
+	}
+	if tb.evicted != 5 {
+		t.Fatalf("%d evicted", tb.evicted)
+	}
+	// IPv6 addresses of one /64 are one source: a host cannot take a new
+	// address for each lobby.
+	for i := range 10 {
+		src := netip.AddrPortFrom(netip.MustParseAddr(fmt.Sprintf("fe80::%x%%eth0", i+1)), 7601)
+		tb.observe(t0, announce(1, testLobby(fmt.Sprint("v6-", i))), src, "eth0")
+	}
+	if n := len(tb.shares[sourceKey(src6ll.Addr())].ids); n != 4 {
+		t.Fatalf("a /64 holds %d lobbies", n)
+	}
+	// Goodbyes and expiry give the bytes back.
+	for id := range tb.lobbies {
+		tb.observe(t0, goodbye(1000, testLobby(id)), flood, "eth0")
+	}
+	tb.expire(t0.Add(time.Hour))
+	if tb.live != 0 || tb.bytes != 0 || len(tb.shares) != 0 {
+		t.Fatalf("live %d, %d bytes, shares %v", tb.live, tb.bytes, tb.shares)
+	}
+	// The bytes bound: room for three lobbies of this size.
+	tb = newTable("", 100, SourceName)
+	tb.maxBytes = 3 * cost
+	for i := range 5 {
+		tb.observe(t0, announce(uint32(i+1), testLobby(fmt.Sprint("fake", i))), flood, "eth0")
+	}
+	if tb.live != 3 || tb.bytes > tb.maxBytes {
+		t.Fatalf("live %d, %d bytes of %d", tb.live, tb.bytes, tb.maxBytes)
+	}
+}
+
+// TestTableMaxTTL: a TTL over MaxTTL is cut to it.
+func TestTableMaxTTL(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	tb.observe(t0, &Packet{Kind: KindAnnounce, Seq: 1, TTLSeconds: 65535, Lobbies: []Lobby{testLobby("a")}}, src4, "eth0")
+	tb.observe(t0, &Packet{Kind: KindCoordinator, Seq: 1, TTLSeconds: 65535, Coordinator: &Coordinator{ID: "d", Port: 1}}, src4, "eth0")
+	if at, _ := tb.next(); !at.Equal(t0.Add(MaxTTL)) {
+		t.Fatalf("expires %v after", at.Sub(t0))
+	}
+	check(t, tb.expire(t0.Add(MaxTTL)), "removed a")
+	if len(tb.coordinators()) != 0 {
+		t.Fatal("coordinator kept past MaxTTL")
+	}
+}
+
 func TestTableRTT(t *testing.T) {
 	tb := newTable("", 10, SourceName)
 	reply := announce(1, testLobby("a"))
@@ -377,5 +447,45 @@ func TestTableHoldCopies(t *testing.T) {
 		if tb.stale != 0 {
 			t.Fatalf("copies counted stale: %d", tb.stale)
 		}
+	}
+}
+
+// TestTableSignedOrder: with signed packets the signed timestamp orders
+// them: a replay of an older packet changes nothing and extends nothing,
+// even when its seq is so far behind that the seq alone would take it for
+// a restart; a replayed goodbye is ignored; a newer packet from a
+// restarted sender is accepted whatever its seq; a twin (same time) may
+// only move the lobby to a better address.
+func TestTableSignedOrder(t *testing.T) {
+	tb := newTable("", 10, SourceName)
+	tb.hold = time.Minute
+	l := testLobby("a")
+	ts := func(ms int) time.Time { return t0.Add(-time.Minute).Add(time.Duration(ms) * time.Millisecond) }
+	old := announce(100, l) // captured early
+	check(t, tb.observeSigned(t0, old, src6ll, "eth0", ts(0)), "added a")
+	check(t, tb.observeSigned(t0, announce(100, l), src4, "eth0", ts(0)), "updated a") // its IPv4 twin: a better address
+	l.Players = 4
+	check(t, tb.observeSigned(t0, announce(100+2000, l), src4, "eth0", ts(5000)), "updated a")
+	// The host dies; the early packet is replayed: 2000 behind, which the
+	// seq alone takes for a restart.
+	if seqOrder(100, 2100) != 1 {
+		t.Fatal("the test needs a seq the stale window calls newer")
+	}
+	at := t0.Add(3 * time.Second)
+	check(t, tb.observeSigned(at, old, src4, "eth0", ts(0)))
+	if e := tb.lobbies["a"]; e.info.Players != 4 || !e.expires.Equal(t0.Add(6*time.Second)) {
+		t.Fatalf("replay changed the entry: %+v", e)
+	}
+	// A replayed goodbye of an older time is ignored too.
+	check(t, tb.observeSigned(at, goodbye(3000, l), src4, "eth0", ts(4000)))
+	// A restarted sender: a random seq the window calls stale, a newer time.
+	l.Players = 5
+	check(t, tb.observeSigned(at, announce(2100-5, l), src4, "eth0", ts(9000)), "updated a")
+	check(t, tb.expire(t0.Add(9*time.Second)), "removed a")
+	// Past expiry, the tombstone stops every replay.
+	check(t, tb.observeSigned(t0.Add(10*time.Second), old, src4, "eth0", ts(0)))
+	check(t, tb.observeSigned(t0.Add(10*time.Second), announce(2100-5, l), src4, "eth0", ts(9000)))
+	if tb.stale < 3 {
+		t.Fatalf("%d stale", tb.stale)
 	}
 }

@@ -243,7 +243,8 @@ type confRun struct {
 }
 
 func newConfRun(t *testing.T, sc *confScript, rot [3]string, game string) *confRun {
-	r := &confRun{t: t, sc: sc, rot: rot, roles: map[string]*confRole{}, vars: map[string]any{"game": game, "game2": game + "-auto"}}
+	r := &confRun{t: t, sc: sc, rot: rot, roles: map[string]*confRole{},
+		vars: map[string]any{"game": game, "game2": game + "-auto", "game3": game + "-party", "game4": game + "-subs"}}
 	for k, v := range sc.Vars {
 		r.vars[k] = v
 	}

@@ -70,7 +70,7 @@ func TestPythonPackageInstalls(t *testing.T) {
 		t.Fatalf("coordinator listening line: %v %+v", err, listening)
 	}
 	host := startProc(t, binPath, "host", "--coordinator", listening.Addr, "--game", "demo", "--name", "Zoë's ☕ game",
-		"--players", "3", "--port", "7777", "--json")
+		"--players", "3", "--port", "7777", "--game-version", "1.4.2", "--meta", "map=dunes", "--json")
 	hostOut, _ := host.StdoutPipe()
 	if err := host.Start(); err != nil {
 		t.Fatal(err)
@@ -81,14 +81,22 @@ func TestPythonPackageInstalls(t *testing.T) {
 		t.Fatalf("host: %v %+v", err, created)
 	}
 
-	list := exec.Command(filepath.Join(venv, "bin", "python"), "-m", "lanlobby", "list", "--coordinator", listening.Addr, "--json")
-	list.Dir = t.TempDir() // import the installed package, not the source tree
-	out, err := list.CombinedOutput()
-	if err != nil {
-		t.Fatalf("python -m lanlobby list: %v\n%s", err, out)
+	pyList := func(args ...string) []byte {
+		list := exec.Command(filepath.Join(venv, "bin", "python"), append([]string{"-m", "lanlobby", "list", "--coordinator", listening.Addr, "--json"}, args...)...)
+		list.Dir = t.TempDir() // import the installed package, not the source tree
+		out, err := list.CombinedOutput()
+		if err != nil {
+			t.Fatalf("python -m lanlobby list %v: %v\n%s", args, err, out)
+		}
+		return out
 	}
+	out := pyList("--game-version", "1.4", "--version-rule", "compatible", "--filter", "map=dunes")
 	var got map[string]any
-	if err := json.Unmarshal(out, &got); err != nil || got["id"] != created.Lobby || got["name"] != "Zoë's ☕ game" || got["players"] != float64(1) {
-		t.Fatalf("python -m lanlobby list printed %q (%v), want lobby %s", out, err, created.Lobby)
+	if err := json.Unmarshal(out, &got); err != nil || got["id"] != created.Lobby || got["name"] != "Zoë's ☕ game" || got["players"] != float64(1) ||
+		got["version"] != "1.4.2" {
+		t.Fatalf("python -m lanlobby list printed %q (%v), want lobby %s of version 1.4.2", out, err, created.Lobby)
+	}
+	if out := pyList("--game-version", "1.5", "--version-rule", "compatible"); len(out) != 0 {
+		t.Fatalf("python -m lanlobby list of another version printed %q", out)
 	}
 }

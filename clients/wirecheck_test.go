@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -88,43 +89,68 @@ var protocolErrors = map[string]bool{"bad_request": true, "unknown_op": true, "h
 	"line_too_long": true, "unsupported_version": true, "already_hello": true, "rate_limited": true}
 
 // fieldKind is a request field's JSON type; required fields are marked.
+// An object or array of objects with fields of its own names them in
+// fields: a client sends nothing the protocol does not define, nested
+// objects included.
 type fieldKind struct {
-	typ      string // str, int, bool, obj (string -> string), arr
+	typ      string // str, int, num (any JSON number), bool, obj (string -> string), arr, strs (array of strings), object, objects
 	required bool
+	fields   map[string]fieldKind // of an object, or of each element of objects
 }
 
 var (
 	str, reqStr = fieldKind{typ: "str"}, fieldKind{typ: "str", required: true}
 	num, reqNum = fieldKind{typ: "int"}, fieldKind{typ: "int", required: true}
+	number      = fieldKind{typ: "num"}
 	obj         = fieldKind{typ: "obj"}
-	arr         = fieldKind{typ: "arr"}
+	strList     = fieldKind{typ: "strs"}
 	boolean     = fieldKind{typ: "bool"}
+
+	// filterKind is a filter (PROTOCOL.md, "Filters").
+	filterKind = fieldKind{typ: "object", fields: map[string]fieldKind{
+		"version": str, "version_rule": str, "meta": obj, "free": num,
+		"ranges": {typ: "objects", fields: map[string]fieldKind{"key": reqStr, "min": number, "max": number}},
+	}}
+	// restoreKind is restore's lobbies: each one's entry (PROTOCOL.md,
+	// "restore"), an owner's with the members it knew.
+	restoreKind = fieldKind{typ: "objects", required: true, fields: map[string]fieldKind{
+		"lobby": reqStr, "owner": boolean, "game": str, "name": str, "capacity": num, "meta": obj, "started": boolean,
+		"port": num, "addr": str, "password": str, "auto_start": boolean, "version": str, "filterable": strList,
+		"credential": str, "owner_credential": str,
+		"members": {typ: "objects", fields: map[string]fieldKind{"id": reqStr, "name": str, "addr": str}},
+		// Issue 11: an owner's lobby secret, term and creation time, and
+		// the adoption of a lobby from another coordinator.
+		"lobby_secret": str, "term": num, "created_ms": num, "adopt": boolean,
+		"departed": {typ: "object", fields: map[string]fieldKind{
+			"member": {typ: "object", fields: map[string]fieldKind{"id": reqStr, "name": str, "addr": str}}, "reason": str}},
+	}}
 )
 
 // opFields is every op a client may send and its fields (besides op and
-// id), from PROTOCOL.md "Requests". A field a new protocol addition brings
-// (issues 9, 14) is added here when the SDKs learn it.
+// id), from PROTOCOL.md "Requests", with the fields of issues 9 (list
+// paging, restore's credentials and roster) and 14 (versions, filters,
+// parties, bans, subscriptions, the player key) the SDKs send.
 var opFields = map[string]map[string]fieldKind{
 	"hello":       {"v": reqNum, "player": str, "client": str, "key": str},
-	"create":      {"game": reqStr, "name": reqStr, "capacity": reqNum, "port": num, "addr": str, "meta": obj, "password": str, "private": boolean, "auto_start": boolean, "version": str, "filterable": arr},
-	"join":        {"lobby": reqStr, "port": num, "addr": str, "password": str, "filter": obj, "seats": num, "party": arr, "reservation": str},
-	"quick_join":  {"game": reqStr, "port": num, "addr": str, "filter": obj, "seats": num, "party": arr},
+	"create":      {"game": reqStr, "name": reqStr, "capacity": reqNum, "port": num, "addr": str, "meta": obj, "password": str, "private": boolean, "auto_start": boolean, "version": str, "filterable": strList},
+	"join":        {"lobby": reqStr, "port": num, "addr": str, "password": str, "filter": filterKind, "seats": num, "party": strList, "reservation": str},
+	"quick_join":  {"game": reqStr, "port": num, "addr": str, "filter": filterKind, "seats": num, "party": strList},
 	"leave":       {"lobby": reqStr},
 	"start":       {"lobby": reqStr},
 	"close":       {"lobby": reqStr},
 	"kick":        {"lobby": reqStr, "member": reqStr, "ban": boolean, "ban_ms": num},
 	"set_meta":    {"lobby": reqStr, "meta": {typ: "obj", required: true}},
-	"list":        {"game": str, "filter": obj, "after": str, "limit": num},
+	"list":        {"game": str, "filter": filterKind, "after": str, "limit": num},
 	"resume":      {"v": reqNum, "member": reqStr, "token": reqStr},
-	"restore":     {"v": num, "player": str, "client": str, "member": str, "token": str, "key": str, "lobbies": {typ: "arr", required: true}},
+	"restore":     {"v": num, "player": str, "client": str, "member": str, "token": str, "key": str, "lobbies": restoreKind},
 	"ping":        {},
 	"pong":        {"seq": reqNum},
 	"register":    {"name": reqStr, "addr": reqStr},
 	"deregister":  {"name": reqStr},
 	"lookup":      {"name": reqStr},
-	"reserve":     {"lobby": reqStr, "seats": num, "party": arr, "window_ms": num},
-	"subscribe":   {"game": str, "filter": obj},
-	"unsubscribe": {"sub": num},
+	"reserve":     {"lobby": reqStr, "seats": reqNum, "party": strList, "window_ms": num},
+	"subscribe":   {"game": str, "filter": filterKind},
+	"unsubscribe": {"sub": reqNum},
 	"standby":     {"lobby": reqStr, "port": num, "addr": str},
 	"prove":       {"lobby": reqStr, "nonce": reqStr},
 }
@@ -361,21 +387,10 @@ func (p *wireProxy) checkClient(l *wireLink, raw []byte, now time.Time) {
 		p.violate(l, ruleOp, "unknown op %q", op)
 		return
 	}
-	for k, v := range m {
-		if k == "op" || k == "id" {
-			continue
-		}
-		f, ok := fields[k]
-		if !ok {
-			p.violate(l, ruleFields, "%s has a field %q it does not take", op, k)
-		} else if err := checkType(v, f.typ); err != nil {
-			p.violate(l, ruleFields, "%s.%s: %v", op, k, err)
-		}
-	}
-	for k, f := range fields {
-		if _, has := m[k]; f.required && !has {
-			p.violate(l, ruleFields, "%s without %s", op, k)
-		}
+	delete(m, "op")
+	delete(m, "id")
+	for _, v := range checkFields(op, m, fields) {
+		p.violate(l, ruleFields, "%s", v)
 	}
 	if _, port := m["port"]; needsEndpoint[op] && !port {
 		if _, addr := m["addr"]; !addr {
@@ -413,9 +428,77 @@ func checkID(raw json.RawMessage) error {
 	return nil
 }
 
+// checkFields checks an object's fields against their table: no field it
+// does not define, each of its type (nested objects by their own tables),
+// the required ones there. It returns what is wrong, each prefixed with
+// path.
+func checkFields(path string, m map[string]json.RawMessage, fields map[string]fieldKind) []string {
+	var out []string
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		f, ok := fields[k]
+		if !ok {
+			out = append(out, fmt.Sprintf("%s has a field %q it does not take", path, k))
+			continue
+		}
+		out = append(out, checkField(path+"."+k, m[k], f)...)
+	}
+	var missing []string
+	for k, f := range fields {
+		if _, has := m[k]; f.required && !has {
+			missing = append(missing, fmt.Sprintf("%s without %s", path, k))
+		}
+	}
+	sort.Strings(missing)
+	return append(out, missing...)
+}
+
+// checkField checks one field's value against its kind.
+func checkField(path string, raw json.RawMessage, f fieldKind) []string {
+	switch f.typ {
+	case "object":
+		var o map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &o); err != nil || o == nil {
+			return []string{fmt.Sprintf("%s: not an object: %s", path, truncate(raw))}
+		}
+		return checkFields(path, o, f.fields)
+	case "objects":
+		var a []map[string]json.RawMessage
+		if err := json.Unmarshal(raw, &a); err != nil || a == nil {
+			return []string{fmt.Sprintf("%s: not an array of objects: %s", path, truncate(raw))}
+		}
+		var out []string
+		for i, o := range a {
+			if o == nil {
+				out = append(out, fmt.Sprintf("%s[%d]: null, not an object", path, i))
+				continue
+			}
+			out = append(out, checkFields(fmt.Sprintf("%s[%d]", path, i), o, f.fields)...)
+		}
+		return out
+	}
+	if err := checkType(raw, f.typ); err != nil {
+		return []string{fmt.Sprintf("%s: %v", path, err)}
+	}
+	return nil
+}
+
 func checkType(raw json.RawMessage, typ string) error {
 	var err error
 	switch typ {
+	case "num":
+		var n float64
+		err = json.Unmarshal(raw, &n)
+	case "strs":
+		var a []string
+		err = json.Unmarshal(raw, &a)
+		if err == nil && a == nil {
+			err = errors.New("null, not an array")
+		}
 	case "str":
 		var s string
 		err = json.Unmarshal(raw, &s)

@@ -521,26 +521,7 @@ const MaxListed = 200_000
 // first. It asks page after page (each reply fits one line; see
 // PROTOCOL.md, list) until the last, within one deadline for all.
 func (c *Client) List(ctx context.Context, game string) ([]Info, error) {
-	ctx, cancel := withDefaultTimeout(ctx, c.cfg.Timeout)
-	defer cancel()
-	out := []Info{}
-	after := ""
-	for {
-		in, err := c.call(ctx, &request{Op: OpList, Game: game, After: after})
-		if err != nil {
-			return nil, err
-		}
-		for _, l := range in.Lobbies {
-			out = append(out, l.info())
-		}
-		if in.Next == "" {
-			return out, nil
-		}
-		if in.Next == after || len(out) > MaxListed {
-			return nil, errorf(CodeInternal, "list: the coordinator's pages do not end (cursor %q, %d lobbies)", in.Next, len(out))
-		}
-		after = in.Next
-	}
+	return c.ListFiltered(ctx, game, Filter{})
 }
 
 // Ping measures one request round trip to the coordinator.

@@ -26,17 +26,28 @@ func (c *Client) ListFiltered(ctx context.Context, game string, f Filter) ([]Inf
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
-	req := &request{Op: OpList, Game: game}
-	req.Filter = filterWire(f)
-	in, err := c.call(ctx, req)
-	if err != nil {
-		return nil, err
+	ctx, cancel := withDefaultTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	out := []Info{}
+	after := ""
+	for { // one page a call (PROTOCOL.md, list), until there is no next
+		req := &request{Op: OpList, Game: game, After: after}
+		req.Filter = filterWire(f)
+		in, err := c.call(ctx, req)
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range in.Lobbies {
+			out = append(out, l.info())
+		}
+		if in.Next == "" {
+			return out, nil
+		}
+		if in.Next == after || len(out) > MaxListed {
+			return nil, errorf(CodeInternal, "list: the coordinator's pages do not end (cursor %q, %d lobbies)", in.Next, len(out))
+		}
+		after = in.Next
 	}
-	out := make([]Info, len(in.Lobbies))
-	for i, l := range in.Lobbies {
-		out[i] = l.info()
-	}
-	return out, nil
 }
 
 // Reserve holds seats of a lobby this client owns for invited players, for

@@ -168,8 +168,8 @@ func (f *Filter) Match(c Candidate) Verdict {
 			}
 			return NoMatch
 		}
-		n, err := strconv.ParseFloat(strings.TrimSpace(got), 64)
-		if err != nil || math.IsInf(n, 0) || math.IsNaN(n) || n < r.Min || n > r.Max {
+		n, ok := parseDecimal(got)
+		if !ok || n < r.Min || n > r.Max {
 			return NoMatch
 		}
 	}
@@ -245,4 +245,26 @@ func compareCreated(a, b time.Time) int {
 		return -1
 	}
 	return cmp.Compare(a.UnixMilli(), b.UnixMilli())
+}
+
+// parseDecimal reads a metadata value as PROTOCOL.md's ranges do: a finite
+// decimal number (digits, an optional sign, point and exponent),
+// surrounding spaces allowed. Go's ParseFloat also takes hex, "Inf", "NaN"
+// and underscores, which no SDK reads alike: they are not numbers here.
+func parseDecimal(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || c == '.' || c == '-' || c == '+' || c == 'e' || c == 'E') {
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(n, 0) || math.IsNaN(n) {
+		return 0, false
+	}
+	return n, true
 }

@@ -21,15 +21,19 @@ type familyOps interface {
 	join(ifi *net.Interface, group net.Addr) error
 	leave(ifi *net.Interface, group net.Addr) error
 	setIface(ifi *net.Interface) error
-	// writeTo sends b to dst; ifIndex > 0 pins the outgoing interface, a
-	// valid src the source address.
+	// writeTo sends b to dst without blocking (see Socket.WriteTo);
+	// ifIndex > 0 pins the outgoing interface, a valid src the source
+	// address.
 	writeTo(b []byte, ifIndex int, src netip.Addr, dst net.Addr) (int, error)
 	readFrom(b []byte) (int, PacketInfo, error)
 }
 
-type ops4 struct{ p *ipv4.PacketConn }
+type ops4 struct {
+	p    *ipv4.PacketConn
+	send sender
+}
 
-func newOps4(c net.PacketConn) ops4 { return ops4{ipv4.NewPacketConn(c)} }
+func newOps4(c net.PacketConn) ops4 { return ops4{ipv4.NewPacketConn(c), newSender(c, true)} }
 
 func (o ops4) setup(mttl, uttl int) error {
 	errs := []error{o.p.SetMulticastTTL(mttl), o.p.SetMulticastLoopback(true)}
@@ -55,7 +59,10 @@ func (o ops4) writeTo(b []byte, ifIndex int, src netip.Addr, dst net.Addr) (int,
 			cm.Src = src.AsSlice()
 		}
 	}
-	return o.p.WriteTo(b, cm, dst)
+	if o.send.ok() {
+		return len(b), o.send.sendmsg(b, cm.Marshal(), dst)
+	}
+	return o.send.blocking(func() (int, error) { return o.p.WriteTo(b, cm, dst) })
 }
 
 func (o ops4) readFrom(b []byte) (int, PacketInfo, error) {
@@ -63,9 +70,12 @@ func (o ops4) readFrom(b []byte) (int, PacketInfo, error) {
 	return n, info(src, cm != nil, func() (net.IP, int, int) { return cm.Dst, cm.IfIndex, cm.TTL }), err
 }
 
-type ops6 struct{ p *ipv6.PacketConn }
+type ops6 struct {
+	p    *ipv6.PacketConn
+	send sender
+}
 
-func newOps6(c net.PacketConn) ops6 { return ops6{ipv6.NewPacketConn(c)} }
+func newOps6(c net.PacketConn) ops6 { return ops6{ipv6.NewPacketConn(c), newSender(c, false)} }
 
 func (o ops6) setup(mttl, uttl int) error {
 	errs := []error{o.p.SetMulticastHopLimit(mttl), o.p.SetMulticastLoopback(true)}
@@ -91,7 +101,10 @@ func (o ops6) writeTo(b []byte, ifIndex int, src netip.Addr, dst net.Addr) (int,
 			cm.Src = src.AsSlice()
 		}
 	}
-	return o.p.WriteTo(b, cm, dst)
+	if o.send.ok() {
+		return len(b), o.send.sendmsg(b, cm.Marshal(), dst)
+	}
+	return o.send.blocking(func() (int, error) { return o.p.WriteTo(b, cm, dst) })
 }
 
 func (o ops6) readFrom(b []byte) (int, PacketInfo, error) {

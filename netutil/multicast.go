@@ -8,15 +8,6 @@ import (
 	"slices"
 	"sync"
 	"syscall"
-	"time"
-)
-
-// Defaults for MulticastConfig.
-const (
-	// DefaultWriteTimeout bounds one send on one interface. A UDP send
-	// only blocks when the socket buffer is full; the deadline keeps a
-	// wedged interface from stalling the others.
-	DefaultWriteTimeout = 500 * time.Millisecond
 )
 
 // MulticastConfig configures ListenMulticast. The caller's struct is
@@ -41,9 +32,6 @@ type MulticastConfig struct {
 	// empty: the sockets are open, and nothing is sent until interfaces
 	// are set.
 	Ifaces []Iface
-	// WriteTimeout bounds each send on each interface; 0 means
-	// DefaultWriteTimeout.
-	WriteTimeout time.Duration
 	// QueueLen is the number of received packets buffered for ReadFrom;
 	// 0 means DefaultQueueLen. When it (or DefaultQueueBytes) is full new
 	// packets are dropped and counted (Dropped): a receive loop never
@@ -52,6 +40,8 @@ type MulticastConfig struct {
 	// Logger receives warnings (failed joins, dropped packets); nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Shed is the receive queue's (see ReceiverConfig.Shed).
+	Shed func(src netip.Addr) bool
 }
 
 // MulticastConn is a pair of UDP sockets (IPv4, IPv6; either may be
@@ -84,9 +74,6 @@ type family struct {
 // never half a listener. A failed join is logged; the interface may
 // become usable later (SetIfaces joins again).
 func ListenMulticast(cfg MulticastConfig) (*MulticastConn, error) {
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
 	if cfg.QueueLen <= 0 {
 		cfg.QueueLen = DefaultQueueLen
 	}
@@ -104,7 +91,7 @@ func ListenMulticast(cfg MulticastConfig) (*MulticastConn, error) {
 	c := &MulticastConn{
 		cfg: cfg,
 		log: cfg.Logger,
-		rx:  NewReceiver(ReceiverConfig{QueueLen: cfg.QueueLen, Logger: cfg.Logger}),
+		rx:  NewReceiver(ReceiverConfig{QueueLen: cfg.QueueLen, Logger: cfg.Logger, Shed: cfg.Shed}),
 	}
 	var errs []error
 	for _, g := range []netip.AddrPort{cfg.Group4, cfg.Group6} {
@@ -142,7 +129,7 @@ func (c *MulticastConn) openFamily(group netip.AddrPort) (*Socket, error) {
 	if group.Addr().Is4() {
 		network = "udp4"
 	}
-	cfg := SocketConfig{Network: network, WriteTimeout: c.cfg.WriteTimeout}
+	cfg := SocketConfig{Network: network}
 	if c.cfg.Join {
 		cfg.Shared = true
 		cfg.Addr = netip.AddrPortFrom(netip.Addr{}, group.Port())
@@ -206,7 +193,7 @@ func (c *MulticastConn) ReadFrom(b []byte) (n int, src netip.AddrPort, ifIndex i
 }
 
 // SendMulticast sends b to the group on every interface of every family,
-// one interface at a time. It succeeds when at least one send did; when
+// one interface at a time, never waiting (see Socket.WriteTo). It succeeds when at least one send did; when
 // every send failed it returns the per-interface causes joined, and
 // ErrNoInterfaces when there was no interface to send on.
 func (c *MulticastConn) SendMulticast(b []byte) error {
@@ -245,7 +232,7 @@ func (c *MulticastConn) SendMulticast(b []byte) error {
 
 // SendTo sends b by unicast to dst (typically the source of a query) from
 // the socket of dst's family, so the reply comes from the port the query
-// was sent to. A link-local IPv6 dst needs its zone, as ReadFrom returns it.
+// was sent to. It never waits (see Socket.WriteTo). A link-local IPv6 dst needs its zone, as ReadFrom returns it.
 func (c *MulticastConn) SendTo(b []byte, dst netip.AddrPort) error {
 	a := dst.Addr().Unmap()
 	c.ifacesMu.Lock()

@@ -45,9 +45,9 @@ func fakeConn(fail map[int]error, sent *[]int) *MulticastConn {
 		{Index: 2, Name: "eth0", Flags: mcast, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.0.0.1/24")}},
 		{Index: 3, Name: "eth1", Flags: mcast, Prefixes: []netip.Prefix{netip.MustParsePrefix("10.1.0.1/24")}},
 	}
-	sock := &Socket{network: "udp4", v4: true, pc: stubConn{}, ops: fakeOps{fail, sent}, timeout: time.Second}
+	sock := &Socket{network: "udp4", v4: true, pc: stubConn{}, ops: fakeOps{fail, sent}}
 	c := &MulticastConn{
-		cfg:  MulticastConfig{WriteTimeout: time.Second},
+		cfg:  MulticastConfig{},
 		log:  slog.New(slog.DiscardHandler),
 		fams: []*family{{sock: sock, group: testGroup4}},
 		rx:   NewReceiver(ReceiverConfig{Logger: slog.New(slog.DiscardHandler)}),

@@ -38,6 +38,13 @@ type ReceiverConfig struct {
 	// Logger receives warnings (read errors, drops); nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Shed, when set, is asked about each datagram's source while the
+	// queue is more than a quarter full: a source it reports true for (a
+	// flood's, in the owner's eyes) has its datagram dropped (counted in
+	// Dropped), so the rest of the queue stays for the others. It is
+	// called from the reading goroutines: it must be safe for concurrent
+	// use, and quick. nil sheds nothing.
+	Shed func(src netip.Addr) bool
 }
 
 // Received is one datagram a Receiver read.
@@ -207,6 +214,10 @@ func (r *Receiver) readLoop(s *Socket, done chan struct{}) {
 			continue
 		}
 		info.Src = r.fixZone(info.Src, info.IfIndex)
+		if r.cfg.Shed != nil && len(r.queue) > cap(r.queue)/4 && r.cfg.Shed(info.Src.Addr()) {
+			r.drop()
+			continue
+		}
 		if r.bytes.Add(int64(n)) > int64(r.cfg.QueueBytes) {
 			r.bytes.Add(-int64(n))
 			r.drop()

@@ -8,12 +8,20 @@ import (
 	"net/netip"
 	"sync"
 	"syscall"
-	"time"
 )
 
-// ErrNoFamily is returned when there is no socket of the destination's
-// address family.
-var ErrNoFamily = errors.New("netutil: no socket for this address family")
+// Send errors.
+var (
+	// ErrNoFamily is returned when there is no socket of the
+	// destination's address family.
+	ErrNoFamily = errors.New("netutil: no socket for this address family")
+	// ErrSendBufferFull is returned (wrapped, with the system's error) for
+	// a datagram dropped because the socket's send buffer was full: sends
+	// never wait. The buffer fills when the link is congested or when the
+	// kernel holds datagrams for destinations whose link address it is
+	// still resolving (a forged source that no host holds).
+	ErrSendBufferFull = errors.New("netutil: send buffer full, datagram dropped")
+)
 
 // SocketConfig configures ListenUDP. The zero value of each field but
 // Network has a documented meaning.
@@ -35,8 +43,6 @@ type SocketConfig struct {
 	// UnicastTTL is the IP TTL / hop limit of unicast sent; 0 means the
 	// system default. mDNS uses 255 (RFC 6762 §11).
 	UnicastTTL int
-	// WriteTimeout bounds each send; 0 means DefaultWriteTimeout.
-	WriteTimeout time.Duration
 }
 
 // PacketInfo is what the kernel tells about a received datagram.
@@ -72,14 +78,13 @@ type Socket struct {
 	v4      bool
 	pc      net.PacketConn
 	ops     familyOps
-	timeout time.Duration
 	// control is false where the platform has no per-packet control
 	// messages (Windows): arrival interface, destination and TTL are
 	// then unknown.
 	control bool
 
-	// sendMu keeps the write deadline and outgoing multicast interface
-	// paired with the write they were set for.
+	// sendMu keeps the outgoing multicast interface paired with the
+	// write it was set for.
 	sendMu sync.Mutex
 }
 
@@ -104,9 +109,6 @@ func ListenUDP(cfg SocketConfig) (*Socket, error) {
 	case a.Unmap().Is4() != v4:
 		return nil, fmt.Errorf("netutil: address %v is not %s", a, cfg.Network)
 	}
-	if cfg.WriteTimeout <= 0 {
-		cfg.WriteTimeout = DefaultWriteTimeout
-	}
 	if cfg.MulticastTTL == 0 {
 		cfg.MulticastTTL = 1
 	}
@@ -125,7 +127,7 @@ func ListenUDP(cfg SocketConfig) (*Socket, error) {
 		}
 		return nil, fmt.Errorf("netutil: listen %s %s: %w", cfg.Network, laddr, err)
 	}
-	s := &Socket{network: cfg.Network, v4: v4, pc: pc, timeout: cfg.WriteTimeout}
+	s := &Socket{network: cfg.Network, v4: v4, pc: pc}
 	if v4 {
 		s.ops = newOps4(pc)
 	} else {
@@ -178,8 +180,14 @@ func (s *Socket) SetMulticastIface(ifi Iface) error {
 	return s.ops.setIface(ifi.Net())
 }
 
-// WriteTo sends b to dst within the write timeout. ifi, when its Index
-// is set, is the outgoing interface (also set as the multicast interface
+// WriteTo sends b to dst at once, never waiting: when the socket's send
+// buffer is full the datagram is dropped and the error wraps
+// ErrSendBufferFull (on platforms without a non-blocking send, Windows, a
+// send that cannot go out within 20 ms is dropped alike). So a loop that
+// answers never stalls, whatever the destinations do: the kernel queues
+// datagrams for a neighbour it is still resolving, and a destination that
+// never answers would otherwise hold the buffer, and a blocking sender,
+// for seconds. ifi, when its Index is set, is the outgoing interface (also set as the multicast interface
 // when dst is a group, the portable way); a valid src is the source
 // address (the address a unicast query was sent to). A zoned IPv6 dst
 // must carry the zone as an interface index (see Receiver, which zones
@@ -187,9 +195,6 @@ func (s *Socket) SetMulticastIface(ifi Iface) error {
 func (s *Socket) WriteTo(b []byte, dst netip.AddrPort, ifi Iface, src netip.Addr) error {
 	s.sendMu.Lock()
 	defer s.sendMu.Unlock()
-	if err := s.pc.SetWriteDeadline(time.Now().Add(s.timeout)); err != nil {
-		return err
-	}
 	if ifi.Index > 0 && dst.Addr().IsMulticast() {
 		if err := s.ops.setIface(ifi.Net()); err != nil {
 			return err

@@ -5,6 +5,7 @@ package netutil
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lanlobby/lanlobby/internal/netlab"
+	"github.com/lanlobby/lanlobby/internal/testutil"
 )
 
 var (
@@ -253,5 +255,88 @@ func TestLabWatcherNetlink(t *testing.T) {
 		case <-time.After(waitTimeout):
 			t.Fatalf("%q: no signal", batch)
 		}
+	}
+}
+
+// TestLabSendNeverWaits: datagrams to an address of the LAN that no host
+// holds wait in the kernel for an address resolution that fails after
+// seconds, and fill the socket's send buffer. Sends must still return at
+// once: the ones that do not fit are dropped with ErrSendBufferFull, so a
+// loop answering forged queries is never stalled. A blocking send with a
+// 500 ms deadline spent that long on each datagram past the buffer.
+func TestLabSendNeverWaits(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 1})
+	h := lab.Hosts[0]
+	for _, network := range []string{"udp4", "udp6"} {
+		s := socketIn(t, h, SocketConfig{Network: network})
+		// Many destinations: the kernel bounds what waits for one
+		// neighbour, dropping the oldest, but not what waits for many.
+		dst := func(i int) netip.AddrPort {
+			if network == "udp6" {
+				return netip.AddrPortFrom(netip.MustParseAddr(fmt.Sprintf("2001:2:0:1::%x", 0x100+i%200)), 9)
+			}
+			return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 18, 1, byte(20 + i%200)}), 9) // nobody's
+		}
+		b := make([]byte, 1200)
+		const n = 1000
+		var full int
+		var slowest time.Duration
+		start := time.Now()
+		for i := range n {
+			t0 := time.Now()
+			err := s.WriteTo(b, dst(i), Iface{}, netip.Addr{})
+			slowest = max(slowest, time.Since(t0))
+			switch {
+			case errors.Is(err, ErrSendBufferFull):
+				full++
+			case err != nil:
+				t.Fatalf("%s: %v", network, err)
+			}
+		}
+		took := time.Since(start)
+		t.Logf("%s: %d sends to 200 unresolvable addresses in %v (slowest %v), %d dropped: buffer full", network, n, took.Round(time.Millisecond), slowest.Round(time.Microsecond), full)
+		if full == 0 {
+			t.Errorf("%s: the send buffer never filled; the test proves nothing", network)
+		}
+		// A loaded machine may preempt a sender, never for the 500 ms a
+		// blocking send waited, n-full times over.
+		if took > 2*time.Second {
+			t.Errorf("%s: %d sends took %v", network, n, took)
+		}
+	}
+}
+
+// TestLabReceiverShed: while the queue is more than a quarter full, the
+// sources Shed names lose their datagrams and the others keep their
+// place: a flood from one host does not crowd out another's datagrams.
+func TestLabReceiverShed(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 3})
+	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
+	rs := socketIn(t, h1, SocketConfig{Network: "udp4", Addr: netip.AddrPortFrom(netip.Addr{}, 9999)})
+	r := NewReceiver(ReceiverConfig{QueueLen: 8, Logger: quietLog, Shed: func(a netip.Addr) bool { return a == h2.IPv4 }})
+	r.Add(rs)
+	t.Cleanup(func() { r.Close() })
+	to := netip.AddrPortFrom(h1.IPv4, 9999)
+	send := func(h *netlab.Host, n int) {
+		s := socketIn(t, h, SocketConfig{Network: "udp4"})
+		for range n {
+			if err := s.WriteTo([]byte(h.Name), to, Iface{}, netip.Addr{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	send(h2, 20) // the flood: 3 queued (up to more than a quarter), the rest shed
+	testutil.WaitFor(t, 5*time.Second, "flood read", func() bool { return r.Dropped() == 17 })
+	send(h3, 4)
+	got := map[string]int{}
+	for range 7 {
+		p, err := r.Read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got[string(p.Data)]++
+	}
+	if got["h2"] != 3 || got["h3"] != 4 || r.Dropped() != 17 {
+		t.Fatalf("read %v, %d dropped", got, r.Dropped())
 	}
 }

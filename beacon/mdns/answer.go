@@ -1,6 +1,7 @@
 package mdns
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"strings"
@@ -123,6 +124,15 @@ func (c *core) knownAnswers(m *dns.Msg) map[recordKey]bool {
 //     name we probe ourselves is tie-broken (§8.2).
 func (c *core) handleQuery(now time.Time, m *dns.Msg, in inbound, ifi netutil.Iface) []outPacket {
 	legacy := in.src.Port() != Port
+	// §5.5, §11: never a unicast answer to a source off the link, where
+	// it would go through a router to a host that (its address forged)
+	// never asked. A legacy query from there is dropped; QU questions are
+	// answered by multicast, which stays on the link.
+	onLink := ifi.OnLink(in.src.Addr())
+	if legacy && !onLink {
+		c.count(&c.stats.OffLink, "mdns: legacy query from off the link ignored (forged source?)", in.src)
+		return nil
+	}
 	var out []outPacket
 	if !legacy && len(m.Ns) > 0 {
 		out = append(out, c.handleProbe(now, m, ifi)...)
@@ -132,7 +142,7 @@ func (c *core) handleQuery(now time.Time, m *dns.Msg, in inbound, ifi netutil.If
 		known = c.knownAnswers(m)
 		c.suppressPending(ifi.Index, m.Answer)
 	}
-	auth := c.authoritative(ifi)
+	auth := c.authoritativeRRs(ifi)
 	if len(auth) == 0 || len(m.Question) == 0 {
 		return out
 	}
@@ -140,15 +150,8 @@ func (c *core) handleQuery(now time.Time, m *dns.Msg, in inbound, ifi netutil.If
 	for _, rr := range m.Ns {
 		probed[canonName(rr.Header().Name)] = true
 	}
-	// Canonical names and keys of our records, computed once: a query
-	// may carry hundreds of questions.
-	authNames := make([]string, len(auth))
-	authKeys := make([]recordKey, len(auth))
-	for i, rr := range auth {
-		authNames[i] = canonName(rr.Header().Name)
-		authKeys[i] = keyOf(rr)
-	}
-	var uni, multi []dns.RR
+	var uni, multi []authRR
+	offLinkQU := false
 	seen := map[recordKey]bool{}
 	asked := map[dns.Question]bool{}
 	for _, q := range m.Question {
@@ -165,37 +168,46 @@ func (c *core) handleQuery(now time.Time, m *dns.Msg, in inbound, ifi netutil.If
 		if qc != classIN && qc != dns.ClassANY {
 			continue
 		}
-		for i, rr := range auth {
-			if (q.Qtype != dns.TypeANY && q.Qtype != rr.Header().Rrtype) || authNames[i] != qname {
+		for _, a := range auth {
+			if (q.Qtype != dns.TypeANY && q.Qtype != a.rr.Header().Rrtype) || a.name != qname {
 				continue
 			}
-			k := authKeys[i]
-			if known[k] || seen[k] {
+			if known[a.key] || seen[a.key] {
 				continue
 			}
-			seen[k] = true
-			if legacy || qu {
-				uni = append(uni, rr)
+			seen[a.key] = true
+			if legacy || qu && onLink {
+				uni = append(uni, a)
 			} else {
-				multi = append(multi, rr)
+				multi = append(multi, a)
+			}
+			if qu && !onLink && !offLinkQU {
+				offLinkQU = true
+				c.count(&c.stats.OffLink, "mdns: QU question from off the link answered by multicast (forged source?)", in.src)
 			}
 		}
 	}
 	if legacy {
 		if len(uni) > 0 {
-			c.stats.Unicast++
-			out = append(out, c.legacyAnswer(m, in, ifi, uni, auth)...)
+			if pkts := c.legacyAnswer(m, in, ifi, uni, auth); c.withinBudget(now, in, ifi, pkts) {
+				c.stats.Unicast++
+				out = append(out, pkts...)
+			}
 		}
 		return out
 	}
 	if len(uni) > 0 {
-		c.stats.Unicast++
 		reply := &dns.Msg{}
 		reply.Id = m.Id
 		reply.Response, reply.Authoritative = true, true
-		reply.Answer = uni
-		reply.Extra = additionals(uni, auth, known)
-		out = append(out, c.pack(reply, ifi.Index, in.src, netipZeroAddr)...)
+		reply.Answer = rrsOf(uni)
+		reply.Extra = rrsOf(additionals(uni, auth, known))
+		if pkts := c.pack(reply, ifi.Index, in.src, netipZeroAddr); c.withinBudget(now, in, ifi, pkts) {
+			c.stats.Unicast++
+			out = append(out, pkts...)
+		} else {
+			multi = append(multi, uni...) // by multicast instead, rate-limited per record (§6.2)
+		}
 	}
 	if len(multi) > 0 {
 		c.schedule(now, ifi.Index, multi, m.Truncated)
@@ -203,34 +215,73 @@ func (c *core) handleQuery(now time.Time, m *dns.Msg, in inbound, ifi netutil.If
 	return out
 }
 
-// legacyAnswer builds the unicast reply to a legacy query (§6.7).
-func (c *core) legacyAnswer(m *dns.Msg, in inbound, ifi netutil.Iface, answers, auth []dns.RR) []outPacket {
+// withinBudget charges pkts, a unicast answer to in's source, to the
+// unicast budget (per source address, per interface) and reports whether
+// it fits; an answer that does not is counted and not sent.
+func (c *core) withinBudget(now time.Time, in inbound, ifi netutil.Iface, pkts []outPacket) bool {
+	overhead := 20 + 8
+	if !in.src.Addr().Unmap().Is4() {
+		overhead = 40 + 8
+	}
+	cost := 0
+	for _, p := range pkts {
+		cost += len(p.data) + overhead
+	}
+	bytes, packets, _ := c.budget.Allowance(now, in.src.Addr(), ifi.Index)
+	if cost > bytes || len(pkts) > packets {
+		c.count(&c.stats.OverBudget, "mdns: unicast answer over the budget (a query flood?); QU by multicast, legacy not answered", in.src)
+		return false
+	}
+	c.budget.Spend(in.src.Addr(), ifi.Index, cost, len(pkts))
+	return true
+}
+
+// count adds one to a counter of refused queries and logs the 1st, 2nd,
+// 4th... time.
+func (c *core) count(n *uint64, msg string, src netip.AddrPort) {
+	*n++
+	if *n&(*n-1) == 0 {
+		c.cfg.log.Warn(msg, "src", src, "count", *n)
+	}
+}
+
+// legacyAnswer builds the unicast reply to a legacy query (§6.7), one
+// packet as avahi-daemon sends: the ID and questions copied, TTLs capped
+// at legacyTTL, no cache-flush bits, within 512 bytes or the query's
+// EDNS0 size (up to maxMulticast); answers that do not fit are cut and
+// the TC bit set, additional records go in while they fit.
+func (c *core) legacyAnswer(m *dns.Msg, in inbound, ifi netutil.Iface, answers, auth []authRR) []outPacket {
 	reply := new(dns.Msg)
 	reply.Id = m.Id
 	reply.Response, reply.Authoritative = true, true
+	reply.Compress = true
 	reply.Question = make([]dns.Question, len(m.Question))
 	for i, q := range m.Question {
 		q.Qclass &= classMask
 		reply.Question[i] = q
 	}
-	for _, rr := range answers {
-		reply.Answer = append(reply.Answer, legacyCopy(rr, legacyTTL))
-	}
-	for _, rr := range additionals(answers, auth, nil) {
-		reply.Extra = append(reply.Extra, legacyCopy(rr, legacyTTL))
-	}
 	size := legacyMax
 	if opt := m.IsEdns0(); opt != nil {
 		size = min(max(int(opt.UDPSize()), legacyMax), maxMulticast)
 	}
-	reply.Compress = true
-	for reply.Len() > size && len(reply.Extra) > 0 {
-		reply.Extra = reply.Extra[:len(reply.Extra)-1]
+	// Copies are made of what can fit only: a daemon has thousands of
+	// records, a legacy answer room for a few dozen.
+	copies := func(as []authRR) []dns.RR {
+		out := make([]dns.RR, 0, min(len(as), size/16))
+		for _, a := range as[:min(len(as), size/16)] {
+			out = append(out, legacyCopy(a.rr, legacyTTL))
+		}
+		return out
 	}
-	for reply.Len() > size && len(reply.Answer) > 1 {
-		reply.Answer = reply.Answer[:len(reply.Answer)-1]
+	n := fill(reply, &reply.Answer, copies(answers), size)
+	if n < len(answers) {
 		reply.Truncated = true
+		if n == 0 {
+			reply.Answer = copies(answers[:1]) // one answer at least
+			n = 1
+		}
 	}
+	fill(reply, &reply.Extra, copies(additionals(answers[:n], auth, nil)), size)
 	b, err := reply.Pack()
 	if err != nil {
 		c.cfg.log.Warn("mdns: cannot pack legacy answer", "err", err)
@@ -245,62 +296,100 @@ func (c *core) legacyAnswer(m *dns.Msg, in inbound, ifi netutil.Iface, answers, 
 	return []outPacket{{data: b, ifIndex: ifi.Index, dst: in.src, src: src}}
 }
 
+// fill appends to *sec, a section of m, as many of rrs, in order, as keep
+// m within limit bytes, and returns how many. Measuring a message
+// compresses all of it, so it is not measured at every record: records
+// go in on an estimate (the size measured last plus their uncompressed
+// sizes scaled by the compression measured so far), and the message is
+// measured when the estimate nears the limit, the last records taken
+// back while it is over. A few measurements per message instead of one
+// per record; the result never exceeds the limit.
+func fill(m *dns.Msg, sec *[]dns.RR, rrs []dns.RR, limit int) int {
+	measured := m.Len()
+	if measured > limit {
+		return 0
+	}
+	raw := measured // uncompressed size of what was measured, about
+	n := 0
+	for n < len(rrs) {
+		// Add on the estimate up to the limit.
+		added, k := 0, n
+		for k < len(rrs) {
+			l := dns.Len(rrs[k])
+			if measured+(added+l)*measured/raw > limit {
+				break
+			}
+			added += l
+			k++
+		}
+		if k == n {
+			k = n + 1 // one at a time near the limit: measured below
+			added = dns.Len(rrs[n])
+		}
+		*sec = append(*sec, rrs[n:k]...)
+		size := m.Len()
+		for size > limit && k > n {
+			k--
+			*sec = (*sec)[:len(*sec)-1]
+			size = m.Len()
+		}
+		if k == n {
+			return n // the next one does not fit
+		}
+		for _, rr := range rrs[n:k] {
+			raw += dns.Len(rr)
+		}
+		measured, n = size, k
+	}
+	return n
+}
+
 // additionals returns the records that make answers usable without
 // another query (RFC 6763 §12, RFC 6762 §6.2): for a service PTR the SRV,
 // TXT and addresses; for an SRV the addresses; for an address record the
 // other family's. Records already answered or known are left out.
-func additionals(answers, auth []dns.RR, known map[recordKey]bool) []dns.RR {
-	in := map[recordKey]bool{}
-	for _, rr := range answers {
-		in[keyOf(rr)] = true
-	}
-	var want []string // names whose SRV/TXT are wanted
-	var hosts []string
-	for _, rr := range answers {
-		switch r := rr.(type) {
+func additionals(answers, auth []authRR, known map[recordKey]bool) []authRR {
+	in := make(map[recordKey]bool, 4*len(answers))
+	want := make(map[string]bool, len(answers)) // instances whose SRV/TXT are wanted
+	hosts := map[string]bool{}                  // host names whose addresses are wanted
+	for _, a := range answers {
+		in[a.key] = true
+		switch a.rr.(type) {
 		case *dns.PTR:
-			if _, ok := parseInstance(r.Ptr); ok {
-				want = append(want, canonName(r.Ptr))
+			if a.instance {
+				want[a.target] = true
 			}
 		case *dns.SRV:
-			hosts = append(hosts, canonName(r.Target))
+			hosts[a.target] = true
 		case *dns.A, *dns.AAAA:
-			hosts = append(hosts, canonName(r.Header().Name))
+			hosts[a.name] = true
 		}
 	}
-	var out []dns.RR
-	add := func(rr dns.RR) {
-		k := keyOf(rr)
-		if !in[k] && !known[k] {
-			in[k] = true
-			out = append(out, rr)
+	var out []authRR
+	add := func(a authRR) {
+		if !in[a.key] && !known[a.key] {
+			in[a.key] = true
+			out = append(out, a)
 		}
 	}
-	for _, rr := range auth {
-		t := rr.Header().Rrtype
-		if (t == dns.TypeSRV || t == dns.TypeTXT) && contains(want, canonName(rr.Header().Name)) {
-			add(rr)
-			if srv, ok := rr.(*dns.SRV); ok {
-				hosts = append(hosts, canonName(srv.Target))
+	if len(want) > 0 {
+		for _, a := range auth {
+			if t := a.rr.Header().Rrtype; (t == dns.TypeSRV || t == dns.TypeTXT) && want[a.name] {
+				add(a)
+				if t == dns.TypeSRV {
+					hosts[a.target] = true
+				}
 			}
 		}
 	}
-	for _, rr := range auth {
-		t := rr.Header().Rrtype
-		if (t == dns.TypeA || t == dns.TypeAAAA) && contains(hosts, canonName(rr.Header().Name)) {
-			add(rr)
+	if len(hosts) > 0 {
+		for _, a := range auth {
+			if t := a.rr.Header().Rrtype; (t == dns.TypeA || t == dns.TypeAAAA) && hosts[a.name] {
+				add(a)
+			}
 		}
 	}
 	return out
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // schedule queues multicast answers on an interface (§6): unique records
@@ -308,7 +397,7 @@ func contains(list []string, s string) bool {
 // answers are to come), none sooner than a second after the record was
 // last multicast there (§6.2). A record already pending keeps the
 // earlier time.
-func (c *core) schedule(now time.Time, ifIndex int, rrs []dns.RR, moreKnown bool) {
+func (c *core) schedule(now time.Time, ifIndex int, rrs []authRR, moreKnown bool) {
 	p := c.pending[ifIndex]
 	if p == nil {
 		p = map[recordKey]*pendingAnswer{}
@@ -318,12 +407,12 @@ func (c *core) schedule(now time.Time, ifIndex int, rrs []dns.RR, moreKnown bool
 	if moreKnown {
 		shared = now.Add(400*time.Millisecond + c.cfg.jitter(100*time.Millisecond))
 	}
-	for _, rr := range rrs {
+	for _, a := range rrs {
 		due := now
-		if !cacheFlush(rr) || moreKnown {
+		if !cacheFlush(a.rr) || moreKnown {
 			due = shared
 		}
-		k := keyOf(rr)
+		k := a.key
 		if last, ok := c.lastMcast[ifIndex][k]; ok && now.Sub(last) < rateLimit {
 			due = maxTime(due, last.Add(rateLimit))
 			c.stats.RateLimited++
@@ -338,7 +427,7 @@ func (c *core) schedule(now time.Time, ifIndex int, rrs []dns.RR, moreKnown bool
 			c.stats.Ignored++
 			continue
 		}
-		p[k] = &pendingAnswer{rr: rr, due: due}
+		p[k] = &pendingAnswer{rr: a.rr, due: due}
 	}
 }
 
@@ -359,29 +448,44 @@ func (c *core) flushPending(now time.Time) []outPacket {
 		if len(p) == 0 {
 			continue
 		}
-		auth := c.authoritative(ifi)
-		current := map[recordKey]dns.RR{}
-		for _, rr := range auth {
-			current[keyOf(rr)] = rr
-		}
-		var due []dns.RR
-		for k, a := range p {
-			if now.Before(a.due) {
-				continue
-			}
-			delete(p, k)
-			if rr, ok := current[k]; ok {
-				due = append(due, rr)
+		due := 0
+		for _, a := range p {
+			if !now.Before(a.due) {
+				due++
 			}
 		}
-		if len(due) == 0 {
+		if due == 0 {
 			continue
 		}
-		sortRecords(due)
+		auth := c.authoritativeRRs(ifi)
+		var answers []authRR
+		for _, a := range auth {
+			if pa, ok := p[a.key]; ok && !now.Before(pa.due) {
+				answers = append(answers, a)
+			}
+		}
+		for k, a := range p {
+			if !now.Before(a.due) {
+				delete(p, k) // sent, or no longer ours (removed, renamed)
+			}
+		}
+		if len(answers) == 0 {
+			continue
+		}
+		// By name, then type: packets are deterministic.
+		slices.SortStableFunc(answers, func(a, b authRR) int {
+			return cmp.Or(strings.Compare(a.name, b.name), cmp.Compare(a.rr.Header().Rrtype, b.rr.Header().Rrtype))
+		})
 		c.stats.Multicast++
-		out = append(out, c.multicast(now, ifi, due, additionals(due, auth, nil))...)
+		out = append(out, c.multicastRRs(now, ifi, answers, additionals(answers, auth, nil))...)
 	}
 	return out
+}
+
+// multicastRRs is multicast for records whose keys are known.
+func (c *core) multicastRRs(now time.Time, ifi netutil.Iface, answers, extra []authRR) []outPacket {
+	c.markMulticast(now, ifi.Index, answers)
+	return c.send(ifi, rrsOf(answers), rrsOf(extra))
 }
 
 // multicast builds the unsolicited or multicast response carrying
@@ -389,10 +493,22 @@ func (c *core) flushPending(now time.Time) []outPacket {
 // record went out for the rate limit. Goodbyes (TTL 0) also cancel
 // pending answers for the records.
 func (c *core) multicast(now time.Time, ifi netutil.Iface, answers, extra []dns.RR) []outPacket {
-	last := c.lastMcast[ifi.Index]
+	keyed := make([]authRR, len(answers))
+	for i, rr := range answers {
+		keyed[i] = authRR{rr: rr, key: keyOf(rr)}
+	}
+	c.markMulticast(now, ifi.Index, keyed)
+	return c.send(ifi, answers, extra)
+}
+
+// markMulticast records that answers go out on interface ifIndex at now
+// (the once-a-second rule, §6.2, and our own packets coming back), and
+// drops pending answers of them.
+func (c *core) markMulticast(now time.Time, ifIndex int, answers []authRR) {
+	last := c.lastMcast[ifIndex]
 	if last == nil {
 		last = map[recordKey]time.Time{}
-		c.lastMcast[ifi.Index] = last
+		c.lastMcast[ifIndex] = last
 	}
 	if len(last) > 4*maxPending {
 		for k, t := range last {
@@ -401,13 +517,15 @@ func (c *core) multicast(now time.Time, ifi netutil.Iface, answers, extra []dns.
 			}
 		}
 	}
-	for _, rr := range answers {
-		k := keyOf(rr)
-		last[k] = now
-		if p := c.pending[ifi.Index]; p != nil {
-			delete(p, k)
-		}
+	p := c.pending[ifIndex]
+	for _, a := range answers {
+		last[a.key] = now
+		delete(p, a.key)
 	}
+}
+
+// send builds the multicast response carrying answers and extra on ifi.
+func (c *core) send(ifi netutil.Iface, answers, extra []dns.RR) []outPacket {
 	m := new(dns.Msg)
 	m.Response, m.Authoritative = true, true
 	m.Answer = answers
@@ -421,8 +539,22 @@ func (c *core) multicast(now time.Time, ifi netutil.Iface, answers, extra []dns.
 // questions are split the same way. dst and src as in outPacket.
 func (c *core) pack(m *dns.Msg, ifIndex int, dst netip.AddrPort, src netip.Addr) []outPacket {
 	m.Compress = true
+	// Measuring a message compresses all of it: a large one (a daemon's
+	// answer) is split without measuring the whole first.
+	size := 12
+	for _, q := range m.Question {
+		size += len(q.Name) + 6
+	}
+sizing:
+	for _, sec := range [][]dns.RR{m.Answer, m.Ns, m.Extra} {
+		for _, rr := range sec {
+			if size += dns.Len(rr); size > 4*maxMulticast {
+				break sizing
+			}
+		}
+	}
 	var msgs []*dns.Msg
-	if m.Len() <= maxMulticast {
+	if size <= maxMulticast || size <= 4*maxMulticast && m.Len() <= maxMulticast {
 		msgs = []*dns.Msg{m}
 	} else {
 		msgs = split(m)
@@ -441,64 +573,60 @@ func (c *core) pack(m *dns.Msg, ifIndex int, dst netip.AddrPort, src netip.Addr)
 
 // split spreads m's questions, answers and authority records over
 // messages of at most maxMulticast bytes and adds the additional records
-// to the last one while they fit.
+// to the last one while they fit (addresses first: every service's SRV
+// needs them).
 func split(m *dns.Msg) []*dns.Msg {
-	fresh := func() *dns.Msg {
-		n := new(dns.Msg)
-		n.MsgHdr = m.MsgHdr
-		n.Compress = true
-		return n
+	var msgs []*dns.Msg
+	var cur *dns.Msg
+	fresh := func() {
+		cur = new(dns.Msg)
+		cur.MsgHdr = m.MsgHdr
+		cur.Compress = true
+		msgs = append(msgs, cur)
 	}
-	cur := fresh()
-	msgs := []*dns.Msg{cur}
+	fresh()
 	// Questions travel with the authority records of the same name, so a
 	// probe's tie-break data stays with its question.
+	ns := map[string][]dns.RR{}
+	for _, rr := range m.Ns {
+		k := canonName(rr.Header().Name)
+		ns[k] = append(ns[k], rr)
+	}
 	for _, q := range m.Question {
-		var ns []dns.RR
-		for _, rr := range m.Ns {
-			if sameName(rr.Header().Name, q.Name) {
-				ns = append(ns, rr)
-			}
-		}
+		auth := ns[canonName(q.Name)]
 		cur.Question = append(cur.Question, q)
-		cur.Ns = append(cur.Ns, ns...)
+		cur.Ns = append(cur.Ns, auth...)
 		if cur.Len() > maxMulticast && len(cur.Question) > 1 {
 			cur.Question = cur.Question[:len(cur.Question)-1]
-			cur.Ns = cur.Ns[:len(cur.Ns)-len(ns)]
-			cur = fresh()
-			msgs = append(msgs, cur)
+			cur.Ns = cur.Ns[:len(cur.Ns)-len(auth)]
+			fresh()
 			cur.Question = []dns.Question{q}
-			cur.Ns = ns
+			cur.Ns = auth
 		}
 	}
 	if len(m.Question) == 0 {
 		cur.Ns = m.Ns
 	}
-	for _, rr := range m.Answer {
-		cur.Answer = append(cur.Answer, rr)
-		if cur.Len() > maxMulticast && len(cur.Answer)+len(cur.Question) > 1 {
-			cur.Answer = cur.Answer[:len(cur.Answer)-1]
-			cur = fresh()
-			msgs = append(msgs, cur)
-			cur.Answer = []dns.RR{rr}
+	for rest := m.Answer; len(rest) > 0; {
+		n := fill(cur, &cur.Answer, rest, maxMulticast)
+		if n == 0 && len(cur.Answer)+len(cur.Question) == 0 {
+			n = 1 // larger than a message alone: sent as it is
+			cur.Answer = append(cur.Answer, rest[0])
+		}
+		if rest = rest[n:]; len(rest) > 0 {
+			fresh()
 		}
 	}
+	var addrs, others []dns.RR
 	for _, rr := range m.Extra {
-		cur.Extra = append(cur.Extra, rr)
-		if cur.Len() > maxMulticast {
-			cur.Extra = cur.Extra[:len(cur.Extra)-1]
+		if t := rr.Header().Rrtype; t == dns.TypeA || t == dns.TypeAAAA {
+			addrs = append(addrs, rr)
+		} else {
+			others = append(others, rr)
 		}
+	}
+	if fill(cur, &cur.Extra, addrs, maxMulticast) == len(addrs) {
+		fill(cur, &cur.Extra, others, maxMulticast)
 	}
 	return msgs
-}
-
-// sortRecords orders records for sending: by name, then type, so packets
-// are deterministic.
-func sortRecords(rrs []dns.RR) {
-	slices.SortStableFunc(rrs, func(a, b dns.RR) int {
-		if c := strings.Compare(canonName(a.Header().Name), canonName(b.Header().Name)); c != 0 {
-			return c
-		}
-		return int(a.Header().Rrtype) - int(b.Header().Rrtype)
-	})
 }

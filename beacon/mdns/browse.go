@@ -378,7 +378,7 @@ func (b *browseCore) handle(now time.Time, in inbound) []outPacket {
 	}
 	for h := range hosts {
 		for k, inst := range b.insts {
-			if srv := b.cache.newest(now, inst.name, dns.TypeSRV); srv != nil && canonName(srv.rr.(*dns.SRV).Target) == h {
+			if b.pointsAt(now, inst, h) {
 				dirty[k] = inst
 			}
 		}
@@ -390,8 +390,11 @@ func (b *browseCore) handle(now time.Time, in inbound) []outPacket {
 	for _, rr := range txts {
 		inst := b.insts[canonName(rr.Header().Name)]
 		e := b.cache.entries[keyOf(rr)]
-		srv := b.cache.newest(now, rr.Header().Name, dns.TypeSRV)
-		if inst == nil || e == nil || srv == nil {
+		if inst == nil || e == nil {
+			continue
+		}
+		srv := b.bestSRV(now, inst)
+		if srv == nil {
 			continue // checked once the SRV record comes (view)
 		}
 		if b.txtVerdict(e, inst.label, srv.rr.(*dns.SRV).Port) == nil {
@@ -478,7 +481,7 @@ func (b *browseCore) heard(now time.Time, inst *instance, ttl uint32, ifIndex in
 // isTarget reports whether name is the SRV target of an instance.
 func (b *browseCore) isTarget(now time.Time, name string) bool {
 	for _, inst := range b.insts {
-		if srv := b.cache.newest(now, inst.name, dns.TypeSRV); srv != nil && canonName(srv.rr.(*dns.SRV).Target) == name {
+		if b.pointsAt(now, inst, name) {
 			return true
 		}
 	}
@@ -516,30 +519,20 @@ func (b *browseCore) view(now time.Time, inst *instance) (beacon.LobbyInfo, view
 	if !b.hasPTR(now, inst) {
 		return beacon.LobbyInfo{}, viewInvalid
 	}
-	srvE := b.cache.newest(now, inst.name, dns.TypeSRV)
-	txtE := b.cache.newest(now, inst.name, dns.TypeTXT)
-	if srvE == nil || txtE == nil {
+	srvE := b.bestSRV(now, inst)
+	if srvE == nil {
 		return beacon.LobbyInfo{}, viewInvalid
 	}
 	srv := srvE.rr.(*dns.SRV)
-	if !validTarget(srv.Target) {
-		return beacon.LobbyInfo{}, viewInvalid
-	}
-	if !b.cfg.key.IsZero() && b.txtVerdict(txtE, inst.label, srv.Port) != nil {
-		return beacon.LobbyInfo{}, viewUnverified
-	}
-	l, err := DecodeTXT(txtStrings(txtE.rr.(*dns.TXT)), inst.label)
-	if err != nil {
-		return beacon.LobbyInfo{}, viewInvalid
+	l, st := b.bestTXT(now, inst, srv.Port)
+	if st != viewOK {
+		return beacon.LobbyInfo{}, st
 	}
 	l.Port = srv.Port
-	if beacon.ValidateLobby(l) != nil || (b.cfg.game != "" && l.Game != b.cfg.game) {
+	if b.cfg.game != "" && l.Game != b.cfg.game {
 		return beacon.LobbyInfo{}, viewInvalid
 	}
-	addr, ifIndex, ok := b.address(now, srv.Target)
-	if !ok {
-		return beacon.LobbyInfo{}, viewInvalid
-	}
+	addr, ifIndex, _ := b.address(now, srv.Target, srvE.src.Addr())
 	info := beacon.LobbyInfo{
 		ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity, State: l.State,
 		Host: netip.AddrPortFrom(addr, srv.Port), Seen: inst.heard, Source: SourceName, Attrs: l.Attrs,
@@ -555,6 +548,70 @@ func (b *browseCore) view(now time.Time, inst *instance) (beacon.LobbyInfo, view
 		info.RTT = s.rtt
 	}
 	return info, viewOK
+}
+
+// Several hosts may send records of one instance name: a host that
+// renamed after a conflict leaves its records in caches for a second, and
+// a hostile one may claim every name with records of its own. The SRV and
+// TXT records that make the lobby are the newest that work: an SRV whose
+// target has an address, a TXT that is a lobby (and, with a key, verifies)
+// — so a conflicting claim without them does not hide a lobby whose own
+// records are cached (its responder announces them again when it hears
+// the claim).
+
+// bestSRV returns the newest SRV record of inst whose target is valid
+// and has an address, or nil.
+func (b *browseCore) bestSRV(now time.Time, inst *instance) *cacheEntry {
+	var best *cacheEntry
+	for _, e := range b.cache.get(now, inst.name, dns.TypeSRV) {
+		t := e.rr.(*dns.SRV).Target
+		if (best == nil || e.newer(best)) && validTarget(t) {
+			if _, _, ok := b.address(now, t, e.src.Addr()); ok {
+				best = e
+			}
+		}
+	}
+	return best
+}
+
+// bestTXT returns the lobby of the newest TXT record of inst that makes a
+// valid one (with a key, that verifies for the instance label and port),
+// viewUnverified when only unverified ones do, or viewInvalid.
+func (b *browseCore) bestTXT(now time.Time, inst *instance, port uint16) (beacon.Lobby, viewStatus) {
+	txts := b.cache.get(now, inst.name, dns.TypeTXT)
+	slices.SortFunc(txts, func(x, y *cacheEntry) int {
+		if x.newer(y) {
+			return -1
+		}
+		return 1
+	})
+	st := viewInvalid
+	for _, e := range txts {
+		l, err := DecodeTXT(txtStrings(e.rr.(*dns.TXT)), inst.label)
+		if err != nil {
+			continue
+		}
+		l.Port = port
+		if beacon.ValidateLobby(l) != nil {
+			continue
+		}
+		if !b.cfg.key.IsZero() && b.txtVerdict(e, inst.label, port) != nil {
+			st = viewUnverified
+			continue
+		}
+		return l, viewOK
+	}
+	return beacon.Lobby{}, st
+}
+
+// pointsAt reports whether an SRV record of inst has the target name.
+func (b *browseCore) pointsAt(now time.Time, inst *instance, name string) bool {
+	for _, e := range b.cache.get(now, inst.name, dns.TypeSRV) {
+		if canonName(e.rr.(*dns.SRV).Target) == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (b *browseCore) hasPTR(now time.Time, inst *instance) bool {
@@ -573,8 +630,11 @@ func (b *browseCore) hasPTR(now time.Time, inst *instance) bool {
 // IPv6 global, then link-local, preferring, within each, addresses inside
 // a prefix of the interface the record came in on (a responder that
 // publishes every interface's addresses everywhere must not send us to
-// another subnet). A link-local address gets the interface as its zone.
-func (b *browseCore) address(now time.Time, host string) (netip.Addr, int, bool) {
+// another subnet), then addresses sent by from, the sender of the SRV
+// record (another host claiming the host name must not divert the lobby
+// to its own address). A link-local address gets the interface as its
+// zone.
+func (b *browseCore) address(now time.Time, host string, from netip.Addr) (netip.Addr, int, bool) {
 	var best netip.Addr
 	bestRank, bestIf := 1<<30, 0
 	for _, t := range []uint16{dns.TypeA, dns.TypeAAAA} {
@@ -602,6 +662,10 @@ func (b *browseCore) address(now time.Time, host string) (netip.Addr, int, bool)
 			}
 			if !ifi.OnLink(a) {
 				rank += 3
+			}
+			rank *= 2
+			if e.src.Addr().WithZone("") != from.WithZone("") {
+				rank++
 			}
 			if rank < bestRank || (rank == bestRank && a.Less(best)) {
 				best, bestRank, bestIf = a, rank, e.ifIndex
@@ -779,7 +843,7 @@ func (b *browseCore) markDirty(now time.Time, e *cacheEntry, dirty map[string]*i
 		}
 	case *dns.A, *dns.AAAA:
 		for k, inst := range b.insts {
-			if srv := b.cache.newest(now, inst.name, dns.TypeSRV); srv != nil && canonName(srv.rr.(*dns.SRV).Target) == e.nt.name {
+			if b.pointsAt(now, inst, e.nt.name) {
 				dirty[k] = inst
 			}
 		}
@@ -840,7 +904,7 @@ func (b *browseCore) followUps(now time.Time) []outPacket {
 				inst.resolveAt = time.Time{} // nothing to ask for
 				continue
 			}
-			if _, _, ok := b.address(now, target); !ok {
+			if _, _, ok := b.address(now, target, netip.Addr{}); !ok {
 				qs = append(qs,
 					dns.Question{Name: target, Qtype: dns.TypeA, Qclass: classIN | topBit},
 					dns.Question{Name: target, Qtype: dns.TypeAAAA, Qclass: classIN | topBit})

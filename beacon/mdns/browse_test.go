@@ -378,7 +378,7 @@ func TestBrowseAddressChoice(t *testing.T) {
 			}
 			b.cache.add(tb.clk.now(), rr, 1, peer)
 		}
-		got, _, ok := b.address(tb.clk.now(), "h.local.")
+		got, _, ok := b.address(tb.clk.now(), "h.local.", netip.Addr{})
 		if !ok || got.String() != c.want {
 			t.Errorf("%v: chose %v, want %s", c.addrs, got, c.want)
 		}

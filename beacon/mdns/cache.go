@@ -25,7 +25,10 @@ type cacheEntry struct {
 	ifIndex  int
 	src      netip.AddrPort
 	received time.Time
-	expires  time.Time
+	// order counts the cache's adds: received orders records, order
+	// those received at the same time.
+	order   uint64
+	expires time.Time
 	// stage counts the refresh queries sent for this record; refresh is
 	// when the next one is due (zero: none).
 	stage   int
@@ -68,6 +71,7 @@ type cache struct {
 	entries map[recordKey]*cacheEntry
 	byNT    map[nameTypeKey]map[recordKey]*cacheEntry
 	full    uint64 // records dropped: max entries held
+	adds    uint64 // for cacheEntry.order
 }
 
 func newCache(max int, jitter func(time.Duration) time.Duration) *cache {
@@ -86,11 +90,12 @@ func newCache(max int, jitter func(time.Duration) time.Duration) *cache {
 //   - TTL 0 is a goodbye (§10.1): the record is removed at once rather
 //     than after the RFC's one second, so a closed lobby leaves lists at
 //     once, as it does with the beacon.
-//   - The cache-flush bit (§10.2) replaces the rest of the RRset: SRV and
-//     TXT at once (DNS-SD has one of each per instance, RFC 6763 §6, and
-//     a TXT change must not leave the old one visible for a second),
-//     other types (addresses) after a second unless received within the
-//     last second.
+//   - The cache-flush bit (§10.2) replaces the rest of the RRset after a
+//     second, records received within the last second excepted. Where
+//     one record of a type counts (an instance's SRV and TXT), the
+//     browser uses the newest that works (browseCore.bestTXT), so a TXT
+//     change shows at once, and a conflicting record from another host
+//     does not remove ours at once.
 func (c *cache) add(now time.Time, rr dns.RR, ifIndex int, src netip.AddrPort) bool {
 	k, nt := keyOf(rr), ntKey(rr)
 	ttl := rr.Header().Ttl
@@ -107,11 +112,7 @@ func (c *cache) add(now time.Time, rr dns.RR, ifIndex int, src netip.AddrPort) b
 			if ok == k {
 				continue
 			}
-			switch {
-			case nt.rtype == dns.TypeSRV || nt.rtype == dns.TypeTXT:
-				c.remove(ok)
-				changed = true
-			case now.Sub(e.received) > flushGrace && e.expires.After(now.Add(flushGrace)):
+			if now.Sub(e.received) > flushGrace && e.expires.After(now.Add(flushGrace)) {
 				e.expires = now.Add(flushGrace)
 				e.refresh = time.Time{}
 			}
@@ -133,7 +134,8 @@ func (c *cache) add(now time.Time, rr dns.RR, ifIndex int, src netip.AddrPort) b
 		m[k] = e
 		changed = true
 	}
-	e.rr, e.ifIndex, e.src, e.received, e.legacy, e.seen = rr, ifIndex, src, now, false, now
+	c.adds++
+	e.rr, e.ifIndex, e.src, e.received, e.legacy, e.seen, e.order = rr, ifIndex, src, now, false, now, c.adds
 	e.expires = now.Add(time.Duration(ttl) * time.Second)
 	e.stage = 0
 	e.refresh = c.refreshTime(e)
@@ -205,11 +207,16 @@ func (c *cache) get(now time.Time, name string, rtype uint16) []*cacheEntry {
 func (c *cache) newest(now time.Time, name string, rtype uint16) *cacheEntry {
 	var best *cacheEntry
 	for _, e := range c.get(now, name, rtype) {
-		if best == nil || e.received.After(best.received) {
+		if best == nil || e.newer(best) {
 			best = e
 		}
 	}
 	return best
+}
+
+// newer reports whether e was received after o.
+func (e *cacheEntry) newer(o *cacheEntry) bool {
+	return e.received.After(o.received) || e.received.Equal(o.received) && e.order > o.order
 }
 
 // expire removes the records whose TTL ran out and returns them.

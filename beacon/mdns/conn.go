@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
-	"time"
 
 	"github.com/lanlobby/lanlobby/netutil"
 )
@@ -17,8 +16,6 @@ import (
 // The mDNS groups and port (RFC 6762 §3).
 const (
 	Port = 5353
-	// writeTimeout bounds one send on one socket.
-	writeTimeout = 500 * time.Millisecond
 	// connQueueLen bounds received packets waiting for the owner's loop.
 	connQueueLen = 256
 	// maxRecv is the read buffer: RFC 6762 §17 allows 9000-byte packets;
@@ -198,7 +195,7 @@ func openConn(cfg connConfig) (*mdnsConn, error) {
 func (c *mdnsConn) socketConfig(network string, addr netip.AddrPort, shared bool) netutil.SocketConfig {
 	return netutil.SocketConfig{
 		Network: network, Addr: addr, Shared: shared,
-		MulticastTTL: mdnsTTL, UnicastTTL: mdnsTTL, WriteTimeout: writeTimeout,
+		MulticastTTL: mdnsTTL, UnicastTTL: mdnsTTL,
 	}
 }
 

@@ -609,3 +609,65 @@ func TestCoreLocalDuplicateNames(t *testing.T) {
 		t.Errorf("local duplicate named %q", reg3.svc.owner.label)
 	}
 }
+
+// TestCoreFallbackName: an established name under FallbackAfter
+// conflicts in a row (reprobe, then renames) is given up for a name of
+// our own, "<name> [<id>]", announced at once without probing, with
+// goodbyes for the records of the given-up name in the same packet; a
+// conflict on it is answered by announcing our records again, never by
+// renaming.
+func TestCoreFallbackName(t *testing.T) {
+	c, reg, clk := testCore(t, zoeService)
+	reg.svc.uid = "zoe1"
+	establish(t, c, clk)
+	claim := func(label string) {
+		resp := new(dns.Msg)
+		resp.Response = true
+		resp.Answer = []dns.RR{srvRR(instanceName(label), "evil.local.", 9, 120), txtRR(instanceName(label), []string{"evil=1"}, 120)}
+		c.handle(clk.now(), fromPeer(t, resp))
+	}
+	claim("Zoë's game") // §9: probing again
+	if o := reg.svc.owner; o.phase != phaseProbing || o.label != "Zoë's game" {
+		t.Fatalf("after a conflict: %q phase %d", o.label, o.phase)
+	}
+	claim("Zoë's game")
+	claim("Zoë's game (2)")
+	const fb = "Zoë's game [zoe1]"
+	if o := reg.svc.owner; o.label != fb || !o.fallback || o.phase != phaseProbed {
+		t.Fatalf("after %d conflicts: %q fallback %v phase %d", FallbackAfter, o.label, o.fallback, o.phase)
+	}
+	out := runFor(t, c, clk, 10*time.Millisecond)
+	if len(out) == 0 || len(out[0].msg.Question) != 0 {
+		t.Fatalf("not announced at once: %+v", out)
+	}
+	var byes, news int
+	for _, rr := range out[0].msg.Answer {
+		switch {
+		case rr.Header().Ttl == 0 && (rr.Header().Name == instanceName("Zoë's game") || rr.Header().Rrtype == dns.TypePTR):
+			byes++
+		case rr.Header().Name == instanceName(fb):
+			news++
+		}
+	}
+	if byes != 4 || news != 2 { // PTR, subtype PTR, SRV, TXT of the old name; SRV and TXT of the new
+		t.Fatalf("announcement: %d goodbyes, %d records of the new name: %v", byes, news, out[0].msg.Answer)
+	}
+	establish(t, c, clk)
+	renames := c.stats.Renames
+	claim(fb)
+	if o := reg.svc.owner; o.label != fb || o.phase != phaseEstablished || c.stats.Renames != renames {
+		t.Fatalf("fallback name given up: %q phase %d", o.label, o.phase)
+	}
+	out = runFor(t, c, clk, 1100*time.Millisecond)
+	defended := false
+	for _, s := range out {
+		for _, rr := range s.msg.Answer {
+			if srv, ok := rr.(*dns.SRV); ok && srv.Hdr.Name == instanceName(fb) && srv.Port == 7600 {
+				defended = true
+			}
+		}
+	}
+	if !defended || c.stats.Fallbacks != 1 {
+		t.Fatalf("no defense announcement (%d packets), stats %+v", len(out), c.stats)
+	}
+}

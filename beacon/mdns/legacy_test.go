@@ -9,6 +9,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/lanlobby/lanlobby/beacon"
+	"github.com/lanlobby/lanlobby/netutil"
 )
 
 // Pure tests of the legacy unicast copies of the browser's first
@@ -242,5 +243,69 @@ func TestCacheLegacy(t *testing.T) {
 	clk.advance(10 * time.Second)
 	if gone := c.expire(clk.now()); len(gone) != 1 {
 		t.Errorf("expired %d", len(gone))
+	}
+}
+
+// TestCoreUnicastBounds: a source off the link never gets a unicast
+// answer: its legacy query is dropped, its QU question answered by
+// multicast; on the link, unicast answers come out of the source's budget,
+// and past it a QU question is answered by multicast and a legacy query
+// not at all; a legacy answer is one packet, the question echoed, TTLs at
+// most 10 s, and TC set when the answers do not fit.
+func TestCoreUnicastBounds(t *testing.T) {
+	c, clk := coreWith(t, 64)
+	c.budget = netutil.NewAnswerBudget(netutil.AnswerRates{PerSource: 4000, PerInterface: 1e6, PacketsPerInterface: 1e6})
+	ptr := func(qu bool) []byte { return pack(t, query(q(ServiceType, dns.TypePTR, qu))) }
+	far := netip.MustParseAddr("192.0.2.9")
+	in := func(src netip.AddrPort, data []byte) inbound {
+		return inbound{data: data, src: src, dst: group4, ifIndex: 1, ttl: 255}
+	}
+	if out := c.handle(clk.now(), in(netip.AddrPortFrom(far, 40000), ptr(false))); len(out) != 0 || c.stats.OffLink != 1 {
+		t.Fatalf("off-link legacy: %d packets, stats %+v", len(out), c.stats)
+	}
+	if out := c.handle(clk.now(), in(netip.AddrPortFrom(far, Port), ptr(true))); len(out) != 0 || c.stats.OffLink != 2 {
+		t.Fatalf("off-link QU answered at once: %d packets", len(out))
+	}
+	clk.advance(time.Second)
+	out := c.tick(clk.now())
+	if len(out) == 0 || out[0].dst.IsValid() {
+		t.Fatalf("off-link QU: not answered by multicast: %+v", out)
+	}
+	// On the link: the legacy answer, one packet, cut with TC.
+	legacy := netip.MustParseAddrPort("10.0.0.9:40000")
+	out = c.handle(clk.now(), in(legacy, ptr(false)))
+	if len(out) != 1 || out[0].dst != legacy {
+		t.Fatalf("legacy: %+v", out)
+	}
+	m := unpack(t, out[0].data)
+	if !m.Truncated || len(m.Question) != 1 || m.Question[0].Name != ServiceType || len(out[0].data) > legacyMax {
+		t.Fatalf("legacy answer: TC %v, %d bytes, questions %v", m.Truncated, len(out[0].data), m.Question)
+	}
+	for _, rr := range append(m.Answer, m.Extra...) {
+		if rr.Header().Ttl > legacyTTL || cacheFlush(rr) {
+			t.Fatalf("legacy record %v", rr)
+		}
+	}
+	// 8,000 bytes of budget: the QU answer to every PTR (about 2.7 KB
+	// for 64 lobbies) fits twice, then goes by multicast.
+	qu := netip.MustParseAddrPort("10.0.0.9:5353")
+	for i := range 3 {
+		out = c.handle(clk.now(), in(qu, ptr(true)))
+		if unicast := len(out) > 0 && out[0].dst == qu; unicast != (i < 2) {
+			t.Fatalf("QU %d: unicast %v", i, unicast)
+		}
+	}
+	// Legacy queries take what is left, then get nothing.
+	for i := 0; ; i++ {
+		out = c.handle(clk.now(), in(legacy, ptr(false)))
+		if len(out) == 0 {
+			break
+		}
+		if i == 10 {
+			t.Fatalf("legacy answers past the budget: stats %+v", c.stats)
+		}
+	}
+	if c.stats.OverBudget != 2 {
+		t.Fatalf("stats %+v", c.stats)
 	}
 }

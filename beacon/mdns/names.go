@@ -274,6 +274,15 @@ func renamed(base string, n int) string {
 	return rules.Truncate(base, MaxLabelLen-len(suffix)) + suffix
 }
 
+// fallbackName is the instance name a service takes after FallbackAfter
+// conflicts in a row: its name followed by its unique id in brackets,
+// "Alice's game [k3x9f2]", cut to a label. Nobody else has a reason to
+// claim it, so it is not given up (see core.rename).
+func fallbackName(base, uid string) string {
+	suffix := " [" + uid + "]"
+	return strings.TrimRight(rules.Truncate(base, MaxLabelLen-len(suffix)), " ") + suffix
+}
+
 // renamedHost is renamed for host name labels: "lanlobby-ab12" becomes
 // "lanlobby-ab12-2".
 func renamedHost(base string, n int) string {

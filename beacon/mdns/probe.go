@@ -173,13 +173,45 @@ func (c *core) checkConflicts(now time.Time, m *dns.Msg, ifi netutil.Iface) {
 	}
 	for _, p := range hit {
 		c.stats.Conflicts++
-		if p.o.phase == phaseProbing {
+		switch {
+		case p.o.fallback:
+			c.defend(now, ifi, p)
+		case p.o.phase == phaseProbing || p.o.recentConflicts(now) >= FallbackAfter-1:
 			c.rename(now, p)
-		} else {
+		default:
 			c.cfg.log.Info("mdns: name conflict after announcing, probing again", "name", p.name())
+			p.o.conflicts = append(p.o.conflicts, now)
 			p.o.startProbing(now.Add(c.cfg.jitter(probeInterval)))
 		}
 	}
+}
+
+// recentConflicts counts o's conflicts within conflictWindow of now.
+func (o *owner) recentConflicts(now time.Time) int {
+	n := 0
+	for _, t := range o.conflicts {
+		if now.Sub(t) < conflictWindow {
+			n++
+		}
+	}
+	return n
+}
+
+// defend answers a conflicting claim on a name we keep (a fallback name)
+// by announcing our records of it again on ifi, at most once a second
+// per record (§6.2): browsers that took the other host's records get
+// ours back.
+func (c *core) defend(now time.Time, ifi netutil.Iface, p probeOwner) {
+	c.stats.Defenses++
+	if !p.o.answering() {
+		return // announced soon anyway
+	}
+	rrs := p.auth(ifi)
+	keyed := make([]authRR, len(rrs))
+	for i, rr := range rrs {
+		keyed[i] = authRR{rr: rr, key: keyOf(rr)}
+	}
+	c.schedule(now, ifi.Index, keyed, false)
 }
 
 // conflicts reports whether rr, received from another host, contradicts
@@ -201,23 +233,12 @@ func conflicts(rr dns.RR, mine []dns.RR, probing bool) bool {
 	return probing || sameType
 }
 
-// rename gives a probing owner its next name and probes it, slowing down
-// after many conflicts in a row (§8.1).
+// rename gives an owner its next name and probes it, slowing down after
+// many conflicts in a row (§8.1); after FallbackAfter conflicts in a row
+// it takes its fallback name instead, announced at once.
 func (c *core) rename(now time.Time, p probeOwner) {
 	o := p.o
 	old := p.name()
-	o.n++
-	if o == &c.host {
-		o.label = renamedHost(o.base, o.n)
-	} else {
-		o.label = renamed(o.base, o.n)
-		for _, s := range c.svcs {
-			if &s.owner == o {
-				c.uniqueLocally(s)
-			}
-		}
-	}
-	c.stats.Renames++
 	recent := o.conflicts[:0]
 	for _, t := range o.conflicts {
 		if now.Sub(t) < conflictWindow {
@@ -225,11 +246,41 @@ func (c *core) rename(now time.Time, p probeOwner) {
 		}
 	}
 	o.conflicts = append(recent, now)
+	svc := c.serviceOf(o)
+	if svc != nil && svc.announced && svc.retired == nil {
+		// Goodbyes for what browsers know under the old name, sent
+		// with the first announcement under the new one.
+		for _, rr := range append(c.sharedRecords(svc, 0), c.uniqueRecords(svc, 0)...) {
+			svc.retired = append(svc.retired, rr)
+		}
+	}
+	o.n++
+	switch {
+	case len(o.conflicts) >= FallbackAfter && o == &c.host:
+		o.label, o.fallback = randomHostLabel(), true
+	case len(o.conflicts) >= FallbackAfter:
+		o.label, o.fallback = fallbackName(o.base, svc.uid), true
+	case o == &c.host:
+		o.label = renamedHost(o.base, o.n)
+	default:
+		o.label = renamed(o.base, o.n)
+	}
+	if svc != nil && !o.fallback {
+		c.uniqueLocally(svc)
+	}
+	c.stats.Renames++
 	at := now.Add(c.cfg.jitter(probeInterval))
 	if len(o.conflicts) > conflictBurst {
 		at = now.Add(conflictSlowdown)
 	}
 	o.startProbing(at)
+	if o.fallback {
+		// Nobody else has a claim on it: announced at once.
+		c.stats.Fallbacks++
+		o.phase, o.sent = phaseProbed, 0
+		c.cfg.log.Warn("mdns: name conflicts in a row (an attack?): a name of our own taken, kept and defended",
+			"old", old, "new", p.name(), "conflicts", len(o.conflicts))
+	}
 	c.cfg.log.Info("mdns: name in use, renamed", "old", old, "new", p.name())
 	if o == &c.host {
 		// Services point at the host name: they announce again (with the
@@ -240,6 +291,16 @@ func (c *core) rename(now time.Time, p probeOwner) {
 			}
 		}
 	}
+}
+
+// serviceOf returns the service whose owner is o; nil for the host.
+func (c *core) serviceOf(o *owner) *service {
+	for _, s := range c.svcs {
+		if &s.owner == o {
+			return s
+		}
+	}
+	return nil
 }
 
 // ownEcho is how long a record we multicast counts as ours when it comes

@@ -17,6 +17,7 @@ import (
 
 	"github.com/lanlobby/lanlobby/beacon"
 	"github.com/lanlobby/lanlobby/netutil"
+	"github.com/lanlobby/lanlobby/rules"
 )
 
 // Responder defaults and limits.
@@ -37,6 +38,13 @@ const (
 	RecvQueueLen = 256
 	// MaxServices bounds the services of one Responder.
 	MaxServices = 1024
+	// DefaultUnicastBytesPerSource, DefaultUnicastBytesPerInterface and
+	// DefaultUnicastPerInterface are ResponderConfig's budget of unicast
+	// answers (see there): a QU answer with every lobby of a daemon
+	// holding 512 is about 21 KB.
+	DefaultUnicastBytesPerSource    = 32 << 10
+	DefaultUnicastBytesPerInterface = 64 << 10
+	DefaultUnicastPerInterface      = 128
 	// hostPrefix starts our default host names, so they never collide
 	// with the machine's own name that avahi-daemon or mDNSResponder
 	// publishes.
@@ -87,6 +95,18 @@ type ResponderConfig struct {
 	// ReplayWindow must exceed it by the clock difference between hosts.
 	// 0 means DefaultResignInterval; at least 1 s.
 	ResignInterval time.Duration
+	// UnicastBytesPerSource bounds the unicast answers (to QU questions
+	// and legacy queries) one source address gets, in IP bytes per second
+	// (bursts of two seconds' worth); 0 means
+	// DefaultUnicastBytesPerSource. UnicastBytesPerInterface and
+	// UnicastPerInterface bound them per interface in all, in bytes and
+	// datagrams per second; 0 means the defaults. A QU question past them
+	// is answered by multicast (§6.2's once a second per record), a
+	// legacy query not at all. Sources off the link never get a unicast
+	// answer (RFC 6762 §5.5, §11).
+	UnicastBytesPerSource    int
+	UnicastBytesPerInterface int
+	UnicastPerInterface      int
 
 	// Test seams; nil means the real clock, network and randomness.
 	now     func() time.Time
@@ -99,7 +119,9 @@ type ResponderConfig struct {
 // DefaultResponderConfig returns the defaults spelled out (HostName is
 // still chosen at random by NewResponder).
 func DefaultResponderConfig() ResponderConfig {
-	return ResponderConfig{TTL: DefaultTTL, Announcements: DefaultAnnouncements, ResignInterval: DefaultResignInterval}
+	return ResponderConfig{TTL: DefaultTTL, Announcements: DefaultAnnouncements, ResignInterval: DefaultResignInterval,
+		UnicastBytesPerSource: DefaultUnicastBytesPerSource, UnicastBytesPerInterface: DefaultUnicastBytesPerInterface,
+		UnicastPerInterface: DefaultUnicastPerInterface}
 }
 
 // ResponderStats are a Responder's counters.
@@ -119,6 +141,15 @@ type ResponderStats struct {
 	Renames       uint64 // names changed after conflicts
 	TieBreaksLost uint64 // simultaneous probes lost
 	Resigns       uint64 // TXT records signed again because their time was up (with a key)
+	Fallbacks     uint64 // names given up for a name of our own after FallbackAfter conflicts
+	// OffLink counts queries asking for a unicast answer from a source
+	// off the link: legacy ones dropped, QU questions answered by
+	// multicast.
+	OffLink uint64
+	// OverBudget counts unicast answers over the budget (per source,
+	// per interface): QU questions answered by multicast instead, legacy
+	// queries not answered.
+	OverBudget uint64
 }
 
 // Service is one DNS-SD service instance of type _lanlobby._tcp.
@@ -210,6 +241,9 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 	if cfg.ResignInterval < time.Second {
 		return nil, fmt.Errorf("mdns: ResignInterval %v under 1s", cfg.ResignInterval)
 	}
+	if cfg.UnicastBytesPerSource < 0 || cfg.UnicastBytesPerInterface < 0 || cfg.UnicastPerInterface < 0 {
+		return nil, errors.New("mdns: negative unicast budget")
+	}
 	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	if cfg.now == nil {
 		cfg.now = time.Now
@@ -227,11 +261,21 @@ func NewResponder(cfg ResponderConfig) (*Responder, error) {
 		log:           cfg.Logger,
 		key:           cfg.Key,
 		resign:        cfg.ResignInterval,
+		unicast: netutil.AnswerRates{PerSource: float64(cfg.UnicastBytesPerSource),
+			PerInterface: float64(cfg.UnicastBytesPerInterface), PacketsPerInterface: float64(cfg.UnicastPerInterface)},
 	}, cfg.HostName)
 	return &Responder{
 		cfg: cfg, log: cfg.Logger, kick: make(chan struct{}, 1), core: core, lobbies: make(map[string]*Registration),
 		net: tracker("mdns: responder", cfg.Interfaces, cfg.Logger, cfg.ifaces, cfg.changes),
 	}, nil
+}
+
+// randomHostLabel is a host name label of our own: "lanlobby-" and 8
+// random hex digits by default, 16 as a fallback name (FallbackAfter).
+func randomHostLabel() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails (crypto/rand, Go 1.24+)
+	return hostPrefix + hex.EncodeToString(b[:])
 }
 
 // listener returns the production listenFunc.
@@ -289,6 +333,28 @@ func (r *Responder) Register(s Service) (*Registration, error) {
 	if r.life.stopped() {
 		return nil, ErrClosed
 	}
+	return r.register(s, "")
+}
+
+// register is Register with the service's unique id (SetLobby's lobby
+// id; "" takes the TXT record's id, or a random one), which its fallback
+// name carries (see FallbackAfter).
+func (r *Responder) register(s Service, uid string) (*Registration, error) {
+	if uid == "" {
+		for _, kv := range s.TXT {
+			if k, v, ok := strings.Cut(kv, "="); ok && strings.EqualFold(k, "id") && v != "" {
+				uid = v
+				break
+			}
+		}
+	}
+	if uid == "" {
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, fmt.Errorf("mdns: service id: %w", err)
+		}
+		uid = hex.EncodeToString(b[:])
+	}
 	reg := &Registration{r: r, established: make(chan struct{})}
 	r.stateMu.Lock()
 	if len(r.core.svcs) >= MaxServices {
@@ -298,6 +364,7 @@ func (r *Responder) Register(s Service) (*Registration, error) {
 	reg.svc = &service{
 		reg:   reg,
 		owner: owner{base: s.Instance},
+		uid:   rules.Truncate(uid, MaxLabelLen/2),
 		game:  s.Game,
 		port:  s.Port,
 		txt:   slices.Clone(s.TXT),
@@ -342,7 +409,13 @@ func (r *Responder) SetLobby(l beacon.Lobby) (*Registration, error) {
 			return nil, err
 		}
 	}
-	reg, err := r.Register(s)
+	if err := s.validate(r.txtRoom()); err != nil {
+		return nil, err
+	}
+	if r.life.stopped() {
+		return nil, ErrClosed
+	}
+	reg, err := r.register(s, l.ID)
 	if err != nil {
 		return nil, err
 	}

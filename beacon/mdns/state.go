@@ -1,6 +1,7 @@
 package mdns
 
 import (
+	"cmp"
 	"log/slog"
 	"net/netip"
 	"slices"
@@ -23,6 +24,18 @@ const (
 	// announceInterval is the gap before the second announcement; later
 	// gaps double (RFC 6762 §8.3).
 	announceInterval = time.Second
+	// FallbackAfter is how many conflicts in a row (within
+	// conflictWindow) a name suffers before its owner gives up renaming
+	// "(2)", "(3)"... and takes a name of its own: a service its name
+	// with its lobby id, "Alice's game [k3x9f2]", our host name
+	// "lanlobby-" and 16 random hex digits. Such a name is announced at
+	// once, without probing, and kept: a conflict on it is answered by
+	// announcing our records again (at most once a second per record),
+	// never by yielding. A responder that claims every name we probe for
+	// cannot keep a lobby off the LAN that way (RFC 6762 §9 lets a
+	// conflicting host take a name; nothing else has a claim on one
+	// derived from a unique id).
+	FallbackAfter = 3
 	// conflictBurst renames within conflictWindow slow probing to one
 	// every conflictSlowdown (RFC 6762 §8.1).
 	conflictBurst    = 15
@@ -60,6 +73,9 @@ type owner struct {
 	n         int       // rename counter: the name is renamed(base, n)
 	label     string    // current raw label
 	conflicts []time.Time
+	// fallback is set once the owner took its fallback name (see
+	// FallbackAfter): kept, defended, never given up.
+	fallback bool
 }
 
 func (o *owner) answering() bool { return o.phase == phaseAnnouncing || o.phase == phaseEstablished }
@@ -73,9 +89,17 @@ func (o *owner) startProbing(at time.Time) {
 type service struct {
 	reg   *Registration
 	owner owner
-	game  string
-	port  uint16
-	txt   []string
+	// uid is the service's unique id, for its fallback name: the lobby
+	// id (SetLobby), else the TXT record's id, else random.
+	uid string
+	// retired are our records under a name given up after a conflict,
+	// as they were last announced: they get goodbyes when the service is
+	// announced under its new name, so browsers move from one to the
+	// other at once.
+	retired []dns.RR
+	game    string
+	port    uint16
+	txt     []string
 	// txtDue asks for the announcement of a changed TXT record;
 	// txtRepeat, when set, is when it is repeated (RFC 6762 §8.4: at
 	// least twice).
@@ -92,6 +116,11 @@ type service struct {
 	signedAt    time.Time
 	signed      []string
 	signedLabel string
+
+	// txtGen counts the changes of the TXT strings published (a new TXT,
+	// a new signature), so cache knows when its records are stale.
+	txtGen uint64
+	cache  recordCache
 }
 
 // coreConfig is the part of the configuration the pure core uses.
@@ -105,6 +134,8 @@ type coreConfig struct {
 	// resign.
 	key    beacon.Key
 	resign time.Duration
+	// unicast are the rates of the unicast answers' budget.
+	unicast netutil.AnswerRates
 }
 
 // outPacket is a datagram the core wants sent.
@@ -138,6 +169,11 @@ type core struct {
 	svcs   []*service // registration order
 
 	running bool
+	enum    authRR   // the service type enumeration record, once built
+	authBuf []authRR // authoritativeRRs' slice, reused
+	// budget bounds the unicast answers (QU and legacy) per source address
+	// and per interface.
+	budget *netutil.AnswerBudget
 	// lastMcast[ifIndex][key] is when a record was last multicast there.
 	lastMcast map[int]map[recordKey]time.Time
 	pending   map[int]map[recordKey]*pendingAnswer
@@ -148,9 +184,18 @@ type core struct {
 	stats ResponderStats
 }
 
+// unicastRates fills the zero rates with the defaults.
+func unicastRates(r netutil.AnswerRates) netutil.AnswerRates {
+	r.PerSource = cmp.Or(r.PerSource, DefaultUnicastBytesPerSource)
+	r.PerInterface = cmp.Or(r.PerInterface, DefaultUnicastBytesPerInterface)
+	r.PacketsPerInterface = cmp.Or(r.PacketsPerInterface, DefaultUnicastPerInterface)
+	return r
+}
+
 func newCore(cfg coreConfig, hostLabel string) *core {
 	return &core{
 		cfg:        cfg,
+		budget:     netutil.NewAnswerBudget(unicastRates(cfg.unicast)),
 		host:       owner{base: hostLabel, label: hostLabel, n: 1},
 		lastMcast:  make(map[int]map[recordKey]time.Time),
 		pending:    make(map[int]map[recordKey]*pendingAnswer),
@@ -223,6 +268,7 @@ func (c *core) remove(s *service) { s.removed = true }
 // second later (RFC 6762 §8.4).
 func (c *core) setTXT(now time.Time, s *service, txt []string) {
 	s.txt = slices.Clone(txt)
+	s.txtGen++
 	c.sign(now, s)
 	if s.owner.answering() {
 		s.txtDue = true
@@ -235,6 +281,7 @@ func (c *core) sign(now time.Time, s *service) {
 		return
 	}
 	s.signedAt, s.signed = now, nil
+	s.txtGen++
 }
 
 // resignDue signs again the TXT records signed resign ago or longer, and
@@ -322,22 +369,7 @@ func (c *core) answeringServices() []*service {
 // authoritative returns every record we answer with on ifi: the host's
 // addresses (once the host name is ours), and each answering service's
 // records, with the enumeration record while there is one.
-func (c *core) authoritative(ifi netutil.Iface) []dns.RR {
-	if !c.host.answering() {
-		return nil
-	}
-	ttl := c.cfg.ttl
-	out := c.hostRecords(ifi, ttl)
-	svcs := c.answeringServices()
-	for _, s := range svcs {
-		out = append(out, c.sharedRecords(s, ttl)...)
-		out = append(out, c.uniqueRecords(s, ttl)...)
-	}
-	if len(svcs) > 0 {
-		out = append(out, enumRecord(ttl))
-	}
-	return out
-}
+func (c *core) authoritative(ifi netutil.Iface) []dns.RR { return rrsOf(c.authoritativeRRs(ifi)) }
 
 // next returns when tick has work next; ok is false when nothing is
 // scheduled.
@@ -427,6 +459,7 @@ func (c *core) goodbyeRemoved(now time.Time) []outPacket {
 			rrs = append(rrs, c.sharedRecords(s, 0)...)
 			rrs = append(rrs, c.uniqueRecords(s, 0)...)
 		}
+		rrs = append(rrs, s.retired...)
 	}
 	clear(c.svcs[len(keep):])
 	c.svcs = keep
@@ -511,6 +544,11 @@ func (c *core) announceDue(now time.Time) []outPacket {
 		}
 		due = append(due, s)
 	}
+	var retired []dns.RR
+	for _, s := range due {
+		retired = append(retired, s.retired...)
+		s.retired = nil
+	}
 	if !hostDue && len(due) == 0 {
 		return nil
 	}
@@ -522,6 +560,9 @@ func (c *core) announceDue(now time.Time) []outPacket {
 			// browser needs them to use the SRV record.
 			rrs = append(rrs, c.hostRecords(ifi, c.cfg.ttl)...)
 		}
+		// Goodbyes for names given up go first: a browser drops the old
+		// instance and takes the new one from the same packet.
+		rrs = append(rrs, retired...)
 		for _, s := range due {
 			rrs = append(rrs, c.sharedRecords(s, c.cfg.ttl)...)
 			rrs = append(rrs, c.uniqueRecords(s, c.cfg.ttl)...)

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
@@ -31,6 +32,8 @@ type cmd struct {
 	Capacity    int               `json:"capacity"`
 	AutoStart   bool              `json:"auto_start"`
 	Meta        map[string]string `json:"meta"`
+	Version     string            `json:"version"`
+	Filterable  []string          `json:"filterable"`
 	Port        int               `json:"port"`
 	Addr        string            `json:"addr"`
 	Player      string            `json:"player"`
@@ -40,6 +43,47 @@ type cmd struct {
 	Interface   string            `json:"interface"`
 	BeaconPort  uint16            `json:"beacon_port"`
 	WaitMS      int               `json:"wait_ms"`
+	// Matchmaking: a filter in its wire form, party seats, a reservation
+	// token, a ban, an owner's reservation, a subscription's handle.
+	Filter      *wireFilter `json:"filter"`
+	Seats       int         `json:"seats"`
+	Party       []string    `json:"party"`
+	Reservation string      `json:"reservation"`
+	Ban         bool        `json:"ban"`
+	BanMS       int64       `json:"ban_ms"`
+	WindowMS    int64       `json:"window_ms"`
+	Sub         int         `json:"sub"`
+}
+
+// wireFilter is a filter as PROTOCOL.md writes it; an absent bound is open.
+type wireFilter struct {
+	Version     string            `json:"version"`
+	VersionRule string            `json:"version_rule"`
+	Meta        map[string]string `json:"meta"`
+	Ranges      []struct {
+		Key string   `json:"key"`
+		Min *float64 `json:"min"`
+		Max *float64 `json:"max"`
+	} `json:"ranges"`
+	Free int `json:"free"`
+}
+
+func (w *wireFilter) filter() lanlobby.Filter {
+	if w == nil {
+		return lanlobby.Filter{}
+	}
+	f := lanlobby.Filter{Version: w.Version, VersionRule: lanlobby.VersionRule(w.VersionRule), Meta: w.Meta, Free: w.Free}
+	for _, r := range w.Ranges {
+		rg := lanlobby.Range{Key: r.Key, Min: math.Inf(-1), Max: math.Inf(1)}
+		if r.Min != nil {
+			rg.Min = *r.Min
+		}
+		if r.Max != nil {
+			rg.Max = *r.Max
+		}
+		f.Ranges = append(f.Ranges, rg)
+	}
+	return f
 }
 
 type member struct {
@@ -61,13 +105,35 @@ type lobbyState struct {
 	Successor string            `json:"successor"`
 	Meta      map[string]string `json:"meta"`
 	AutoStart bool              `json:"auto_start"`
+	Version   string            `json:"version"`
+	Reserved  int               `json:"reserved"`
 }
 
 type joined struct {
-	Lobby  lobbyState `json:"lobby"`
-	You    member     `json:"you"`
-	Peers  []member   `json:"peers"`
-	Invite string     `json:"invite"`
+	Lobby       lobbyState   `json:"lobby"`
+	You         member       `json:"you"`
+	Peers       []member     `json:"peers"`
+	Invite      string       `json:"invite"`
+	Reservation *reservation `json:"reservation"`
+}
+
+type reservation struct {
+	ID    string   `json:"id"`
+	Token string   `json:"token"`
+	Lobby string   `json:"lobby"`
+	Seats int      `json:"seats"`
+	Party []string `json:"party"`
+}
+
+func reservationOf(r *lobby.Reservation) *reservation {
+	if r == nil {
+		return nil
+	}
+	party := r.Party
+	if party == nil {
+		party = []string{}
+	}
+	return &reservation{ID: r.ID, Token: r.Token, Lobby: r.Lobby, Seats: r.Seats, Party: party}
 }
 
 type driver struct {
@@ -76,10 +142,13 @@ type driver struct {
 	client *lobby.Client
 	sess   *lanlobby.Session
 	events sync.WaitGroup
+	// subs are the subscriptions made, by the handle the conductor knows
+	// them by (1, 2, ...).
+	subs map[int]*lobby.Subscription
 }
 
 func main() {
-	d := &driver{out: json.NewEncoder(os.Stdout)}
+	d := &driver{out: json.NewEncoder(os.Stdout), subs: map[int]*lobby.Subscription{}}
 	d.out.SetEscapeHTML(false)
 	d.print(map[string]any{"ready": true, "lang": "go", "sdk": lobby.ClientName})
 	in := bufio.NewScanner(os.Stdin)
@@ -103,6 +172,9 @@ func main() {
 		if c.Do == "quit" {
 			break
 		}
+	}
+	for _, s := range d.subs {
+		s.Close()
 	}
 	if d.sess != nil {
 		d.sess.Close()
@@ -153,7 +225,20 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 	if d.client == nil && c.Do != "host" && c.Do != "quick_join" && c.Do != "quit" {
 		return nil, errors.New("no client yet: host or quick_join first")
 	}
-	opts := lobby.JoinOptions{Port: c.Port, Addr: c.Addr}
+	opts := lobby.JoinOptions{Port: c.Port, Addr: c.Addr, Filter: c.Filter.filter(), Seats: c.Seats, Party: c.Party,
+		Reservation: c.Reservation}
+	switch c.Do {
+	case "quick_join":
+		if d.client == nil {
+			break
+		}
+		// A client that has its link quick-joins at its coordinator.
+		j, err := d.client.QuickJoin(ctx, c.Game, opts)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"joined": joinedOf(j), "coordinator": d.sess.Coordinator()}, nil
+	}
 	switch c.Do {
 	case "host", "quick_join":
 		if d.client != nil {
@@ -163,7 +248,7 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 		var err error
 		if c.Do == "host" {
 			s, err = lanlobby.Host(ctx, d.config(c), lanlobby.HostOptions{Game: c.Game, Name: c.Name, Players: c.Capacity,
-				Meta: c.Meta, Port: c.Port, Addr: c.Addr, AutoStart: c.AutoStart})
+				Meta: c.Meta, Version: c.Version, Filterable: c.Filterable, Port: c.Port, Addr: c.Addr, AutoStart: c.AutoStart})
 		} else {
 			s, err = lanlobby.QuickJoin(ctx, d.config(c), c.Game, opts)
 		}
@@ -174,11 +259,11 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 		d.events.Add(1)
 		go d.pump()
 		// (Peers is the join reply's list: nobody else acts meanwhile.)
-		return map[string]any{"joined": joinedOf(&lobby.Joined{Lobby: s.Lobby(), You: s.You(), Peers: s.Peers(), Invite: s.Invite()}),
-			"coordinator": s.Coordinator()}, nil
+		return map[string]any{"joined": joinedOf(&lobby.Joined{Lobby: s.Lobby(), You: s.You(), Peers: s.Peers(), Invite: s.Invite(),
+			Reservation: s.Reservation()}), "coordinator": s.Coordinator()}, nil
 	case "create":
 		j, err := d.client.Create(ctx, lobby.CreateOptions{Game: c.Game, Name: c.Name, Capacity: c.Capacity, Meta: c.Meta,
-			AutoStart: c.AutoStart, JoinOptions: opts})
+			AutoStart: c.AutoStart, Version: c.Version, Filterable: c.Filterable, JoinOptions: opts})
 		if err != nil {
 			return nil, err
 		}
@@ -192,7 +277,32 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 	case "leave":
 		return nil, d.client.Leave(ctx, c.Lobby)
 	case "kick":
+		if c.Ban {
+			return nil, d.client.KickBan(ctx, c.Lobby, c.Member, time.Duration(c.BanMS)*time.Millisecond)
+		}
 		return nil, d.client.Kick(ctx, c.Lobby, c.Member)
+	case "reserve":
+		r, err := d.client.Reserve(ctx, c.Lobby, c.Seats, c.Party, time.Duration(c.WindowMS)*time.Millisecond)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"reservation": reservationOf(r)}, nil
+	case "subscribe":
+		s, err := d.client.Subscribe(ctx, c.Game, c.Filter.filter())
+		if err != nil {
+			return nil, err
+		}
+		h := len(d.subs) + 1
+		d.subs[h] = s
+		d.events.Add(1)
+		go d.pumpSub(h, s)
+		return map[string]any{"sub": h}, nil
+	case "unsubscribe":
+		s := d.subs[c.Sub]
+		if s == nil {
+			return nil, fmt.Errorf("no subscription %d", c.Sub)
+		}
+		return nil, s.Close()
 	case "start":
 		return nil, d.client.Start(ctx, c.Lobby)
 	case "close":
@@ -200,7 +310,14 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 	case "set_meta":
 		return nil, d.client.SetMeta(ctx, c.Lobby, c.Meta)
 	case "list":
-		ls, err := d.client.List(ctx, c.Game)
+		list := d.client.List
+		if c.Filter != nil {
+			f := c.Filter.filter()
+			list = func(ctx context.Context, game string) ([]lobby.Info, error) {
+				return d.client.ListFiltered(ctx, game, f)
+			}
+		}
+		ls, err := list(ctx, c.Game)
 		if err != nil {
 			return nil, err
 		}
@@ -254,7 +371,21 @@ func (d *driver) pump() {
 		if ev.Err != nil {
 			e["error"] = ev.Err.Error()
 		}
+		if ev.Banned {
+			e["banned"] = true
+		}
+		if ev.Kind == lobby.NoticeReservationExpired {
+			e["reservation"], e["released"] = ev.Reservation, ev.Released
+		}
 		d.print(e)
+	}
+}
+
+// pumpSub prints every change of subscription h until it ends.
+func (d *driver) pumpSub(h int, s *lobby.Subscription) {
+	defer d.events.Done()
+	for ch := range s.Changes() {
+		d.print(map[string]any{"event": string(ch.Kind), "sub": h, "lobby": stateOf(ch.Lobby)})
 	}
 }
 
@@ -264,7 +395,8 @@ func stateOf(l lobby.Info) lobbyState {
 		meta = map[string]string{}
 	}
 	return lobbyState{Lobby: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity,
-		State: string(l.State), Owner: l.Owner, Successor: l.Successor, Meta: meta, AutoStart: l.AutoStart}
+		State: string(l.State), Owner: l.Owner, Successor: l.Successor, Meta: meta, AutoStart: l.AutoStart,
+		Version: l.Version, Reserved: l.Reserved}
 }
 
 func membersOf(ms []lobby.Member) []member {
@@ -276,5 +408,6 @@ func membersOf(ms []lobby.Member) []member {
 }
 
 func joinedOf(j *lobby.Joined) joined {
-	return joined{Lobby: stateOf(j.Lobby), You: memberOf(j.You), Peers: membersOf(j.Peers), Invite: j.Invite}
+	return joined{Lobby: stateOf(j.Lobby), You: memberOf(j.You), Peers: membersOf(j.Peers), Invite: j.Invite,
+		Reservation: reservationOf(j.Reservation)}
 }

@@ -29,6 +29,14 @@ namespace LanLobby
     {
         public string Id = "", Game = "", Name = "", State = "open";
         public int Players, Capacity, Port;
+        // The lobby's attributes (PROTOCOL.md, "Lobby attributes"), in the
+        // record's extension area: the game version, the creation time (ms
+        // since 1970 UTC, 0 when not told), the filterable metadata pairs
+        // carried, and whether the lobby has metadata they do not carry.
+        public string Version = "";
+        public long CreatedMs;
+        public List<KeyValuePair<string, string>> Meta = new List<KeyValuePair<string, string>>();
+        public bool Partial;
     }
 
     public sealed class BeaconCoordinator
@@ -56,6 +64,8 @@ namespace LanLobby
         public const int FlagReply = 1;
         public const int HeaderLen = 14;
         public const int SignedOverhead = 2 + 8 + 2 + LanKey.MacSize;
+        /// <summary>Attribute types of a lobby record's extension area.</summary>
+        public const int AttrCreated = 1, AttrVersion = 2, AttrMeta = 3, AttrPartial = 4;
         /// <summary>How far a signed timestamp may be from this host's clock, either way.</summary>
         public static readonly TimeSpan DefaultReplayWindow = TimeSpan.FromSeconds(30);
         const int MinLobbyRecord = 1 + 2 + 2 + 2 + 3 + 2;
@@ -71,6 +81,14 @@ namespace LanLobby
             public int Rest { get { return end - Pos; } }
             public int U8() { if (Pos + 1 > end) throw new BeaconException("truncated packet"); return b[Pos++]; }
             public int U16() { int v = U8() << 8; return v | U8(); }
+            public byte[] Bytes(int n)
+            {
+                if (Pos + n > end) throw new BeaconException("truncated packet");
+                var o = new byte[n];
+                Buffer.BlockCopy(b, Pos, o, 0, n);
+                Pos += n;
+                return o;
+            }
             public Reader Sub(int n)
             {
                 if (Pos + n > end) throw new BeaconException("truncated packet");
@@ -119,6 +137,7 @@ namespace LanLobby
                         if (st < 1 || st > 4) throw new BeaconException("lobby " + l.Id + ": unknown state " + st);
                         l.State = States[st];
                         l.Port = rec.U16();
+                        DecodeAttrs(rec.Bytes(rec.Rest), l);
                         p.Lobbies.Add(l);
                     }
                     break;
@@ -145,6 +164,128 @@ namespace LanLobby
             return p;
         }
 
+        /// <summary>Reads a lobby record's tail: its attributes. Lenient, as version
+        /// 1 promised to skip the tail: an entry it cannot use is left out (a lost
+        /// metadata pair makes the lobby Partial, so a filter does not take its
+        /// absence for a fact), unknown types are skipped, and a broken tail, or a
+        /// known entry after one of a higher type, ends the reading.</summary>
+        internal static void DecodeAttrs(byte[] t, BeaconLobby l)
+        {
+            int i = 0, last = 0, size = 0;
+            bool created = false, version = false;
+            while (i < t.Length)
+            {
+                if (i + 2 > t.Length || i + 2 + t[i + 1] > t.Length) break;
+                int typ = t[i], n = t[i + 1], v = i + 2;
+                i = v + n;
+                bool known = typ >= AttrCreated && typ <= AttrPartial;
+                if (known && typ < last) break;
+                if (known) last = typ;
+                switch (typ)
+                {
+                    case AttrCreated:
+                        if (n == 8 && !created)
+                        {
+                            long ms = 0;
+                            for (int k = 0; k < 8; k++) ms = ms << 8 | t[v + k];
+                            if (ms > 0)
+                            {
+                                l.CreatedMs = ms;
+                                created = true;
+                            }
+                        }
+                        break;
+                    case AttrVersion:
+                        if (n > 0 && !version)
+                        {
+                            var ver = Encoding.ASCII.GetString(t, v, n);
+                            if (Matchmaking.ValidVersion(ver) && Utf8.GetByteCount(ver) == n)
+                            {
+                                l.Version = ver;
+                                version = true;
+                            }
+                        }
+                        break;
+                    case AttrMeta:
+                        string key, val;
+                        if (!MetaEntry(t, v, n, out key, out val) || l.Meta.Count == Matchmaking.MaxLanMetaKeys ||
+                            size + Utf8.GetByteCount(key) + Utf8.GetByteCount(val) > Matchmaking.MaxLanMetaBytes || HasKey(l.Meta, key))
+                        {
+                            l.Partial = true;
+                            break;
+                        }
+                        l.Meta.Add(new KeyValuePair<string, string>(key, val));
+                        size += Utf8.GetByteCount(key) + Utf8.GetByteCount(val);
+                        break;
+                    case AttrPartial:
+                        l.Partial = true;
+                        break;
+                }
+            }
+        }
+
+        static bool MetaEntry(byte[] t, int off, int n, out string key, out string val)
+        {
+            key = val = "";
+            if (n < 1 || t[off] > n - 1) return false;
+            int kl = t[off];
+            try
+            {
+                key = Utf8.GetString(t, off + 1, kl);
+                val = Utf8.GetString(t, off + 1 + kl, n - 1 - kl);
+            }
+            catch (ArgumentException) { return false; }
+            return ValidMetaPair(key, val);
+        }
+
+        /// <summary>A metadata pair the LAN may carry: a filterable key and a text value of at most 256 bytes.</summary>
+        internal static bool ValidMetaPair(string key, string val)
+        {
+            if (!Matchmaking.ValidFilterableKey(key)) return false;
+            try { ValidText("meta value", val, 0, 256); }
+            catch (BeaconException) { return false; }
+            return true;
+        }
+
+        internal static bool HasKey(List<KeyValuePair<string, string>> meta, string key)
+        {
+            foreach (var kv in meta)
+                if (kv.Key == key) return true;
+            return false;
+        }
+
+        static void EncodeAttrs(List<byte> rec, BeaconLobby l)
+        {
+            if (l.CreatedMs > 0)
+            {
+                rec.Add(AttrCreated);
+                rec.Add(8);
+                for (int s = 56; s >= 0; s -= 8) rec.Add((byte)(l.CreatedMs >> s));
+            }
+            if (l.Version != "")
+            {
+                var v = Encoding.ASCII.GetBytes(l.Version);
+                rec.Add(AttrVersion);
+                rec.Add((byte)v.Length);
+                rec.AddRange(v);
+            }
+            foreach (var kv in l.Meta)
+            {
+                var k = Utf8.GetBytes(kv.Key);
+                var v = Utf8.GetBytes(kv.Value);
+                rec.Add(AttrMeta);
+                rec.Add((byte)(1 + k.Length + v.Length));
+                rec.Add((byte)k.Length);
+                rec.AddRange(k);
+                rec.AddRange(v);
+            }
+            if (l.Partial)
+            {
+                rec.Add(AttrPartial);
+                rec.Add(0);
+            }
+        }
+
         /// <summary>Every rule of a version 1 packet, for decode and encode alike.</summary>
         public static void Validate(BeaconPacket p)
         {
@@ -163,6 +304,15 @@ namespace LanLobby
                             throw new BeaconException("lobby " + l.Id + ": " + l.Players + "/" + l.Capacity + " players");
                         if (Array.IndexOf(States, l.State) < 1 || l.Port < 1 || l.Port > 65535)
                             throw new BeaconException("lobby " + l.Id + ": bad state or port");
+                        if (!Matchmaking.ValidVersion(l.Version) || l.CreatedMs < 0 || l.Meta.Count > Matchmaking.MaxLanMetaKeys)
+                            throw new BeaconException("lobby " + l.Id + ": bad attributes");
+                        int size = 0;
+                        foreach (var kv in l.Meta)
+                        {
+                            if (!ValidMetaPair(kv.Key, kv.Value)) throw new BeaconException("lobby " + l.Id + ": bad metadata pair " + kv.Key);
+                            size += Utf8.GetByteCount(kv.Key) + Utf8.GetByteCount(kv.Value);
+                        }
+                        if (size > Matchmaking.MaxLanMetaBytes) throw new BeaconException("lobby " + l.Id + ": metadata over the LAN's room");
                     }
                     break;
                 case KindQuery:
@@ -228,10 +378,29 @@ namespace LanLobby
                     Str(rec, l.Id); Str(rec, l.Game); Str(rec, l.Name);
                     rec.Add((byte)l.Players); rec.Add((byte)l.Capacity); rec.Add((byte)Array.IndexOf(States, l.State));
                     rec.Add((byte)(l.Port >> 8)); rec.Add((byte)l.Port);
+                    EncodeAttrs(rec, l);
                     o.Add((byte)rec.Count);
                     o.AddRange(rec);
                 }
             if (o.Count > MaxPacket) throw new BeaconException(o.Count + " bytes, limit " + MaxPacket);
+            return o.ToArray();
+        }
+
+        /// <summary>Pads an encoded query with padding TLVs (type 4) to 1200 bytes, less the
+        /// signature when it is to be signed: an answer is at most 3 times its query
+        /// (PROTOCOL.md, "Answers"), so a full answer takes a full query.</summary>
+        public static byte[] PadQuery(byte[] pkt, bool signed)
+        {
+            var o = new List<byte>(pkt);
+            int n = MaxPacket - (signed ? SignedOverhead : 0) - o.Count;
+            while (n >= 2)
+            {
+                int len = Math.Min(n - 2, 255);
+                if (n - 2 - len == 1) len--; // leave room for a last TLV of at least 2 bytes
+                o.Add(4); o.Add((byte)len);
+                for (int i = 0; i < len; i++) o.Add(0);
+                n -= 2 + len;
+            }
             return o.ToArray();
         }
 

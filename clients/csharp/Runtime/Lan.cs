@@ -85,6 +85,13 @@ namespace LanLobby
             };
         }
 
+        /// <summary>What a look at the LAN found: lobbies and coordinator daemons.</summary>
+        sealed class LanView
+        {
+            public List<LanLobbyInfo> Lobbies;
+            public List<LanCoordinatorInfo> Coordinators;
+        }
+
         /// <summary>The lobbies visible on the LAN, by beacon and (LanOptions.Mdns)
         /// by mDNS/DNS-SD, merged by id (the beacon's entry first): returns once
         /// nobody answered the beacon query for Quiet (from the query, then from
@@ -93,10 +100,27 @@ namespace LanLobby
         public static async Task<List<LanLobbyInfo>> ListAsync(string game = "", LanOptions o = null, string want = null,
             CancellationToken ct = default(CancellationToken))
         {
-            o = o ?? new LanOptions();
+            return (await LookAsync(game, o ?? new LanOptions(), want, ct).ConfigureAwait(false)).Lobbies;
+        }
+
+        /// <summary>The lobbies on the LAN known to pass filter (PROTOCOL.md,
+        /// "Filters"): a lobby whose announcement left out a key the filter
+        /// needs is not listed (QuickJoinAsync still tries it, last).</summary>
+        public static async Task<List<LanLobbyInfo>> ListAsync(string game, Filter filter, LanOptions o = null,
+            CancellationToken ct = default(CancellationToken))
+        {
+            if (filter != null) filter.Validate();
+            var all = await ListAsync(game, o, null, ct).ConfigureAwait(false);
+            if (filter == null || filter.IsZero) return all;
+            return all.FindAll(l => filter.Match(l.Candidate()) == Verdict.Matches);
+        }
+
+        static async Task<LanView> LookAsync(string game, LanOptions o, string want, CancellationToken ct)
+        {
             var seen = new Dictionary<string, LanLobbyInfo>();
             var gone = new HashSet<string>(); // said goodbye meanwhile: an mDNS answer does not bring it back
             var bo = Browse(o, game);
+            var view = new LanView();
             using (var mq = o.Mdns ? new MdnsQuery(game, bo.Key).Start(o.Interfaces) : null)
             using (var b = new LanBrowser(bo))
             {
@@ -131,30 +155,54 @@ namespace LanLobby
                 if (mq != null)
                     foreach (var l in mq.Lobbies())
                         if (!seen.ContainsKey(l.Id) && !gone.Contains(l.Id)) seen[l.Id] = l;
+                view.Coordinators = b.Coordinators;
             }
             var out_ = new List<LanLobbyInfo>(seen.Values);
             out_.Sort((x, y) => string.CompareOrdinal(x.Id, y.Id));
-            return out_;
+            view.Lobbies = out_;
+            return view;
         }
 
-        /// <summary>Open lobbies ordered as the coordinator's quick-join does:
-        /// fewest free seats first, then the nearest host, then by id.</summary>
-        public static List<LanLobbyInfo> QuickJoinOrder(IEnumerable<LanLobbyInfo> lobbies, string game = "")
+        /// <summary>The open lobbies of game ("" for any) with at least seats
+        /// free seats (and the filter's Free) that may pass filter, in the order
+        /// quick-join tries them: those known to pass, then those the LAN could
+        /// not tell (a key the filter needs not carried), each in the quick-join
+        /// order (fewest free seats, then the oldest, then by id: the order of
+        /// the coordinator and of the Go package, the same for every player).</summary>
+        public static List<LanLobbyInfo> QuickJoinOrder(IEnumerable<LanLobbyInfo> lobbies, string game = "", int seats = 1, Filter filter = null)
         {
             game = (game ?? "").ToLowerInvariant();
-            var l = new List<LanLobbyInfo>();
+            int need = Math.Max(Math.Max(seats, filter != null ? filter.Free : 0), 1);
+            var sure = new List<LanLobbyInfo>();
+            var maybe = new List<LanLobbyInfo>();
             foreach (var x in lobbies)
-                if (x.State == "open" && x.Players < x.Capacity && (game == "" || x.Game == game)) l.Add(x);
-            l.Sort((a, b) =>
             {
-                int c = (a.Capacity - a.Players).CompareTo(b.Capacity - b.Players);
-                if (c == 0) c = a.Rtt.CompareTo(b.Rtt);
-                return c != 0 ? c : string.CompareOrdinal(a.Id, b.Id);
-            });
-            return l;
+                if (!x.Joinable || x.Capacity - x.Players < need || (game != "" && x.Game != game)) continue;
+                var v = filter == null ? Verdict.Matches : filter.Match(x.Candidate());
+                if (v == Verdict.Matches) sure.Add(x);
+                else if (v == Verdict.MaybeMatch) maybe.Add(x);
+            }
+            Comparison<LanLobbyInfo> order = (a, b) => Matchmaking.CompareCandidates(a.Candidate(), b.Candidate());
+            sure.Sort(order);
+            maybe.Sort(order);
+            sure.AddRange(maybe);
+            return sure;
         }
 
-        static async Task<LanJoin> JoinFirstAsync(List<LanLobbyInfo> cands, JoinOptions jo, LanOptions o, CancellationToken ct)
+        /// <summary>Whether a coordinator's refusal means "try the next lobby": it
+        /// filled, started, closed, changed past the filter, or bans the player.</summary>
+        static bool Gone(string code)
+        {
+            return code == ErrorCode.LobbyFull || code == ErrorCode.LobbyStarted || code == ErrorCode.UnknownLobby ||
+                   code == ErrorCode.FilterMismatch || code == ErrorCode.Banned;
+        }
+
+        /// <summary>Joins the first candidate that takes the player, each at its
+        /// own coordinator. With quickGame, a lobby on a coordinator daemon
+        /// (one of daemons) is quick-joined by the daemon's own rule, which is
+        /// exact among all its lobbies.</summary>
+        static async Task<LanJoin> JoinFirstAsync(List<LanLobbyInfo> cands, JoinOptions jo, LanOptions o, CancellationToken ct,
+            string quickGame = null, List<LanCoordinatorInfo> daemons = null)
         {
             Exception last = new NotFoundException(ErrorCode.NoOpenLobby, "no open lobby visible on the LAN");
             foreach (var l in cands)
@@ -168,14 +216,16 @@ namespace LanLobby
                 }
                 try
                 {
-                    var j = await c.JoinAsync(l.Id, jo, ct).ConfigureAwait(false);
+                    bool daemon = quickGame != null && daemons != null && daemons.Exists(d => d.Addr == l.Addr);
+                    var j = daemon ? await c.QuickJoinAsync(quickGame, jo, ct).ConfigureAwait(false)
+                                   : await c.JoinAsync(l.Id, jo, ct).ConfigureAwait(false);
                     return new LanJoin { Client = c, Joined = j, Lobby = l };
                 }
                 catch (CoordinatorException e)
                 {
                     c.Dispose();
                     last = e;
-                    if (e.Code == ErrorCode.LobbyFull || e.Code == ErrorCode.LobbyStarted || e.Code == ErrorCode.UnknownLobby) continue;
+                    if (Gone(e.Code)) continue;
                     throw;
                 }
                 catch
@@ -187,14 +237,23 @@ namespace LanLobby
             throw last;
         }
 
-        /// <summary>Joins the open lobby of game on the LAN closest to starting,
-        /// at its own coordinator; the next one if it filled meanwhile.</summary>
+        /// <summary>Joins the open lobby of game on the LAN closest to starting
+        /// among those with jo.Seats free seats that pass jo.Filter (the ones the
+        /// LAN could not tell last: each is joined with the filter, so that its
+        /// coordinator decides), at its own coordinator; the next one if it
+        /// filled, changed past the filter or bans the player meanwhile. With
+        /// jo.Seats > 1 the party's seats are reserved in the same lobby
+        /// (Joined.Reservation).</summary>
         public static async Task<LanJoin> QuickJoinAsync(string game, JoinOptions jo, LanOptions o = null, CancellationToken ct = default(CancellationToken))
         {
             o = o ?? new LanOptions();
-            var order = QuickJoinOrder(await ListAsync(game, o, null, ct).ConfigureAwait(false), game);
-            if (order.Count == 0) throw new NotFoundException(ErrorCode.NoOpenLobby, "no open lobby of game \"" + game + "\" visible on the LAN");
-            return await JoinFirstAsync(order, jo, o, ct).ConfigureAwait(false);
+            if (jo.Filter != null) jo.Filter.Validate();
+            var view = await LookAsync(game, o, null, ct).ConfigureAwait(false);
+            var order = QuickJoinOrder(view.Lobbies, game, jo.Seats, jo.Filter);
+            if (order.Count == 0)
+                throw new NotFoundException(ErrorCode.NoOpenLobby, "no open lobby of game \"" + game + "\" with " + Math.Max(1, jo.Seats) +
+                    " free seats that passes the filter visible on the LAN");
+            return await JoinFirstAsync(order, jo, o, ct, game.ToLowerInvariant(), view.Coordinators).ConfigureAwait(false);
         }
 
         /// <summary>Joins the LAN lobby with that id, or else that name.</summary>

@@ -24,6 +24,15 @@ namespace LanLobby
         /// <summary>Time from this browser's last query to the host's first answer.</summary>
         public TimeSpan Rtt;
         public string Source = "beacon";
+        /// <summary>The lobby's attributes as the LAN carries them (PROTOCOL.md,
+        /// "Lobby attributes"): the game version, the creation time (ms since 1970
+        /// UTC; 0 when not told), the filterable metadata its host advertises, and
+        /// MetaPartial when it has metadata the announcement does not carry.
+        /// Players counts the seats reserved for a party.</summary>
+        public string Version = "";
+        public long CreatedMs;
+        public Dictionary<string, string> Meta = new Dictionary<string, string>();
+        public bool MetaPartial;
 
         /// <summary>The coordinator to dial, "ip:port" or "[ipv6%zone]:port".</summary>
         public string Addr { get { return HostPort(Host, Port); } }
@@ -38,8 +47,36 @@ namespace LanLobby
 
         internal bool Same(LanLobbyInfo o)
         {
-            return Id == o.Id && Game == o.Game && Name == o.Name && Players == o.Players && Capacity == o.Capacity &&
-                   State == o.State && Port == o.Port && Equals(Host, o.Host);
+            if (!(Id == o.Id && Game == o.Game && Name == o.Name && Players == o.Players && Capacity == o.Capacity &&
+                  State == o.State && Port == o.Port && Equals(Host, o.Host) && Version == o.Version && CreatedMs == o.CreatedMs &&
+                  MetaPartial == o.MetaPartial && Meta.Count == o.Meta.Count))
+                return false;
+            foreach (var kv in Meta)
+            {
+                string v;
+                if (!o.Meta.TryGetValue(kv.Key, out v) || v != kv.Value) return false;
+            }
+            return true;
+        }
+
+        /// <summary>Whether quick-join may pick it: open, with a seat free.</summary>
+        public bool Joinable { get { return State == "open" && Players < Capacity; } }
+
+        /// <summary>The lobby as matchmaking reads it: a filter term on a key its
+        /// announcement left out is undecided when MetaPartial.</summary>
+        public Candidate Candidate()
+        {
+            return new Candidate { Id = Id, Game = Game, Version = Version, Open = Joinable, Free = Capacity - Players, CreatedMs = CreatedMs,
+                Meta = Meta, Partial = MetaPartial };
+        }
+
+        internal void SetAttrs(BeaconLobby l)
+        {
+            Version = l.Version;
+            CreatedMs = l.CreatedMs;
+            Meta = new Dictionary<string, string>();
+            foreach (var kv in l.Meta) Meta[kv.Key] = kv.Value;
+            MetaPartial = l.Partial;
         }
 
         public override string ToString() { return Id + " " + Game + " " + Players + "/" + Capacity + " " + State + " " + Addr + " " + Name; }
@@ -223,6 +260,7 @@ namespace LanLobby
                 Id = l.Id, Game = l.Game, Name = l.Name, Players = l.Players, Capacity = l.Capacity, State = l.State, Port = l.Port,
                 Host = curHost, Iface = curIface,
             };
+            e.Info.SetAttrs(l);
             if (fresh) return new BrowseEvent { Type = BrowseEvent.Added, Lobby = View(e) };
             if (old == null || !old.Same(e.Info)) return new BrowseEvent { Type = BrowseEvent.Updated, Lobby = View(e) };
             return null;
@@ -516,7 +554,7 @@ namespace LanLobby
         /// <summary>Asks every host to answer at once (every interface and family).</summary>
         public void Query()
         {
-            var pkt = Beacon.Encode(new BeaconPacket { Kind = Beacon.KindQuery, Seq = (uint)new Random().Next(), Game = opt.Game });
+            var pkt = Beacon.PadQuery(Beacon.Encode(new BeaconPacket { Kind = Beacon.KindQuery, Seq = (uint)new Random().Next(), Game = opt.Game }), opt.Key != null);
             if (opt.Key != null) pkt = Beacon.Sign(opt.Key, pkt, Beacon.UnixMs(DateTime.UtcNow));
             lock (mu) table.Queried(Now());
             if (query4 != null)

@@ -421,13 +421,16 @@ namespace LanLobby
             out_[4] = iv[4] + e; out_[5] = iv[5] + f; out_[6] = iv[6] + g; out_[7] = iv[7] + h;
         }
 
+        /// <summary>Makes a file readable and writable by its owner alone (0600) where the OS has modes.</summary>
+        internal static void RestrictToOwner(string path) { DiskCache.Restrict(path, 0x180); }
+
         /// <summary>The optional on-disk cache of derived keys.</summary>
         static class DiskCache
         {
             [DllImport("libc", SetLastError = true)]
             static extern int chmod(string path, int mode);
 
-            static void Restrict(string path, int mode)
+            internal static void Restrict(string path, int mode)
             {
                 if (Path.DirectorySeparatorChar != '/') return; // Windows: the per-user folder's ACL applies
                 try { chmod(path, mode); }

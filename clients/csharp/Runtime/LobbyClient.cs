@@ -20,6 +20,13 @@ namespace LanLobby
         public TimeSpan DeadLinkSlack = TimeSpan.FromMilliseconds(LobbyClient.DeadLinkSlackMs);
         /// <summary>Events kept for a game that does not drain them; past it the oldest go.</summary>
         public int MaxPendingEvents = LobbyClient.DefaultMaxPendingEvents;
+        /// <summary>This player's stable key, sent in hello (null: PlayerKey.Process,
+        /// one per process; "": none): lets an owner's ban and a party leader's
+        /// named seats know the player again (PROTOCOL.md, "Bans"). Keep one with
+        /// the game's settings (or PlayerKey.Stored()) to be known after a restart.</summary>
+        public string PlayerKey;
+
+        internal string Key { get { return PlayerKey ?? LanLobby.PlayerKey.Process; } }
     }
 
     /// <summary>Where this player's game listens: Port (paired with the address
@@ -29,6 +36,19 @@ namespace LanLobby
         public int Port;
         public string Addr = "";
         public string Password = "";
+        /// <summary>What the lobby must pass: a quick-join picks among the
+        /// lobbies that do; a join of one that does not gets filter_mismatch.</summary>
+        public Filter Filter;
+        /// <summary>Seats to take (0 or 1: this player's): Seats-1 more are reserved
+        /// in the same lobby for this player's party, all at once or none
+        /// (Joined.Reservation). At most Matchmaking.MaxPartySeats.</summary>
+        public int Seats;
+        /// <summary>Player keys of party members the reserved seats are held for:
+        /// they get in by joining, without the token.</summary>
+        public List<string> Party;
+        /// <summary>Claims a seat reserved for this player with the token its
+        /// party's leader (or the lobby's owner) handed out.</summary>
+        public string Reservation = "";
     }
 
     public sealed class CreateOptions : JoinOptions
@@ -44,6 +64,12 @@ namespace LanLobby
         /// <summary>Start by itself when its last seat (Capacity) is taken;
         /// without, the owner starts it.</summary>
         public bool AutoStart;
+        /// <summary>The game version players' filters compare ("" for none).</summary>
+        public string Version = "";
+        /// <summary>The keys of Meta to advertise on the LAN, most important first,
+        /// so that LAN filters see them (at most 8 of a-z 0-9 - _ .; the beacon
+        /// and mDNS carry the first 4 that fit in 72 bytes).</summary>
+        public List<string> Filterable;
     }
 
     /// <summary>
@@ -54,7 +80,7 @@ namespace LanLobby
     /// the client reconnects by itself: it resumes its seats after a blip, or
     /// restores its lobbies on a restarted coordinator.
     /// </summary>
-    public sealed class LobbyClient : IDisposable
+    public sealed partial class LobbyClient : IDisposable
     {
         public const int DefaultTimeoutMs = 5000;
         /// <summary>Every call gives up after this unless told otherwise.</summary>
@@ -72,6 +98,8 @@ namespace LanLobby
         public const int WriteTimeoutMs = 2000;
         /// <summary>Reads that may give up early in a row before the link counts as broken.</summary>
         const int MaxEarlyTimeouts = 1000;
+        /// <summary>The most lobbies ListAsync gathers: a coordinator could otherwise feed pages for ever.</summary>
+        public const int MaxListed = 200000;
 
         static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
 
@@ -93,7 +121,13 @@ namespace LanLobby
         TimeSpan heartbeat, grace;
         int misses;
         string server = "";
+        // The coordinator's instance identity (hello, resume, restore): a new
+        // one after a restart.
+        string instance = "";
         Exception err;
+        // Live subscriptions, and the coordinator's ids routed to them.
+        readonly List<Subscription> subs = new List<Subscription>();
+        readonly Dictionary<long, Subscription> subsById = new Dictionary<long, Subscription>();
 
         /// <summary>Notices and the client's own events, for the game to drain.</summary>
         public readonly EventQueue<LobbyEvent> Events;
@@ -111,8 +145,10 @@ namespace LanLobby
             public LobbyInfo Info;
             public string Addr = "", Password = "";
             // Credential proves the seat to a restarted coordinator;
-            // OwnerCredential the ownership, while we own the lobby.
-            public string Credential = "", OwnerCredential = "";
+            // OwnerCredential the ownership, while we own the lobby;
+            // LobbySecret checks the members' seat credentials (PROTOCOL.md,
+            // "Credentials").
+            public string Credential = "", OwnerCredential = "", LobbySecret = "";
             // The other members in join order, as the replies and notices told.
             public List<Member> Peers = new List<Member>();
         }
@@ -177,8 +213,9 @@ namespace LanLobby
             {
                 var l = await c.DialAsync(c.opt.Timeout, ct).ConfigureAwait(false);
                 lock (c.mu) c.link = l;
-                var reply = await c.CallOnAsync(l, Req("hello", "v", ProtocolVersion, "client", ClientName, "player", c.opt.Player ?? ""),
-                    deadline, null, ct).ConfigureAwait(false);
+                var hello = Req("hello", "v", ProtocolVersion, "client", ClientName, "player", c.opt.Player ?? "");
+                if (c.opt.Key != "") hello["key"] = c.opt.Key;
+                var reply = await c.CallOnAsync(l, hello, deadline, null, ct).ConfigureAwait(false);
                 c.Adopt(l, reply);
             }
             catch
@@ -197,6 +234,10 @@ namespace LanLobby
         public TimeSpan Heartbeat { get { lock (mu) return heartbeat; } }
         public int Misses { get { lock (mu) return misses; } }
         public string Server { get { lock (mu) return server; } }
+        /// <summary>The coordinator's instance identity: another one after it restarted.</summary>
+        public string Instance { get { lock (mu) return instance; } }
+        /// <summary>The player key this client sent in hello ("" for none).</summary>
+        public string PlayerKey { get { return opt.Key; } }
         /// <summary>Null while the client works (also while reconnecting), then why it stopped.</summary>
         public Exception Error { get { lock (mu) return err; } }
         public bool IsConnected { get { lock (mu) return err == null && ready.Task.IsCompleted; } }
@@ -239,6 +280,8 @@ namespace LanLobby
             if (o.Meta != null && o.Meta.Count > 0) req["meta"] = new Dictionary<string, string>(o.Meta);
             if (o.Private) req["private"] = true;
             if (o.AutoStart) req["auto_start"] = true;
+            if (!string.IsNullOrEmpty(o.Version)) req["version"] = o.Version;
+            if (o.Filterable != null && o.Filterable.Count > 0) req["filterable"] = new List<object>(o.Filterable.ToArray());
             return JoinCallAsync(req, o.Password ?? "", ct);
         }
 
@@ -246,6 +289,8 @@ namespace LanLobby
         {
             var req = Req("join", "lobby", lobbyId);
             Endpoint(req, o);
+            Match(req, o);
+            if (!string.IsNullOrEmpty(o.Reservation)) req["reservation"] = o.Reservation;
             return JoinCallAsync(req, o.Password ?? "", ct);
         }
 
@@ -253,6 +298,8 @@ namespace LanLobby
         {
             var req = Req("quick_join", "game", game);
             Endpoint(req, o);
+            req.Remove("password"); // a private lobby is joined by id
+            Match(req, o);
             return JoinCallAsync(req, "", ct);
         }
 
@@ -264,6 +311,34 @@ namespace LanLobby
         public Task KickAsync(string lobbyId, string memberId, CancellationToken ct = default(CancellationToken))
         {
             return CallAsync(Req("kick", "lobby", lobbyId, "member", memberId), null, ct);
+        }
+
+        /// <summary>Kicks a member of a lobby this client owns and bans it, by
+        /// its player key, for duration (TimeSpan.Zero: until the lobby closes;
+        /// at most a day): its joins get banned and quick-join passes the lobby
+        /// by for it. The member_left notice carries Banned.</summary>
+        public Task KickBanAsync(string lobbyId, string memberId, TimeSpan duration, CancellationToken ct = default(CancellationToken))
+        {
+            var req = Req("kick", "lobby", lobbyId, "member", memberId, "ban", true);
+            if (duration > TimeSpan.Zero) req["ban_ms"] = (long)Math.Ceiling(duration.TotalMilliseconds);
+            return CallAsync(req, null, ct);
+        }
+
+        /// <summary>Holds seats of a lobby this client owns for invited players
+        /// for window (TimeSpan.Zero: the coordinator's 10 s; at most 10 min):
+        /// players whose keys are in party claim theirs by joining, the others
+        /// with the returned Reservation.Token (JoinOptions.Reservation). Seats
+        /// not claimed in time are released (a reservation_expired event).</summary>
+        public async Task<Reservation> ReserveAsync(string lobbyId, int seats, IList<string> party, TimeSpan window,
+            CancellationToken ct = default(CancellationToken))
+        {
+            var req = Req("reserve", "lobby", lobbyId, "seats", seats);
+            if (party != null && party.Count > 0) req["party"] = Strings(party);
+            if (window > TimeSpan.Zero) req["window_ms"] = (long)Math.Ceiling(window.TotalMilliseconds);
+            var msg = await CallAsync(req, null, ct).ConfigureAwait(false);
+            var r = Reservation.From(J.Obj(msg, "reservation"));
+            if (r == null) throw new LobbyException("reserve reply without a reservation");
+            return r;
         }
 
         public Task StartAsync(string lobbyId, CancellationToken ct = default(CancellationToken))
@@ -282,17 +357,86 @@ namespace LanLobby
         }
 
         /// <summary>The coordinator's lobbies of game ("" for all), oldest first.</summary>
-        public async Task<List<LobbyInfo>> ListAsync(string game = "", CancellationToken ct = default(CancellationToken))
+        public Task<List<LobbyInfo>> ListAsync(string game = "", CancellationToken ct = default(CancellationToken))
+        {
+            return ListAsync(game, null, ct);
+        }
+
+        /// <summary>The coordinator's lobbies of game ("" for all) that pass
+        /// filter (null: all), oldest first: page after page (each reply fits
+        /// one line; PROTOCOL.md, "list") until the last, within one timeout
+        /// for all, and at most MaxListed lobbies.</summary>
+        public async Task<List<LobbyInfo>> ListAsync(string game, Filter filter, CancellationToken ct = default(CancellationToken))
+        {
+            if (filter != null) filter.Validate();
+            var deadline = Clock.Now + opt.Timeout;
+            var out_ = new List<LobbyInfo>();
+            string after = "";
+            while (true)
+            {
+                var page = await ListPageAsync(game, filter, after, 0, deadline, ct).ConfigureAwait(false);
+                out_.AddRange(page.Lobbies);
+                if (page.Next == "") return out_;
+                if (page.Next == after || out_.Count > MaxListed)
+                    throw new LobbyException("list: the coordinator's pages do not end (cursor " + page.Next + ", " + out_.Count + " lobbies)");
+                after = page.Next;
+            }
+        }
+
+        /// <summary>One page of the coordinator's lobbies: those after the cursor
+        /// after ("" for the first page), at most limit (0: as many as fit one
+        /// line, up to 500). ListPage.Next is the next page's cursor, "" at the end.</summary>
+        public Task<ListPage> ListPageAsync(string game, Filter filter, string after, int limit = 0, CancellationToken ct = default(CancellationToken))
+        {
+            if (filter != null) filter.Validate();
+            return ListPageAsync(game, filter, after, limit, Clock.Now + opt.Timeout, ct);
+        }
+
+        async Task<ListPage> ListPageAsync(string game, Filter filter, string after, int limit, DateTime deadline, CancellationToken ct)
         {
             var req = Req("list");
             if (!string.IsNullOrEmpty(game)) req["game"] = game;
-            var msg = await CallAsync(req, null, ct).ConfigureAwait(false);
-            var out_ = new List<LobbyInfo>();
+            var fw = filter != null ? filter.ToWire() : null;
+            if (fw != null) req["filter"] = fw;
+            if (!string.IsNullOrEmpty(after)) req["after"] = after;
+            if (limit > 0) req["limit"] = limit;
+            var msg = await CallUntilAsync(req, deadline, null, ct).ConfigureAwait(false);
+            var page = new ListPage { Next = J.Str(msg, "next") };
             var arr = J.Arr(msg, "lobbies");
             if (arr != null)
                 foreach (var x in arr)
-                    if (x is Dictionary<string, object>) out_.Add(LobbyInfo.From((Dictionary<string, object>)x));
-            return out_;
+                    if (x is Dictionary<string, object>) page.Lobbies.Add(LobbyInfo.From((Dictionary<string, object>)x));
+            return page;
+        }
+
+        /// <summary>Starts a live view of the lobbies of game ("" for every game)
+        /// that pass filter (null: all), and returns once the coordinator's
+        /// snapshot is in (Subscription.Lobbies). Its events come through
+        /// Events with this Subscription: a LobbyAdded for every lobby of the
+        /// snapshot and a Synced, then LobbyAdded, LobbyUpdated and LobbyRemoved
+        /// as lobbies start to match, change and stop matching. The client
+        /// subscribes again by itself after a blip, a restart or an
+        /// unsubscribed push, and tells only what changed meanwhile. At most 8
+        /// per client (too_many_subscriptions).</summary>
+        public async Task<Subscription> SubscribeAsync(string game = "", Filter filter = null, CancellationToken ct = default(CancellationToken))
+        {
+            if (filter != null) filter.Validate();
+            var s = new Subscription(this, game ?? "", filter);
+            lock (mu)
+            {
+                if (err != null) throw err;
+                subs.Add(s);
+            }
+            try { await SubscribeOnceAsync(s, ct).ConfigureAwait(false); }
+            catch
+            {
+                // The coordinator may have made it (the snapshot did not end in
+                // time): it is dropped there too.
+                long id = Forget(s);
+                if (id != 0) Observe(UnsubscribeAsync(id));
+                throw;
+            }
+            return s;
         }
 
         // ---- the name registry (PROTOCOL.md, "register, deregister, lookup") ----
@@ -352,6 +496,26 @@ namespace LanLobby
             if (!string.IsNullOrEmpty(o.Password)) req["password"] = o.Password;
         }
 
+        /// <summary>Adds a join's filter and party seats.</summary>
+        static void Match(Dictionary<string, object> req, JoinOptions o)
+        {
+            if (o.Filter != null)
+            {
+                o.Filter.Validate();
+                var fw = o.Filter.ToWire();
+                if (fw != null) req["filter"] = fw;
+            }
+            if (o.Seats > 1) req["seats"] = o.Seats;
+            if (o.Party != null && o.Party.Count > 0) req["party"] = Strings(o.Party);
+        }
+
+        static List<object> Strings(IEnumerable<string> l)
+        {
+            var out_ = new List<object>();
+            foreach (var x in l) out_.Add(x);
+            return out_;
+        }
+
         async Task<Joined> JoinCallAsync(Dictionary<string, object> req, string password, CancellationToken ct)
         {
             bool create = (string)req["op"] == "create";
@@ -365,7 +529,7 @@ namespace LanLobby
             return new Joined
             {
                 Lobby = LobbyInfo.From(msg), You = Member.From(J.Obj(msg, "you")), Peers = Member.List(J.Arr(msg, "peers")),
-                Invite = J.Str(msg, "invite"),
+                Invite = J.Str(msg, "invite"), Reservation = Reservation.From(J.Obj(msg, "reservation")),
             };
         }
 
@@ -376,10 +540,11 @@ namespace LanLobby
                 Membership old;
                 lobbies.TryGetValue(info.Id, out old);
                 if (password == "" && old != null) password = old.Password;
-                string cred = J.Str(creds, "credential"), ownerCred = J.Str(creds, "owner_credential");
+                string cred = J.Str(creds, "credential"), ownerCred = J.Str(creds, "owner_credential"), secret = J.Str(creds, "lobby_secret");
                 if (cred == "" && old != null) { cred = old.Credential; ownerCred = old.OwnerCredential; }
+                if (secret == "" && old != null) secret = old.LobbySecret;
                 lobbies[info.Id] = new Membership { Owner = owner || info.Owner == you.Id, Info = info, Addr = gameAddr, Password = password,
-                    Peers = peers, Credential = cred, OwnerCredential = ownerCred };
+                    Peers = peers, Credential = cred, OwnerCredential = ownerCred, LobbySecret = secret };
             }
         }
 
@@ -397,9 +562,14 @@ namespace LanLobby
             return peers;
         }
 
-        async Task<Dictionary<string, object>> CallAsync(Dictionary<string, object> req, Action<Dictionary<string, object>> onReply, CancellationToken ct)
+        Task<Dictionary<string, object>> CallAsync(Dictionary<string, object> req, Action<Dictionary<string, object>> onReply, CancellationToken ct)
         {
-            var deadline = Clock.Now + opt.Timeout;
+            return CallUntilAsync(req, Clock.Now + opt.Timeout, onReply, ct);
+        }
+
+        async Task<Dictionary<string, object>> CallUntilAsync(Dictionary<string, object> req, DateTime deadline,
+            Action<Dictionary<string, object>> onReply, CancellationToken ct)
+        {
             Task<bool> readyT;
             lock (mu)
             {
@@ -567,6 +737,7 @@ namespace LanLobby
                 heartbeat = TimeSpan.FromMilliseconds(J.Int(msg, "heartbeat_ms"));
                 misses = (int)J.Int(msg, "misses");
                 grace = TimeSpan.FromMilliseconds(J.Int(msg, "resume_grace_ms"));
+                instance = J.Str(msg, "instance");
                 // The coordinator pings every heartbeat: hearing nothing for one
                 // interval more than it tolerates from us means it is gone.
                 if (heartbeat > TimeSpan.Zero && misses > 0)
@@ -661,6 +832,11 @@ namespace LanLobby
                 catch (LinkDownException) { }
                 return;
             }
+            if (ev != "" && J.Int(msg, "sub") != 0)
+            {
+                SubEvent(msg, ev);
+                return;
+            }
             if (ev != "")
             {
                 Notice(msg, ev);
@@ -677,7 +853,14 @@ namespace LanLobby
 
         void Notice(Dictionary<string, object> msg, string kind)
         {
-            var ev = new LobbyEvent { Kind = kind, Lobby = LobbyInfo.From(msg), Reason = J.Str(msg, "reason"), Peers = Member.List(J.Arr(msg, "peers")) };
+            var ev = new LobbyEvent { Kind = kind, Lobby = LobbyInfo.From(msg), Reason = J.Str(msg, "reason"), Peers = Member.List(J.Arr(msg, "peers")),
+                Banned = J.Bool(msg, "banned") };
+            var res = J.Obj(msg, "reservation");
+            if (res != null)
+            {
+                ev.ReservationId = J.Str(res, "id");
+                ev.Released = (int)J.Int(res, "released");
+            }
             var m = J.Obj(msg, "member");
             if (m != null) ev.Member = Member.From(m);
             lock (mu)
@@ -728,6 +911,7 @@ namespace LanLobby
             lost.TrySetResult(true);
             Events.Push(new LobbyEvent { Kind = EventKind.Error, Error = e });
             Events.Complete();
+            EndSubscriptions();
         }
 
         async Task ReconnectAsync(TimeSpan budget)
@@ -748,6 +932,7 @@ namespace LanLobby
                 try
                 {
                     await ReattachAsync(deadline).ConfigureAwait(false);
+                    ResubscribeAll(); // the new link has no subscriptions
                     return;
                 }
                 catch (Exception e) { last = e; }
@@ -814,16 +999,25 @@ namespace LanLobby
             ready.TrySetResult(true);
         }
 
+        /// <summary>Re-creates (as owner, with the members it knew, whose seats
+        /// are then held for them) and re-joins (as member) every lobby on a
+        /// coordinator that lost them, under the same member id, with the
+        /// credentials it issued. Members whose owner is not back yet retry
+        /// until the deadline; lobbies that never come back are reported closed
+        /// (coordinator_lost, Error the coordinator's). When the coordinator is
+        /// the same instance (the link was down past its grace) the lobbies are
+        /// taken back as a new member (Rejoined) and nothing is retried.</summary>
         async Task RestoreAsync(Link l, DateTime deadline)
         {
             var todo = new List<Dictionary<string, object>>();
             var members = new List<Dictionary<string, object>>();
-            string me, tok, name;
+            string me, tok, name, before;
             lock (mu)
             {
                 me = you.Id;
                 tok = token;
                 name = you.Name;
+                before = instance;
                 foreach (var kv in lobbies)
                 {
                     var m = kv.Value;
@@ -836,9 +1030,15 @@ namespace LanLobby
                         e["game"] = m.Info.Game;
                         e["name"] = m.Info.Name;
                         e["capacity"] = m.Info.Capacity;
-                        if (m.Info.Meta.Count > 0) e["meta"] = m.Info.Meta;
+                        if (m.Info.Meta.Count > 0) e["meta"] = new Dictionary<string, string>(m.Info.Meta);
                         if (m.Info.State == "started") e["started"] = true;
                         if (m.Info.AutoStart) e["auto_start"] = true;
+                        if (m.Info.Version != "") e["version"] = m.Info.Version;
+                        if (m.Info.Filterable.Count > 0) e["filterable"] = Strings(m.Info.Filterable);
+                        // The lobby as it knew it, in join order, itself first.
+                        var roster = new List<object> { new Dictionary<string, object> { { "id", me }, { "name", name }, { "addr", m.Addr } } };
+                        foreach (var p in m.Peers) roster.Add(new Dictionary<string, object> { { "id", p.Id }, { "name", p.Name }, { "addr", p.Addr } });
+                        e["members"] = roster;
                         todo.Add(e);
                     }
                     else members.Add(e);
@@ -848,8 +1048,9 @@ namespace LanLobby
             Dictionary<string, object> reply;
             try
             {
-                reply = await CallOnAsync(l, Req("restore", "v", ProtocolVersion, "client", ClientName, "player", name, "member", me,
-                    "token", tok, "lobbies", todo), deadline, null, quit.Token).ConfigureAwait(false);
+                var req = Req("restore", "v", ProtocolVersion, "client", ClientName, "player", name, "member", me, "token", tok, "lobbies", todo);
+                if (opt.Key != "") req["key"] = opt.Key;
+                reply = await CallOnAsync(l, req, deadline, null, quit.Token).ConfigureAwait(false);
             }
             catch
             {
@@ -857,6 +1058,9 @@ namespace LanLobby
                 throw;
             }
             Install(l, reply);
+            string now = J.Str(reply, "instance");
+            bool restarted = now == "" || now != before;
+            string kind = restarted ? EventKind.CoordinatorRestarted : EventKind.Rejoined;
             bool held;
             lock (mu) held = names.Count > 0;
             if (held) Observe(Task.Run(RegisterAgainAsync));
@@ -873,12 +1077,15 @@ namespace LanLobby
                     {
                         var info = LobbyInfo.From(r);
                         Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"), Member.List(J.Arr(r, "peers")), r);
-                        Events.Push(new LobbyEvent { Kind = EventKind.CoordinatorRestarted, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
+                        Events.Push(new LobbyEvent { Kind = kind, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
                     }
-                    else if (J.Str(e, "code") == ErrorCode.UnknownLobby && Clock.Now < deadline)
+                    else if (J.Str(e, "code") == ErrorCode.UnknownLobby && restarted && Clock.Now < deadline)
                         retry.Add(todo[i]); // its owner is not back yet
                     else
-                        LostLobby(J.Str(todo[i], "lobby"));
+                    {
+                        string code = J.Str(e, "code");
+                        LostLobby(todo[i], new CoordinatorException(code != "" ? code : "internal", J.Str(e, "message")));
+                    }
                 }
                 if (retry.Count == 0) return;
                 try { await Task.Delay(backoff, quit.Token).ConfigureAwait(false); }
@@ -886,9 +1093,9 @@ namespace LanLobby
                 backoff = Math.Min(2 * backoff, 500);
                 todo = retry;
                 try { reply = await CallAsync(Req("restore", "lobbies", todo), null, quit.Token).ConfigureAwait(false); }
-                catch (Exception)
+                catch (Exception ex)
                 {
-                    foreach (var t in todo) LostLobby(J.Str(t, "lobby"));
+                    foreach (var t in todo) LostLobby(t, ex);
                     return; // the link itself is fine; what could not come back is reported
                 }
             }
@@ -916,8 +1123,11 @@ namespace LanLobby
             }
         }
 
-        void LostLobby(string id)
+        /// <summary>Reports a lobby that could not be restored, and why (the
+        /// coordinator's error, such as bad_credential).</summary>
+        void LostLobby(Dictionary<string, object> asked, Exception why)
         {
+            string id = J.Str(asked, "lobby");
             LobbyInfo info;
             lock (mu)
             {
@@ -926,7 +1136,7 @@ namespace LanLobby
                 lobbies.Remove(id);
             }
             info.State = "closed";
-            Events.Push(new LobbyEvent { Kind = EventKind.Closed, Lobby = info, Reason = EventKind.ReasonCoordinatorLost });
+            Events.Push(new LobbyEvent { Kind = EventKind.Closed, Lobby = info, Reason = EventKind.ReasonCoordinatorLost, Error = why });
         }
 
         /// <summary>Leaves every lobby (the coordinator tells the others at
@@ -943,6 +1153,7 @@ namespace LanLobby
             if (l != null) l.Abort();
             lost.TrySetResult(true);
             Events.Complete();
+            EndSubscriptions();
         }
     }
 }

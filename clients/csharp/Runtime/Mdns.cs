@@ -279,9 +279,78 @@ namespace LanLobby
                 if (cap < 2 || cap > 64 || players > cap || Array.IndexOf(new[] { "open", "full", "started", "closed" }, st) < 0 || !GameRe.IsMatch(g)) return null;
                 Beacon.ValidId(id);
                 Beacon.ValidText("name", n, 1, Beacon.MaxName);
-                return new LanLobbyInfo { Id = id, Game = g, Name = n, Players = players, Capacity = cap, State = st, Source = "mdns" };
+                var info = new LanLobbyInfo { Id = id, Game = g, Name = n, Players = players, Capacity = cap, State = st, Source = "mdns" };
+                info.SetAttrs(AttrsFromTxt(strings));
+                return info;
             }
             catch (Exception) { return null; } // bad UTF-8, bad id or name
+        }
+
+        /// <summary>The lobby attributes of TXT strings (gv, ct, m.KEY, mp), as
+        /// leniently as the beacon's: what breaks the rules is left out, and a
+        /// metadata pair so lost makes the lobby partial.</summary>
+        internal static BeaconLobby AttrsFromTxt(List<byte[]> strings)
+        {
+            var a = new BeaconLobby();
+            bool seenV = false, seenC = false, partial = false;
+            var pairs = new List<KeyValuePair<string, string>>();
+            foreach (var s in strings)
+            {
+                int eq = Array.IndexOf(s, (byte)'=');
+                if (eq < 0) continue;
+                string k = Encoding.ASCII.GetString(s, 0, eq).ToLowerInvariant(), v;
+                try { v = Utf8.GetString(s, eq + 1, s.Length - eq - 1); }
+                catch (ArgumentException)
+                {
+                    if (k.StartsWith("m.")) partial = true;
+                    continue;
+                }
+                if (k == "gv" && !seenV)
+                {
+                    seenV = true;
+                    if (v != "" && Matchmaking.ValidVersion(v)) a.Version = v;
+                }
+                else if (k == "ct" && !seenC)
+                {
+                    seenC = true;
+                    long ms;
+                    if (v.Length <= 19 && IsAllDigits(v) && long.TryParse(v, System.Globalization.NumberStyles.None,
+                            System.Globalization.CultureInfo.InvariantCulture, out ms) && ms > 0)
+                        a.CreatedMs = ms;
+                }
+                else if (k == "mp") partial = true;
+                else if (k.StartsWith("m."))
+                {
+                    if (pairs.Count > Matchmaking.MaxFilterableKeys)
+                    {
+                        partial = true;
+                        continue;
+                    }
+                    pairs.Add(new KeyValuePair<string, string>(k.Substring(2), v));
+                }
+            }
+            int size = 0;
+            foreach (var p in pairs)
+            {
+                int n = Utf8.GetByteCount(p.Key) + Utf8.GetByteCount(p.Value);
+                if (!Beacon.ValidMetaPair(p.Key, p.Value) || a.Meta.Count == Matchmaking.MaxLanMetaKeys || size + n > Matchmaking.MaxLanMetaBytes ||
+                    Beacon.HasKey(a.Meta, p.Key))
+                {
+                    partial = true;
+                    continue;
+                }
+                a.Meta.Add(p);
+                size += n;
+            }
+            a.Partial = partial;
+            return a;
+        }
+
+        static bool IsAllDigits(string s)
+        {
+            if (s.Length == 0) return false;
+            foreach (var ch in s) if (ch < '0' || ch > '9') return false;
+            return true;
         }
 
         static bool IsDigits(string s)

@@ -41,6 +41,17 @@ namespace LanLobby
         public bool Private;
         /// <summary>It starts by itself when its last seat is taken.</summary>
         public bool AutoStart;
+        /// <summary>The game version filters compare ("" for none).</summary>
+        public string Version = "";
+        /// <summary>Seats held for players yet to come (a party, invited players).</summary>
+        public int Reserved;
+        /// <summary>When the lobby was made, ms since 1970 UTC (0 when not told).</summary>
+        public long CreatedMs;
+        /// <summary>The metadata keys its host advertises on the LAN.</summary>
+        public List<string> Filterable = new List<string>();
+
+        /// <summary>Seats neither taken nor reserved.</summary>
+        public int Free { get { return Capacity - Players - Reserved; } }
 
         internal static LobbyInfo From(Dictionary<string, object> d)
         {
@@ -49,12 +60,40 @@ namespace LanLobby
                 Id = J.Str(d, "lobby"), Game = J.Str(d, "game"), Name = J.Str(d, "name"), State = J.Str(d, "state"),
                 Owner = J.Str(d, "owner"), Successor = J.Str(d, "successor"), Players = (int)J.Int(d, "players"),
                 Capacity = (int)J.Int(d, "capacity"), Private = J.Bool(d, "private"), AutoStart = J.Bool(d, "auto_start"),
+                Version = J.Str(d, "version"), Reserved = (int)J.Int(d, "reserved"), CreatedMs = J.Int(d, "created_ms"),
             };
             var m = J.Obj(d, "meta");
             if (m != null)
                 foreach (var kv in m)
                     if (kv.Value is string) l.Meta[kv.Key] = (string)kv.Value;
+            var f = J.Arr(d, "filterable");
+            if (f != null)
+                foreach (var x in f)
+                    if (x is string) l.Filterable.Add((string)x);
             return l;
+        }
+
+        /// <summary>The lobby as matchmaking reads it (a coordinator's block carries all its metadata).</summary>
+        public Candidate Candidate()
+        {
+            return new Candidate { Id = Id, Game = Game, Version = Version, Open = State == "open" && Free > 0, Free = Free,
+                CreatedMs = CreatedMs, Meta = Meta };
+        }
+
+        internal bool Same(LobbyInfo o)
+        {
+            if (Id != o.Id || Game != o.Game || Name != o.Name || State != o.State || Owner != o.Owner || Successor != o.Successor ||
+                Players != o.Players || Capacity != o.Capacity || Private != o.Private || AutoStart != o.AutoStart || Version != o.Version ||
+                Reserved != o.Reserved || CreatedMs != o.CreatedMs || Meta.Count != o.Meta.Count || Filterable.Count != o.Filterable.Count)
+                return false;
+            foreach (var kv in Meta)
+            {
+                string v;
+                if (!o.Meta.TryGetValue(kv.Key, out v) || v != kv.Value) return false;
+            }
+            for (int i = 0; i < Filterable.Count; i++)
+                if (Filterable[i] != o.Filterable[i]) return false;
+            return true;
         }
     }
 
@@ -67,6 +106,9 @@ namespace LanLobby
         public List<Member> Peers;
         /// <summary>Invite code of a private lobby created without a password.</summary>
         public string Invite = "";
+        /// <summary>The seats held for this player's party (a join with Seats
+        /// > 1; null otherwise): hand Reservation.Token and the lobby id to the party.</summary>
+        public Reservation Reservation;
     }
 
     /// <summary>Kinds of LobbyEvent: the coordinator's notices and the client's own events.</summary>
@@ -89,6 +131,23 @@ namespace LanLobby
         /// <summary>After a coordinator restart a registered name (Name) could not
         /// be registered again; Reason is the error code (e.g. name_taken).</summary>
         public const string NameLost = "name_lost";
+        /// <summary>The link was down past the coordinator's resume grace (the
+        /// others were told member_left); the same coordinator took the client
+        /// back into this lobby as a new member (the others got member_joined).</summary>
+        public const string Rejoined = "rejoined";
+        /// <summary>Seats reserved in this lobby were released unclaimed
+        /// (ReservationId, Released); the lobby block says what is free now.</summary>
+        public const string ReservationExpired = "reservation_expired";
+        /// <summary>A subscription's view (Subscription): a lobby began to match it
+        /// (also each lobby of a snapshot), changed while matching (LobbyUpdated
+        /// with Subscription set), or stopped matching (closed: State "closed").</summary>
+        public const string LobbyAdded = "lobby_added";
+        public const string LobbyRemoved = "lobby_removed";
+        /// <summary>A subscription's snapshot is complete: its Lobbies are the coordinator's.</summary>
+        public const string Synced = "synced";
+        /// <summary>The coordinator ended a subscription (Reason slow_consumer);
+        /// the client subscribes again by itself and tells what changed meanwhile.</summary>
+        public const string Unsubscribed = "unsubscribed";
         /// <summary>Reason of a closed event for a lobby that could not be restored.</summary>
         public const string ReasonCoordinatorLost = "coordinator_lost";
     }
@@ -103,6 +162,14 @@ namespace LanLobby
         public Exception Error;
         /// <summary>NameLost: the registered name.</summary>
         public string Name = "";
+        /// <summary>MemberLeft: a kick that banned the member.</summary>
+        public bool Banned;
+        /// <summary>ReservationExpired: the reservation and how many of its seats went back unclaimed.</summary>
+        public string ReservationId = "";
+        public int Released;
+        /// <summary>Subscription events (LobbyAdded, LobbyUpdated, LobbyRemoved,
+        /// Synced, Unsubscribed): the subscription; null for lobby notices.</summary>
+        public Subscription Subscription;
 
         public override string ToString()
         {
@@ -175,6 +242,12 @@ namespace LanLobby
             InvalidAddress = "invalid_address", InvalidMeta = "invalid_meta", InvalidPassword = "invalid_password",
             TooManyLobbies = "too_many_lobbies",
             // The name registry.
-            NameTaken = "name_taken", AddrTaken = "addr_taken", UnknownName = "unknown_name", TooManyNames = "too_many_names";
+            NameTaken = "name_taken", AddrTaken = "addr_taken", UnknownName = "unknown_name", TooManyNames = "too_many_names",
+            // Matchmaking: versions, filters, parties, bans, subscriptions.
+            InvalidVersion = "invalid_version", InvalidPlayerKey = "invalid_player_key", InvalidFilter = "invalid_filter",
+            FilterMismatch = "filter_mismatch", Banned = "banned", UnknownReservation = "unknown_reservation",
+            TooManySubscriptions = "too_many_subscriptions", UnknownSubscription = "unknown_subscription",
+            // Restore after a coordinator restart: a seat or ownership without its valid credential.
+            BadCredential = "bad_credential";
     }
 }

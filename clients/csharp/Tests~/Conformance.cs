@@ -18,6 +18,25 @@ namespace LanLobby.Tests
         static LobbyClient client;
         static HostedLobby hosted;
         static Task pump;
+        static string coordinator = "";
+        // Subscriptions in the order of their handles (1, 2, ...), the handle
+        // given when first seen: by the command's reply or by an event that
+        // came first.
+        static readonly List<Subscription> subs = new List<Subscription>();
+
+        static long Handle(Subscription s)
+        {
+            lock (subs)
+            {
+                int i = subs.IndexOf(s);
+                if (i < 0)
+                {
+                    subs.Add(s);
+                    i = subs.Count - 1;
+                }
+                return i + 1;
+            }
+        }
 
         static void Print(Dictionary<string, object> m)
         {
@@ -61,6 +80,7 @@ namespace LanLobby.Tests
                 Print(res);
                 if (J.Str(c, "do") == "quit") break;
             }
+            lock (subs) foreach (var s in subs) s.Dispose();
             if (hosted != null) hosted.Client.Dispose();
             else if (client != null) client.Dispose();
             if (pump != null) pump.Wait(2000);
@@ -71,13 +91,27 @@ namespace LanLobby.Tests
         {
             o.Port = (int)J.Int(c, "port");
             o.Addr = J.Str(c, "addr");
+            var f = J.Obj(c, "filter");
+            if (f != null) o.Filter = Filter.FromWire(f);
+            o.Seats = (int)J.Int(c, "seats");
+            o.Party = Strings(J.Arr(c, "party"));
+            o.Reservation = J.Str(c, "reservation");
             return o;
+        }
+
+        static List<string> Strings(List<object> l)
+        {
+            if (l == null) return null;
+            var out_ = new List<string>();
+            foreach (var x in l) out_.Add((string)x);
+            return out_;
         }
 
         static CreateOptions Create(Dictionary<string, object> c)
         {
             var co = (CreateOptions)Endpoint(c, new CreateOptions { Game = J.Str(c, "game"), Name = J.Str(c, "name"), Capacity = (int)J.Int(c, "capacity"),
-                AutoStart = J.Bool(c, "auto_start") });
+                AutoStart = J.Bool(c, "auto_start"), Version = J.Str(c, "version"), Filterable = Strings(J.Arr(c, "filterable")) });
+            co.Filter = null;
             var meta = J.Obj(c, "meta");
             if (meta != null)
             {
@@ -124,12 +158,15 @@ namespace LanLobby.Tests
                         coord = hosted.Coordinator;
                     }
                     pump = Task.Run(Pump);
+                    coordinator = coord;
                     return new Dictionary<string, object> { { "joined", JoinedOf(j) }, { "coordinator", coord } };
                 }
                 case "quick_join":
                 {
                     var jo = Endpoint(c, new JoinOptions());
                     Joined j;
+                    if (client != null) // a client that has its link quick-joins at its coordinator
+                        return new Dictionary<string, object> { { "joined", JoinedOf(await client.QuickJoinAsync(J.Str(c, "game"), jo)) }, { "coordinator", coordinator } };
                     if (coord != "")
                     {
                         client = await LobbyClient.ConnectAsync(coord, new ClientOptions { Player = J.Str(c, "player") });
@@ -143,12 +180,34 @@ namespace LanLobby.Tests
                         coord = lj.Lobby.Addr;
                     }
                     pump = Task.Run(Pump);
+                    coordinator = coord;
                     return new Dictionary<string, object> { { "joined", JoinedOf(j) }, { "coordinator", coord } };
                 }
                 case "join":
                     return new Dictionary<string, object> { { "joined", JoinedOf(await client.JoinAsync(J.Str(c, "lobby"), Endpoint(c, new JoinOptions()))) } };
                 case "leave": await client.LeaveAsync(J.Str(c, "lobby")); return null;
-                case "kick": await client.KickAsync(J.Str(c, "lobby"), J.Str(c, "member")); return null;
+                case "kick":
+                    if (J.Bool(c, "ban")) await client.KickBanAsync(J.Str(c, "lobby"), J.Str(c, "member"), TimeSpan.FromMilliseconds(J.Int(c, "ban_ms")));
+                    else await client.KickAsync(J.Str(c, "lobby"), J.Str(c, "member"));
+                    return null;
+                case "reserve":
+                    return new Dictionary<string, object> { { "reservation", ReservationOf(await client.ReserveAsync(J.Str(c, "lobby"), (int)J.Int(c, "seats"),
+                        Strings(J.Arr(c, "party")), TimeSpan.FromMilliseconds(J.Int(c, "window_ms")))) } };
+                case "subscribe":
+                {
+                    var f = J.Obj(c, "filter");
+                    var s = await client.SubscribeAsync(J.Str(c, "game"), f != null ? Filter.FromWire(f) : null);
+                    return new Dictionary<string, object> { { "sub", Handle(s) } };
+                }
+                case "unsubscribe":
+                {
+                    int h = (int)J.Int(c, "sub");
+                    Subscription s;
+                    lock (subs) s = h >= 1 && h <= subs.Count ? subs[h - 1] : null;
+                    if (s == null) throw new LobbyException("no subscription " + h);
+                    await s.CloseAsync();
+                    return null;
+                }
                 case "start": await client.StartAsync(J.Str(c, "lobby")); return null;
                 case "close": await client.CloseLobbyAsync(J.Str(c, "lobby")); return null;
                 case "set_meta":
@@ -161,7 +220,8 @@ namespace LanLobby.Tests
                 case "list":
                 {
                     var ls = new List<object>();
-                    foreach (var l in await client.ListAsync(J.Str(c, "game"))) ls.Add(StateOf(l));
+                    var f = J.Obj(c, "filter");
+                    foreach (var l in await client.ListAsync(J.Str(c, "game"), f != null ? Filter.FromWire(f) : null)) ls.Add(StateOf(l));
                     return new Dictionary<string, object> { { "lobbies", ls } };
                 }
                 case "ping": await client.PingAsync(); return null;
@@ -186,7 +246,15 @@ namespace LanLobby.Tests
                     if (client.Error != null && client.Events.Count == 0) return;
                     continue;
                 }
+                if (ev.Kind == EventKind.Synced || ev.Kind == EventKind.Unsubscribed) continue; // the SDK's own, not in the script
                 var e = new Dictionary<string, object> { { "event", ev.Kind }, { "lobby", StateOf(ev.Lobby ?? new LobbyInfo()) } };
+                if (ev.Subscription != null) e["sub"] = Handle(ev.Subscription);
+                if (ev.Banned) e["banned"] = true;
+                if (ev.Kind == EventKind.ReservationExpired)
+                {
+                    e["reservation"] = ev.ReservationId;
+                    e["released"] = ev.Released;
+                }
                 if (ev.Member != null) e["member"] = MemberOf(ev.Member);
                 if (ev.Reason != "") e["reason"] = ev.Reason;
                 if (ev.Kind == EventKind.Started || ev.Kind == EventKind.CoordinatorRestarted) e["peers"] = MembersOf(ev.Peers);
@@ -201,7 +269,15 @@ namespace LanLobby.Tests
             return new Dictionary<string, object> {
                 { "lobby", l.Id }, { "game", l.Game }, { "name", l.Name }, { "players", l.Players }, { "capacity", l.Capacity },
                 { "state", l.State }, { "owner", l.Owner }, { "successor", l.Successor }, { "meta", new Dictionary<string, string>(l.Meta) },
-                { "auto_start", l.AutoStart } };
+                { "auto_start", l.AutoStart }, { "version", l.Version }, { "reserved", l.Reserved } };
+        }
+
+        static object ReservationOf(Reservation r)
+        {
+            if (r == null) return null;
+            var party = new List<object>();
+            foreach (var p in r.Party) party.Add(p);
+            return new Dictionary<string, object> { { "id", r.Id }, { "token", r.Token }, { "lobby", r.Lobby }, { "seats", r.Seats }, { "party", party } };
         }
 
         static Dictionary<string, object> MemberOf(Member m)
@@ -218,7 +294,8 @@ namespace LanLobby.Tests
 
         static Dictionary<string, object> JoinedOf(Joined j)
         {
-            return new Dictionary<string, object> { { "lobby", StateOf(j.Lobby) }, { "you", MemberOf(j.You) }, { "peers", MembersOf(j.Peers) }, { "invite", j.Invite } };
+            return new Dictionary<string, object> { { "lobby", StateOf(j.Lobby) }, { "you", MemberOf(j.You) }, { "peers", MembersOf(j.Peers) }, { "invite", j.Invite },
+                { "reservation", ReservationOf(j.Reservation) } };
         }
     }
 }

@@ -94,6 +94,8 @@ namespace LanLobby.Tests
         readonly TcpListener ln;
         readonly int target;
         readonly List<Link> links = new List<Link>();
+        // While reset, new links wait before they are forwarded (Hold).
+        readonly ManualResetEvent open = new ManualResetEvent(true);
 
         sealed class Link
         {
@@ -120,6 +122,7 @@ namespace LanLobby.Tests
                 TcpClient a;
                 try { a = ln.AcceptTcpClient(); }
                 catch (Exception) { return; }
+                open.WaitOne();
                 var b = new TcpClient();
                 try { b.Connect(IPAddress.Loopback, target); }
                 catch (Exception) { a.Close(); continue; }
@@ -154,8 +157,14 @@ namespace LanLobby.Tests
                 foreach (var l in links) l.Frozen = true;
         }
 
+        /// <summary>New links wait (the client's reconnect hangs, as over a dead
+        /// network) until Release.</summary>
+        public void Hold() { open.Reset(); }
+        public void Release() { open.Set(); }
+
         public void Dispose()
         {
+            open.Set();
             ln.Stop();
             lock (links)
                 foreach (var l in links)

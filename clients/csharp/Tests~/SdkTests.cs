@@ -14,7 +14,7 @@ using LanLobby;
 
 namespace LanLobby.Tests
 {
-    static class SdkTests
+    static partial class SdkTests
     {
         // Short heartbeats so tests see many intervals in little time;
         // ten misses (1 s) so a loaded machine's pauses drop nobody.
@@ -37,11 +37,21 @@ namespace LanLobby.Tests
             r.Add("LanKeyCache", KeyCache);
             r.Add("BeaconTable", TableTests);
             r.Add("QuickJoinOrder", OrderTest);
+            r.Add("FilterRules", FilterRules);
+            r.Add("BeaconAttributes", BeaconAttributes);
+            r.Add("MdnsTxtAttributes", MdnsTxtAttributes);
+            r.Add("PlayerKeys", PlayerKeys);
             r.Add("MdnsRecords", MdnsRecords);
             r.Add("MdnsFindsGoResponder", MdnsLive);
             r.Add("EveryCallAndNotice", EveryCall);
             r.Add("PrivateLobbyInvite", PrivateInvite);
             r.Add("AutoStart", AutoStart);
+            r.Add("FiltersVersionsAndPaging", FiltersVersionsAndPaging);
+            r.Add("PartiesAndReservations", Parties);
+            r.Add("Bans", Bans);
+            r.Add("Subscriptions", Subscriptions);
+            r.Add("RestoreWithRosterAndCredentials", RestoreRoster);
+            r.Add("RejoinedAfterTheGrace", Rejoined);
             r.Add("ReplacedByAResumeElsewhere", Replaced);
             r.Add("Registry", Registry);
             r.Add("RegisteredNameSurvivesBlipAndRestart", RegistryBlipRestart);
@@ -53,6 +63,7 @@ namespace LanLobby.Tests
             r.Add("HostModeArgs", HostArgs);
             r.Add("HostAtChildProcess", HostChild);
             r.Add("HostAtDaemonAndLanJoin", HostDaemon);
+            r.Add("LanFilteredQuickJoinAndParty", LanMatch);
             r.Add("Sample", SampleRuns);
             return r.Run(args.Length > 1 ? args[1] : "", TimeSpan.FromSeconds(40));
         }
@@ -67,17 +78,21 @@ namespace LanLobby.Tests
             public void Dispose() { P.Kill(); }
         }
 
-        static async Task<Coord> Coordinator(int port = 0)
+        static async Task<Coord> Coordinator(int port = 0, string grace = "5s")
         {
             T.True(Bin != "" && File.Exists(Bin), "LANLOBBY_BIN must name a built lanlobby binary");
             return new Coord { P = await CoordinatorProcess.StartAsync(Bin, new List<string> {
                 "coordinator", "--listen", "127.0.0.1:" + port, "--announce=false", "--json",
-                "--heartbeat", HeartbeatMs + "ms", "--misses", "" + Misses, "--resume-grace", "5s" }) };
+                "--heartbeat", HeartbeatMs + "ms", "--misses", "" + Misses, "--resume-grace", grace }) };
         }
 
-        static Task<LobbyClient> Connect(string addr, string player, int slackMs = LobbyClient.DeadLinkSlackMs)
+        // Every test client is its own player (its own player key): clients
+        // of one process would otherwise share PlayerKey.Process, and a ban of
+        // one would ban them all.
+        static Task<LobbyClient> Connect(string addr, string player, int slackMs = LobbyClient.DeadLinkSlackMs, string key = null)
         {
-            return LobbyClient.ConnectAsync(addr, new ClientOptions { Player = player, DeadLinkSlack = TimeSpan.FromMilliseconds(slackMs) });
+            return LobbyClient.ConnectAsync(addr, new ClientOptions { Player = player, DeadLinkSlack = TimeSpan.FromMilliseconds(slackMs),
+                PlayerKey = key ?? PlayerKey.New() });
         }
 
         static byte[] Hex(string h)
@@ -283,7 +298,23 @@ namespace LanLobby.Tests
             { Id = id, Game = g, Name = id, Players = p, Capacity = c, State = st, Host = IPAddress.Loopback, Port = 1, Rtt = TimeSpan.FromMilliseconds(rtt) };
             var ls = new[] { lb("a", 1, 4, 0, "open", "demo"), lb("b", 3, 4, 2, "open", "demo"), lb("c", 3, 4, 1, "open", "demo"),
                 lb("d", 4, 4, 0, "full", "demo"), lb("e", 1, 2, 0, "started", "demo"), lb("f", 1, 2, 0, "open", "other") };
-            T.Seq(new List<string> { "c", "b", "a" }, Lan.QuickJoinOrder(ls, "demo").ConvertAll(x => x.Id), "order");
+            // Fewest free seats, then the oldest (unknown last), then by id: the
+            // same for every player (a host's round trip does not count).
+            T.Seq(new List<string> { "b", "c", "a" }, Lan.QuickJoinOrder(ls, "demo").ConvertAll(x => x.Id), "order by id");
+            ls[2].CreatedMs = 1000;
+            T.Seq(new List<string> { "c", "b", "a" }, Lan.QuickJoinOrder(ls, "demo").ConvertAll(x => x.Id), "a known creation time first");
+            ls[1].CreatedMs = 999;
+            T.Seq(new List<string> { "b", "c", "a" }, Lan.QuickJoinOrder(ls, "demo").ConvertAll(x => x.Id), "the oldest first");
+            T.Seq(new List<string> { "a" }, Lan.QuickJoinOrder(ls, "demo", 2).ConvertAll(x => x.Id), "two seats");
+            // Filters: those known to pass, then the undecided (a partial
+            // announcement without the key), each in the quick-join order.
+            ls[0].Meta["map"] = "dunes";
+            ls[1].Meta["map"] = "forest";
+            ls[2].MetaPartial = true;
+            var f = new Filter { Meta = { { "map", "dunes" } } };
+            T.Seq(new List<string> { "a", "c" }, Lan.QuickJoinOrder(ls, "demo", 1, f).ConvertAll(x => x.Id), "matches, then the undecided");
+            f.Free = 3;
+            T.Seq(new List<string> { "a" }, Lan.QuickJoinOrder(ls, "demo", 1, f).ConvertAll(x => x.Id), "the filter's free seats");
             return Task.FromResult(0);
         }
 
@@ -509,12 +540,14 @@ namespace LanLobby.Tests
                     ev = await T.Event(c, e => e.Kind == EventKind.Started);
                     T.Seq(new List<string> { "Alice", "Bob" }, ev.Peers.ConvertAll(p => p.Name), "started peers");
                 }
+                T.Eq("", bob.Credentials(lid)[1], "a member holds no owner credential");
                 await alice.LeaveAsync(lid);
                 T.Eq(0, alice.Lobbies.Count, "left");
                 ev = await T.Event(bob, e => e.Kind == EventKind.MemberLeft);
                 T.Eq("Alice left", ev.Member.Name + " " + ev.Reason, "member_left");
                 ev = await T.Event(bob, e => e.Kind == EventKind.OwnerChanged);
                 T.Eq(bob.MemberId, ev.Lobby.Owner, "owner_changed");
+                T.Eq(32, bob.Credentials(lid)[1].Length, "the new owner keeps the owner credential of its owner_changed");
                 await bob.CloseLobbyAsync(lid);
                 T.Eq("owner_closed", (await T.Event(bob, e => e.Kind == EventKind.Closed)).Reason, "closed");
                 T.Eq(0, bob.Lobbies.Count, "closed lobby forgotten");
@@ -713,14 +746,25 @@ namespace LanLobby.Tests
                 await bob.JoinAsync(lid, new JoinOptions { Port = 5000 });
                 string me = bob.MemberId;
                 await T.Event(alice, e => e.Kind == EventKind.MemberJoined);
+                var sub = await bob.SubscribeAsync("demo");
+                var first = new List<string>();
+                bob.DrainEvents(e => first.Add(e.Kind));
+                T.Seq(new List<string> { EventKind.LobbyAdded, EventKind.Synced }, first, "the snapshot");
                 proxy.Freeze();
                 var away = await T.Event(alice, e => e.Kind == EventKind.MemberAway, 10);
                 T.Eq(me + " timeout", away.Member.Id + " " + away.Reason, "member_away");
                 T.Eq(me, (await T.Event(alice, e => e.Kind == EventKind.MemberBack, 10)).Member.Id, "member_back");
                 T.Eq(lid, (await T.Event(bob, e => e.Kind == EventKind.Resumed, 10)).Lobby.Id, "resumed");
                 T.Eq(me, bob.MemberId, "same member id");
+                // The subscription follows the new link: subscribed again, and
+                // nothing reported that did not change (the lobby was there).
+                var seen = new List<string>();
+                var synced = await T.Event(bob, e => { if (e.Subscription != null) seen.Add(e.Kind); return e.Kind == EventKind.Synced; }, 10);
+                T.True(synced.Subscription == sub && sub.Id > 0 && sub.IsActive, "subscribed again");
+                T.Seq(new List<string> { EventKind.Synced }, seen, "nothing that did not change");
                 await alice.SetMetaAsync(lid, new Dictionary<string, string> { { "k", "v" } });
-                T.Eq("v", (await T.Event(bob, e => e.Kind == EventKind.LobbyUpdated)).Lobby.Meta["k"], "notice after resume");
+                T.Eq("v", (await T.Event(bob, e => e.Kind == EventKind.LobbyUpdated && e.Subscription == null)).Lobby.Meta["k"], "notice after resume");
+                T.Eq("v", (await T.Event(bob, e => e.Kind == EventKind.LobbyUpdated && e.Subscription == sub)).Lobby.Meta["k"], "subscription event after resume");
                 T.Eq(2, (await bob.ListAsync("demo"))[0].Players, "call after resume");
             }
         }

@@ -6,11 +6,14 @@ import asyncio
 import os
 import sys
 import time
+import unittest
 from typing import Callable, List, Optional
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
 
+import lanlobby  # noqa: E402
 from lanlobby import CoordinatorProcess, Event  # noqa: E402
+from lanlobby.match import new_player_key  # noqa: E402
 
 BIN = os.environ.get("LANLOBBY_BIN", "")
 # Short heartbeats so tests see several intervals in little time; ten
@@ -67,8 +70,12 @@ class Proxy:
         self.links: List[dict] = []
         self.server: Optional[asyncio.AbstractServer] = None
         self.port = 0
+        # While cleared, new links wait before they are forwarded (hold).
+        self._open: Optional[asyncio.Event] = None
 
     async def start(self) -> "Proxy":
+        self._open = asyncio.Event()
+        self._open.set()
         self.server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
@@ -78,6 +85,8 @@ class Proxy:
         return f"127.0.0.1:{self.port}"
 
     async def _accept(self, r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+        assert self._open is not None
+        await self._open.wait()
         try:
             ur, uw = await asyncio.open_connection("127.0.0.1", self.target_port)
         except OSError:
@@ -106,9 +115,44 @@ class Proxy:
         for link in self.links:
             link["frozen"] = True
 
+    def hold(self) -> None:
+        """New links wait (the client's reconnect hangs, as over a dead
+        network) until release()."""
+        assert self._open is not None
+        self._open.clear()
+
+    def release(self) -> None:
+        assert self._open is not None
+        self._open.set()
+
     def close(self) -> None:
+        if self._open is not None:
+            self._open.set()
         if self.server is not None:
             self.server.close()
         for link in self.links:
             for wr in link["writers"]:
                 wr.close()
+
+
+class CoordinatorCase(unittest.IsolatedAsyncioTestCase):
+    """A test with a coordinator of its own (self.coord) and the clients it
+    connects, all closed at the end."""
+
+    async def asyncSetUp(self) -> None:
+        self.coord = await coordinator()
+        self.clients: List[lanlobby.Client] = []
+
+    async def asyncTearDown(self) -> None:
+        for c in self.clients:
+            await c.close()
+        await self.coord.kill()
+
+    async def connect(self, player: str, addr: str = "", **kw) -> lanlobby.Client:
+        # Every test client is its own player (its own key): clients of one
+        # process would otherwise share the process key, and a ban of one
+        # would ban them all.
+        kw.setdefault("player_key", new_player_key())
+        c = await lanlobby.Client.connect(addr or self.coord.addr, player, **kw)
+        self.clients.append(c)
+        return c

@@ -15,6 +15,7 @@ from lanlobby.beacon import BeaconError, NotBeacon
 from lanlobby.browser import ADDED, REMOVED, UPDATED, LanLobby, Table
 from lanlobby.lan import quick_join_order
 from lanlobby.lankey import LanKey
+from lanlobby.match import Filter
 
 PASS = "correct horse battery staple"
 MASTER = "b16fb80a73a27c3aab012896555958a4875668b79477a99d0dcf66abb5bd21eb"
@@ -169,7 +170,23 @@ class TableTest(unittest.TestCase):
             return LanLobby(i, game, i, players, cap, state, "198.18.0.1", 7600, rtt=rtt)
         ls = [lb("a", 1, 4), lb("b", 3, 4, rtt=0.002), lb("c", 3, 4, rtt=0.001), lb("d", 4, 4, state="full"),
               lb("e", 1, 2, state="started"), lb("f", 1, 2, game="other")]
+        # Fewest free seats, then the oldest (unknown last), then by id: the
+        # same for every player (a host's round trip does not count).
+        self.assertEqual([l.id for l in quick_join_order(ls, "demo")], ["b", "c", "a"])
+        ls[2].created_ms = 1000
         self.assertEqual([l.id for l in quick_join_order(ls, "demo")], ["c", "b", "a"])
+        ls[1].created_ms = 999
+        self.assertEqual([l.id for l in quick_join_order(ls, "demo")], ["b", "c", "a"])
+        self.assertEqual([l.id for l in quick_join_order(ls, "demo", 2)], ["a"])
+        # Filters: those known to pass, then the undecided (a partial
+        # announcement without the key), each in the quick-join order.
+        ls[0].meta["map"] = "dunes"
+        ls[1].meta["map"] = "forest"
+        ls[2].meta_partial = True
+        f = Filter(meta={"map": "dunes"})
+        self.assertEqual([l.id for l in quick_join_order(ls, "demo", 1, f)], ["a", "c"])
+        f.free = 3
+        self.assertEqual([l.id for l in quick_join_order(ls, "demo", 1, f)], ["a"])
 
 
 if __name__ == "__main__":

@@ -8,11 +8,12 @@ import time
 import unittest
 
 import helpers
-from helpers import Proxy, coordinator, wait_event
+from helpers import CoordinatorCase, Proxy, coordinator, wait_event
 
 import lanlobby
 from lanlobby import errors, model
 from lanlobby.errors import CallTimeout, ConnectionLost, CoordinatorError
+from lanlobby.match import new_player_key
 
 
 async def lookup_soon(c: lanlobby.Client, name: str, timeout: float = 10.0) -> str:
@@ -27,20 +28,7 @@ async def lookup_soon(c: lanlobby.Client, name: str, timeout: float = 10.0) -> s
         await asyncio.sleep(0.02)
 
 
-class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
-    async def asyncSetUp(self) -> None:
-        self.coord = await coordinator()
-        self.clients = []
-
-    async def asyncTearDown(self) -> None:
-        for c in self.clients:
-            await c.close()
-        await self.coord.kill()
-
-    async def connect(self, player: str, addr: str = "", **kw) -> lanlobby.Client:
-        c = await lanlobby.Client.connect(addr or self.coord.addr, player, **kw)
-        self.clients.append(c)
-        return c
+class CoordinatorTest(CoordinatorCase):
 
     async def test_every_call_and_notice(self) -> None:
         alice = await self.connect("Alice")
@@ -104,12 +92,14 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
             self.assertEqual([p.name for p in ev.peers], ["Alice", "Bob"])
             self.assertEqual(ev.lobby.state, "started")
 
+        self.assertEqual(bob._lobbies[lid].owner_credential, "", "a member holds no owner credential")
         await alice.leave(lid)
         self.assertEqual(alice.lobbies(), [])
         ev = await wait_event(bob, lambda e: e.kind == model.MEMBER_LEFT)
         self.assertEqual((ev.member.name, ev.reason), ("Alice", "left"))
         ev = await wait_event(bob, lambda e: e.kind == model.OWNER_CHANGED)
         self.assertEqual(ev.lobby.owner, bob.member_id)
+        self.assertEqual(len(bob._lobbies[lid].owner_credential), 32, "the new owner keeps its owner credential")
 
         await bob.close_lobby(lid)
         ev = await wait_event(bob, lambda e: e.kind == model.CLOSED)
@@ -151,6 +141,8 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
         await bob.join(lid, port=5000)
         me = bob.member_id
         await wait_event(alice, lambda e: e.kind == model.MEMBER_JOINED)
+        sub = await bob.subscribe("demo")
+        self.assertEqual([e.kind for e in bob.drain_events()], [model.LOBBY_ADDED, model.SYNCED])
         proxy.freeze()
         away = await wait_event(alice, lambda e: e.kind == model.MEMBER_AWAY, timeout=10)
         self.assertEqual((away.member.id, away.reason), (me, "timeout"))
@@ -159,9 +151,18 @@ class CoordinatorTest(unittest.IsolatedAsyncioTestCase):
         ev = await wait_event(bob, lambda e: e.kind == model.RESUMED, timeout=10)
         self.assertEqual(ev.lobby.id, lid)
         self.assertEqual(bob.member_id, me)
+        # The subscription follows the new link: subscribed again, and
+        # nothing reported that did not change (the lobby was there).
+        seen = []
+        ev = await wait_event(bob, lambda e: e.subscription is not None and (seen.append(e.kind) or e.kind == model.SYNCED),
+                              timeout=10)
+        self.assertEqual((ev.subscription, seen), (sub, [model.SYNCED]))
+        self.assertTrue(sub.active and sub.id > 0)
         # The resumed link carries notices and calls.
         await alice.set_meta(lid, {"k": "v"})
-        ev = await wait_event(bob, lambda e: e.kind == model.LOBBY_UPDATED)
+        ev = await wait_event(bob, lambda e: e.kind == model.LOBBY_UPDATED and e.subscription is None)
+        self.assertEqual(ev.lobby.meta, {"k": "v"})
+        ev = await wait_event(bob, lambda e: e.kind == model.LOBBY_UPDATED and e.subscription is sub)
         self.assertEqual(ev.lobby.meta, {"k": "v"})
         self.assertEqual((await bob.list("demo"))[0].players, 2)
 
@@ -349,11 +350,17 @@ class SyncWrapperTest(unittest.TestCase):
         from lanlobby import sync
         coord = sync.run(coordinator(), 10)
         try:
-            a = sync.Client.connect(coord.addr, "Alice")
-            b = sync.Client.connect(coord.addr, "Bob")
-            lid = a.create("demo", "sync", 2, port=4000).lobby.id
-            j = b.quick_join("demo", port=5000)
+            a = sync.Client.connect(coord.addr, "Alice", player_key=new_player_key())
+            b = sync.Client.connect(coord.addr, "Bob", player_key=new_player_key())
+            sub = b.subscribe("demo")
+            lid = a.create("demo", "sync", 2, port=4000, version="1.4").lobby.id
+            f = lanlobby.Filter(version="1.4")
+            self.assertEqual([l.id for l in b.list("demo", f)], [lid])
+            j = b.quick_join("demo", port=5000, filter=f)
             self.assertEqual(j.lobby.id, lid)
+            sub.close()
+            self.assertEqual([e.kind for e in b.drain_events() if e.subscription is not None][:2],
+                             [model.SYNCED, model.LOBBY_ADDED])
             deadline = time.monotonic() + 5
             got = []
             while not any(e.kind == model.MEMBER_JOINED for e in got) and time.monotonic() < deadline:

@@ -11,6 +11,7 @@ from typing import List, Optional
 from . import lan
 from .client import DEFAULT_TIMEOUT, Client
 from .errors import LobbyError
+from .match import Filter
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -24,7 +25,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     ls.add_argument("--no-mdns", action="store_true", help="the beacon alone (no mDNS/DNS-SD query)")
     ls.add_argument("--timeout", type=float, default=lan.DEFAULT_LIST_TIMEOUT, help="longest wait, seconds")
     ls.add_argument("--json", action="store_true", help="one JSON object per lobby")
+    ls.add_argument("--filter", "-f", action="append", default=[], metavar="KEY=VALUE",
+                    help="only lobbies with this metadata (repeatable)")
+    ls.add_argument("--game-version", default="", help="only lobbies of this game version")
+    ls.add_argument("--version-rule", default="exact", choices=("exact", "compatible"),
+                    help="how --game-version compares: exact, or compatible (same major.minor)")
     a = ap.parse_args(argv)
+    try:
+        a.match = Filter(version=a.game_version, version_rule=a.version_rule if a.game_version else "",
+                         meta=dict(kv.split("=", 1) for kv in a.filter))
+    except ValueError:
+        print("lanlobby: --filter takes KEY=VALUE", file=sys.stderr)
+        return 2
     try:
         rows = asyncio.run(_list(a))
     except (LobbyError, OSError) as e:
@@ -35,7 +47,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             print(json.dumps(r, ensure_ascii=False))
         else:
             print(f"{r['id']:<12} {r['game']:<12} {r['players']}/{r['capacity']} {r['state']:<8} "
-                  f"{r.get('addr', ''):<22} {r['name']}")
+                  f"{r.get('addr', ''):<22} {r['version'] or '-':<8} {r['name']}")
     return 0
 
 
@@ -44,13 +56,15 @@ async def _list(a: argparse.Namespace) -> List[dict]:
         c = await Client.connect(a.coordinator, timeout=min(a.timeout, DEFAULT_TIMEOUT) if a.timeout > 0 else DEFAULT_TIMEOUT)
         try:
             return [{"id": l.id, "game": l.game, "name": l.name, "players": l.players, "capacity": l.capacity,
-                     "state": l.state, "addr": a.coordinator} for l in await c.list(a.game)]
+                     "state": l.state, "addr": a.coordinator, "version": l.version, "meta": l.meta}
+                    for l in await c.list(a.game, filter=a.match)]
         finally:
             await c.close()
     found = await lan.list_lobbies(a.game, interfaces=a.interface, lan_key=a.lan_key or None, timeout=a.timeout,
-                                   mdns=not a.no_mdns)
+                                   mdns=not a.no_mdns, filter=a.match)
     return [{"id": l.id, "game": l.game, "name": l.name, "players": l.players, "capacity": l.capacity,
-             "state": l.state, "addr": l.addr, "rtt_ms": round(l.rtt * 1000, 3), "source": l.source} for l in found]
+             "state": l.state, "addr": l.addr, "rtt_ms": round(l.rtt * 1000, 3), "source": l.source,
+             "version": l.version, "meta": l.meta} for l in found]
 
 
 if __name__ == "__main__":

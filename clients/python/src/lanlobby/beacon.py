@@ -8,6 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import List, Optional, Tuple
 
+from . import match
 from .lankey import LanKey
 
 MAGIC = b"LLOB"
@@ -32,6 +33,8 @@ LABEL_BEACON = "lanlobby beacon v1"
 MAC_SIZE = 16
 SIGNED_OVERHEAD = 2 + 8 + 2 + MAC_SIZE
 TLV_TIMESTAMP, TLV_MAC = 1, 2
+# Lobby attributes in a record's extension area (PROTOCOL.md, "Lobby attributes").
+ATTR_CREATED, ATTR_VERSION, ATTR_META, ATTR_PARTIAL = 1, 2, 3, 4
 #: How far a signed timestamp may be from this host's clock, either way.
 DEFAULT_REPLAY_WINDOW = 30.0
 
@@ -65,6 +68,13 @@ class Lobby:
     capacity: int
     state: str
     port: int
+    #: The lobby's attributes: the game version, the creation time (ms since
+    #: 1970 UTC, 0 when not told), the filterable metadata pairs carried, in
+    #: the host's order, and whether it has metadata they do not carry.
+    version: str = ""
+    created_ms: int = 0
+    meta: List[Tuple[str, str]] = field(default_factory=list)
+    partial: bool = False
 
 
 @dataclass
@@ -138,7 +148,9 @@ def decode(b: bytes) -> Tuple[Packet, int]:
             port = rec.u16()
             if state not in STATES:
                 raise BeaconError(f"lobby {lid!r}: unknown state {state}")
-            p.lobbies.append(Lobby(lid, game, name, players, cap, STATES[state], port))
+            lb = Lobby(lid, game, name, players, cap, STATES[state], port)
+            decode_attrs(rec.take(rec.rest()), lb)
+            p.lobbies.append(lb)
     elif kind == KIND_QUERY:
         if count != 0:
             raise BeaconError(f"query with {count} records")
@@ -158,6 +170,81 @@ def decode(b: bytes) -> Tuple[Packet, int]:
     return p, tail
 
 
+def decode_attrs(t: bytes, lb: Lobby) -> None:
+    """Read a lobby record's tail: its attributes. Lenient, as version 1
+    promised to skip the tail: an entry it cannot use is left out (a lost
+    metadata pair makes the lobby partial, so a filter does not take its
+    absence for a fact), unknown types are skipped, and a broken tail, or a
+    known entry after one of a higher type, ends the reading."""
+    i = last = size = 0
+    seen_created = seen_version = False
+    while i < len(t):
+        if i + 2 > len(t) or i + 2 + t[i + 1] > len(t):
+            break
+        typ, v = t[i], t[i + 2:i + 2 + t[i + 1]]
+        i += 2 + len(v)
+        known = ATTR_CREATED <= typ <= ATTR_PARTIAL
+        if known and typ < last:
+            break
+        if known:
+            last = typ
+        if typ == ATTR_CREATED:
+            if len(v) == 8 and not seen_created:
+                ms = struct.unpack(">q", v)[0]
+                if ms > 0:
+                    lb.created_ms, seen_created = ms, True
+        elif typ == ATTR_VERSION:
+            if v and not seen_version:
+                try:
+                    ver = v.decode("ascii")
+                except UnicodeDecodeError:
+                    continue
+                if match.valid_version(ver):
+                    lb.version, seen_version = ver, True
+        elif typ == ATTR_META:
+            kv = _meta_entry(v)
+            if kv is None or len(lb.meta) == match.MAX_LAN_META_KEYS or \
+                    size + len(kv[0].encode()) + len(kv[1].encode()) > match.MAX_LAN_META_BYTES or \
+                    any(k == kv[0] for k, _ in lb.meta):
+                lb.partial = True
+                continue
+            lb.meta.append(kv)
+            size += len(kv[0].encode()) + len(kv[1].encode())
+        elif typ == ATTR_PARTIAL:
+            lb.partial = True
+
+
+def _meta_entry(v: bytes) -> Optional[Tuple[str, str]]:
+    if len(v) < 1 or v[0] > len(v) - 1:
+        return None
+    try:
+        k, val = v[1:1 + v[0]].decode("utf-8"), v[1 + v[0]:].decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return (k, val) if valid_meta_pair(k, val) else None
+
+
+def valid_meta_pair(k: str, v: str) -> bool:
+    """A metadata pair the LAN may carry: a filterable key and a text value
+    of at most 256 bytes."""
+    return match.valid_filterable_key(k) and len(v.encode("utf-8")) <= 256 and not any(_forbidden(c) for c in v)
+
+
+def encode_attrs(lb: Lobby) -> bytes:
+    out = bytearray()
+    if lb.created_ms > 0:
+        out += bytes([ATTR_CREATED, 8]) + struct.pack(">q", lb.created_ms)
+    if lb.version:
+        v = lb.version.encode("ascii")
+        out += bytes([ATTR_VERSION, len(v)]) + v
+    for k, val in lb.meta:
+        kb, vb = k.encode(), val.encode()
+        out += bytes([ATTR_META, 1 + len(kb) + len(vb), len(kb)]) + kb + vb
+    if lb.partial:
+        out += bytes([ATTR_PARTIAL, 0])
+    return bytes(out)
+
+
 def validate(p: Packet) -> None:
     """Every rule of a version 1 packet, for decode and encode alike."""
     if p.kind in (KIND_ANNOUNCE, KIND_GOODBYE):
@@ -173,6 +260,11 @@ def validate(p: Packet) -> None:
                 raise BeaconError(f"lobby {lb.id!r}: {lb.players}/{lb.capacity} players")
             if lb.state not in STATE_CODES or not 1 <= lb.port <= 65535:
                 raise BeaconError(f"lobby {lb.id!r}: state {lb.state!r} port {lb.port}")
+            if not match.valid_version(lb.version) or lb.created_ms < 0 or len(lb.meta) > match.MAX_LAN_META_KEYS:
+                raise BeaconError(f"lobby {lb.id!r}: bad attributes")
+            if any(not valid_meta_pair(k, v) for k, v in lb.meta) or \
+                    sum(len(k.encode()) + len(v.encode()) for k, v in lb.meta) > match.MAX_LAN_META_BYTES:
+                raise BeaconError(f"lobby {lb.id!r}: metadata over the LAN's rules or room")
     elif p.kind == KIND_QUERY:
         if p.ttl != 0:
             raise BeaconError("query with TTL")
@@ -222,7 +314,7 @@ def encode(p: Packet) -> bytes:
     if p.kind in (KIND_ANNOUNCE, KIND_GOODBYE):
         for lb in p.lobbies:
             rec = _str(lb.id) + _str(lb.game) + _str(lb.name) + bytes(
-                [lb.players, lb.capacity, STATE_CODES[lb.state]]) + struct.pack(">H", lb.port)
+                [lb.players, lb.capacity, STATE_CODES[lb.state]]) + struct.pack(">H", lb.port) + encode_attrs(lb)
             out += bytes([len(rec)]) + rec
     elif p.kind == KIND_QUERY:
         out += _str(p.game)
@@ -232,6 +324,24 @@ def encode(p: Packet) -> bytes:
         out += bytes([len(rec)]) + rec
     if len(out) > MAX_PACKET:
         raise BeaconError(f"{len(out)} bytes, limit {MAX_PACKET}")
+    return bytes(out)
+
+
+TLV_PADDING = 0x04
+
+
+def pad_query(pkt: bytes, signed: bool) -> bytes:
+    """Pad an encoded query with padding TLVs (type 4) to 1200 bytes, less the
+    signature when it is to be signed: an answer is at most 3 times its query
+    (PROTOCOL.md, "Answers"), so a full answer takes a full query."""
+    out = bytearray(pkt)
+    n = MAX_PACKET - (SIGNED_OVERHEAD if signed else 0) - len(out)
+    while n >= 2:
+        ln = min(n - 2, 255)
+        if n - 2 - ln == 1:
+            ln -= 1  # leave room for a last TLV of at least 2 bytes
+        out += bytes([TLV_PADDING, ln]) + bytes(ln)
+        n -= 2 + ln
     return bytes(out)
 
 

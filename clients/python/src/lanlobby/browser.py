@@ -12,10 +12,11 @@ import socket
 import struct
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Deque, Dict, List, Optional, Sequence, Tuple, Union
 
 from . import beacon, netif
+from .match import Candidate
 from .beacon import BeaconError, NotBeacon
 from .lankey import LanKey
 
@@ -52,6 +53,15 @@ class LanLobby:
     seen: float = 0.0
     rtt: float = 0.0
     source: str = "beacon"
+    #: The lobby's attributes as the LAN carries them (PROTOCOL.md, "Lobby
+    #: attributes"): the game version, the creation time (ms since 1970 UTC;
+    #: 0 when not told), the filterable metadata its host advertises, and
+    #: meta_partial when it has metadata the announcement does not carry.
+    #: players counts the seats reserved for a party.
+    version: str = ""
+    created_ms: int = 0
+    meta: Dict[str, str] = field(default_factory=dict)
+    meta_partial: bool = False
 
     @property
     def addr(self) -> str:
@@ -62,9 +72,22 @@ class LanLobby:
     def free(self) -> int:
         return self.capacity - self.players
 
+    @property
+    def joinable(self) -> bool:
+        """Whether quick-join may pick it: open, with a seat free."""
+        return self.state == "open" and self.players < self.capacity
+
+    def candidate(self) -> Candidate:
+        """The lobby as matchmaking reads it: a filter term on a key its
+        announcement left out is undecided when meta_partial."""
+        return Candidate(id=self.id, game=self.game, version=self.version, open=self.joinable, free=self.free,
+                         created_ms=self.created_ms, meta=self.meta, partial=self.meta_partial)
+
     def _same(self, o: "LanLobby") -> bool:
-        return (self.id, self.game, self.name, self.players, self.capacity, self.state, self.host, self.port) == \
-            (o.id, o.game, o.name, o.players, o.capacity, o.state, o.host, o.port)
+        return (self.id, self.game, self.name, self.players, self.capacity, self.state, self.host, self.port,
+                self.version, self.created_ms, self.meta, self.meta_partial) == \
+            (o.id, o.game, o.name, o.players, o.capacity, o.state, o.host, o.port,
+             o.version, o.created_ms, o.meta, o.meta_partial)
 
 
 @dataclass
@@ -209,7 +232,8 @@ class Table:
         elif host_rank(host) < host_rank(cur_host) or now - e.host_seen >= ttl:
             cur_host, cur_iface, e.host_seen = host, iface, now
         e.info = LanLobby(id=lb.id, game=lb.game, name=lb.name, players=lb.players, capacity=lb.capacity,
-                          state=lb.state, host=cur_host, port=lb.port, iface=cur_iface, seen=now)
+                          state=lb.state, host=cur_host, port=lb.port, iface=cur_iface, seen=now,
+                          version=lb.version, created_ms=lb.created_ms, meta=dict(lb.meta), meta_partial=lb.partial)
         if fresh:
             return BrowseEvent(ADDED, self._view(e))
         if old is None or not old._same(e.info):
@@ -443,6 +467,7 @@ class Browser:
     def query(self) -> None:
         """Ask every host to answer at once (on every interface and family)."""
         pkt = beacon.encode(beacon.Packet(kind=beacon.KIND_QUERY, seq=_rand32(), game=self.game))
+        pkt = beacon.pad_query(pkt, self.key is not None)
         if self.key is not None:
             pkt = beacon.sign_packet(self.key, pkt)
         self.table.queried(time.monotonic())

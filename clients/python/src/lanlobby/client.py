@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
+import math
 import random
 import socket
 import threading
@@ -19,8 +20,10 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import errors
 from .errors import CallTimeout, ClientClosed, ConnectionLost, CoordinatorError, LinkDown, Replaced
-from .model import (CLOSED, COORDINATOR_RESTARTED, ERROR, MEMBER_JOINED, MEMBER_LEFT, NAME_LOST,
-                    REASON_COORDINATOR_LOST, RESUMED, STARTED, Event, Joined, LobbyInfo, Member, members)
+from .match import Filter, Reservation, process_player_key
+from .model import (CLOSED, COORDINATOR_RESTARTED, ERROR, LOBBY_ADDED, LOBBY_REMOVED, LOBBY_UPDATED, MEMBER_JOINED,
+                    MEMBER_LEFT, NAME_LOST, REASON_COORDINATOR_LOST, REJOINED, RESUMED, STARTED, SYNCED, UNSUBSCRIBED,
+                    Event, Joined, LobbyInfo, Member, members)
 
 #: Every call gives up after this many seconds unless told otherwise.
 DEFAULT_TIMEOUT = 5.0
@@ -43,6 +46,9 @@ MAX_WRITE_BUFFER = 1 << 20
 DEAD_LINK_SLACK = 0.25
 #: Longest a single reconnect dial may take.
 RECONNECT_DIAL_TIMEOUT = 2.0
+#: The most lobbies list() gathers: a coordinator could otherwise feed pages
+#: for ever.
+MAX_LISTED = 200_000
 
 
 def split_addr(addr: str, default_port: int = DEFAULT_PORT) -> Tuple[str, int]:
@@ -64,6 +70,7 @@ class _Membership:
     password: str = ""
     credential: str = ""  # proves the seat to a restarted coordinator
     owner_credential: str = ""  # proves the ownership, while we own the lobby
+    lobby_secret: str = ""  # checks the members' seat credentials (PROTOCOL.md, "Credentials")
     #: The other members, in join order, as the replies and notices told.
     peers: List[Member] = field(default_factory=list)
 
@@ -108,9 +115,11 @@ class Client:
     thread (a game's main loop)."""
 
     def __init__(self, addr: str, player: str, timeout: float, dead_link_slack: float,
-                 max_pending_events: int) -> None:
+                 max_pending_events: int, player_key: Optional[str] = None) -> None:
         self.addr = addr
         self.player = player
+        #: The player key sent in hello ("" for none).
+        self.player_key = process_player_key() if player_key is None else player_key
         self.timeout = timeout
         self._slack = dead_link_slack
         self._loop = asyncio.get_running_loop()
@@ -123,6 +132,11 @@ class Client:
         self.misses = 0
         self.grace = 0.0
         self.server = ""
+        #: The coordinator's instance identity: another one after a restart.
+        self.instance = ""
+        #: Live subscriptions, and the coordinator's ids routed to them.
+        self._subs: List["Subscription"] = []
+        self._subs_by_id: Dict[int, "Subscription"] = {}
         self._lobbies: Dict[str, _Membership] = {}
         #: Names this client holds in the coordinator's name registry
         #: (name -> room address), registered again after a restart.
@@ -143,16 +157,23 @@ class Client:
     @classmethod
     async def connect(cls, addr: str, player: str = "", *, timeout: float = DEFAULT_TIMEOUT,
                       dead_link_slack: float = DEAD_LINK_SLACK,
-                      max_pending_events: int = MAX_PENDING_EVENTS) -> "Client":
+                      max_pending_events: int = MAX_PENDING_EVENTS, player_key: Optional[str] = None) -> "Client":
         """Connect to the coordinator at addr ("host:port"; port 7600 when
-        omitted) and complete hello, within timeout seconds."""
-        c = cls(addr, player, timeout, dead_link_slack, max_pending_events)
+        omitted) and complete hello, within timeout seconds. player_key is
+        this player's stable key (None: lanlobby.match.process_player_key(),
+        one per process; "": none): it lets an owner's ban and a party
+        leader's named seats know the player again (PROTOCOL.md, "Bans"); keep
+        one with the game's settings (or match.stored_player_key()) to be
+        known after a restart."""
+        c = cls(addr, player, timeout, dead_link_slack, max_pending_events, player_key)
         deadline = c._loop.time() + timeout
         try:
             link = await c._dial(timeout)
             c._link = link
-            reply = await c._call_on(link, {"op": "hello", "v": PROTOCOL_VERSION, "client": CLIENT_NAME,
-                                            "player": player}, deadline)
+            hello = {"op": "hello", "v": PROTOCOL_VERSION, "client": CLIENT_NAME, "player": player}
+            if c.player_key:
+                hello["key"] = c.player_key
+            reply = await c._call_on(link, hello, deadline)
             c._adopt(link, reply)
         except BaseException:
             await c.close()
@@ -179,6 +200,7 @@ class Client:
                     link.task.cancel()
         self._lost.set()
         self._event_signal.set()
+        self._end_subscriptions()
 
     async def __aenter__(self) -> "Client":
         return self
@@ -218,14 +240,23 @@ class Client:
 
     async def create(self, game: str, name: str, capacity: int, *, port: int = 0, addr: str = "",
                      meta: Optional[Dict[str, str]] = None, password: str = "", private: bool = False,
-                     auto_start: bool = False, timeout: Optional[float] = None) -> Joined:
+                     auto_start: bool = False, version: str = "", filterable: Optional[List[str]] = None,
+                     timeout: Optional[float] = None) -> Joined:
         """Create a lobby with this client as owner and first member. Give the
         game's port (the coordinator pairs it with the address it sees) or a
         full addr "ip:port". With auto_start the lobby starts by itself when
-        its last seat (capacity) is taken; without, the owner starts it."""
+        its last seat (capacity) is taken; without, the owner starts it.
+        version is the game version players' filters compare; filterable the
+        keys of meta to advertise on the LAN, most important first (at most 8
+        of a-z 0-9 - _ .; the beacon and mDNS carry the first 4 that fit in
+        72 bytes)."""
         req: Dict[str, Any] = {"op": "create", "game": game, "name": name, "capacity": capacity}
         if auto_start:
             req["auto_start"] = True
+        if version:
+            req["version"] = version
+        if filterable:
+            req["filterable"] = list(filterable)
         _endpoint(req, port, addr)
         if meta:
             req["meta"] = dict(meta)
@@ -236,19 +267,32 @@ class Client:
         return await self._join(req, timeout)
 
     async def join(self, lobby: str, *, port: int = 0, addr: str = "", password: str = "",
-                   timeout: Optional[float] = None) -> Joined:
-        """Join the lobby with that id (password or invite code for a private one)."""
+                   filter: Optional[Filter] = None, seats: int = 0, party: Optional[List[str]] = None,
+                   reservation: str = "", timeout: Optional[float] = None) -> Joined:
+        """Join the lobby with that id (password or invite code for a private
+        one). With filter the lobby must pass it (else filter_mismatch); with
+        seats > 1, seats-1 more are reserved for this player's party, named by
+        player key in party or claimed with the reply's reservation token;
+        reservation claims a seat held for this player with a token its
+        party's leader (or the owner) handed out."""
         req: Dict[str, Any] = {"op": "join", "lobby": lobby}
         _endpoint(req, port, addr)
         if password:
             req["password"] = password
+        _match(req, filter, seats, party)
+        if reservation:
+            req["reservation"] = reservation
         return await self._join(req, timeout)
 
-    async def quick_join(self, game: str, *, port: int = 0, addr: str = "",
+    async def quick_join(self, game: str, *, port: int = 0, addr: str = "", filter: Optional[Filter] = None,
+                         seats: int = 0, party: Optional[List[str]] = None,
                          timeout: Optional[float] = None) -> Joined:
-        """Join the open lobby of game closest to starting."""
+        """Join the open lobby of game closest to starting among those that
+        pass filter and have seats free seats (with seats > 1 the party's
+        seats are reserved in the same lobby, all at once: Joined.reservation)."""
         req: Dict[str, Any] = {"op": "quick_join", "game": game}
         _endpoint(req, port, addr)
+        _match(req, filter, seats, party)
         return await self._join(req, timeout)
 
     async def leave(self, lobby: str, *, timeout: Optional[float] = None) -> None:
@@ -260,6 +304,35 @@ class Client:
     async def kick(self, lobby: str, member: str, *, timeout: Optional[float] = None) -> None:
         await self._call({"op": "kick", "lobby": lobby, "member": member}, timeout)
 
+    async def kick_ban(self, lobby: str, member: str, duration: float = 0.0, *,
+                       timeout: Optional[float] = None) -> None:
+        """Kick a member of a lobby this client owns and ban it, by its player
+        key, for duration seconds (0: until the lobby closes; at most a day):
+        its joins get banned and quick-join passes the lobby by for it. The
+        member_left event carries banned."""
+        req: Dict[str, Any] = {"op": "kick", "lobby": lobby, "member": member, "ban": True}
+        if duration > 0:
+            req["ban_ms"] = max(1, int(math.ceil(duration * 1000)))
+        await self._call(req, timeout)
+
+    async def reserve(self, lobby: str, seats: int, party: Optional[List[str]] = None, window: float = 0.0, *,
+                      timeout: Optional[float] = None) -> Reservation:
+        """Hold seats of a lobby this client owns for invited players for
+        window seconds (0: the coordinator's 10 s; at most 10 min): players
+        whose keys are in party claim theirs by joining, the others with the
+        returned reservation's token. Seats not claimed in time are released
+        (a reservation_expired event)."""
+        req: Dict[str, Any] = {"op": "reserve", "lobby": lobby, "seats": seats}
+        if party:
+            req["party"] = list(party)
+        if window > 0:
+            req["window_ms"] = max(1, int(math.ceil(window * 1000)))
+        msg = await self._call(req, timeout)
+        r = Reservation.from_wire(msg.get("reservation"))
+        if r is None:
+            raise errors.ProtocolError("reserve reply without a reservation")
+        return r
+
     async def start(self, lobby: str, *, timeout: Optional[float] = None) -> None:
         await self._call({"op": "start", "lobby": lobby}, timeout)
 
@@ -269,12 +342,79 @@ class Client:
     async def set_meta(self, lobby: str, meta: Dict[str, str], *, timeout: Optional[float] = None) -> None:
         await self._call({"op": "set_meta", "lobby": lobby, "meta": dict(meta)}, timeout)
 
-    async def list(self, game: str = "", *, timeout: Optional[float] = None) -> List[LobbyInfo]:
+    async def list(self, game: str = "", *, filter: Optional[Filter] = None,
+                   timeout: Optional[float] = None) -> List[LobbyInfo]:
+        """The coordinator's lobbies of game ("" for all) that pass filter,
+        oldest first: page after page (each reply fits one line; PROTOCOL.md,
+        "list") until the last, within one timeout for all, and at most
+        MAX_LISTED lobbies."""
+        if filter is not None:
+            filter.validate()
+        deadline = self._loop.time() + (self.timeout if timeout is None else timeout)
+        out: List[LobbyInfo] = []
+        after = ""
+        while True:
+            page, nxt = await self._list_page(game, filter, after, 0, deadline)
+            out.extend(page)
+            if not nxt:
+                return out
+            if nxt == after or len(out) > MAX_LISTED:
+                raise errors.ProtocolError(f"list: the coordinator's pages do not end (cursor {nxt!r}, {len(out)} lobbies)")
+            after = nxt
+
+    async def list_page(self, game: str = "", *, filter: Optional[Filter] = None, after: str = "", limit: int = 0,
+                        timeout: Optional[float] = None) -> Tuple[List[LobbyInfo], str]:
+        """One page of the coordinator's lobbies: those after the cursor after
+        ("" for the first page), at most limit (0: as many as fit one line, up
+        to 500). Returns the page and the next page's cursor ("" at the end)."""
+        if filter is not None:
+            filter.validate()
+        return await self._list_page(game, filter, after, limit,
+                                     self._loop.time() + (self.timeout if timeout is None else timeout))
+
+    async def _list_page(self, game: str, filter: Optional[Filter], after: str, limit: int,
+                         deadline: float) -> Tuple[List[LobbyInfo], str]:
         req: Dict[str, Any] = {"op": "list"}
         if game:
             req["game"] = game
-        msg = await self._call(req, timeout)
-        return [LobbyInfo.from_wire(x) for x in msg.get("lobbies") or [] if isinstance(x, dict)]
+        fw = filter.to_wire() if filter is not None else None
+        if fw:
+            req["filter"] = fw
+        if after:
+            req["after"] = after
+        if limit > 0:
+            req["limit"] = limit
+        msg = await self._call_until(req, deadline)
+        nxt = msg.get("next")
+        return ([LobbyInfo.from_wire(x) for x in msg.get("lobbies") or [] if isinstance(x, dict)],
+                nxt if isinstance(nxt, str) else "")
+
+    async def subscribe(self, game: str = "", filter: Optional[Filter] = None, *,
+                        timeout: Optional[float] = None) -> "Subscription":
+        """Start a live view of the lobbies of game ("" for every game) that
+        pass filter, and return once the coordinator's snapshot is in
+        (Subscription.lobbies()). Its events come through this client's events
+        with Event.subscription set: a LOBBY_ADDED for every lobby of the
+        snapshot and a SYNCED, then LOBBY_ADDED, LOBBY_UPDATED and LOBBY_REMOVED
+        as lobbies start to match, change and stop matching. The client
+        subscribes again by itself after a blip, a restart or an unsubscribed
+        push, and tells only what changed meanwhile. At most 8 per client."""
+        if filter is not None:
+            filter.validate()
+        if self._err is not None:
+            raise self._err
+        s = Subscription(self, game, filter)
+        self._subs.append(s)
+        try:
+            await self._subscribe_once(s, timeout)
+        except BaseException:
+            # The coordinator may have made it (the snapshot did not end in
+            # time): it is dropped there too.
+            t = self._loop.create_task(self._unsubscribe(s))
+            self._tasks.add(t)
+            t.add_done_callback(self._tasks.discard)
+            raise
+        return s
 
     # ---- the name registry (PROTOCOL.md, "register, deregister, lookup") ----
 
@@ -360,7 +500,8 @@ class Client:
                                Member.from_wire(msg["you"]).addr, pw, members(msg.get("peers")), msg)
         msg = await self._call(req, timeout, remember)
         return Joined(lobby=LobbyInfo.from_wire(msg), you=Member.from_wire(msg.get("you")),
-                      peers=members(msg.get("peers")), invite=msg.get("invite") or "")
+                      peers=members(msg.get("peers")), invite=msg.get("invite") or "",
+                      reservation=Reservation.from_wire(msg.get("reservation")))
 
     def _remember(self, info: LobbyInfo, owner: bool, addr: str, password: str, peers: List[Member],
                   creds: Dict[str, Any]) -> None:
@@ -368,17 +509,23 @@ class Client:
         if not password and old is not None:
             password = old.password
         cred, owner_cred = creds.get("credential") or "", creds.get("owner_credential") or ""
+        secret = creds.get("lobby_secret") or ""
         if not cred and old is not None:
             cred, owner_cred = old.credential, old.owner_credential
+        if not secret and old is not None:
+            secret = old.lobby_secret
         self._lobbies[info.id] = _Membership(owner=owner or info.owner == self.you.id, info=info,
                                              addr=addr, password=password, peers=list(peers), credential=cred,
-                                             owner_credential=owner_cred)
+                                             owner_credential=owner_cred, lobby_secret=secret)
 
     async def _call(self, req: Dict[str, Any], timeout: Optional[float],
                     on_reply: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
         """Wait for a usable link (the client may be reconnecting), send req
         and wait for its reply, all within the timeout."""
-        deadline = self._loop.time() + (self.timeout if timeout is None else timeout)
+        return await self._call_until(req, self._loop.time() + (self.timeout if timeout is None else timeout), on_reply)
+
+    async def _call_until(self, req: Dict[str, Any], deadline: float,
+                          on_reply: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
         if self._err is not None:
             raise self._err
         if not self._ready.is_set():
@@ -455,6 +602,7 @@ class Client:
         self.heartbeat = (msg.get("heartbeat_ms") or 0) / 1000.0
         self.misses = msg.get("misses") or 0
         self.grace = (msg.get("resume_grace_ms") or 0) / 1000.0
+        self.instance = msg.get("instance") if isinstance(msg.get("instance"), str) else ""
         if self.heartbeat > 0 and self.misses > 0:
             # The coordinator pings every heartbeat: hearing nothing for one
             # interval more than it tolerates from us means it is gone.
@@ -509,6 +657,9 @@ class Client:
             except LinkDown:
                 pass
             return
+        if isinstance(ev, str) and isinstance(msg.get("sub"), int) and msg["sub"]:
+            self._sub_event(msg)
+            return
         if isinstance(ev, str):
             self._notice(msg)
             return
@@ -522,7 +673,12 @@ class Client:
 
     def _notice(self, msg: Dict[str, Any]) -> None:
         info = LobbyInfo.from_wire(msg)
-        ev = Event(kind=msg["event"], lobby=info, reason=msg.get("reason") or "", peers=members(msg.get("peers")))
+        ev = Event(kind=msg["event"], lobby=info, reason=msg.get("reason") or "", peers=members(msg.get("peers")),
+                   banned=msg.get("banned") is True)
+        res = msg.get("reservation")
+        if isinstance(res, dict):
+            ev.reservation = res.get("id") if isinstance(res.get("id"), str) else ""
+            ev.released = res.get("released") if isinstance(res.get("released"), int) else 0
         if isinstance(msg.get("member"), dict):
             ev.member = Member.from_wire(msg["member"])
         m = self._lobbies.get(info.id)
@@ -552,6 +708,7 @@ class Client:
             self._err = err
         self._lost.set()
         self._push(Event(kind=ERROR, error=self._err))
+        self._end_subscriptions()
 
     async def _reconnect(self, budget: float) -> None:
         deadline = self._loop.time() + budget
@@ -565,6 +722,7 @@ class Client:
             attempt += 1
             try:
                 await self._reattach(deadline)
+                self._resubscribe_all()  # the new link has no subscriptions
                 return
             except asyncio.CancelledError:
                 raise
@@ -608,7 +766,16 @@ class Client:
         self._ready.set()
 
     async def _restore(self, link: _Link, deadline: float) -> None:
+        """Re-create (as owner, with the members it knew, whose seats are then
+        held for them) and re-join (as member) every lobby on a coordinator
+        that lost them, under the same member id, with the credentials it
+        issued. Members whose owner is not back yet retry until the deadline;
+        lobbies that never come back are reported closed (coordinator_lost,
+        Event.error the coordinator's). When the coordinator is the same
+        instance (the link was down past its grace) the lobbies are taken back
+        as a new member (REJOINED) and nothing is retried."""
         owned, joined = [], []
+        before = self.instance
         for lid, m in self._lobbies.items():
             e: Dict[str, Any] = {"lobby": lid, "addr": m.addr, "credential": m.credential}
             if m.password:
@@ -617,23 +784,35 @@ class Client:
                 e.update(owner=True, game=m.info.game, name=m.info.name, capacity=m.info.capacity,
                          owner_credential=m.owner_credential)
                 if m.info.meta:
-                    e["meta"] = m.info.meta
+                    e["meta"] = dict(m.info.meta)
                 if m.info.state == "started":
                     e["started"] = True
                 if m.info.auto_start:
                     e["auto_start"] = True
+                if m.info.version:
+                    e["version"] = m.info.version
+                if m.info.filterable:
+                    e["filterable"] = list(m.info.filterable)
+                # The lobby as it knew it, in join order, itself first.
+                e["members"] = [{"id": self.you.id, "name": self.you.name, "addr": m.addr}] + \
+                    [{"id": p.id, "name": p.name, "addr": p.addr} for p in m.peers]
                 owned.append(e)
             else:
                 joined.append(e)
         todo = owned + joined  # owners first
+        req = {"op": "restore", "v": PROTOCOL_VERSION, "client": CLIENT_NAME, "player": self.you.name,
+               "member": self.you.id, "token": self._token, "lobbies": todo}
+        if self.player_key:
+            req["key"] = self.player_key
         try:
-            reply = await self._call_on(link, {"op": "restore", "v": PROTOCOL_VERSION, "client": CLIENT_NAME,
-                                               "player": self.you.name, "member": self.you.id,
-                                               "token": self._token, "lobbies": todo}, deadline)
+            reply = await self._call_on(link, req, deadline)
         except BaseException:
             link.abort()
             raise
         self._install(link, reply)
+        now = reply.get("instance") if isinstance(reply.get("instance"), str) else ""
+        restarted = not now or now != before
+        kind = COORDINATOR_RESTARTED if restarted else REJOINED
         if self._names:
             t = self._loop.create_task(self._register_again())
             self._tasks.add(t)
@@ -649,11 +828,13 @@ class Client:
                     info = LobbyInfo.from_wire(r)
                     self._remember(info, info.owner == self.you.id, asked.get("addr", ""), asked.get("password", ""),
                                    members(r.get("peers")), r)
-                    self._push(Event(kind=COORDINATOR_RESTARTED, lobby=info, peers=members(r.get("peers"))))
-                elif err.get("code") == errors.UNKNOWN_LOBBY and self._loop.time() < deadline:
+                    self._push(Event(kind=kind, lobby=info, peers=members(r.get("peers"))))
+                elif isinstance(err, dict) and err.get("code") == errors.UNKNOWN_LOBBY and restarted and \
+                        self._loop.time() < deadline:
                     retry.append(asked)  # its owner is not back yet
                 else:
-                    self._lost_lobby(asked)
+                    e = err if isinstance(err, dict) else {}
+                    self._lost_lobby(asked, CoordinatorError(str(e.get("code") or "internal"), str(e.get("message") or "")))
             if not retry:
                 return
             await asyncio.sleep(backoff)
@@ -661,9 +842,9 @@ class Client:
             todo = retry
             try:
                 reply = await self._call({"op": "restore", "lobbies": todo}, None)
-            except errors.LobbyError:
+            except errors.LobbyError as ex:
                 for asked in todo:
-                    self._lost_lobby(asked)
+                    self._lost_lobby(asked, ex)
                 return  # the link itself is fine; what could not come back is reported
 
     async def _register_again(self) -> None:
@@ -678,11 +859,200 @@ class Client:
                 self._names.pop(name, None)
                 self._push(Event(kind=NAME_LOST, name=name, reason=getattr(e, "code", "") or str(e), error=e))
 
-    def _lost_lobby(self, asked: Dict[str, Any]) -> None:
+    def _lost_lobby(self, asked: Dict[str, Any], why: Optional[BaseException] = None) -> None:
+        """Report a lobby that could not be restored, and why (the
+        coordinator's error, such as bad_credential)."""
         m = self._lobbies.pop(asked["lobby"], None)
         info = m.info if m is not None else LobbyInfo(id=asked["lobby"])
         info.state = "closed"
-        self._push(Event(kind=CLOSED, lobby=info, reason=REASON_COORDINATOR_LOST))
+        self._push(Event(kind=CLOSED, lobby=info, reason=REASON_COORDINATOR_LOST, error=why))
+
+    # ---- subscriptions (PROTOCOL.md, "Subscriptions") ---------------------------
+
+    async def _subscribe_once(self, s: "Subscription", timeout: Optional[float] = None) -> None:
+        """One attempt: the request, then the snapshot, within the timeout."""
+        deadline = self._loop.time() + (self.timeout if timeout is None else timeout)
+        done: asyncio.Future = self._loop.create_future()
+        req: Dict[str, Any] = {"op": "subscribe"}
+        if s.game:
+            req["game"] = s.game
+        fw = s.filter.to_wire() if s.filter is not None else None
+        if fw:
+            req["filter"] = fw
+
+        def begin(msg: Dict[str, Any]) -> None:
+            sid = msg.get("sub")
+            if msg.get("ok") and isinstance(sid, int) and sid:
+                # Before the snapshot is read.
+                old = s._begin(sid, done)
+                if old:
+                    self._subs_by_id.pop(old, None)
+                self._subs_by_id[sid] = s
+        await self._call_until(req, deadline, begin)
+        remaining = deadline - self._loop.time()
+        if remaining > 0 and not done.done():
+            lost = asyncio.ensure_future(self._lost.wait())
+            try:
+                await asyncio.wait([done, lost], timeout=remaining, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                lost.cancel()
+        if done.done() and done.result():
+            return
+        if self._err is not None:
+            raise self._err
+        if not s.active:
+            raise errors.LobbyError("subscription closed")
+        raise CallTimeout("no reply from coordinator in time (subscribe: the snapshot did not end)")
+
+    def _sub_event(self, msg: Dict[str, Any]) -> None:
+        sid, kind = msg["sub"], msg.get("event")
+        s = self._subs_by_id.get(sid)
+        if s is None:
+            return  # ended, or replaced by a newer attempt
+        if kind == UNSUBSCRIBED:
+            self._subs_by_id.pop(sid, None)
+            if not s._drop(sid) or not s.active:
+                return
+            self._push(Event(kind=UNSUBSCRIBED, reason=msg.get("reason") or "", subscription=s))
+            self._resubscribe(s)
+            return
+        if kind not in (LOBBY_ADDED, LOBBY_UPDATED, LOBBY_REMOVED, SYNCED):
+            return  # a subscription event this client does not know
+        s._apply(sid, kind, LobbyInfo.from_wire(msg))
+
+    def _resubscribe(self, s: "Subscription") -> None:
+        """Subscribe s again in the background, with backoff, until it works,
+        s ends or the client stops."""
+        async def again() -> None:
+            backoff = 0.05
+            while s.active and self._err is None:
+                try:
+                    await self._subscribe_once(s)
+                    return
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    pass
+                await asyncio.sleep(backoff + random.uniform(0, backoff / 2))
+                backoff = min(2 * backoff, 1.0)
+        t = self._loop.create_task(again())
+        self._tasks.add(t)
+        t.add_done_callback(self._tasks.discard)
+
+    def _resubscribe_all(self) -> None:
+        self._subs_by_id.clear()
+        for s in list(self._subs):
+            s._drop()
+            self._resubscribe(s)
+
+    def _end_subscriptions(self) -> None:
+        for s in list(self._subs):
+            s._end()
+        self._subs.clear()
+        self._subs_by_id.clear()
+
+    async def _unsubscribe(self, s: "Subscription") -> None:
+        sid = s._end()
+        if s in self._subs:
+            self._subs.remove(s)
+        if sid:
+            self._subs_by_id.pop(sid, None)
+            if self._err is None:
+                try:
+                    await self._call({"op": "unsubscribe", "sub": sid}, None)
+                except errors.LobbyError:
+                    pass  # the link's end drops it too
+
+
+class Subscription:
+    """A live, filtered view of a coordinator's lobbies (Client.subscribe):
+    the coordinator pushes only the changes of the lobbies that match it.
+    Its events come through the client's events (Event.subscription is this);
+    lobbies() is the view. The client keeps it going by itself: after a link
+    was resumed or restored, or when the coordinator ended it (unsubscribed),
+    it subscribes again and tells only what changed meanwhile. close() ends
+    it."""
+
+    def __init__(self, client: Client, game: str, filter: Optional[Filter]) -> None:
+        self.client = client
+        self.game = game
+        self.filter = filter
+        #: The coordinator's id of the subscription now (0 while subscribing again).
+        self.id = 0
+        self._view: Dict[str, LobbyInfo] = {}
+        self._snap: Optional[Dict[str, LobbyInfo]] = None
+        self._synced: Optional[asyncio.Future] = None
+        self._ended = False
+
+    @property
+    def active(self) -> bool:
+        return not self._ended
+
+    def lobbies(self) -> List[LobbyInfo]:
+        """The lobbies that match now, as far as the client knows."""
+        return [self._view[k] for k in sorted(self._view)]
+
+    async def close(self) -> None:
+        """End the subscription and tell the coordinator (errors ignored)."""
+        await self.client._unsubscribe(self)
+
+    def _begin(self, sid: int, done: asyncio.Future) -> int:
+        old, self.id = self.id, sid
+        self._snap, self._synced = {}, done
+        return old
+
+    def _drop(self, only: int = 0) -> int:
+        old = self.id
+        if only and old != only:
+            return 0
+        self.id, self._snap = 0, None
+        return old
+
+    def _end(self) -> int:
+        old = self._drop()
+        self._ended = True
+        if self._synced is not None and not self._synced.done():
+            self._synced.set_result(False)
+        return old
+
+    def _apply(self, sid: int, kind: str, info: LobbyInfo) -> None:
+        if sid != self.id or self._ended:
+            return
+        push = self.client._push
+        if self._snap is not None:
+            if kind in (LOBBY_ADDED, LOBBY_UPDATED):
+                self._snap[info.id] = info
+            elif kind == LOBBY_REMOVED:
+                self._snap.pop(info.id, None)
+            elif kind == SYNCED:
+                self._sync()
+            return
+        had = info.id in self._view
+        if kind in (LOBBY_ADDED, LOBBY_UPDATED):
+            self._view[info.id] = info
+            push(Event(kind=LOBBY_UPDATED if had else LOBBY_ADDED, lobby=info, subscription=self))
+        elif kind == LOBBY_REMOVED and had:
+            del self._view[info.id]
+            push(Event(kind=LOBBY_REMOVED, lobby=info, subscription=self))
+
+    def _sync(self) -> None:
+        """Install a complete snapshot, telling how it differs from the view
+        (everything is new the first time), then SYNCED."""
+        snap, self._snap = self._snap or {}, None
+        push = self.client._push
+        for lid in sorted(snap):
+            old = self._view.get(lid)
+            if old is None:
+                push(Event(kind=LOBBY_ADDED, lobby=snap[lid], subscription=self))
+            elif old != snap[lid]:
+                push(Event(kind=LOBBY_UPDATED, lobby=snap[lid], subscription=self))
+        for lid in sorted(self._view):
+            if lid not in snap:
+                push(Event(kind=LOBBY_REMOVED, lobby=self._view[lid], subscription=self))
+        self._view = snap
+        push(Event(kind=SYNCED, subscription=self))
+        if self._synced is not None and not self._synced.done():
+            self._synced.set_result(True)
 
 
 def _next_peers(peers: List[Member], ev: Event, me: str) -> List[Member]:
@@ -702,3 +1072,16 @@ def _endpoint(req: Dict[str, Any], port: int, addr: str) -> None:
         req["addr"] = addr
     else:
         req["port"] = port
+
+
+def _match(req: Dict[str, Any], filter: Optional[Filter], seats: int, party: Optional[List[str]]) -> None:
+    """Add a join's filter and party seats."""
+    if filter is not None:
+        filter.validate()
+        fw = filter.to_wire()
+        if fw:
+            req["filter"] = fw
+    if seats > 1:
+        req["seats"] = seats
+    if party:
+        req["party"] = list(party)

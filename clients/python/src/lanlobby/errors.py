@@ -31,6 +31,18 @@ NAME_TAKEN = "name_taken"
 ADDR_TAKEN = "addr_taken"
 UNKNOWN_NAME = "unknown_name"
 TOO_MANY_NAMES = "too_many_names"
+# Matchmaking: versions, filters, parties, bans, subscriptions.
+INVALID_VERSION = "invalid_version"
+INVALID_PLAYER_KEY = "invalid_player_key"
+INVALID_FILTER = "invalid_filter"
+FILTER_MISMATCH = "filter_mismatch"
+BANNED = "banned"
+UNKNOWN_RESERVATION = "unknown_reservation"
+TOO_MANY_SUBSCRIPTIONS = "too_many_subscriptions"
+UNKNOWN_SUBSCRIPTION = "unknown_subscription"
+# Restore after a coordinator restart: a seat or ownership without its
+# valid credential.
+BAD_CREDENTIAL = "bad_credential"
 
 
 class LobbyError(Exception):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 from . import errors
 from .browser import ADDED, REMOVED, UPDATED, Browser, LanCoordinator, LanLobby, host_rank
@@ -15,6 +15,7 @@ from .errors import CoordinatorError, LobbyError, NotFound
 from . import mdns as mdns_
 from .hostproc import CoordinatorProcess, host_mode_args
 from .lankey import LanKey
+from .match import MATCHES, MAYBE, Filter, compare_key
 from .model import Joined
 
 #: A listing ends this long after the last answer (or the query).
@@ -40,12 +41,25 @@ class LanJoin:
 
 async def list_lobbies(game: str = "", *, interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
                        quiet: float = DEFAULT_QUIET, timeout: float = DEFAULT_LIST_TIMEOUT,
-                       port: Optional[int] = None, want: Optional[str] = None, mdns: bool = True) -> List[LanLobby]:
+                       port: Optional[int] = None, want: Optional[str] = None, mdns: bool = True,
+                       filter: Optional[Filter] = None) -> List[LanLobby]:
     """The lobbies visible on the LAN, by beacon and (unless mdns=False) by
     mDNS/DNS-SD, merged by id (the beacon's entry first): returns once
     nobody answered the beacon query for quiet seconds (counted from the
     query, then from each answer), at timeout, or soon after a lobby whose id
-    or name is want turned up."""
+    or name is want turned up. With filter, only the lobbies known to pass it
+    (PROTOCOL.md, "Filters": a lobby whose announcement left out a key the
+    filter needs is not listed; quick_join still tries it, last)."""
+    if filter is not None:
+        filter.validate()
+    found, _ = await _look(game, interfaces, lan_key, quiet, timeout, port, want, mdns)
+    if filter is None or filter.is_zero():
+        return found
+    return [lb for lb in found if filter.match(lb.candidate()) == MATCHES]
+
+
+async def _look(game: str, interfaces: Optional[Sequence[str]], lan_key: KeyArg, quiet: float, timeout: float,
+                port: Optional[int], want: Optional[str], mdns: bool) -> Tuple[List[LanLobby], List[LanCoordinator]]:
     kw = {} if port is None else {"port": port}
     key = LanKey.derive(lan_key) if isinstance(lan_key, str) else lan_key
     q = await mdns_.Query(game, interfaces=interfaces, lan_key=key).start() if mdns else None
@@ -57,7 +71,8 @@ async def list_lobbies(game: str = "", *, interfaces: Optional[Sequence[str]] = 
 
 
 async def _list(game: str, interfaces: Optional[Sequence[str]], lan_key: Optional[LanKey], quiet: float,
-                timeout: float, kw: dict, want: Optional[str], q: "Optional[mdns_.Query]") -> List[LanLobby]:
+                timeout: float, kw: dict, want: Optional[str],
+                q: "Optional[mdns_.Query]") -> Tuple[List[LanLobby], List[LanCoordinator]]:
     async with Browser(game, interfaces=interfaces, lan_key=lan_key, **kw) as b:
         seen: Dict[str, LanLobby] = {}
         gone: Set[str] = set()  # said goodbye meanwhile: an mDNS answer does not bring it back
@@ -90,34 +105,62 @@ async def _list(game: str, interfaces: Optional[Sequence[str]], lan_key: Optiona
             for lb in q.lobbies():
                 if lb.id not in gone:
                     seen.setdefault(lb.id, lb)
-        return sorted(seen.values(), key=lambda l: l.id)
+        return sorted(seen.values(), key=lambda l: l.id), b.coordinators()
 
 
-def quick_join_order(lobbies: Sequence[LanLobby], game: str = "") -> List[LanLobby]:
-    """Open lobbies the way the coordinator's quick-join orders them: fewest
-    free seats first, then the nearest host, then by id (every player tries
-    them in the same order)."""
+def quick_join_order(lobbies: Sequence[LanLobby], game: str = "", seats: int = 1,
+                     filter: Optional[Filter] = None) -> List[LanLobby]:
+    """The open lobbies of game ("" for any) with at least seats free seats
+    (and the filter's free) that may pass filter, in the order quick-join
+    tries them: those known to pass, then those the LAN could not tell (a key
+    the filter needs not carried), each in the quick-join order (fewest free
+    seats, then the oldest, then by id: the order of the coordinator and of
+    the Go package, the same for every player)."""
     game = game.lower()
-    open_ = [l for l in lobbies if l.state == "open" and l.players < l.capacity and (not game or l.game == game)]
-    return sorted(open_, key=lambda l: (l.capacity - l.players, l.rtt, l.id))
+    need = max(seats, filter.free if filter is not None else 0, 1)
+    sure, maybe = [], []
+    for lb in lobbies:
+        if not lb.joinable or lb.capacity - lb.players < need or (game and lb.game != game):
+            continue
+        v = MATCHES if filter is None else filter.match(lb.candidate())
+        if v == MATCHES:
+            sure.append(lb)
+        elif v == MAYBE:
+            maybe.append(lb)
+    return sorted(sure, key=lambda l: compare_key(l.candidate())) + sorted(maybe, key=lambda l: compare_key(l.candidate()))
 
 
-async def _join_first(candidates: Sequence[LanLobby], player: str, port: int, addr: str, password: str,
-                      timeout: float) -> LanJoin:
+#: Refusals that mean "try the next lobby": it filled, started, closed,
+#: changed past the filter, or bans the player.
+_GONE = (errors.LOBBY_FULL, errors.LOBBY_STARTED, errors.UNKNOWN_LOBBY, errors.FILTER_MISMATCH, errors.BANNED)
+
+
+async def _join_first(candidates: Sequence[LanLobby], player: str, timeout: float, quick_game: Optional[str] = None,
+                      daemons: Sequence[LanCoordinator] = (), player_key: Optional[str] = None,
+                      **join: Any) -> LanJoin:
+    """Join the first candidate that takes the player, each at its own
+    coordinator. With quick_game, a lobby on a coordinator daemon (one of
+    daemons) is quick-joined by the daemon's own rule, exact among all its
+    lobbies."""
     last: LobbyError = NotFound(errors.NO_OPEN_LOBBY, "no open lobby visible on the LAN")
+    daemon_addrs = {d.addr for d in daemons}
     for lb in candidates:
         try:
-            c = await Client.connect(lb.addr, player, timeout=timeout)
+            c = await Client.connect(lb.addr, player, timeout=timeout, player_key=player_key)
         except (OSError, asyncio.TimeoutError, LobbyError) as e:
             last = e if isinstance(e, LobbyError) else LobbyError(f"coordinator {lb.addr} unreachable: {e}")
             continue
         try:
-            j = await c.join(lb.id, port=port, addr=addr, password=password)
+            if quick_game is not None and lb.addr in daemon_addrs:
+                qj = {k: v for k, v in join.items() if k in ("port", "addr", "filter", "seats", "party")}
+                j = await c.quick_join(quick_game, **qj)
+            else:
+                j = await c.join(lb.id, **join)
         except CoordinatorError as e:
             await c.close()
             last = e
-            if e.code in (errors.LOBBY_FULL, errors.LOBBY_STARTED, errors.UNKNOWN_LOBBY):
-                continue  # filled or vanished meanwhile: the next one
+            if e.code in _GONE:
+                continue  # filled, vanished, changed or banned meanwhile: the next one
             raise
         except BaseException:
             await c.close()
@@ -129,21 +172,31 @@ async def _join_first(candidates: Sequence[LanLobby], player: str, port: int, ad
 async def quick_join(game: str, *, port: int = 0, addr: str = "", player: str = "",
                      interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
                      quiet: float = DEFAULT_QUIET, list_timeout: float = DEFAULT_LIST_TIMEOUT,
-                     timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None, mdns: bool = True) -> LanJoin:
-    """Join the open lobby of game on the LAN closest to starting, at its own
-    coordinator; the next one when it filled meanwhile."""
-    found = await list_lobbies(game, interfaces=interfaces, lan_key=lan_key, quiet=quiet,
-                               timeout=list_timeout, port=beacon_port, mdns=mdns)
-    order = quick_join_order(found, game)
+                     timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None, mdns: bool = True,
+                     filter: Optional[Filter] = None, seats: int = 0, party: Optional[List[str]] = None,
+                     player_key: Optional[str] = None) -> LanJoin:
+    """Join the open lobby of game on the LAN closest to starting among those
+    with seats free seats that pass filter (the ones the LAN could not tell
+    last: each is joined with the filter, so that its coordinator decides),
+    at its own coordinator; the next one when it filled, changed past the
+    filter or bans the player meanwhile. With seats > 1 the party's seats are
+    reserved in the same lobby (Joined.reservation)."""
+    if filter is not None:
+        filter.validate()
+    found, daemons = await _look(game, interfaces, lan_key, quiet, list_timeout, beacon_port, None, mdns)
+    order = quick_join_order(found, game, seats, filter)
     if not order:
-        raise NotFound(errors.NO_OPEN_LOBBY, f"no open lobby of game {game!r} visible on the LAN")
-    return await _join_first(order, player, port, addr, "", timeout)
+        raise NotFound(errors.NO_OPEN_LOBBY, f"no open lobby of game {game!r} with {max(seats, 1)} free seats "
+                                             "that passes the filter visible on the LAN")
+    return await _join_first(order, player, timeout, game.lower(), daemons, player_key, port=port, addr=addr,
+                             filter=filter, seats=seats, party=party)
 
 
 async def join(name_or_id: str, *, port: int = 0, addr: str = "", player: str = "", password: str = "",
                interfaces: Optional[Sequence[str]] = None, lan_key: KeyArg = None,
                quiet: float = DEFAULT_QUIET, list_timeout: float = DEFAULT_LIST_TIMEOUT,
-               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None, mdns: bool = True) -> LanJoin:
+               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None, mdns: bool = True,
+               filter: Optional[Filter] = None, reservation: str = "", player_key: Optional[str] = None) -> LanJoin:
     """Join the LAN lobby with that id, or else that name."""
     found = await list_lobbies("", interfaces=interfaces, lan_key=lan_key, quiet=quiet, timeout=list_timeout,
                                port=beacon_port, want=name_or_id, mdns=mdns)
@@ -151,7 +204,8 @@ async def join(name_or_id: str, *, port: int = 0, addr: str = "", player: str = 
         [l for l in quick_join_order(found) if l.name == name_or_id]
     if not cands:
         raise NotFound(errors.UNKNOWN_LOBBY, f"no lobby {name_or_id!r} visible on the LAN")
-    return await _join_first(cands, player, port, addr, password, timeout)
+    return await _join_first(cands, player, timeout, None, (), player_key, port=port, addr=addr, password=password,
+                             filter=filter, reservation=reservation)
 
 
 async def find_coordinator(wait: float = DEFAULT_DAEMON_WAIT, *, interfaces: Optional[Sequence[str]] = None,
@@ -202,7 +256,8 @@ async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str 
                meta: Optional[Dict[str, str]] = None, auto_start: bool = False, interfaces: Optional[Sequence[str]] = None,
                lan_key: Optional[str] = None, daemon_wait: float = DEFAULT_DAEMON_WAIT,
                binary: Optional[str] = None, process_args: Optional[Sequence[str]] = None,
-               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None) -> HostedLobby:
+               timeout: float = DEFAULT_TIMEOUT, beacon_port: Optional[int] = None, version: str = "",
+               filterable: Optional[List[str]] = None, player_key: Optional[str] = None) -> HostedLobby:
     """Host a lobby on the LAN with no set-up: at a coordinator daemon found
     on the LAN, else at a coordinator child process (the lanlobby binary
     shipped beside the game, in host mode), which announces it."""
@@ -219,9 +274,10 @@ async def host(game: str, name: str, capacity: int, *, port: int = 0, addr: str 
         proc = await CoordinatorProcess.start(binary, args)
         target = proc.addr
     try:
-        c = await Client.connect(target, player, timeout=timeout)
+        c = await Client.connect(target, player, timeout=timeout, player_key=player_key)
         try:
-            j = await c.create(game, name, capacity, port=port, addr=addr, meta=meta, auto_start=auto_start)
+            j = await c.create(game, name, capacity, port=port, addr=addr, meta=meta, auto_start=auto_start,
+                               version=version, filterable=filterable)
         except BaseException:
             await c.close()
             raise

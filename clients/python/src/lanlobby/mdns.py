@@ -20,7 +20,7 @@ import struct
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
-from . import beacon, netif
+from . import beacon, match, netif
 from .browser import LanLobby
 from .lankey import LanKey
 
@@ -150,7 +150,54 @@ def lobby_from_txt(strings: List[bytes], instance: str) -> Optional[dict]:
         return None
     if not (beacon.MIN_CAPACITY <= c <= beacon.MAX_CAPACITY and 0 <= p <= c) or not kv["p"].isdigit():
         return None
+    lb.update(attrs_from_txt(strings))
     return lb
+
+
+def attrs_from_txt(strings: List[bytes]) -> dict:
+    """The lobby attributes of TXT strings (gv, ct, m.KEY, mp), as leniently
+    as the beacon's: what breaks the rules is left out, and a metadata pair
+    so lost makes the lobby partial."""
+    version, created, partial = "", 0, False
+    seen_v = seen_c = False
+    pairs = []
+    for s in strings:
+        k, eq, v = s.partition(b"=")
+        if not eq:
+            continue
+        key = k.decode("ascii", "replace").lower()
+        try:
+            val = v.decode("utf-8")
+        except UnicodeDecodeError:
+            if key.startswith("m."):
+                partial = True
+            continue
+        if key == "gv" and not seen_v:
+            seen_v = True
+            if val and match.valid_version(val):
+                version = val
+        elif key == "ct" and not seen_c:
+            seen_c = True
+            if val.isdigit() and val.isascii() and len(val) <= 19 and int(val) > 0:
+                created = int(val)
+        elif key == "mp":
+            partial = True
+        elif key.startswith("m."):
+            if len(pairs) > match.MAX_FILTERABLE_KEYS:
+                partial = True
+                continue
+            pairs.append((key[2:], val))
+    meta: Dict[str, str] = {}
+    size = 0
+    for k, val in pairs:
+        n = len(k.encode()) + len(val.encode())
+        if not beacon.valid_meta_pair(k, val) or len(meta) == match.MAX_LAN_META_KEYS or \
+                size + n > match.MAX_LAN_META_BYTES or k in meta:
+            partial = True
+            continue
+        meta[k] = val
+        size += n
+    return {"version": version, "created_ms": created, "meta": meta, "meta_partial": partial}
 
 
 class _Collector(asyncio.DatagramProtocol):
@@ -221,7 +268,9 @@ def assemble(packets: Sequence[Tuple[bytes, str, float]], game: str = "", key: O
         ip = (addrs.get(host) or [frm])[0]
         out.setdefault(lb["id"], LanLobby(id=lb["id"], game=lb["game"], name=lb["name"], players=lb["players"],
                                           capacity=lb["capacity"], state=lb["state"], host=ip, port=port,
-                                          seen=at, rtt=max(0.0, at - sent) if sent else 0.0, source="mdns"))
+                                          seen=at, rtt=max(0.0, at - sent) if sent else 0.0, source="mdns",
+                                          version=lb["version"], created_ms=lb["created_ms"], meta=lb["meta"],
+                                          meta_partial=lb["meta_partial"]))
     return sorted(out.values(), key=lambda l: l.id)
 
 

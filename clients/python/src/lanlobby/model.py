@@ -2,7 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import TYPE_CHECKING, Any, Dict, List, Optional
+
+from .match import Candidate, Reservation
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import Subscription
 
 # Notice kinds (PROTOCOL.md, "Pushes") and the client's own events.
 MEMBER_JOINED = "member_joined"
@@ -23,6 +28,24 @@ ERROR = "error"
 #: After a coordinator restart a registered name (Event.name) could not be
 #: registered again (Event.reason is the error code, e.g. name_taken).
 NAME_LOST = "name_lost"
+
+#: The link was down past the coordinator's resume grace (the others were
+#: told member_left); the same coordinator took the client back into this
+#: lobby as a new member (the others got member_joined).
+REJOINED = "rejoined"
+#: Seats reserved in this lobby were released unclaimed (Event.reservation,
+#: Event.released); the lobby block says what is free now.
+RESERVATION_EXPIRED = "reservation_expired"
+#: A subscription's view (Event.subscription): a lobby began to match it
+#: (also each lobby of a snapshot), changed while matching (LOBBY_UPDATED with
+#: Event.subscription set), or stopped matching (closed: state "closed").
+LOBBY_ADDED = "lobby_added"
+LOBBY_REMOVED = "lobby_removed"
+#: A subscription's snapshot is complete: its lobbies() are the coordinator's.
+SYNCED = "synced"
+#: The coordinator ended a subscription (reason slow_consumer); the client
+#: subscribes again by itself and tells what changed meanwhile.
+UNSUBSCRIBED = "unsubscribed"
 
 #: Reason of a ``closed`` event for a lobby that could not be restored.
 REASON_COORDINATOR_LOST = "coordinator_lost"
@@ -56,17 +79,38 @@ class LobbyInfo:
     private: bool = False
     #: It starts by itself when its last seat is taken.
     auto_start: bool = False
+    #: The game version filters compare ("" for none).
+    version: str = ""
+    #: Seats held for players yet to come (a party, invited players).
+    reserved: int = 0
+    #: When the lobby was made, ms since 1970 UTC (0 when not told).
+    created_ms: int = 0
+    #: The metadata keys its host advertises on the LAN.
+    filterable: List[str] = field(default_factory=list)
+
+    @property
+    def free(self) -> int:
+        """Seats neither taken nor reserved."""
+        return self.capacity - self.players - self.reserved
+
+    def candidate(self) -> Candidate:
+        """The lobby as matchmaking reads it (a coordinator's block carries all its metadata)."""
+        return Candidate(id=self.id, game=self.game, version=self.version, open=self.state == "open" and self.free > 0,
+                         free=self.free, created_ms=self.created_ms, meta=self.meta)
 
     @classmethod
     def from_wire(cls, m: Dict[str, Any]) -> "LobbyInfo":
         meta = m.get("meta") or {}
         if not isinstance(meta, dict):
             meta = {}
+        filterable = m.get("filterable") or []
         return cls(id=_s(m.get("lobby")), game=_s(m.get("game")), name=_s(m.get("name")),
                    players=_i(m.get("players")), capacity=_i(m.get("capacity")), state=_s(m.get("state")),
                    owner=_s(m.get("owner")), successor=_s(m.get("successor")),
                    meta={str(k): str(v) for k, v in meta.items()}, private=m.get("private") is True,
-                   auto_start=m.get("auto_start") is True)
+                   auto_start=m.get("auto_start") is True, version=_s(m.get("version")), reserved=_i(m.get("reserved")),
+                   created_ms=_i(m.get("created_ms")),
+                   filterable=[k for k in filterable if isinstance(k, str)] if isinstance(filterable, list) else [])
 
 
 @dataclass
@@ -78,6 +122,9 @@ class Joined:
     peers: List[Member]
     #: Invite code of a private lobby created without a password.
     invite: str = ""
+    #: The seats held for this player's party (a join with seats > 1; None
+    #: otherwise): hand reservation.token and the lobby id to the party.
+    reservation: Optional[Reservation] = None
 
 
 @dataclass
@@ -93,6 +140,14 @@ class Event:
     error: Optional[BaseException] = None
     #: NAME_LOST: the registered name.
     name: str = ""
+    #: MEMBER_LEFT: a kick that banned the member.
+    banned: bool = False
+    #: RESERVATION_EXPIRED: the reservation and how many seats went back unclaimed.
+    reservation: str = ""
+    released: int = 0
+    #: Subscription events (LOBBY_ADDED, LOBBY_UPDATED, LOBBY_REMOVED, SYNCED,
+    #: UNSUBSCRIBED): the subscription; None for lobby notices.
+    subscription: "Optional[Subscription]" = None
 
 
 def _s(v: Any) -> str:

@@ -18,7 +18,8 @@ from typing import Any, Coroutine, Dict, List, Optional, Sequence, TypeVar
 
 from . import lan
 from .browser import Browser, LanLobby
-from .client import DEFAULT_TIMEOUT, Client as _AsyncClient
+from .client import DEFAULT_TIMEOUT, Client as _AsyncClient, Subscription as _AsyncSubscription
+from .match import Filter, Reservation
 from .model import Event, Joined, LobbyInfo, Member
 
 T = TypeVar("T")
@@ -72,6 +73,14 @@ class Client:
     def member_id(self) -> str:
         return self.inner.member_id
 
+    @property
+    def instance(self) -> str:
+        return self.inner.instance
+
+    @property
+    def player_key(self) -> str:
+        return self.inner.player_key
+
     def create(self, game: str, name: str, capacity: int, **kw: Any) -> Joined:
         return self._run(self.inner.create(game, name, capacity, **kw))
 
@@ -87,6 +96,16 @@ class Client:
     def kick(self, lobby: str, member: str) -> None:
         self._run(self.inner.kick(lobby, member))
 
+    def kick_ban(self, lobby: str, member: str, duration: float = 0.0) -> None:
+        self._run(self.inner.kick_ban(lobby, member, duration))
+
+    def reserve(self, lobby: str, seats: int, party: Optional[List[str]] = None, window: float = 0.0) -> Reservation:
+        return self._run(self.inner.reserve(lobby, seats, party, window))
+
+    def subscribe(self, game: str = "", filter: Optional[Filter] = None) -> "Subscription":
+        """A live view; its events come with drain_events (Event.subscription)."""
+        return Subscription(self._run(self.inner.subscribe(game, filter)), self.timeout)
+
     def start(self, lobby: str) -> None:
         self._run(self.inner.start(lobby))
 
@@ -96,8 +115,8 @@ class Client:
     def set_meta(self, lobby: str, meta: Dict[str, str]) -> None:
         self._run(self.inner.set_meta(lobby, meta))
 
-    def list(self, game: str = "") -> List[LobbyInfo]:
-        return self._run(self.inner.list(game))
+    def list(self, game: str = "", filter: Optional[Filter] = None) -> List[LobbyInfo]:
+        return self._run(self.inner.list(game, filter=filter))
 
     def ping(self) -> float:
         return self._run(self.inner.ping())
@@ -130,6 +149,24 @@ class Client:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class Subscription:
+    """A blocking facade over lanlobby.client.Subscription."""
+
+    def __init__(self, inner: _AsyncSubscription, timeout: float) -> None:
+        self.inner = inner
+        self.timeout = timeout
+
+    @property
+    def active(self) -> bool:
+        return self.inner.active
+
+    def lobbies(self) -> List[LobbyInfo]:
+        return self.inner.lobbies()
+
+    def close(self) -> None:
+        run(self.inner.close(), self.timeout)
 
 
 class LanJoin:
