@@ -212,7 +212,7 @@ func (a *announcer) stop() {
 func BeaconLobby(in lobby.Info, port uint16) beacon.Lobby {
 	l := beacon.Lobby{ID: in.ID, Game: in.Game, Name: in.Name, Players: in.Players + in.Reserved, Capacity: in.Capacity,
 		State: beaconState(in.State), Port: port}
-	l.Version, l.Meta = in.Version, beacon.LANMeta(in.Meta, in.Filterable)
+	l.Version, l.Meta, l.Term = in.Version, beacon.LANMeta(in.Meta, in.Filterable), in.Term
 	if !in.Created.IsZero() {
 		l.CreatedMS = in.Created.UnixMilli()
 	}

@@ -50,7 +50,7 @@ func hostOf(addr string) netip.AddrPort {
 func fromCoordinator(l lobby.Info, host netip.AddrPort) LobbyInfo {
 	in := LobbyInfo{ID: l.ID, Game: l.Game, Name: l.Name, Players: l.Players + l.Reserved, Capacity: l.Capacity,
 		State: beaconState(l.State), Host: host, Seen: time.Now(), Source: "coordinator"}
-	in.Version, in.Meta = l.Version, beacon.MetaOf(l.Meta)
+	in.Version, in.Meta, in.Term = l.Version, beacon.MetaOf(l.Meta), l.Term
 	if !l.Created.IsZero() {
 		in.CreatedMS = l.Created.UnixMilli()
 	}

@@ -28,6 +28,10 @@ type CoordinatorOptions struct {
 	// beacon, no mDNS): for a coordinator reached by address only, and
 	// for tests on loopback.
 	NoAnnounce bool
+	// NoTakeover keeps a game's own coordinator from handing its lobbies
+	// to their successors when it is lost (see lobby.ServerConfig.Takeover):
+	// its lobbies then end with it. A daemon never hands them over.
+	NoTakeover bool
 	// Name labels a daemon in its announcements; "" means the host name.
 	Name string
 	// StateDir is where a daemon keeps what must survive its restart: the
@@ -80,11 +84,20 @@ func StartCoordinator(ctx context.Context, cfg Config, opts CoordinatorOptions) 
 	if err != nil {
 		return nil, fmt.Errorf("lanlobby: cannot listen on %s: %w", listen, err)
 	}
+	return startCoordinatorOn(ctx, cfg, opts, ln)
+}
+
+// startCoordinatorOn is StartCoordinator on a listener the caller opened
+// (a successor's reserved port); it closes ln when it fails.
+func startCoordinatorOn(ctx context.Context, cfg Config, opts CoordinatorOptions, ln net.Listener) (*Coordinator, error) {
+	cfg = cfg.withDefaults()
+	var err error
 	scfg := opts.Server
 	if scfg.Logger == nil {
 		scfg.Logger = cfg.Logger
 	}
 	scfg.KeepLobbiesOnShutdown = opts.Daemon
+	scfg.Takeover = !opts.Daemon && !opts.NoTakeover
 	if opts.Daemon && scfg.Secret == nil {
 		if scfg.Secret, err = daemonSecret(cfg, opts.StateDir); err != nil {
 			ln.Close()

@@ -118,7 +118,7 @@ func Host(ctx context.Context, cfg Config, opts HostOptions) (*Session, error) {
 		}
 		return joinAt(ctx, cfg, daemon, create)
 	}
-	c, j, err := create.dial(ctx, cfg, own.local())
+	c, suc, j, err := create.dial(ctx, cfg, own.local())
 	if err != nil {
 		if c != nil {
 			c.Close()
@@ -126,7 +126,8 @@ func Host(ctx context.Context, cfg Config, opts HostOptions) (*Session, error) {
 		own.Close()
 		return nil, err
 	}
-	return &Session{client: c, joined: j, coord: own, local: true, addr: ":" + strconv.Itoa(own.Port())}, nil
+	suc.own = own // before the Session exists: nobody else sees suc yet
+	return newSession(ctx, c, suc, j, ":"+strconv.Itoa(own.Port())), nil
 }
 
 // findDaemon looks for a coordinator daemon on the LAN for up to

@@ -181,7 +181,7 @@ func (b *Browser) Join(ctx context.Context, nameOrID string, opts JoinOptions) (
 func joinByIDOrName(ctx context.Context, cfg Config, addr, nameOrID string, opts JoinOptions) (*Session, error) {
 	ctx, cancel := withTimeout(ctx, cfg)
 	defer cancel()
-	c, j, err := joinOp(nameOrID, opts).dial(ctx, cfg, addr)
+	c, suc, j, err := joinOp(nameOrID, opts).dial(ctx, cfg, addr)
 	if c == nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func joinByIDOrName(ctx context.Context, cfg Config, addr, nameOrID string, opts
 		c.Close()
 		return nil, err
 	}
-	return &Session{client: c, joined: j, addr: addr}, nil
+	return newSession(ctx, c, suc, j, addr), nil
 }
 
 // joinByName joins the one lobby named name in c's coordinator's list;
@@ -257,12 +257,13 @@ func createOp(o lobby.CreateOptions) seatOp {
 // round trip. The client is nil when the coordinator could not be
 // reached (the error says so); else the error is the seat's, and the
 // caller closes the client or takes another seat with it.
-func (op seatOp) dial(ctx context.Context, cfg Config, addr string) (*lobby.Client, *lobby.Joined, error) {
-	c, j, err := op.open(ctx, addr, cfg.clientConfig())
+func (op seatOp) dial(ctx context.Context, cfg Config, addr string) (*lobby.Client, *succession, *lobby.Joined, error) {
+	suc := newSuccession(cfg)
+	c, j, err := op.open(ctx, addr, suc.clientConfig())
 	if c == nil {
-		return nil, nil, fmt.Errorf("cannot reach coordinator %s: %w", addr, err)
+		return nil, nil, nil, fmt.Errorf("cannot reach coordinator %s: %w", addr, err)
 	}
-	return c, j, err
+	return c, suc, j, err
 }
 
 // addressSettled reports whether a lobby's address is final: IPv4, or
@@ -290,6 +291,7 @@ func (b *Browser) isDaemon(l LobbyInfo) bool {
 func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, seat func(LobbyInfo) seatOp) (*Session, error) {
 	var lastErr error
 	var c *lobby.Client
+	var suc *succession
 	var at string
 	for _, l := range candidates {
 		addr := l.Host.String()
@@ -301,7 +303,7 @@ func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, seat func
 			if c != nil {
 				c.Close()
 			}
-			if c, j, err = seat(l).dial(ctx, b.cfg, addr); c == nil {
+			if c, suc, j, err = seat(l).dial(ctx, b.cfg, addr); c == nil {
 				lastErr = err
 				b.cfg.Logger.Info("lobby's coordinator unreachable", "lobby", l.ID, "host", addr, "err", err)
 				continue
@@ -309,7 +311,7 @@ func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, seat func
 			at = addr
 		}
 		if err == nil {
-			return &Session{client: c, joined: j, addr: addr}, nil
+			return newSession(ctx, c, suc, j, addr), nil
 		}
 		lastErr = err
 		if !isGone(err) {
@@ -329,7 +331,7 @@ func (b *Browser) tryJoin(ctx context.Context, candidates []LobbyInfo, seat func
 func joinAt(ctx context.Context, cfg Config, addr string, op seatOp) (*Session, error) {
 	ctx, cancel := withTimeout(ctx, cfg)
 	defer cancel()
-	c, j, err := op.dial(ctx, cfg, addr)
+	c, suc, j, err := op.dial(ctx, cfg, addr)
 	if c == nil {
 		return nil, err
 	}
@@ -337,7 +339,7 @@ func joinAt(ctx context.Context, cfg Config, addr string, op seatOp) (*Session, 
 		c.Close()
 		return nil, err
 	}
-	return &Session{client: c, joined: j, addr: addr}, nil
+	return newSession(ctx, c, suc, j, addr), nil
 }
 
 // withTimeout bounds ctx by the config's Timeout when it has no deadline.

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -34,6 +35,9 @@ func labConfig(h *netlab.Host) Config {
 	c.BeaconInterval = 200 * time.Millisecond
 	c.DaemonWait = -1
 	c.Logger = quiet
+	if os.Getenv("LL_DEBUG") != "" {
+		c.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("host", h.Name)
+	}
 	c.spawn = func(f func()) {
 		go h.Do(func() error { f(); return nil })
 	}

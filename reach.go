@@ -34,7 +34,7 @@ func LANAddrs(cfg Config) []netip.Addr {
 // OwnCoordinator is the game's own coordinator when the Session's lobby
 // lives on it (Own), else nil: a host may serve its metrics and status
 // page (package coordhttp) from it.
-func (s *Session) OwnCoordinator() *Coordinator { return s.coord }
+func (s *Session) OwnCoordinator() *Coordinator { return s.suc.ownCoordinator() }
 
 // LANKey returns the beacon key of cfg.LANKey (the zero Key when unset),
 // derived once per passphrase per process like every call of the library

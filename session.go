@@ -2,6 +2,7 @@ package lanlobby
 
 import (
 	"context"
+	"strconv"
 	"sync"
 	"time"
 
@@ -30,10 +31,9 @@ const leaveTimeout = 2 * time.Second
 // leaves. Its methods are safe for concurrent use.
 type Session struct {
 	client *lobby.Client
-	coord  *Coordinator // the game's own coordinator, when it hosts with one
+	suc    *succession // this process's coordinator of the lobby, takeover, moves (failover.go)
 	joined *lobby.Joined
-	addr   string // the coordinator as the other players reach it
-	local  bool   // coord != nil: this process's exit ends the lobby
+	addr   string // the coordinator first joined at
 	once   sync.Once
 }
 
@@ -64,37 +64,51 @@ func (s *Session) Peers() []Member {
 // password ("" otherwise): hand it to the players with the lobby id.
 func (s *Session) Invite() string { return s.joined.Invite }
 
-// Coordinator is the address of the coordinator holding the lobby. For a
-// lobby on the game's own coordinator it is ":port" (every address of
-// this host).
-func (s *Session) Coordinator() string { return s.addr }
+// Coordinator is the address of the coordinator holding the lobby now.
+// For a lobby on the game's own coordinator it is ":port" (every address
+// of this host). It changes when the lobby moves: to the successor's
+// coordinator after a takeover, to a daemon that appeared.
+func (s *Session) Coordinator() string {
+	if own := s.suc.ownCoordinator(); own != nil {
+		return ":" + strconv.Itoa(own.Port())
+	}
+	if s.client.Err() == nil {
+		return s.client.Addr()
+	}
+	return s.addr
+}
 
-// Own reports whether the lobby lives on this process's own coordinator,
-// so that it ends when the process does.
-func (s *Session) Own() bool { return s.local }
+// Own reports whether the lobby lives on this process's own coordinator
+// now (the host's, or the one this player started when it took the lobby
+// over), so that Close ends it for everyone.
+func (s *Session) Own() bool { return s.suc.ownCoordinator() != nil }
 
 // AnnounceProblem says which discovery protocol could not announce a
 // lobby hosted on the game's own coordinator (the other works), or nil.
 func (s *Session) AnnounceProblem() error {
-	if s.coord == nil {
-		return nil
+	if own := s.suc.ownCoordinator(); own != nil {
+		return own.AnnounceProblem()
 	}
-	return s.coord.AnnounceProblem()
+	return nil
 }
 
 // Network is nil while a lobby on the game's own coordinator can be
 // announced, else an error wrapping ErrNoNetwork: it is announced once a
 // network interface comes up.
 func (s *Session) Network() error {
-	if s.coord == nil {
-		return nil
+	if own := s.suc.ownCoordinator(); own != nil {
+		return own.Network()
 	}
-	return s.coord.Network()
+	return nil
 }
 
-// Events delivers the lobby's notices; see lobby.Client.Events. It closes
-// after an EventError when the coordinator is lost for good, and after
-// Close.
+// Events delivers the lobby's notices; see lobby.Client.Events. When the
+// coordinator is lost it says so at once (lobby.EventCoordinatorLost, with
+// what happens next), then how the reconnection goes (EventReconnecting,
+// once a second) and how it ended: the lobby taken over by its successor
+// (lobby.NoticeTakenOver), moved (NoticeCoordinatorMoved), resumed. It
+// closes after an EventError when the coordinator is lost for good, and
+// after Close.
 func (s *Session) Events() <-chan LobbyEvent { return s.client.Events() }
 
 // Client is the coordinator connection, for what Session does not wrap.
@@ -125,8 +139,8 @@ func (s *Session) Leave(ctx context.Context) error { return s.client.Leave(ctx, 
 // shutdown) and sends the LAN goodbyes. It is idempotent.
 func (s *Session) Close() error {
 	s.once.Do(func() {
-		if s.coord != nil {
-			s.coord.Close()
+		if own := s.suc.close(); own != nil {
+			own.Close()
 			s.client.Close()
 			return
 		}

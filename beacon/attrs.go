@@ -29,12 +29,16 @@ const (
 	// carry (not marked filterable, or beyond the room), so a filter on a
 	// key it lacks cannot be decided from the LAN.
 	AttrPartial = 4
+	// AttrTerm: the lobby's term, 4 bytes: how often it changed
+	// coordinator (a successor's takeover, a move to a daemon). When two
+	// hosts announce the same lobby, the higher term is the lobby.
+	AttrTerm = 5
 )
 
 // maxAttrsLen is the most the attributes add to a lobby record: every
 // entry at its limit. With the other fields at theirs the record stays
 // within its 1-byte length (the check below fails to compile otherwise).
-const maxAttrsLen = (2 + 8) + (2 + rules.MaxVersionLen) + rules.MaxLANMetaKeys*(2+1) + rules.MaxLANMetaBytes + 2
+const maxAttrsLen = (2 + 8) + (2 + rules.MaxVersionLen) + rules.MaxLANMetaKeys*(2+1) + rules.MaxLANMetaBytes + 2 + (2 + 4)
 
 const _ = uint8(3 + MaxIDLen + MaxGameLen + MaxNameLen + 5 + maxAttrsLen)
 
@@ -50,6 +54,10 @@ type Attrs struct {
 	CreatedMS int64
 	// Meta is the lobby's filterable metadata, as much as the LAN carries.
 	Meta Meta
+	// Term counts the lobby's moves to another coordinator (0 for a lobby
+	// still on the coordinator that made it): of two hosts announcing one
+	// lobby, the one with the higher term holds it.
+	Term uint32
 }
 
 // Meta is metadata as the LAN carries it: the pairs a host marked
@@ -214,6 +222,9 @@ func attrsLen(a *Attrs) int {
 	if a.Meta.partial {
 		n += 2
 	}
+	if a.Term != 0 {
+		n += 2 + 4
+	}
 	return n
 }
 
@@ -235,6 +246,10 @@ func appendAttrs(dst []byte, a *Attrs) []byte {
 	if a.Meta.partial {
 		dst = append(dst, AttrPartial, 0)
 	}
+	if a.Term != 0 {
+		dst = append(dst, AttrTerm, 4)
+		dst = binary.BigEndian.AppendUint32(dst, a.Term)
+	}
 	return dst
 }
 
@@ -252,7 +267,7 @@ func decodeAttrs(tail []byte) Attrs {
 	for len(r.b) > 0 {
 		typ := r.u8()
 		v := r.bytes(int(r.u8()))
-		known := typ >= AttrCreated && typ <= AttrPartial
+		known := typ >= AttrCreated && typ <= AttrTerm
 		if r.bad || known && int(typ) < last {
 			break
 		}
@@ -278,6 +293,10 @@ func decodeAttrs(tail []byte) Attrs {
 			size += len(k) + len(val)
 		case AttrPartial:
 			a.Meta.partial = true
+		case AttrTerm:
+			if len(v) == 4 && a.Term == 0 {
+				a.Term = binary.BigEndian.Uint32(v)
+			}
 		}
 	}
 	return a

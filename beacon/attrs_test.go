@@ -76,7 +76,7 @@ func TestLargestRecordFits(t *testing.T) {
 	meta["more"] = "x"
 	l := Lobby{ID: strings.Repeat("i", MaxIDLen), Game: strings.Repeat("g", MaxGameLen), Name: strings.Repeat("n", MaxNameLen),
 		Players: 1, Capacity: MaxCapacity, State: StateOpen, Port: 7600,
-		Attrs: Attrs{Version: strings.Repeat("9", rules.MaxVersionLen), CreatedMS: 1 << 62, Meta: LANMeta(meta, keys)}}
+		Attrs: Attrs{Version: strings.Repeat("9", rules.MaxVersionLen), CreatedMS: 1 << 62, Meta: LANMeta(meta, keys), Term: 1<<32 - 1}}
 	if l.Meta.Len() != rules.MaxLANMetaKeys || !l.Meta.Partial() {
 		t.Fatalf("meta %v", l.Meta)
 	}

@@ -8,8 +8,9 @@ import (
 )
 
 // merger combines the lobby views of several sources by lobby id: a lobby
-// is present while any source has it, and the view shown is the one heard
-// of most recently (ties go to the earlier source). It is pure and not safe
+// is present while any source has it, and the view shown is the one of
+// the highest term, then the one heard of most recently (ties go to the
+// earlier source). It is pure and not safe
 // for concurrent use.
 type merger struct {
 	lobbies map[string]*merged
@@ -76,7 +77,10 @@ func (m *merger) settle(id string, e *merged) (Event, bool) {
 	}
 	best, bestSrc := LobbyInfo{}, -1
 	for src, v := range e.views {
-		if bestSrc < 0 || v.Seen.After(best.Seen) || (v.Seen.Equal(best.Seen) && src < bestSrc) {
+		// The highest term first (the coordinator that holds the lobby
+		// now), then the view heard of most recently.
+		if bestSrc < 0 || v.Term > best.Term ||
+			v.Term == best.Term && (v.Seen.After(best.Seen) || (v.Seen.Equal(best.Seen) && src < bestSrc)) {
 			best, bestSrc = v, src
 		}
 	}

@@ -320,7 +320,7 @@ func (t *table) observeSigned(now time.Time, p *Packet, src netip.AddrPort, ifac
 		}
 	case KindGoodbye:
 		for i := range p.Lobbies {
-			if ev, ok := t.goodbye(now, p.Seq, signed, p.Lobbies[i].ID); ok {
+			if ev, ok := t.goodbye(now, p.Seq, signed, &p.Lobbies[i]); ok {
 				evs = append(evs, ev)
 			}
 		}
@@ -348,7 +348,16 @@ func (t *table) announce(now time.Time, seq uint32, signed time.Time, ttl time.D
 	}
 	e := t.lobbies[l.ID]
 	fresh := e == nil || e.gone
-	if e != nil {
+	// Terms: a host still announcing a lobby another coordinator took
+	// over (it has not heard yet) is ignored; the first packet of a higher
+	// term moves the lobby to its sender at once, whatever its seq (the
+	// sender counts its own).
+	higher := e != nil && l.Term > e.info.Term
+	if !fresh && l.Term < e.info.Term {
+		t.stale++
+		return evs
+	}
+	if e != nil && !higher {
 		order := seqOrder(seq, e.seq)
 		if o, ok := signedOrder(signed, e.signed); ok {
 			order = o
@@ -387,9 +396,12 @@ func (t *table) announce(now time.Time, seq uint32, signed time.Time, ttl time.D
 		t.lobbies[l.ID] = e
 	}
 	old := e.info
-	if fresh {
+	switch {
+	case fresh:
 		t.live++
 		*e = entry{}
+		e.setHost(a, l.Port, iface, seq, now)
+	case higher:
 		e.setHost(a, l.Port, iface, seq, now)
 	}
 	e.seq, e.ttl, e.signed = seq, ttl, signed
@@ -432,7 +444,8 @@ func (t *table) betterAddress(now time.Time, id string, e *entry, a netip.Addr, 
 	return append(evs, Event{Type: Updated, Lobby: t.view(e)})
 }
 
-func (t *table) goodbye(now time.Time, seq uint32, signed time.Time, id string) (Event, bool) {
+func (t *table) goodbye(now time.Time, seq uint32, signed time.Time, l *Lobby) (Event, bool) {
+	id := l.ID
 	e := t.lobbies[id]
 	if e == nil || e.gone {
 		return Event{}, false
@@ -441,7 +454,9 @@ func (t *table) goodbye(now time.Time, seq uint32, signed time.Time, id string) 
 	if o, ok := signedOrder(signed, e.signed); ok {
 		order = o
 	}
-	if order < 0 {
+	// The goodbye of a host that lost the lobby to a higher term does not
+	// end it; one of a higher term than heard ends it whatever its seq.
+	if l.Term < e.info.Term || l.Term == e.info.Term && order < 0 {
 		t.stale++
 		return Event{}, false
 	}

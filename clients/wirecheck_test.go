@@ -118,6 +118,11 @@ var (
 		"port": num, "addr": str, "password": str, "auto_start": boolean, "version": str, "filterable": strList,
 		"credential": str, "owner_credential": str,
 		"members": {typ: "objects", fields: map[string]fieldKind{"id": reqStr, "name": str, "addr": str}},
+		// Issue 11: an owner's lobby secret, term and creation time, and
+		// the adoption of a lobby from another coordinator.
+		"lobby_secret": str, "term": num, "created_ms": num, "adopt": boolean,
+		"departed": {typ: "object", fields: map[string]fieldKind{
+			"member": {typ: "object", fields: map[string]fieldKind{"id": reqStr, "name": str, "addr": str}}, "reason": str}},
 	}}
 )
 
@@ -146,6 +151,8 @@ var opFields = map[string]map[string]fieldKind{
 	"reserve":     {"lobby": reqStr, "seats": reqNum, "party": strList, "window_ms": num},
 	"subscribe":   {"game": str, "filter": filterKind},
 	"unsubscribe": {"sub": reqNum},
+	"standby":     {"lobby": reqStr, "port": num, "addr": str},
+	"prove":       {"lobby": reqStr, "nonce": reqStr},
 }
 
 // needsEndpoint: ops that take the game's port or full address.

@@ -47,7 +47,7 @@ func GameAddr(seen netip.Addr, port int, addr string) (string, error) {
 }
 
 func (n Notice) hasLoopbackAddr() bool {
-	if isLoopbackAddr(n.Member.Addr) {
+	if isLoopbackAddr(n.Member.Addr) || isLoopbackAddr(n.Lobby.SuccessorAddr) {
 		return true
 	}
 	for _, m := range n.Peers {
@@ -62,6 +62,7 @@ func (n Notice) hasLoopbackAddr() bool {
 // rewritten (see LoopbackAs).
 func (n Notice) loopbackAs(local netip.Addr) Notice {
 	n.Member.Addr = LoopbackAs(n.Member.Addr, local)
+	n.Lobby.SuccessorAddr = LoopbackAs(n.Lobby.SuccessorAddr, local)
 	if len(n.Peers) > 0 {
 		peers := slices.Clone(n.Peers)
 		for i := range peers {

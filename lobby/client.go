@@ -68,6 +68,19 @@ type ClientConfig struct {
 	// comes back. A courtesy on a LAN, not authentication: see
 	// PROTOCOL.md.
 	PlayerKey string
+	// TakeOver, when set, lets this client take over a lobby whose
+	// coordinator is lost while the client is the lobby's successor (on a
+	// coordinator that hands its lobbies over: a game's own): it starts a
+	// coordinator of the client's own and returns the address the client
+	// reaches it at; the client then adopts the lobby there, and the other
+	// members move to it. Package lanlobby sets it (Session). Nil: this
+	// client never takes over; it follows the successor like the others.
+	TakeOver func(ctx context.Context, t Takeover) (addr string, err error)
+	// Locate, when set, finds the coordinator that holds a lobby at a term
+	// of at least minTerm (lanlobby: a look at the LAN beacon), for when
+	// the successor's address is unknown or unreachable. What it finds is
+	// trusted only after it proves it holds the lobby's secret (prove).
+	Locate func(ctx context.Context, lobbyID string, minTerm uint32) (addr string, err error)
 }
 
 // EventError is the Kind of the last event a client delivers when its link
@@ -93,6 +106,16 @@ type Event struct {
 	// id and how many of its seats were released unclaimed.
 	Reservation string
 	Released    int
+	// Next: coordinator_lost: what the client does now (NextResuming,
+	// NextFailingOver, NextTakingOver, NextGivingUp).
+	Next string
+	// Addr: coordinator_moved, the coordinator the lobby lives on now;
+	// reconnecting, the coordinator being tried.
+	Addr string
+	// Attempt and Elapsed: reconnecting, the attempts made and the time
+	// since the link was lost.
+	Attempt int
+	Elapsed time.Duration
 }
 
 // Joined is the answer to Create, Join and QuickJoin: everything needed to
@@ -188,6 +211,7 @@ type Client struct {
 	lobbies   map[string]*membership
 	names     map[string]string // registry names this client holds → their addresses
 
+	fo     failover      // takeover and moves (failover.go); guarded by mu
 	subs   clientSubs    // live subscriptions (subclient.go)
 	lost   chan struct{} // closed on a terminal error
 	quit   chan struct{} // closed by Close

@@ -114,6 +114,14 @@ type ServerConfig struct {
 	// a restart (an upgrade) loses no lobby; a host's own coordinator does
 	// not, since its lobby ends with it.
 	KeepLobbiesOnShutdown bool
+	// Takeover makes the coordinator hand each lobby to its successor when
+	// it is lost (a game's own coordinator, which dies with its game): its
+	// hello replies say so ("takeover"), members register where they would
+	// serve the lobby (standby), and every state block names the
+	// successor's address (successor_addr), so that the members move to
+	// the successor's coordinator by themselves. A daemon leaves it off:
+	// its lobbies survive its restarts instead (clients restore them).
+	Takeover bool
 	// OnLobbyChange, when set, is called with a lobby's new state after
 	// every change (created, joined, left, started, metadata, closed: State
 	// StateClosed), in order, from the goroutine that owns lobby state. It

@@ -18,6 +18,11 @@
 //     counted; holding.go: seats held for members restoring after a restart;
 //     paging.go: list replies in pages; addr.go: game addresses as each
 //     recipient must see them.
+//   - A lobby outliving its coordinator: term.go, the model's terms and
+//     standby addresses; takeoverwire.go, their wire fields; takeover.go,
+//     the coordinator's standby, prove, adoption of a lobby from another
+//     coordinator and Moved; failover.go, the client's side (what it does
+//     when its coordinator is lost, MoveTo, coordinator_moved).
 //   - observe.go: the read-only view for operators: Metrics (atomic
 //     counters), Snapshot, Version, OnActivity (package coordhttp serves
 //     them).

@@ -268,7 +268,7 @@ func (s *Server) deliver(notices []Notice) {
 			}
 			if n.Kind == NoticeOwnerChanged && id == n.Lobby.Owner {
 				// The new owner alone gets the credential of its ownership.
-				s.send(m, encodeOwnerChanged(*n, s.creds.owner(n.Lobby.ID, id)))
+				s.send(m, encodeOwnerChanged(n.loopbackAs(m.local), s.creds.owner(n.Lobby.ID, id)))
 				continue
 			}
 			if !local || !m.local.IsValid() || m.local.IsLoopback() {
@@ -385,6 +385,8 @@ func (s *Server) handleRequest(sess *session, req *request) {
 		}
 	case OpRegister, OpDeregister, OpLookup:
 		reply, err = s.nameOp(sess, req)
+	case OpStandby, OpProve:
+		reply, err = s.takeoverOp(sess, req)
 	default:
 		err = errorf(CodeUnknownOp, "unknown op %q", req.Op)
 	}
@@ -410,8 +412,8 @@ func (s *Server) handleRequest(sess *session, req *request) {
 // token and seat credentials, and the invite code of a private lobby just
 // created ("" if none).
 func (s *Server) encodeJoined(id json.RawMessage, l *Lobby, you Member, local netip.Addr, invite string) []byte {
-	r := joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
-		Peers: peersAs(l, you.ID, local), Resume: s.tokenOf(you.ID), seatCredentials: s.creds.forSeat(l, you.ID),
+	r := joinReply{ID: replyID(id), OK: true, lobbyState: stateAs(l.Info(), local), You: you,
+		Peers: peersAs(l, you.ID, local), Resume: s.tokenOf(you.ID), seatCredentials: s.forSeat(l, you.ID),
 		Invite: invite}
 	b, _ := r.appendJSON(s.scratch[:0])
 	return s.exact(b)

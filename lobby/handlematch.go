@@ -17,8 +17,8 @@ func (s *Server) encodeJoinedParty(id json.RawMessage, l *Lobby, you Member, loc
 		return s.encodeJoined(id, l, you, local, "")
 	}
 	s.armReservation(res)
-	r := joinReply{ID: replyID(id), OK: true, lobbyState: stateOf(l.Info()), You: you,
-		Peers: peersAs(l, you.ID, local), Resume: s.tokenOf(you.ID), seatCredentials: s.creds.forSeat(l, you.ID)}
+	r := joinReply{ID: replyID(id), OK: true, lobbyState: stateAs(l.Info(), local), You: you,
+		Peers: peersAs(l, you.ID, local), Resume: s.tokenOf(you.ID), seatCredentials: s.forSeat(l, you.ID)}
 	r.Reservation = reservationWire(res, s.cfg.Now())
 	return marshal(r)
 }

@@ -77,6 +77,6 @@ func (s *Server) encodeHello(req *request, m *member, resumed *resumedState, res
 		You:         Member{ID: m.id, Name: m.player},
 		HeartbeatMS: s.cfg.HeartbeatInterval.Milliseconds(), Misses: s.cfg.HeartbeatMisses,
 		MaxLine: s.cfg.MaxLineLength, Resume: m.token, GraceMS: max(0, s.cfg.ResumeGrace.Milliseconds()),
-		Instance: s.instance, Resumed: resumed, Restored: restored,
+		Instance: s.instance, Resumed: resumed, Restored: restored, Takeover: s.cfg.Takeover,
 	})
 }

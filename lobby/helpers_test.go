@@ -116,18 +116,26 @@ func dial(t testing.TB, addr, player string) *Client {
 }
 
 // nextEvent returns the next event that is not filtered out, or fails.
+// The reports of a lost link and of the reconnection's progress
+// (coordinator_lost, reconnecting) are filtered out: tests of them read
+// Events themselves.
 func nextEvent(t testing.TB, c *Client, timeout time.Duration) Event {
 	t.Helper()
-	select {
-	case ev, ok := <-c.Events():
-		if !ok {
-			t.Fatalf("%s: events channel closed", c.cfg.Player)
+	deadline := time.After(timeout)
+	for {
+		select {
+		case ev, ok := <-c.Events():
+			if !ok {
+				t.Fatalf("%s: events channel closed", c.cfg.Player)
+			}
+			if ev.Kind == EventCoordinatorLost || ev.Kind == EventReconnecting {
+				continue
+			}
+			return ev
+		case <-deadline:
+			t.Fatalf("%s: no event within %v", c.cfg.Player, timeout)
 		}
-		return ev
-	case <-time.After(timeout):
-		t.Fatalf("%s: no event within %v", c.cfg.Player, timeout)
 	}
-	return Event{}
 }
 
 func expectEvent(t testing.TB, c *Client, kind NoticeKind, check func(Event) bool) Event {

@@ -62,7 +62,8 @@ func (s *Server) reclaim(l *Lobby, you Member) []Notice {
 		}
 	}
 	i := l.memberIndex(you.ID)
-	if l.Members[i] == you {
+	if cur := l.Members[i]; cur.Name == you.Name && cur.Addr == you.Addr {
+		l.Members[i].Key = you.Key // a held seat knows no player key
 		return nil
 	}
 	l.Members[i] = you

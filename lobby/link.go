@@ -32,6 +32,7 @@ type link struct {
 	// our member identity over (resume): the client then stops rather
 	// than fight it for the seat.
 	replaced atomic.Bool
+	addr     string // the coordinator dialled
 }
 
 func (l *link) HandleLine(line []byte) error { return l.c.handleLine(l, line) }
@@ -41,20 +42,26 @@ func (l *link) HandleClose(reason tcpconn.CloseReason, err error) {
 	l.c.linkClosed(l, reason)
 }
 
-// dialLink opens a TCP connection and starts its link.
+// dialLink opens a TCP connection to the coordinator and starts its link.
 func (c *Client) dialLink(ctx context.Context) (*link, error) {
+	return c.dialLinkTo(ctx, c.currentAddr())
+}
+
+// dialLinkTo opens a TCP connection to the coordinator at addr and starts
+// its link.
+func (c *Client) dialLinkTo(ctx context.Context, addr string) (*link, error) {
 	var nc net.Conn
 	var err error
 	if c.cfg.Dial != nil {
-		nc, err = c.cfg.Dial(ctx, "tcp", c.addr)
+		nc, err = c.cfg.Dial(ctx, "tcp", addr)
 	} else {
-		nc, err = dialTCP(ctx, c.addr)
+		nc, err = dialTCP(ctx, addr)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("lobby: dial coordinator %s: %w", c.addr, err)
+		return nil, fmt.Errorf("lobby: dial coordinator %s: %w", addr, err)
 	}
 	// (Package net sets TCP_NODELAY on every TCP connection already.)
-	l := &link{c: c, down: make(chan struct{})}
+	l := &link{c: c, down: make(chan struct{}), addr: addr}
 	// Until hello tells us the heartbeat, any silence longer than the call
 	// timeout means the coordinator is not there.
 	l.conn = tcpconn.New(nc, tcpconn.Config{IdleTimeout: c.cfg.Timeout})
@@ -76,6 +83,7 @@ func (c *Client) adopt(l *link, in *inbound) error {
 	c.heartbeat = time.Duration(in.HeartbeatMS) * time.Millisecond
 	c.misses = in.Misses
 	c.grace = time.Duration(in.GraceMS) * time.Millisecond
+	c.fo.takeover = in.Takeover
 	hb, misses := c.heartbeat, c.misses
 	c.mu.Unlock()
 	if hb > 0 && misses > 0 {
@@ -201,6 +209,8 @@ func (c *Client) handleLine(l *link, line []byte) error {
 		l.replaced.Store(true)
 	case in.Sub != 0 && in.Event != "":
 		c.subEvent(in)
+	case isMovePush(in.Event):
+		c.movePush(l, in)
 	case in.Event != "":
 		c.notice(in)
 	default:

@@ -83,6 +83,11 @@ type Lobby struct {
 	reserved     int            // seats held by reservations, not yet claimed
 	reservations []*reservation // party and owner reservations (party.go)
 	bans         []ban          // banned player keys (ban.go)
+
+	// Term counts the lobby's moves to another coordinator (term.go).
+	Term    uint32
+	standby map[string]string // member id → where it would serve the lobby (term.go)
+	adopted *adoption         // set when this coordinator took the lobby over (term.go)
 }
 
 // Players is how many members the lobby has.
@@ -160,13 +165,22 @@ type Info struct {
 	Created time.Time `json:"created,omitzero"`
 	// Filterable lists the metadata keys advertised on the LAN.
 	Filterable []string `json:"filterable,omitempty"`
+	// Term counts the lobby's moves to another coordinator (a successor's
+	// takeover, or its owner's move to a daemon): when two coordinators
+	// hold it, the higher term is the lobby.
+	Term uint32 `json:"term,omitempty"`
+	// SuccessorAddr is where the successor would serve the lobby if its
+	// coordinator were lost ("" when unknown, or on a coordinator that
+	// does not hand its lobbies over).
+	SuccessorAddr string `json:"successor_addr,omitempty"`
 }
 
 // Info returns a copy of the lobby's public state.
 func (l *Lobby) Info() Info {
 	return Info{ID: l.ID, Game: l.Game, Name: l.Name, Players: len(l.Members), Capacity: l.Capacity,
 		State: l.State, Owner: l.Owner, Successor: l.Successor(), Meta: l.Meta, Private: l.private,
-		Version: l.Version, Reserved: l.reserved, Created: l.Created, Filterable: l.Filterable, AutoStart: l.AutoStart}
+		Version: l.Version, Reserved: l.reserved, Created: l.Created, Filterable: l.Filterable, AutoStart: l.AutoStart,
+		Term: l.Term, SuccessorAddr: l.successorAddr()}
 }
 
 // NoticeKind names a push to lobby members; its value is the wire event name.
@@ -630,6 +644,7 @@ func (r *Registry) owned(ownerID, lobbyID string) (*Lobby, error) {
 func (r *Registry) removeMember(l *Lobby, i int, reason Reason, alsoTell []string) []Notice {
 	m := l.Members[i]
 	l.Members = slices.Delete(l.Members, i, i+1)
+	l.forgetStandby(m.ID)
 	r.unlinkMember(m.ID, l.ID)
 	if len(l.Members) == 0 {
 		// Empty lobby closes; nobody is left to tell but a kicked member.

@@ -109,12 +109,16 @@ type Metrics struct {
 	// with a wrong token, and restores without a valid seat or owner
 	// credential: guesses, logged at most once a second.
 	TokenFailures, CredentialFailures uint64
+	// Adopted counts lobbies this coordinator took over from another
+	// (takeover.go); Moved those it handed to another (coordinator_moved).
+	Adopted, Moved uint64
 }
 
 // observer is the Server's part for operators (see the file comment).
 type observer struct {
 	creates, joins, quickJoins, resumes, restores, restored atomic.Uint64
 	notices, slowConsumers                                  atomic.Uint64
+	adopted, moved                                          atomic.Uint64
 	closed                                                  [closeReasons]atomic.Uint64
 	refused                                                 [limitCount]atomic.Uint64
 	rttCounts                                               [len(RTTBuckets) + 1]atomic.Uint64
@@ -206,6 +210,7 @@ func (s *Server) Metrics() Metrics {
 		m.LineBytes, m.LineEvictions = uint64(s.lines.Used()), uint64(s.lines.Evicted())
 	}
 	m.TokenFailures, m.CredentialFailures = uint64(s.guesses.tokens.Load()), uint64(s.guesses.creds.Load())
+	m.Adopted, m.Moved = o.adopted.Load(), o.moved.Load()
 	return m
 }
 

@@ -13,7 +13,7 @@ import (
 // linkClosed runs once per link, when it has closed.
 func (c *Client) linkClosed(l *link, reason tcpconn.CloseReason) {
 	c.mu.Lock()
-	if l != c.link || c.err != nil {
+	if l != c.link || c.err != nil || c.fo.switching {
 		c.mu.Unlock()
 		return
 	}
@@ -24,17 +24,24 @@ func (c *Client) linkClosed(l *link, reason tcpconn.CloseReason) {
 	}
 	if c.grace <= 0 || c.token == "" || len(c.lobbies) == 0 && len(c.names) == 0 {
 		c.mu.Unlock()
+		c.tellLost(NextGivingUp, reason)
 		c.lose(fmt.Errorf("%w (%s)", ErrConnectionLost, reason))
 		return
 	}
-	c.ready = make(chan struct{})
+	plan := c.planLocked()
+	c.notReadyLocked()
 	budget := c.grace + c.heartbeat*time.Duration(c.misses+1)
 	c.wg.Add(1)
 	c.mu.Unlock()
-	c.log.Info("link to coordinator dropped; reconnecting", "reason", reason.String(), "budget", budget)
+	c.tellLost(plan, reason)
+	c.log.Info("link to coordinator dropped", "reason", reason.String(), "next", plan, "budget", budget)
 	go func() {
 		defer c.wg.Done()
-		c.reconnect(budget)
+		if plan == NextResuming {
+			c.reconnect(budget)
+			return
+		}
+		c.failover(&route{plan: plan, why: reason}, budget)
 	}()
 }
 
@@ -58,11 +65,12 @@ func (c *Client) reconnect(budget time.Duration) {
 			return
 		default:
 		}
+		c.progress(attempt, deadline.Add(-budget), c.currentAddr())
 		ctx, cancel := context.WithDeadline(context.Background(), deadline)
 		err := c.reattach(ctx, deadline)
 		cancel()
 		if err == nil {
-			c.resubscribeAll() // the new link has no subscriptions
+			c.reattached()
 			return
 		}
 		lastErr = err
@@ -89,12 +97,13 @@ func (c *Client) lose(err error) {
 
 // reattach makes one attempt: dial, then resume or restore.
 func (c *Client) reattach(ctx context.Context, deadline time.Time) error {
-	dctx, cancel := context.WithTimeout(ctx, min(c.cfg.Timeout, 2*time.Second))
-	l, err := c.dialLink(dctx)
-	cancel()
-	if err != nil {
-		return err
-	}
+	return c.reattachAt(ctx, c.currentAddr(), deadline, min(c.cfg.Timeout, 2*time.Second), restoreOpts{})
+}
+
+// resumeOn resumes this client's member identity on link l, newly dialled
+// to a coordinator, or restores its lobbies there when that coordinator
+// does not know it (it restarted, or its grace passed).
+func (c *Client) resumeOn(ctx context.Context, l *link, deadline time.Time, o restoreOpts) error {
 	c.mu.Lock()
 	me, token := c.you, c.token
 	c.mu.Unlock()
@@ -119,7 +128,7 @@ func (c *Client) reattach(ctx context.Context, deadline time.Time) error {
 		c.log.Info("resumed", "member", me.ID, "missed", in.Resumed.Missed)
 		return nil
 	case errors.Is(err, ErrResumeFailed):
-		if err := c.restore(ctx, l, deadline); err != nil {
+		if err := c.restore(ctx, l, deadline, o); err != nil {
 			return err
 		}
 		c.reregister(ctx)
@@ -145,6 +154,7 @@ func (c *Client) install(l *link, in *inbound) error {
 	default:
 	}
 	c.link = l
+	c.fo.addr, c.fo.switching = l.addr, false
 	close(c.ready)
 	return nil
 }
@@ -158,17 +168,18 @@ func (c *Client) install(l *link, in *inbound) error {
 // the same instance as before (the link was down past its grace), the
 // lobbies are taken back as a new member (EventRejoined) and nothing is
 // retried: a lobby gone from a live coordinator does not come back.
-func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error {
+func (c *Client) restore(ctx context.Context, l *link, deadline time.Time, o restoreOpts) error {
 	c.mu.Lock()
 	me, token, before := c.you, c.token, c.instance
 	var owned, joined []restoreLobby
+	addrs := map[string]string{} // our game address in each lobby, as recorded
 	for id, m := range c.lobbies {
-		e := restoreLobby{Lobby: id, Owner: m.owner, Game: m.info.Game, Name: m.info.Name, Capacity: m.info.Capacity,
-			Meta: m.info.Meta, Addr: m.addr, Started: m.info.State == StateStarted, Password: m.password, AutoStart: m.info.AutoStart,
-			Version: m.info.Version, Filterable: m.info.Filterable, Credential: m.creds.Credential}
-		if m.owner {
-			e.OwnerCredential = m.creds.OwnerCredential
-			e.Members = append([]Member{{ID: me.ID, Name: me.Name, Addr: m.addr}}, m.peers...)
+		addrs[id] = m.addr
+		e := c.restoreEntryLocked(id, m)
+		if a := o.adopt[id]; a != nil {
+			e = *a
+		}
+		if e.Owner {
 			owned = append(owned, e)
 		} else {
 			joined = append(joined, e)
@@ -186,7 +197,7 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 	if err := c.install(l, in); err != nil {
 		return err
 	}
-	restarted := in.Instance == "" || in.Instance != before
+	restarted := in.Instance == "" || in.Instance != before || o.quiet
 	kind := EventCoordinatorRestarted
 	if !restarted {
 		kind = EventRejoined
@@ -201,8 +212,10 @@ func (c *Client) restore(ctx context.Context, l *link, deadline time.Time) error
 			switch {
 			case r.Error == nil:
 				info := r.lobbyState.info()
-				c.remember(info, info.Owner == c.ID(), todo[i].Addr, todo[i].Password, r.Peers, r.seatCredentials)
-				c.events.push(Event{Kind: kind, Lobby: info, Peers: r.Peers})
+				c.remember(info, info.Owner == c.ID(), addrs[todo[i].Lobby], todo[i].Password, r.Peers, r.seatCredentials)
+				if !o.quiet {
+					c.events.push(Event{Kind: kind, Lobby: info, Peers: r.Peers})
+				}
 			case r.Error.Code == CodeUnknownLobby && restarted && time.Now().Before(deadline):
 				retry = append(retry, todo[i]) // its owner is not back yet
 			default:

@@ -14,7 +14,9 @@ package lobby
 //   - a lobby that does not exist is re-created by its owner, under the
 //     same id, with the owner credential; the members the owner lists keep
 //     their seats for the restore window. A member whose owner is not back
-//     yet gets unknown_lobby and retries.
+//     yet gets unknown_lobby and retries;
+//   - an entry that adopts a lobby from another coordinator (takeover.go)
+//     makes it here with the secret, term and roster it brings.
 func (s *Server) restore(sess *session, req *request) {
 	if sess.id == "" {
 		if !s.greetable(sess, req) {
@@ -30,7 +32,16 @@ func (s *Server) restore(sess *session, req *request) {
 		}
 		id := req.Member
 		proven := validLobbyID(id) && equal(s.creds.token(id), req.Token)
+		if !proven {
+			// A lobby adopted here (takeover.go) proves its members with
+			// the seat credentials of its own secret.
+			proven = s.adoptedIdentity(id, req.Restore)
+		}
 		if !proven && id != "" && req.Token != "" {
+			if s.awaitsAdoption(id, req.Restore) {
+				sess.conn.Send(encodeError(req.ID, errorf(CodeUnknownLobby, "a lobby of this restore is not here yet (not taken over yet): retry")))
+				return
+			}
 			s.noteGuess("token", sess, id, "")
 		}
 		if !proven || s.members[id] != nil {
@@ -47,7 +58,9 @@ func (s *Server) restore(sess *session, req *request) {
 	s.obs.restores.Add(1)
 	results := make([]restoreResult, len(req.Restore))
 	var notices []Notice
+	var pushes [][]byte // taken_over, after the reply
 	for i, e := range req.Restore {
+		tell := s.tellsTakeover(&e, m.id)
 		l, ns, err := s.restoreOne(sess, m, e)
 		if err != nil {
 			results[i] = restoreResult{lobbyState: lobbyState{Lobby: e.Lobby}, Error: asError(err)}
@@ -55,11 +68,17 @@ func (s *Server) restore(sess *session, req *request) {
 		}
 		notices = append(notices, ns...)
 		s.obs.restored.Add(1)
-		results[i] = restoreResult{lobbyState: stateOf(l.Info()), Peers: peersAs(l, m.id, sess.local),
-			seatCredentials: s.creds.forSeat(l, m.id)}
+		results[i] = restoreResult{lobbyState: stateAs(l.Info(), sess.local), Peers: peersAs(l, m.id, sess.local),
+			seatCredentials: s.forSeat(l, m.id)}
+		if f := s.takenOverFrame(l, m.id, sess.local); tell && f != nil {
+			pushes = append(pushes, f)
+		}
 	}
 	s.noteSeated(sess)
 	sess.conn.Send(s.encodeHello(req, m, nil, results))
+	for _, f := range pushes {
+		sess.conn.Send(f)
+	}
 	s.deliver(notices)
 	s.log.Info("member restored lobbies", "member", m.id, "lobbies", len(results), "remote", sess.ip)
 }
@@ -74,12 +93,12 @@ func (s *Server) restoreOne(sess *session, m *member, e restoreLobby) (*Lobby, [
 	if !validLobbyID(e.Lobby) {
 		return nil, nil, errorf(CodeBadRequest, "lobby id %q is not restorable", e.Lobby)
 	}
-	if !equal(s.creds.seat(e.Lobby, m.id), e.Credential) {
+	l := s.reg.Get(e.Lobby)
+	if secret := s.entrySecret(l, &e); secret == nil || !CheckSeatCredential(secret, m.id, e.Credential) {
 		s.noteGuess("credential", sess, m.id, e.Lobby)
 		return nil, nil, errorf(CodeBadCredential, "no valid credential for a seat of member %s in lobby %s", m.id, e.Lobby)
 	}
 	you := Member{ID: m.id, Name: m.player, Addr: addr, Key: m.key}
-	l := s.reg.Get(e.Lobby)
 	switch {
 	case l != nil && l.memberIndex(m.id) >= 0:
 		return l, s.reclaim(l, you), nil
@@ -89,6 +108,10 @@ func (s *Server) restoreOne(sess *session, m *member, e restoreLobby) (*Lobby, [
 	case !e.Owner:
 		return nil, nil, errorf(CodeUnknownLobby, "lobby %s is not back yet: its owner restores it", e.Lobby)
 	case !equal(s.creds.owner(e.Lobby, m.id), e.OwnerCredential):
+		if e.Adopt {
+			l, err := s.adopt(you, &e)
+			return l, nil, err
+		}
 		s.noteGuess("owner_credential", sess, m.id, e.Lobby)
 		return nil, nil, errorf(CodeBadCredential, "no valid owner credential of member %s for lobby %s", m.id, e.Lobby)
 	}
@@ -97,6 +120,7 @@ func (s *Server) restoreOne(sess *session, m *member, e restoreLobby) (*Lobby, [
 	if err != nil {
 		return nil, nil, err
 	}
+	recreated(l, &e)
 	s.hold(l, e.Members)
 	return l, nil, nil
 }

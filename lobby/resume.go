@@ -40,7 +40,7 @@ func (s *Server) resume(sess *session, req *request) {
 	var lobbies []lobbyState
 	for _, id := range s.reg.LobbiesOf(m.id) {
 		if l := s.reg.Get(id); l != nil {
-			lobbies = append(lobbies, stateOf(l.Info()))
+			lobbies = append(lobbies, stateAs(l.Info(), sess.local))
 		}
 	}
 	s.noteSeated(sess)

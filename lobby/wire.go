@@ -70,6 +70,7 @@ type request struct {
 	Private   bool              `json:"private,omitempty"`
 	AutoStart bool              `json:"auto_start,omitempty"`
 	matchRequest
+	takeoverRequest
 	After string `json:"after,omitempty"` // list: the cursor of the page to get
 	Limit int    `json:"limit,omitempty"` // list: most lobbies per page
 }
@@ -98,6 +99,7 @@ type restoreLobby struct {
 	// Members is an owner's view of the lobby in join order, itself
 	// included: their seats are held for them while they come back.
 	Members []Member `json:"members,omitempty"`
+	takeoverEntry
 }
 
 // restoreResult answers one restoreLobby: the lobby's state and peers, or
@@ -134,16 +136,19 @@ type lobbyState struct {
 	Private   bool              `json:"private,omitempty"`
 	AutoStart bool              `json:"auto_start,omitempty"`
 	matchState
+	takeoverState
 }
 
 func stateOf(i Info) lobbyState {
 	return lobbyState{Lobby: i.ID, Game: i.Game, Name: i.Name, Players: i.Players, Capacity: i.Capacity,
-		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta, Private: i.Private, AutoStart: i.AutoStart, matchState: matchStateOf(i)}
+		State: i.State, Owner: i.Owner, Successor: i.Successor, Meta: i.Meta, Private: i.Private, AutoStart: i.AutoStart, matchState: matchStateOf(i),
+		takeoverState: takeoverState{Term: i.Term, SuccessorAddr: i.SuccessorAddr}}
 }
 
 func (s lobbyState) info() Info {
 	i := Info{ID: s.Lobby, Game: s.Game, Name: s.Name, Players: s.Players, Capacity: s.Capacity,
-		State: s.State, Owner: s.Owner, Successor: s.Successor, Meta: s.Meta, Private: s.Private, AutoStart: s.AutoStart}
+		State: s.State, Owner: s.Owner, Successor: s.Successor, Meta: s.Meta, Private: s.Private, AutoStart: s.AutoStart,
+		Term: s.Term, SuccessorAddr: s.SuccessorAddr}
 	s.matchState.fill(&i)
 	return i
 }
@@ -180,6 +185,9 @@ type helloReply struct {
 	Resumed *resumedState `json:"resumed,omitempty"`
 	// Restored is set in the answer to restore, one entry per lobby asked.
 	Restored []restoreResult `json:"restored,omitempty"`
+	// Takeover: this coordinator hands its lobbies to their successors
+	// when it is lost (takeoverwire.go).
+	Takeover bool `json:"takeover,omitempty"`
 }
 
 type resumedState struct {
@@ -242,6 +250,7 @@ type inbound struct {
 	Reason  Reason       `json:"reason"`
 	Lobbies []lobbyState `json:"lobbies"`
 	matchReply
+	takeoverReply
 }
 
 var nullID = json.RawMessage("null")

@@ -2,6 +2,7 @@ package lobby
 
 import (
 	"encoding/json"
+	"math"
 	"unicode/utf8"
 )
 
@@ -186,6 +187,18 @@ func (s *jsonScan) uint64(dst *uint64) bool {
 		return true
 	}
 	return false
+}
+
+func (s *jsonScan) uint32(dst *uint32) bool {
+	if s.null() {
+		return true
+	}
+	n, neg, ok := s.digits()
+	if ok && !neg && n <= math.MaxUint32 {
+		*dst = uint32(n)
+		return true
+	}
+	return false // encoding/json's error for the overflow
 }
 
 func (s *jsonScan) bool(dst *bool) bool {
@@ -515,6 +528,8 @@ func decodeRequestFast(line []byte, req *request) bool {
 			return seen.first(26) && s.int64(&m.BanMS)
 		case "sub":
 			return seen.first(27) && s.int(&m.Sub)
+		case "nonce":
+			return seen.first(30) && s.str(&req.Nonce)
 		case "after":
 			return seen.first(28) && s.str(&req.After)
 		case "limit":
@@ -613,6 +628,14 @@ func decodeInboundFast(line []byte, in *inbound) bool {
 			return seen.first(39) && s.bool(&in.Banned)
 		case "reservation":
 			return seen.first(40) && s.reservation(&in.Reservation)
+		case "term":
+			return seen.first(41) && s.uint32(&ls.Term)
+		case "successor_addr":
+			return seen.first(42) && s.str(&ls.SuccessorAddr)
+		case "takeover":
+			return seen.first(43) && s.bool(&in.Takeover)
+		case "proof":
+			return seen.first(44) && s.str(&in.Proof)
 		}
 		return false // resumed, restored, lobbies, or a key we do not know
 	})

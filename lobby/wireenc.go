@@ -282,6 +282,13 @@ func (s *lobbyState) appendFields(dst []byte) []byte {
 	if len(ms.Filterable) > 0 {
 		dst = appendStringsJSON(appendKey(dst, "filterable"), ms.Filterable)
 	}
+	ts := &s.takeoverState
+	if ts.Term != 0 {
+		dst = strconv.AppendUint(appendKey(dst, "term"), uint64(ts.Term), 10)
+	}
+	if ts.SuccessorAddr != "" {
+		dst = appendStringField(dst, "successor_addr", ts.SuccessorAddr)
+	}
 	return dst
 }
 
@@ -418,6 +425,9 @@ func (h helloReply) appendJSON(dst []byte) ([]byte, bool) {
 	dst = appendStringField(dst, "resume", h.Resume)
 	dst = appendIntField(dst, "resume_grace_ms", h.GraceMS)
 	dst = appendStringField(dst, "instance", h.Instance)
+	if h.Takeover {
+		dst = appendBoolField(dst, "takeover", true)
+	}
 	return append(dst, '}'), true
 }
 
@@ -484,6 +494,7 @@ func (r *request) appendJSON(dst []byte) ([]byte, bool) {
 	}
 	num("ban_ms", m.BanMS)
 	num("sub", int64(m.Sub))
+	str("nonce", r.Nonce)
 	str("after", r.After)
 	num("limit", int64(r.Limit))
 	return append(dst, '}'), true

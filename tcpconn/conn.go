@@ -231,6 +231,20 @@ func (c *Conn) Start(h Handler) {
 	}
 }
 
+// nextCheck is when tick runs next: after a check period, or sooner when
+// the idle timeout falls due before, so that a silent peer is dropped at
+// the idle timeout rather than up to a period later (a client must learn
+// within the protocol's bound that its coordinator is gone).
+func (c *Conn) nextCheck() time.Duration {
+	next := c.checkPeriod()
+	if idle := time.Duration(c.idle.Load()); idle > 0 && c.cfg.PingInterval == 0 {
+		if due := idle - c.SinceLastRead(); due < next {
+			next = max(due, time.Millisecond)
+		}
+	}
+	return next
+}
+
 func (c *Conn) checkPeriod() time.Duration {
 	if c.cfg.PingInterval > 0 {
 		return c.cfg.PingInterval
@@ -486,7 +500,7 @@ func (c *Conn) tick() {
 		c.pingSentAt = time.Since(c.start)
 		ping = c.cfg.Ping(c.pingSeq)
 	}
-	c.timer.Reset(c.checkPeriod())
+	c.timer.Reset(c.nextCheck())
 	c.pingMu.Unlock()
 	if ping != nil {
 		c.Send(ping) //nolint:errcheck // a full queue closes the link itself

@@ -677,7 +677,7 @@ func (b *browseCore) address(now time.Time, host string, from netip.Addr) (netip
 
 // settle recomputes the lobbies of the dirty instances and emits the
 // differences. A lobby id is shown by one instance at a time: the first
-// to claim it.
+// to claim it, unless another claims it with a higher term.
 func (b *browseCore) settle(now time.Time, dirty map[string]*instance) {
 	keys := make([]string, 0, len(dirty))
 	for k := range dirty {
@@ -696,8 +696,14 @@ func (b *browseCore) settle(now time.Time, dirty map[string]*instance) {
 		ok := st == viewOK
 		if ok {
 			if o := b.owner[info.ID]; o != nil && o != inst {
-				ok = false // another instance shows this id
-				b.stats.Duplicates++
+				if info.Term > b.shown[info.ID].Term {
+					// The lobby's coordinator changed (a takeover, a
+					// move): the higher term shows it from now on.
+					o.shownID = ""
+				} else {
+					ok = false // another instance shows this id
+					b.stats.Duplicates++
+				}
 			}
 		}
 		if inst.shownID != "" && (!ok || info.ID != inst.shownID) {

@@ -17,13 +17,15 @@ const (
 	TXTCreated     = "ct" // creation time: milliseconds since 1970-01-01 UTC, decimal
 	TXTMetaPrefix  = "m." // m.<key>=<value>: one filterable metadata pair
 	TXTPartial     = "mp" // mp=1: the lobby has metadata the record does not carry
+	TXTTerm        = "tm" // the lobby's term (beacon.Attrs.Term), decimal; absent for 0
 
 	// maxAttrsTXTLen is the most the attributes add to a lobby's TXT
 	// record (TestMaxAttrsTXT checks it).
 	maxAttrsTXTLen = 1 + len(TXTGameVersion+"=") + rules.MaxVersionLen +
 		1 + len(TXTCreated+"=") + 19 +
 		rules.MaxLANMetaKeys*(1+len(TXTMetaPrefix+"=")) + rules.MaxLANMetaBytes +
-		1 + len(TXTPartial+"=1")
+		1 + len(TXTPartial+"=1") +
+		1 + len(TXTTerm+"=") + 10
 )
 
 // A lobby's TXT record with every attribute and field at its limit,
@@ -49,6 +51,9 @@ func appendAttrsTXT(txt []string, a beacon.Attrs) []string {
 	if a.Meta.Partial() {
 		txt = append(txt, TXTPartial+"=1")
 	}
+	if a.Term != 0 {
+		txt = append(txt, TXTTerm+"="+strconv.FormatUint(uint64(a.Term), 10))
+	}
 	return txt
 }
 
@@ -58,7 +63,7 @@ func appendAttrsTXT(txt []string, a beacon.Attrs) []string {
 func decodeAttrsTXT(txt []string) beacon.Attrs {
 	var a beacon.Attrs
 	var pairs [][2]string
-	partial, seenV, seenC := false, false, false
+	partial, seenV, seenC, seenT := false, false, false, false
 	for _, s := range txt {
 		k, v, ok := strings.Cut(s, "=")
 		if !ok {
@@ -78,6 +83,11 @@ func decodeAttrsTXT(txt []string) beacon.Attrs {
 			}
 		case k == TXTPartial:
 			partial = true
+		case k == TXTTerm && !seenT:
+			seenT = true
+			if n, err := strconv.ParseUint(v, 10, 32); err == nil && len(v) <= 10 {
+				a.Term = uint32(n)
+			}
 		case strings.HasPrefix(k, TXTMetaPrefix):
 			if len(pairs) > rules.MaxFilterableKeys {
 				partial = true

@@ -69,7 +69,7 @@ func TestMaxAttrsTXT(t *testing.T) {
 		keys = append(keys, k)
 		meta[k] = strings.Repeat("v", rules.MaxLANMetaBytes/rules.MaxLANMetaKeys-2)
 	}
-	a := beacon.Attrs{Version: strings.Repeat("9", rules.MaxVersionLen), CreatedMS: 1<<63 - 1, Meta: beacon.LANMeta(meta, keys)}
+	a := beacon.Attrs{Version: strings.Repeat("9", rules.MaxVersionLen), CreatedMS: 1<<63 - 1, Meta: beacon.LANMeta(meta, keys), Term: 1<<32 - 1}
 	size := 0
 	for _, s := range appendAttrsTXT(nil, a) {
 		size += 1 + len(s)

@@ -268,6 +268,8 @@ func (p *printer) event(ev lobby.Event) {
 			Capacity int    `json:"capacity"`
 		}{"reservation_expired", l.ID, ev.Released, l.Players, l.Capacity},
 			fmt.Sprintf("~ %d held seats were not claimed in time and are free again (%d/%d players)", ev.Released, l.Players, l.Capacity))
+	case lobby.EventCoordinatorLost, lobby.EventReconnecting, lobby.NoticeTakenOver, lobby.NoticeCoordinatorMoved:
+		p.failover(ev)
 	case lobby.EventError:
 		p.fail(ev.Err)
 	}

@@ -57,6 +57,7 @@ type Process struct {
 type outLine struct {
 	text   string
 	stderr bool
+	at     time.Time // when it was read
 }
 
 // Start runs a program in h's namespace in its own process group and
@@ -133,7 +134,7 @@ func (p *Process) wait() {
 	p.mu.Lock()
 	for i := range p.partial {
 		if len(p.partial[i]) > 0 {
-			p.lines = append(p.lines, outLine{string(p.partial[i]), i == 1})
+			p.lines = append(p.lines, outLine{string(p.partial[i]), i == 1, time.Now()})
 			p.partial[i] = nil
 		}
 	}
@@ -161,6 +162,7 @@ func (w streamWriter) Write(b []byte) (int, error) {
 	defer p.mu.Unlock()
 	buf := append(p.partial[w.stream], b...)
 	n := len(p.lines)
+	now := time.Now()
 	for {
 		i := bytes.IndexByte(buf, '\n')
 		if i < 0 && len(buf) < maxLine {
@@ -170,7 +172,7 @@ func (w streamWriter) Write(b []byte) (int, error) {
 			i = len(buf) - 1
 		}
 		text := strings.TrimSuffix(strings.TrimSuffix(string(buf[:i+1]), "\n"), "\r")
-		p.lines = append(p.lines, outLine{text, w.stream == 1})
+		p.lines = append(p.lines, outLine{text, w.stream == 1, now})
 		buf = buf[i+1:]
 	}
 	p.partial[w.stream] = bytes.Clone(buf)
@@ -204,7 +206,21 @@ func (p *Process) WaitForStdoutLine(t testing.TB, timeout time.Duration, match f
 	return p.waitForLine(t, timeout, true, match)
 }
 
+// WaitForStdoutLineAt is WaitForStdoutLine that also returns when the
+// line was read: a test waiting on several programs in turn measures when
+// each printed, not when it got to it.
+func (p *Process) WaitForStdoutLineAt(t testing.TB, timeout time.Duration, match func(line string) bool) (string, time.Time) {
+	t.Helper()
+	ln := p.waitLine(t, timeout, true, match)
+	return ln.text, ln.at
+}
+
 func (p *Process) waitForLine(t testing.TB, timeout time.Duration, stdoutOnly bool, match func(string) bool) string {
+	t.Helper()
+	return p.waitLine(t, timeout, stdoutOnly, match).text
+}
+
+func (p *Process) waitLine(t testing.TB, timeout time.Duration, stdoutOnly bool, match func(string) bool) outLine {
 	t.Helper()
 	timer := time.NewTimer(timeout)
 	defer timer.Stop()
@@ -227,7 +243,7 @@ func (p *Process) waitForLine(t testing.TB, timeout time.Duration, stdoutOnly bo
 				p.mu.Lock()
 				p.cursor[c] = max(p.cursor[c], next+i+1)
 				p.mu.Unlock()
-				return ln.text
+				return ln
 			}
 		}
 		next += len(fresh)

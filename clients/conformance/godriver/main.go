@@ -353,6 +353,11 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 func (d *driver) pump() {
 	defer d.events.Done()
 	for ev := range d.client.Events() {
+		if ev.Kind == lobby.EventCoordinatorLost || ev.Kind == lobby.EventReconnecting {
+			// The client's own reports of a lost link, timed by the
+			// client, not protocol events: not part of the script.
+			continue
+		}
 		e := map[string]any{"event": string(ev.Kind), "lobby": stateOf(ev.Lobby)}
 		if ev.Member.ID != "" {
 			e["member"] = memberOf(ev.Member)
