@@ -38,9 +38,12 @@ type confScript struct {
 	Roles         map[string]struct {
 		Player string `json:"player"`
 		Port   int    `json:"port"`
+		Lang   string `json:"lang"` // the takeover run: who plays the role
 	} `json:"roles"`
 	Vars  map[string]string `json:"vars"`
 	Steps []confStep        `json:"steps"`
+	// Takeover is the takeover run's script (conformance_takeover_test.go).
+	Takeover *confScript `json:"takeover"`
 }
 
 type confStep struct {
@@ -53,7 +56,13 @@ type confStep struct {
 	Expect     map[string]any              `json:"expect"`
 	ExpectEach map[string]map[string]any   `json:"expect_each"`
 	Events     map[string][]map[string]any `json:"events"`
-	WithinMS   int                         `json:"within_ms"`
+	// WithinMS: every event of the step within this long of its cause (the
+	// step's action), for all roles together; default confEventTimeout per
+	// role.
+	WithinMS int `json:"within_ms"`
+	// OnHost: the reply's coordinator is on this role's lab host (or
+	// "daemon": the one a start_daemon step started).
+	OnHost string `json:"on_host"`
 }
 
 func (s confStep) actors() []string {
@@ -227,6 +236,7 @@ type confRole struct {
 	port               int
 	id                 string
 	d                  *confDriver
+	h                  *netlab.Host // its lab host (nil on loopback)
 }
 
 // confRun is one run of the script with one rotation.
@@ -240,6 +250,9 @@ type confRun struct {
 	roles       map[string]*confRole
 	vars        map[string]any
 	seq         int
+	daemonHost  *netlab.Host             // where a start_daemon step started a coordinator daemon
+	took        map[string]time.Duration // measured: how long after its cause an event came, by "role event"
+	cause       time.Time                // when the last step's action was done
 }
 
 func newConfRun(t *testing.T, sc *confScript, rot [3]string, game string) *confRun {
@@ -275,7 +288,7 @@ func (r *confRun) start(role, lang string, argv []string, h *netlab.Host, ip str
 	}
 	env := []string{"LANLOBBY_BIN=" + binPath, "LANLOBBY_INTERFACE=" + iface, "PYTHONDONTWRITEBYTECODE=1"}
 	r.roles[role] = &confRole{player: cfg.Player, lang: lang, port: cfg.Port, addr: fmt.Sprintf("%s:%d", ip, cfg.Port),
-		d: startDriver(r.t, role+" ("+lang+")", argv, env, h)}
+		d: startDriver(r.t, role+" ("+lang+")", argv, env, h), h: h}
 }
 
 // run carries out every step, then checks that nothing was left over.
@@ -288,6 +301,12 @@ func (r *confRun) run() {
 			t.Fatalf("after step %d %q, the protocol was broken:\n%s", i+1, st.Name, strings.Join(v, "\n"))
 		}
 	}
+	r.finish(start)
+}
+
+// finish checks that nothing more came, and ends the drivers.
+func (r *confRun) finish(start time.Time) {
+	t := r.t
 	// Nothing more may come: every event was expected.
 	time.Sleep(confQuiet)
 	for _, name := range r.live() {
@@ -335,6 +354,7 @@ func (r *confRun) step(n int, st confStep) {
 	}
 	var err error
 	switch st.Do {
+	case "none": // only the events of what happened before
 	case "idle":
 		intervals, _ := st.Args["intervals"].(float64)
 		before := map[string]int{}
@@ -370,15 +390,26 @@ func (r *confRun) step(n int, st confStep) {
 		ro := role("role")
 		r.proxy.markKilled(ro.id)
 		ro.d.kill()
+	case "start_daemon":
+		r.startDaemon(n, st, role("role"))
 	default:
 		r.driverStep(n, st)
 	}
 	if err != nil {
 		r.fail(n, st, "%v", err)
 	}
+	// A step that does nothing waits for more of the previous step's
+	// events: their cause is that step's action.
+	cause := time.Now()
+	if st.Do == "none" && !r.cause.IsZero() {
+		cause = r.cause
+	}
+	r.cause = cause
 	within := confEventTimeout
+	var deadline time.Time
 	if st.WithinMS > 0 {
 		within = time.Duration(st.WithinMS) * time.Millisecond
+		deadline = cause.Add(within)
 	}
 	names := make([]string, 0, len(st.Events))
 	for name := range st.Events {
@@ -386,7 +417,11 @@ func (r *confRun) step(n int, st confStep) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		r.expectEvents(n, st, name, st.Events[name], within)
+		d := deadline
+		if d.IsZero() {
+			d = time.Now().Add(within)
+		}
+		r.expectEvents(n, st, name, st.Events[name], cause, d)
 	}
 }
 
@@ -410,7 +445,10 @@ func (r *confRun) driverStep(n int, st confStep) {
 		case "host", "quick_join":
 			c["player"] = ro.player
 			if r.lan != nil {
-				c["interface"], c["beacon_port"], c["wait_ms"] = r.lan.iface, r.lan.beaconPort, 3000
+				c["interface"], c["beacon_port"] = r.lan.iface, r.lan.beaconPort
+				if _, given := c["wait_ms"]; !given {
+					c["wait_ms"] = 3000
+				}
 			} else {
 				c["coordinator"] = r.coordinator
 			}
@@ -437,6 +475,18 @@ func (r *confRun) driverStep(n int, st confStep) {
 		if err != nil {
 			r.fail(n, st, "%s: %v", r.label(name), err)
 		}
+		if st.OnHost != "" {
+			// A client told its lobby moved follows it by itself: ask
+			// again until it is there.
+			for deadline := time.Now().Add(confEventTimeout); !r.onHost(name, st.OnHost, reply) && time.Now().Before(deadline); {
+				time.Sleep(50 * time.Millisecond)
+				r.seq++
+				ro.d.send(r.t, map[string]any{"seq": r.seq, "do": st.Do})
+				if reply, err = ro.d.reply(r.seq, confReplyTimeout); err != nil {
+					r.fail(n, st, "%s: %v", r.label(name), err)
+				}
+			}
+		}
 		want := st.Expect
 		if st.ExpectEach != nil {
 			want = st.ExpectEach[name]
@@ -462,7 +512,10 @@ func (r *confRun) driverStep(n int, st confStep) {
 		if err := match("", r.expand(want), reply); err != nil {
 			r.fail(n, st, "%s's reply: %v\n  reply: %s", r.label(name), err, jsonStr(reply))
 		}
-		if r.lan != nil && (st.Do == "host" || st.Do == "quick_join") {
+		if st.OnHost != "" {
+			r.checkOnHost(n, st, name, reply)
+		}
+		if r.lan != nil && len(r.lan.coordinators) > 0 && (st.Do == "host" || st.Do == "quick_join") {
 			if c, _ := reply["coordinator"].(string); !contains(r.lan.coordinators, c) {
 				r.fail(n, st, "%s used coordinator %q, not the daemon it should find by beacon at %v", r.label(name), c, r.lan.coordinators)
 			}
@@ -481,9 +534,8 @@ func contains(l []string, s string) bool {
 
 // expectEvents takes role's next events and matches them in order against
 // want; a pattern marked optional may be absent.
-func (r *confRun) expectEvents(n int, st confStep, name string, want []map[string]any, within time.Duration) {
+func (r *confRun) expectEvents(n int, st confStep, name string, want []map[string]any, cause, deadline time.Time) {
 	ro := r.roles[name]
-	deadline := time.Now().Add(within)
 	var ev map[string]any
 	for i := 0; i < len(want); i++ {
 		w := map[string]any{}
@@ -504,6 +556,15 @@ func (r *confRun) expectEvents(n int, st confStep, name string, want []map[strin
 				continue // the same event against the next pattern
 			}
 			r.fail(n, st, "%s got an event other than the one due: %v\n  want: %s\n  got:  %s", r.label(name), err, jsonStr(w), jsonStr(ev))
+		}
+		if at, ok := ev["_at"].(time.Time); ok && st.WithinMS > 0 {
+			took := at.Sub(cause)
+			if took > time.Duration(st.WithinMS)*time.Millisecond {
+				r.fail(n, st, "%s got %s %v after its cause, want within %d ms", r.label(name), ev["event"], took, st.WithinMS)
+			}
+			if r.took != nil {
+				r.took[fmt.Sprintf("%s %s", r.label(name), ev["event"])] = took
+			}
 		}
 		ev = nil
 	}
@@ -637,10 +698,13 @@ type confDriver struct {
 	replies map[int]map[string]any
 	events  []map[string]any
 	other   []string // lines that are neither
-	stderr  bytes.Buffer
-	exited  bool
-	changed chan struct{}
-	done    chan struct{}
+	// progress counts the reconnecting events: progress reports, timed by
+	// the client's clock, not part of the script's sequence.
+	progress int
+	stderr   bytes.Buffer
+	exited   bool
+	changed  chan struct{}
+	done     chan struct{}
 }
 
 // maxDriverLog bounds what a driver's stderr keeps for the failure report.
@@ -712,7 +776,10 @@ func (d *confDriver) read(stdout io.Reader) {
 		switch {
 		case err != nil:
 			d.other = append(d.other, sc.Text())
+		case m["event"] == "reconnecting":
+			d.progress++
 		case m["event"] != nil:
+			m["_at"] = time.Now()
 			d.events = append(d.events, m)
 		case m["seq"] != nil && m["ok"] != nil:
 			seq, _ := m["seq"].(float64)

@@ -107,6 +107,7 @@ type lobbyState struct {
 	AutoStart bool              `json:"auto_start"`
 	Version   string            `json:"version"`
 	Reserved  int               `json:"reserved"`
+	Term      uint32            `json:"term"`
 }
 
 type joined struct {
@@ -333,6 +334,8 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 		return map[string]any{"peers": membersOf(d.client.Peers(c.Lobby))}, nil
 	case "whoami":
 		return map[string]any{"member": d.client.ID()}, nil
+	case "where":
+		return map[string]any{"coordinator": d.client.Addr()}, nil
 	case "register":
 		return nil, d.client.Register(ctx, c.Name, c.Addr)
 	case "deregister":
@@ -353,19 +356,22 @@ func (d *driver) do(c cmd) (map[string]any, error) {
 func (d *driver) pump() {
 	defer d.events.Done()
 	for ev := range d.client.Events() {
-		if ev.Kind == lobby.EventCoordinatorLost || ev.Kind == lobby.EventReconnecting {
-			// The client's own reports of a lost link, timed by the
-			// client, not protocol events: not part of the script.
-			continue
-		}
 		e := map[string]any{"event": string(ev.Kind), "lobby": stateOf(ev.Lobby)}
+		switch ev.Kind {
+		case lobby.EventCoordinatorLost:
+			e["next"] = ev.Next
+		case lobby.EventReconnecting:
+			e["attempt"] = ev.Attempt
+		case lobby.NoticeCoordinatorMoved:
+			e["addr"] = ev.Addr
+		}
 		if ev.Member.ID != "" {
 			e["member"] = memberOf(ev.Member)
 		}
 		if ev.Reason != "" {
 			e["reason"] = string(ev.Reason)
 		}
-		if ev.Kind == lobby.NoticeStarted || ev.Kind == lobby.EventCoordinatorRestarted {
+		if ev.Kind == lobby.NoticeStarted || ev.Kind == lobby.EventCoordinatorRestarted || ev.Kind == lobby.NoticeTakenOver {
 			e["peers"] = membersOf(ev.Peers)
 		}
 		if ev.Err != nil {
@@ -396,7 +402,7 @@ func stateOf(l lobby.Info) lobbyState {
 	}
 	return lobbyState{Lobby: l.ID, Game: l.Game, Name: l.Name, Players: l.Players, Capacity: l.Capacity,
 		State: string(l.State), Owner: l.Owner, Successor: l.Successor, Meta: meta, AutoStart: l.AutoStart,
-		Version: l.Version, Reserved: l.Reserved}
+		Version: l.Version, Reserved: l.Reserved, Term: l.Term}
 }
 
 func membersOf(ms []lobby.Member) []member {

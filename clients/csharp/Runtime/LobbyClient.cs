@@ -104,7 +104,9 @@ namespace LanLobby
         static readonly UTF8Encoding Utf8 = new UTF8Encoding(false, true);
 
         readonly object mu = new object();
-        readonly string addr;
+        // The coordinator this client talks to now: the one it connected to,
+        // or the one it followed its lobby to (a takeover, a move); under mu.
+        string addr;
         readonly ClientOptions opt;
         readonly Dictionary<long, Pending> pending = new Dictionary<long, Pending>();
         readonly Dictionary<string, Membership> lobbies = new Dictionary<string, Membership>();
@@ -157,6 +159,8 @@ namespace LanLobby
         {
             public TcpClient Tcp;
             public NetworkStream Stream;
+            // The coordinator it was dialled to.
+            public string Addr = "";
             public readonly TaskCompletionSource<bool> Down = NewTcs<bool>();
             readonly object wmu = new object();
 
@@ -667,7 +671,12 @@ namespace LanLobby
             host = a;
         }
 
-        async Task<Link> DialAsync(TimeSpan timeout, CancellationToken ct)
+        Task<Link> DialAsync(TimeSpan timeout, CancellationToken ct)
+        {
+            return DialAsync(CurrentAddr, timeout, ct);
+        }
+
+        async Task<Link> DialAsync(string addr, TimeSpan timeout, CancellationToken ct)
         {
             string host;
             int port;
@@ -704,7 +713,7 @@ namespace LanLobby
             }
             tcp.NoDelay = true;
             tcp.Client.SendTimeout = WriteTimeoutMs;
-            var l = new Link { Tcp = tcp, Stream = tcp.GetStream() };
+            var l = new Link { Tcp = tcp, Stream = tcp.GetStream(), Addr = addr };
             // Until hello tells the heartbeat, silence longer than a call's
             // timeout means nobody is there (the slack lets the call's own
             // timeout, the clearer error, come first).
@@ -738,6 +747,7 @@ namespace LanLobby
                 misses = (int)J.Int(msg, "misses");
                 grace = TimeSpan.FromMilliseconds(J.Int(msg, "resume_grace_ms"));
                 instance = J.Str(msg, "instance");
+                takeover = J.Bool(msg, "takeover");
                 // The coordinator pings every heartbeat: hearing nothing for one
                 // interval more than it tolerates from us means it is gone.
                 if (heartbeat > TimeSpan.Zero && misses > 0)
@@ -837,6 +847,11 @@ namespace LanLobby
                 SubEvent(msg, ev);
                 return;
             }
+            if (ev == EventKind.TakenOver || ev == EventKind.CoordinatorMoved || ev == "standby")
+            {
+                MovePush(l, msg, ev);
+                return;
+            }
             if (ev != "")
             {
                 Notice(msg, ev);
@@ -886,23 +901,30 @@ namespace LanLobby
         void LinkClosed(Link l, string reason)
         {
             TimeSpan budget;
+            string plan;
             lock (mu)
             {
-                if (l != link || err != null) return;
+                if (l != link || err != null || switching) return;
                 if (grace <= TimeSpan.Zero || token == "" || (lobbies.Count == 0 && names.Count == 0))
+                {
                     budget = TimeSpan.Zero;
+                    plan = NextKind.GivingUp;
+                }
                 else
                 {
                     ready = NewTcs<bool>();
                     budget = grace + TimeSpan.FromTicks(heartbeat.Ticks * (misses + 1));
+                    plan = PlanLocked();
                 }
             }
+            TellLost(plan, reason);
             if (budget == TimeSpan.Zero)
             {
                 Fail(new ConnectionLostException("connection to coordinator lost (" + reason + ")"));
                 return;
             }
-            Task.Run(() => ReconnectAsync(budget));
+            if (plan == NextKind.Resuming) Task.Run(() => ReconnectAsync(budget));
+            else Task.Run(() => FailoverAsync(plan, reason, budget, ""));
         }
 
         void Fail(Exception e)
@@ -929,6 +951,7 @@ namespace LanLobby
                     catch (OperationCanceledException) { return; }
                     backoff = Math.Min(2 * backoff, 1000);
                 }
+                Progress(attempt, deadline - budget, CurrentAddr);
                 try
                 {
                     await ReattachAsync(deadline).ConfigureAwait(false);
@@ -940,11 +963,26 @@ namespace LanLobby
             Fail(new ConnectionLostException("connection to coordinator lost (gave up reconnecting: " + (last != null ? last.Message : "no attempt") + ")"));
         }
 
-        async Task ReattachAsync(DateTime deadline)
+        Task ReattachAsync(DateTime deadline)
+        {
+            return ReattachAtAsync(CurrentAddr, deadline, Math.Min(opt.Timeout.TotalMilliseconds, ReconnectDialTimeoutMs), false, false);
+        }
+
+        /// <summary>One attempt to get the client's lobbies back on the
+        /// coordinator at addr: dial (within dialMs), then resume, or restore
+        /// (at once with restoreOnly: a coordinator that never knew this
+        /// client). quiet: no CoordinatorRestarted or Rejoined events (the game
+        /// was told of the takeover or move), and lobbies not there yet are retried.</summary>
+        async Task ReattachAtAsync(string addr, DateTime deadline, double dialMs, bool restoreOnly, bool quiet)
         {
             var left = deadline - Clock.Now;
-            var dial = TimeSpan.FromMilliseconds(Math.Max(10, Math.Min(Math.Min(opt.Timeout.TotalMilliseconds, ReconnectDialTimeoutMs), left.TotalMilliseconds)));
-            var l = await DialAsync(dial, quit.Token).ConfigureAwait(false);
+            var dial = TimeSpan.FromMilliseconds(Math.Max(10, Math.Min(dialMs, left.TotalMilliseconds)));
+            var l = await DialAsync(addr, dial, quit.Token).ConfigureAwait(false);
+            if (restoreOnly)
+            {
+                await RestoreAsync(l, deadline, quiet).ConfigureAwait(false);
+                return;
+            }
             string me, tok;
             lock (mu)
             {
@@ -986,6 +1024,7 @@ namespace LanLobby
         void Install(Link l, Dictionary<string, object> reply)
         {
             Adopt(l, reply);
+            Link old;
             lock (mu)
             {
                 if (err != null)
@@ -994,9 +1033,13 @@ namespace LanLobby
                     throw err;
                 }
                 if (l.Down.Task.IsCompleted) throw new LinkDownException("new link dropped");
+                old = link;
                 link = l;
+                if (l.Addr != "") addr = l.Addr;
+                switching = false;
             }
             ready.TrySetResult(true);
+            if (old != null && old != l) old.Abort(); // a moved lobby's old link: closed once the new one serves
         }
 
         /// <summary>Re-creates (as owner, with the members it knew, whose seats
@@ -1007,8 +1050,9 @@ namespace LanLobby
         /// (coordinator_lost, Error the coordinator's). When the coordinator is
         /// the same instance (the link was down past its grace) the lobbies are
         /// taken back as a new member (Rejoined) and nothing is retried.</summary>
-        async Task RestoreAsync(Link l, DateTime deadline)
+        async Task RestoreAsync(Link l, DateTime deadline, bool quiet = false)
         {
+            var addrs = new Dictionary<string, string>(); // our game address in each lobby, as recorded
             var todo = new List<Dictionary<string, object>>();
             var members = new List<Dictionary<string, object>>();
             string me, tok, name, before;
@@ -1021,7 +1065,9 @@ namespace LanLobby
                 foreach (var kv in lobbies)
                 {
                     var m = kv.Value;
-                    var e = new Dictionary<string, object> { { "lobby", kv.Key }, { "addr", m.Addr }, { "credential", m.Credential } };
+                    addrs[kv.Key] = m.Addr;
+                    var e = new Dictionary<string, object> { { "lobby", kv.Key }, { "credential", m.Credential } };
+                    EntryAddr(e, m.Addr);
                     if (m.Password != "") e["password"] = m.Password;
                     if (m.Owner)
                     {
@@ -1035,6 +1081,11 @@ namespace LanLobby
                         if (m.Info.AutoStart) e["auto_start"] = true;
                         if (m.Info.Version != "") e["version"] = m.Info.Version;
                         if (m.Info.Filterable.Count > 0) e["filterable"] = Strings(m.Info.Filterable);
+                        // A lobby adopted on a daemon that restarted needs its
+                        // secret back, and its term.
+                        if (m.LobbySecret != "") e["lobby_secret"] = m.LobbySecret;
+                        if (m.Info.Term > 0) e["term"] = m.Info.Term;
+                        if (m.Info.CreatedMs > 0) e["created_ms"] = m.Info.CreatedMs;
                         // The lobby as it knew it, in join order, itself first.
                         var roster = new List<object> { new Dictionary<string, object> { { "id", me }, { "name", name }, { "addr", m.Addr } } };
                         foreach (var p in m.Peers) roster.Add(new Dictionary<string, object> { { "id", p.Id }, { "name", p.Name }, { "addr", p.Addr } });
@@ -1059,7 +1110,7 @@ namespace LanLobby
             }
             Install(l, reply);
             string now = J.Str(reply, "instance");
-            bool restarted = now == "" || now != before;
+            bool restarted = now == "" || now != before || quiet;
             string kind = restarted ? EventKind.CoordinatorRestarted : EventKind.Rejoined;
             bool held;
             lock (mu) held = names.Count > 0;
@@ -1076,8 +1127,10 @@ namespace LanLobby
                     if (e == null)
                     {
                         var info = LobbyInfo.From(r);
-                        Remember(info, info.Owner == MemberId, J.Str(todo[i], "addr"), J.Str(todo[i], "password"), Member.List(J.Arr(r, "peers")), r);
-                        Events.Push(new LobbyEvent { Kind = kind, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
+                        string gameAddr;
+                        addrs.TryGetValue(J.Str(todo[i], "lobby"), out gameAddr);
+                        Remember(info, info.Owner == MemberId, gameAddr ?? "", J.Str(todo[i], "password"), Member.List(J.Arr(r, "peers")), r);
+                        if (!quiet) Events.Push(new LobbyEvent { Kind = kind, Lobby = info, Peers = Member.List(J.Arr(r, "peers")) });
                     }
                     else if (J.Str(e, "code") == ErrorCode.UnknownLobby && restarted && Clock.Now < deadline)
                         retry.Add(todo[i]); // its owner is not back yet

@@ -49,6 +49,12 @@ namespace LanLobby
         public long CreatedMs;
         /// <summary>The metadata keys its host advertises on the LAN.</summary>
         public List<string> Filterable = new List<string>();
+        /// <summary>How often the lobby changed coordinator (a takeover or a
+        /// move): the higher term wins when two coordinators hold the same lobby.</summary>
+        public long Term;
+        /// <summary>Where the lobby's successor would serve it if the
+        /// coordinator were lost (its standby address; "" when none): a member goes there.</summary>
+        public string SuccessorAddr = "";
 
         /// <summary>Seats neither taken nor reserved.</summary>
         public int Free { get { return Capacity - Players - Reserved; } }
@@ -61,6 +67,7 @@ namespace LanLobby
                 Owner = J.Str(d, "owner"), Successor = J.Str(d, "successor"), Players = (int)J.Int(d, "players"),
                 Capacity = (int)J.Int(d, "capacity"), Private = J.Bool(d, "private"), AutoStart = J.Bool(d, "auto_start"),
                 Version = J.Str(d, "version"), Reserved = (int)J.Int(d, "reserved"), CreatedMs = J.Int(d, "created_ms"),
+                Term = J.Int(d, "term"), SuccessorAddr = J.Str(d, "successor_addr"),
             };
             var m = J.Obj(d, "meta");
             if (m != null)
@@ -84,7 +91,7 @@ namespace LanLobby
         {
             if (Id != o.Id || Game != o.Game || Name != o.Name || State != o.State || Owner != o.Owner || Successor != o.Successor ||
                 Players != o.Players || Capacity != o.Capacity || Private != o.Private || AutoStart != o.AutoStart || Version != o.Version ||
-                Reserved != o.Reserved || CreatedMs != o.CreatedMs || Meta.Count != o.Meta.Count || Filterable.Count != o.Filterable.Count)
+                Reserved != o.Reserved || CreatedMs != o.CreatedMs || Term != o.Term || SuccessorAddr != o.SuccessorAddr || Meta.Count != o.Meta.Count || Filterable.Count != o.Filterable.Count)
                 return false;
             foreach (var kv in Meta)
             {
@@ -150,6 +157,39 @@ namespace LanLobby
         public const string Unsubscribed = "unsubscribed";
         /// <summary>Reason of a closed event for a lobby that could not be restored.</summary>
         public const string ReasonCoordinatorLost = "coordinator_lost";
+        /// <summary>The link to the coordinator dropped, told at once (one per
+        /// lobby; one without a lobby when the client is in none): Next says what
+        /// the client does about it (NextKind), Reason why the link dropped.</summary>
+        public const string CoordinatorLost = "coordinator_lost";
+        /// <summary>Still reconnecting, about once a second: Attempt, Elapsed and
+        /// the coordinator being tried (Addr).</summary>
+        public const string Reconnecting = "reconnecting";
+        /// <summary>The lobby's coordinator was lost and its successor took the
+        /// lobby over: Member is the owner that departed (Reason why), Lobby the
+        /// lobby now (its new owner and term), Peers the other members now. The
+        /// client is on the successor's coordinator already.</summary>
+        public const string TakenOver = "taken_over";
+        /// <summary>The lobby lives on at another coordinator (Addr) under a
+        /// higher term (its owner moved it to a daemon, or another coordinator
+        /// took it over); the client follows it there by itself, keeping its
+        /// seat. Nothing else is told.</summary>
+        public const string CoordinatorMoved = "coordinator_moved";
+    }
+
+    /// <summary>What the client does after losing its coordinator (LobbyEvent.Next of CoordinatorLost).</summary>
+    public static class NextKind
+    {
+        /// <summary>It reconnects to the same coordinator (resume, or restore after a restart).</summary>
+        public const string Resuming = "resuming";
+        /// <summary>It moves to the coordinator of the lobby's successor, which takes it over.</summary>
+        public const string FailingOver = "failing_over";
+        /// <summary>It is the lobby's successor and runs a coordinator for it (the
+        /// Go client only: an SDK client registers no standby port, so it is never this).</summary>
+        public const string TakingOver = "taking_over";
+        /// <summary>It follows its lobby to another coordinator (CoordinatorMoved).</summary>
+        public const string Moving = "moving";
+        /// <summary>It cannot get its lobbies back; an Error event follows.</summary>
+        public const string GivingUp = "giving_up";
     }
 
     public sealed class LobbyEvent
@@ -167,6 +207,13 @@ namespace LanLobby
         /// <summary>ReservationExpired: the reservation and how many of its seats went back unclaimed.</summary>
         public string ReservationId = "";
         public int Released;
+        /// <summary>CoordinatorLost: what the client does next (NextKind).</summary>
+        public string Next = "";
+        /// <summary>CoordinatorMoved: where the lobby is now; Reconnecting: the coordinator being tried.</summary>
+        public string Addr = "";
+        /// <summary>Reconnecting: attempts so far, and the time since the link dropped.</summary>
+        public int Attempt;
+        public TimeSpan Elapsed;
         /// <summary>Subscription events (LobbyAdded, LobbyUpdated, LobbyRemoved,
         /// Synced, Unsubscribed): the subscription; null for lobby notices.</summary>
         public Subscription Subscription;

@@ -227,6 +227,7 @@ namespace LanLobby.Tests
                 case "ping": await client.PingAsync(); return null;
                 case "peers": return new Dictionary<string, object> { { "peers", MembersOf(client.Peers(J.Str(c, "lobby"))) } };
                 case "whoami": return new Dictionary<string, object> { { "member", client.MemberId } };
+                case "where": return new Dictionary<string, object> { { "coordinator", client.Addr } };
                 case "register": await client.RegisterAsync(J.Str(c, "name"), J.Str(c, "addr")); return null;
                 case "deregister": await client.DeregisterAsync(J.Str(c, "name")); return null;
                 case "lookup": return new Dictionary<string, object> { { "addr", await client.LookupAsync(J.Str(c, "name")) } };
@@ -257,7 +258,10 @@ namespace LanLobby.Tests
                 }
                 if (ev.Member != null) e["member"] = MemberOf(ev.Member);
                 if (ev.Reason != "") e["reason"] = ev.Reason;
-                if (ev.Kind == EventKind.Started || ev.Kind == EventKind.CoordinatorRestarted) e["peers"] = MembersOf(ev.Peers);
+                if (ev.Kind == EventKind.CoordinatorLost) e["next"] = ev.Next;
+                if (ev.Kind == EventKind.Reconnecting) e["attempt"] = ev.Attempt;
+                if (ev.Kind == EventKind.CoordinatorMoved) e["addr"] = ev.Addr;
+                if (ev.Kind == EventKind.Started || ev.Kind == EventKind.CoordinatorRestarted || ev.Kind == EventKind.TakenOver) e["peers"] = MembersOf(ev.Peers);
                 if (ev.Name != "") e["name"] = ev.Name;
                 if (ev.Error != null) e["error"] = ev.Error.Message;
                 Print(e);
@@ -269,7 +273,7 @@ namespace LanLobby.Tests
             return new Dictionary<string, object> {
                 { "lobby", l.Id }, { "game", l.Game }, { "name", l.Name }, { "players", l.Players }, { "capacity", l.Capacity },
                 { "state", l.State }, { "owner", l.Owner }, { "successor", l.Successor }, { "meta", new Dictionary<string, string>(l.Meta) },
-                { "auto_start", l.AutoStart }, { "version", l.Version }, { "reserved", l.Reserved } };
+                { "auto_start", l.AutoStart }, { "version", l.Version }, { "reserved", l.Reserved }, { "term", l.Term } };
         }
 
         static object ReservationOf(Reservation r)

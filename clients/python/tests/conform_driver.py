@@ -32,7 +32,7 @@ def state_of(l: Optional[model.LobbyInfo]) -> Dict[str, Any]:
     l = l or model.LobbyInfo(id="")
     return {"lobby": l.id, "game": l.game, "name": l.name, "players": l.players, "capacity": l.capacity,
             "state": l.state, "owner": l.owner, "successor": l.successor, "meta": dict(l.meta),
-            "auto_start": l.auto_start, "version": l.version, "reserved": l.reserved}
+            "auto_start": l.auto_start, "version": l.version, "reserved": l.reserved, "term": l.term}
 
 
 def member_of(m: model.Member) -> Dict[str, Any]:
@@ -155,6 +155,8 @@ class Driver:
             return {"peers": [member_of(p) for p in cl.peers(c["lobby"])]}
         elif op == "whoami":
             return {"member": cl.member_id}
+        elif op == "where":
+            return {"coordinator": cl.addr}
         elif op == "register":
             await cl.register(c["name"], c["addr"])
         elif op == "deregister":
@@ -186,7 +188,13 @@ class Driver:
                 e["member"] = member_of(ev.member)
             if ev.reason:
                 e["reason"] = ev.reason
-            if ev.kind in (model.STARTED, model.COORDINATOR_RESTARTED):
+            if ev.kind == model.COORDINATOR_LOST:
+                e["next"] = ev.next
+            if ev.kind == model.RECONNECTING:
+                e["attempt"] = ev.attempt
+            if ev.kind == model.COORDINATOR_MOVED:
+                e["addr"] = ev.addr
+            if ev.kind in (model.STARTED, model.COORDINATOR_RESTARTED, model.TAKEN_OVER):
                 e["peers"] = [member_of(p) for p in ev.peers]
             if ev.name:
                 e["name"] = ev.name

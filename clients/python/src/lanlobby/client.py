@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import ipaddress
 import json
 import math
 import random
@@ -21,9 +22,10 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from . import errors
 from .errors import CallTimeout, ClientClosed, ConnectionLost, CoordinatorError, LinkDown, Replaced
 from .match import Filter, Reservation, process_player_key
-from .model import (CLOSED, COORDINATOR_RESTARTED, ERROR, LOBBY_ADDED, LOBBY_REMOVED, LOBBY_UPDATED, MEMBER_JOINED,
-                    MEMBER_LEFT, NAME_LOST, REASON_COORDINATOR_LOST, REJOINED, RESUMED, STARTED, SYNCED, UNSUBSCRIBED,
-                    Event, Joined, LobbyInfo, Member, members)
+from .model import (CLOSED, COORDINATOR_LOST, COORDINATOR_MOVED, COORDINATOR_RESTARTED, ERROR, LOBBY_ADDED,
+                    LOBBY_REMOVED, LOBBY_UPDATED, MEMBER_JOINED, MEMBER_LEFT, NAME_LOST, NEXT_FAILING_OVER,
+                    NEXT_GIVING_UP, NEXT_MOVING, NEXT_RESUMING, REASON_COORDINATOR_LOST, RECONNECTING, REJOINED,
+                    RESUMED, STARTED, SYNCED, TAKEN_OVER, UNSUBSCRIBED, Event, Joined, LobbyInfo, Member, members)
 
 #: Every call gives up after this many seconds unless told otherwise.
 DEFAULT_TIMEOUT = 5.0
@@ -46,6 +48,22 @@ MAX_WRITE_BUFFER = 1 << 20
 DEAD_LINK_SLACK = 0.25
 #: Longest a single reconnect dial may take.
 RECONNECT_DIAL_TIMEOUT = 2.0
+#: Longest a dial to a successor's or moved-to coordinator may take: a LAN
+#: answers in a millisecond; one that does not serve refuses at once.
+FAILOVER_DIAL_TIMEOUT = 1.0
+#: Longest a dial to the coordinator that was lost may take while failing
+#: over: a process that died refuses at once; a machine that vanished never
+#: answers.
+PROBE_DIAL_TIMEOUT = 0.25
+#: After a silent link, the lost coordinator is asked only once the
+#: successor has had this long to take over.
+PROBE_SILENT_AFTER = 1.5
+#: Pacing of failover attempts: the successor needs a few milliseconds to
+#: start serving.
+FAILOVER_BACKOFF = 0.02
+FAILOVER_MAX_BACKOFF = 0.25
+#: Spacing of RECONNECTING events.
+PROGRESS_EVERY = 1.0
 #: The most lobbies list() gathers: a coordinator could otherwise feed pages
 #: for ever.
 MAX_LISTED = 200_000
@@ -78,7 +96,8 @@ class _Membership:
 class _Link:
     """One TCP connection of a Client."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, idle: float) -> None:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, idle: float, addr: str = "") -> None:
+        self.addr = addr  # the coordinator it was dialled to
         self.reader = reader
         self.writer = writer
         self.idle = idle
@@ -116,6 +135,8 @@ class Client:
 
     def __init__(self, addr: str, player: str, timeout: float, dead_link_slack: float,
                  max_pending_events: int, player_key: Optional[str] = None) -> None:
+        #: The coordinator this client talks to now: the one it connected to,
+        #: or the one it followed its lobby to (a takeover, a move).
         self.addr = addr
         self.player = player
         #: The player key sent in hello ("" for none).
@@ -134,6 +155,13 @@ class Client:
         self.server = ""
         #: The coordinator's instance identity: another one after a restart.
         self.instance = ""
+        #: The coordinator hands its lobbies to their successors when it is
+        #: lost (a game's own coordinator; hello reply "takeover").
+        self.takeover = False
+        #: The link is being replaced on purpose (a move): the old one's
+        #: close is no loss.
+        self._switching = False
+        self._last_progress = -1e9
         #: Live subscriptions, and the coordinator's ids routed to them.
         self._subs: List["Subscription"] = []
         self._subs_by_id: Dict[int, "Subscription"] = {}
@@ -575,8 +603,9 @@ class Client:
 
     # ---- internals: links -------------------------------------------------------
 
-    async def _dial(self, timeout: float) -> _Link:
-        host, port = split_addr(self.addr)
+    async def _dial(self, timeout: float, addr: Optional[str] = None) -> _Link:
+        addr = self.addr if addr is None else addr
+        host, port = split_addr(addr)
         reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port, limit=MAX_LINE + 2), timeout)
         sock = writer.get_extra_info("socket")
         if sock is not None:
@@ -587,7 +616,7 @@ class Client:
         # Until hello tells the heartbeat, silence longer than a call's
         # timeout means nobody is there (the slack lets the call's own
         # timeout, the clearer error, come first).
-        link = _Link(reader, writer, idle=self.timeout + self._slack)
+        link = _Link(reader, writer, idle=self.timeout + self._slack, addr=addr)
         link.task = self._loop.create_task(self._read_loop(link))
         return link
 
@@ -603,6 +632,7 @@ class Client:
         self.misses = msg.get("misses") or 0
         self.grace = (msg.get("resume_grace_ms") or 0) / 1000.0
         self.instance = msg.get("instance") if isinstance(msg.get("instance"), str) else ""
+        self.takeover = msg.get("takeover") is True
         if self.heartbeat > 0 and self.misses > 0:
             # The coordinator pings every heartbeat: hearing nothing for one
             # interval more than it tolerates from us means it is gone.
@@ -660,6 +690,9 @@ class Client:
         if isinstance(ev, str) and isinstance(msg.get("sub"), int) and msg["sub"]:
             self._sub_event(msg)
             return
+        if ev in (TAKEN_OVER, COORDINATOR_MOVED, "standby"):
+            self._move_push(link, msg)
+            return
         if isinstance(ev, str):
             self._notice(msg)
             return
@@ -694,14 +727,145 @@ class Client:
         self._push(ev)
 
     def _link_closed(self, link: _Link, reason: str) -> None:
-        if link is not self._link or self._err is not None:
+        if link is not self._link or self._err is not None or self._switching:
             return
         if self.grace <= 0 or not self._token or not (self._lobbies or self._names):
+            self._tell_lost(NEXT_GIVING_UP, reason)
             self._fail(ConnectionLost(f"connection to coordinator lost ({reason})"))
             return
+        plan = self._plan()
         self._ready.clear()
         budget = self.grace + self.heartbeat * (self.misses + 1)
-        self._reconnect_task = self._loop.create_task(self._reconnect(budget))
+        self._tell_lost(plan, reason)
+        if plan == NEXT_RESUMING:
+            self._reconnect_task = self._loop.create_task(self._reconnect(budget))
+        else:
+            self._reconnect_task = self._loop.create_task(self._failover(plan, reason, budget))
+
+    def _plan(self) -> str:
+        """What the client does about a lost link (Event.next), as the Go
+        client decides: on a coordinator that hands its lobbies over, a
+        member of one lobby with a successor goes to the successor (an SDK
+        client is never the one that takes over: it registers no standby);
+        otherwise it reconnects to the same coordinator."""
+        if not self.takeover or len(self._lobbies) != 1:
+            # A daemon keeps its lobbies across restarts; several lobbies
+            # cannot follow several successors over one link.
+            return NEXT_RESUMING
+        m = next(iter(self._lobbies.values()))
+        if not m.info.successor:
+            return NEXT_RESUMING  # alone: nobody to take over
+        return NEXT_FAILING_OVER
+
+    def _tell_lost(self, next_: str, reason: str) -> None:
+        """COORDINATOR_LOST for every lobby, at once (one without a lobby
+        when the client is in none)."""
+        why = _member_reason(reason)
+        infos = [m.info for m in self._lobbies.values()] or [None]
+        for info in infos:
+            self._push(Event(kind=COORDINATOR_LOST, lobby=info, next=next_, reason=why))
+
+    def _progress(self, attempt: int, since: float, addr: str) -> None:
+        """A RECONNECTING event, at most once per PROGRESS_EVERY."""
+        now = self._loop.time()
+        if now - since < PROGRESS_EVERY or now - self._last_progress < PROGRESS_EVERY:
+            return
+        self._last_progress = now
+        info = next(iter(self._lobbies.values())).info if self._lobbies else None
+        self._push(Event(kind=RECONNECTING, lobby=info, attempt=attempt, elapsed=now - since, addr=addr))
+
+    def _move_push(self, link: _Link, msg: Dict[str, Any]) -> None:
+        """taken_over, coordinator_moved and standby (PROTOCOL.md, "When the
+        coordinator is lost")."""
+        kind, info = msg["event"], LobbyInfo.from_wire(msg)
+        m = self._lobbies.get(info.id)
+        if kind == TAKEN_OVER:
+            # It follows the restore's reply on the new link, which may not
+            # be installed yet: the restore keeps the reply's peers, the
+            # same as these.
+            ev = Event(kind=kind, lobby=info, reason=msg.get("reason") or "", peers=members(msg.get("peers")))
+            if isinstance(msg.get("member"), dict):
+                ev.member = Member.from_wire(msg["member"])
+            if m is not None:
+                m.info, m.owner, m.peers = info, info.owner == self.you.id, list(ev.peers)
+            self._push(ev)
+            return
+        if m is None or link is not self._link:
+            return  # not ours, or from a link being replaced
+        if kind == "standby":
+            m.info = info  # the successor's standby address changed: games are not told
+            return
+        addr = msg.get("addr")
+        if self._err is not None or self._switching or not isinstance(addr, str) or not addr:
+            return
+        if info.term < m.info.term:
+            return  # a lower term than the lobby has: stale, the higher one wins
+        self._switching = True
+        self._ready.clear()
+        budget = self.grace + self.heartbeat * (self.misses + 1)
+        self._push(Event(kind=COORDINATOR_MOVED, lobby=info, addr=addr))
+
+        async def follow() -> None:
+            try:
+                await self._failover(NEXT_MOVING, "closed", budget, move_to=addr)
+            finally:
+                link.abort()  # the old coordinator's link, if it is still open
+        self._reconnect_task = self._loop.create_task(follow())
+
+    async def _failover(self, plan: str, why: str, budget: float, move_to: str = "") -> None:
+        """Get the client's lobby back on another coordinator within budget:
+        the one it moved to, else the successor's standby address
+        (successor_addr) and the old coordinator (our own link may be what
+        broke), restoring the seat with its seat credential; or give up."""
+        start = self._loop.time()
+        deadline = start + budget
+        backoff = FAILOVER_BACKOFF
+        last: BaseException = ConnectionLost("no attempt")
+        attempt = 0
+        while self._loop.time() < deadline and self._err is None:
+            if attempt > 0:
+                await asyncio.sleep(backoff)
+                backoff = min(2 * backoff, FAILOVER_MAX_BACKOFF)
+            m = next(iter(self._lobbies.values()), None)
+            self._progress(attempt, start, move_to or (m.info.successor_addr if m is not None else "") or self.addr)
+            attempt += 1
+            try:
+                await self._failover_once(move_to, plan, why, start, deadline)
+                self._resubscribe_all()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:  # refused, not there yet, timeout: try again
+                last = e
+        self._fail(ConnectionLost(f"connection to coordinator lost (gave up {plan}: {last})"))
+
+    async def _failover_once(self, move_to: str, plan: str, why: str, start: float, deadline: float) -> None:
+        if not self._lobbies:
+            raise ConnectionLost("no lobby to fail over")
+        errs: List[BaseException] = []
+        if move_to:
+            try:
+                await self._reattach_at(move_to, deadline, FAILOVER_DIAL_TIMEOUT, restore_only=True, quiet=True)
+                return
+            except Exception as e:
+                errs.append(e)
+        if plan == NEXT_FAILING_OVER:
+            info = next(iter(self._lobbies.values())).info
+            if info.successor_addr:
+                try:
+                    await self._reattach_at(info.successor_addr, deadline, FAILOVER_DIAL_TIMEOUT, restore_only=True,
+                                            quiet=True)
+                    return
+                except Exception as e:
+                    errs.append(e)
+            # Our own link may be what broke, and the coordinator lives on.
+            if why != "timeout" or self._loop.time() - start >= PROBE_SILENT_AFTER:
+                try:
+                    await self._reattach_at(self.addr, deadline, PROBE_DIAL_TIMEOUT)
+                    return
+                except Exception as e:
+                    errs.append(e)
+        raise errs[0] if len(errs) == 1 else ConnectionLost("; ".join(str(e) or type(e).__name__ for e in errs))
 
     def _fail(self, err: errors.LobbyError) -> None:
         if self._err is None:
@@ -720,6 +884,7 @@ class Client:
                 await asyncio.sleep(backoff + random.uniform(0, backoff / 2))
                 backoff = min(2 * backoff, 1.0)
             attempt += 1
+            self._progress(attempt, deadline - budget, self.addr)
             try:
                 await self._reattach(deadline)
                 self._resubscribe_all()  # the new link has no subscriptions
@@ -731,8 +896,20 @@ class Client:
         self._fail(ConnectionLost(f"connection to coordinator lost (gave up reconnecting: {last})"))
 
     async def _reattach(self, deadline: float) -> None:
+        await self._reattach_at(self.addr, deadline, min(self.timeout, RECONNECT_DIAL_TIMEOUT))
+
+    async def _reattach_at(self, addr: str, deadline: float, dial: float, restore_only: bool = False,
+                           quiet: bool = False) -> None:
+        """One attempt to get the client's lobbies back on the coordinator at
+        addr: dial (within dial seconds), then resume, or restore (at once
+        with restore_only: a coordinator that never knew this client). quiet:
+        no COORDINATOR_RESTARTED or REJOINED events (the game was told of the
+        takeover or move), and lobbies not there yet are retried."""
         remaining = deadline - self._loop.time()
-        link = await self._dial(max(0.01, min(self.timeout, RECONNECT_DIAL_TIMEOUT, remaining)))
+        link = await self._dial(max(0.01, min(dial, remaining)), addr)
+        if restore_only:
+            await self._restore(link, deadline, quiet)
+            return
 
         def on_resumed(msg: Dict[str, Any]) -> None:
             r = msg.get("resumed")
@@ -762,10 +939,16 @@ class Client:
             raise self._err
         if link.down.done():
             raise LinkDown("new link dropped")
+        old = self._link
         self._link = link
+        if link.addr:
+            self.addr = link.addr
+        self._switching = False
         self._ready.set()
+        if old is not None and old is not link:
+            old.abort()  # a moved lobby's old link: closed once the new one serves
 
-    async def _restore(self, link: _Link, deadline: float) -> None:
+    async def _restore(self, link: _Link, deadline: float, quiet: bool = False) -> None:
         """Re-create (as owner, with the members it knew, whose seats are then
         held for them) and re-join (as member) every lobby on a coordinator
         that lost them, under the same member id, with the credentials it
@@ -776,8 +959,10 @@ class Client:
         as a new member (REJOINED) and nothing is retried."""
         owned, joined = [], []
         before = self.instance
+        addrs = {lid: m.addr for lid, m in self._lobbies.items()}  # our game address in each, as recorded
         for lid, m in self._lobbies.items():
-            e: Dict[str, Any] = {"lobby": lid, "addr": m.addr, "credential": m.credential}
+            e: Dict[str, Any] = {"lobby": lid, "credential": m.credential}
+            _entry_addr(e, m.addr)
             if m.password:
                 e["password"] = m.password
             if m.owner:
@@ -793,6 +978,14 @@ class Client:
                     e["version"] = m.info.version
                 if m.info.filterable:
                     e["filterable"] = list(m.info.filterable)
+                # A lobby adopted on a daemon that restarted needs its
+                # secret back, and its term.
+                if m.lobby_secret:
+                    e["lobby_secret"] = m.lobby_secret
+                if m.info.term:
+                    e["term"] = m.info.term
+                if m.info.created_ms:
+                    e["created_ms"] = m.info.created_ms
                 # The lobby as it knew it, in join order, itself first.
                 e["members"] = [{"id": self.you.id, "name": self.you.name, "addr": m.addr}] + \
                     [{"id": p.id, "name": p.name, "addr": p.addr} for p in m.peers]
@@ -811,7 +1004,7 @@ class Client:
             raise
         self._install(link, reply)
         now = reply.get("instance") if isinstance(reply.get("instance"), str) else ""
-        restarted = not now or now != before
+        restarted = not now or now != before or quiet
         kind = COORDINATOR_RESTARTED if restarted else REJOINED
         if self._names:
             t = self._loop.create_task(self._register_again())
@@ -826,9 +1019,10 @@ class Client:
                 err = r.get("error")
                 if not err:
                     info = LobbyInfo.from_wire(r)
-                    self._remember(info, info.owner == self.you.id, asked.get("addr", ""), asked.get("password", ""),
-                                   members(r.get("peers")), r)
-                    self._push(Event(kind=kind, lobby=info, peers=members(r.get("peers"))))
+                    self._remember(info, info.owner == self.you.id, addrs.get(asked["lobby"], ""),
+                                   asked.get("password", ""), members(r.get("peers")), r)
+                    if not quiet:
+                        self._push(Event(kind=kind, lobby=info, peers=members(r.get("peers"))))
                 elif isinstance(err, dict) and err.get("code") == errors.UNKNOWN_LOBBY and restarted and \
                         self._loop.time() < deadline:
                     retry.append(asked)  # its owner is not back yet
@@ -1065,6 +1259,28 @@ def _next_peers(peers: List[Member], ev: Event, me: str) -> List[Member]:
     elif ev.kind == STARTED:
         return [p for p in ev.peers if p.id != me]
     return peers
+
+
+def _member_reason(reason: str) -> str:
+    """A link's close reason as the protocol's reasons name it."""
+    return reason if reason in ("timeout", "protocol_error", "slow_consumer", "shutdown") else "disconnected"
+
+
+def _entry_addr(e: Dict[str, Any], addr: str) -> None:
+    """How a restore gives our game address: as recorded, unless it is a
+    loopback one (we ran on the old coordinator's machine), which means
+    nothing to another coordinator: then its port, paired with the address
+    the new coordinator sees us at."""
+    host, _, port = addr.rpartition(":")
+    host = host.strip("[]")
+    try:
+        loop = ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        loop = False
+    if loop and port.isdigit():
+        e["port"] = int(port)
+    else:
+        e["addr"] = addr
 
 
 def _endpoint(req: Dict[str, Any], port: int, addr: str) -> None:

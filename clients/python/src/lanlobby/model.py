@@ -50,6 +50,37 @@ UNSUBSCRIBED = "unsubscribed"
 #: Reason of a ``closed`` event for a lobby that could not be restored.
 REASON_COORDINATOR_LOST = "coordinator_lost"
 
+# When the coordinator is lost (PROTOCOL.md, "When the coordinator is lost").
+#: The link to the coordinator dropped, told at once (one per lobby; one
+#: without a lobby when the client is in none): Event.next says what the
+#: client does about it (NEXT_*), Event.reason why the link dropped.
+COORDINATOR_LOST = "coordinator_lost"
+#: Still reconnecting, about once a second: Event.attempt, Event.elapsed
+#: (seconds) and the coordinator being tried (Event.addr).
+RECONNECTING = "reconnecting"
+#: The lobby's coordinator was lost and its successor took the lobby over:
+#: Event.member is the owner that departed (Event.reason why), Event.lobby the
+#: lobby now (its new owner and term), Event.peers the other members now. The
+#: client is on the successor's coordinator already.
+TAKEN_OVER = "taken_over"
+#: The lobby lives on at another coordinator (Event.addr) under a higher term
+#: (its owner moved it to a daemon, or another coordinator took it over); the
+#: client follows it there by itself, keeping its seat. Nothing else is told.
+COORDINATOR_MOVED = "coordinator_moved"
+
+#: What the client does after losing its coordinator (Event.next).
+#: It reconnects to the same coordinator (resume, or restore after a restart).
+NEXT_RESUMING = "resuming"
+#: It moves to the coordinator of the lobby's successor, which takes it over.
+NEXT_FAILING_OVER = "failing_over"
+#: It is the lobby's successor and runs a coordinator for it (the Go client
+#: only: an SDK client never registers a standby port, so it is never this).
+NEXT_TAKING_OVER = "taking_over"
+#: It follows its lobby to another coordinator (COORDINATOR_MOVED).
+NEXT_MOVING = "moving"
+#: It cannot get its lobbies back; ERROR follows.
+NEXT_GIVING_UP = "giving_up"
+
 
 @dataclass
 class Member:
@@ -87,6 +118,12 @@ class LobbyInfo:
     created_ms: int = 0
     #: The metadata keys its host advertises on the LAN.
     filterable: List[str] = field(default_factory=list)
+    #: How often the lobby changed coordinator (a takeover or a move): the
+    #: higher term wins when two coordinators hold the same lobby.
+    term: int = 0
+    #: Where the lobby's successor would serve it if the coordinator were
+    #: lost (its standby address; "" when none): a member goes there.
+    successor_addr: str = ""
 
     @property
     def free(self) -> int:
@@ -109,7 +146,8 @@ class LobbyInfo:
                    owner=_s(m.get("owner")), successor=_s(m.get("successor")),
                    meta={str(k): str(v) for k, v in meta.items()}, private=m.get("private") is True,
                    auto_start=m.get("auto_start") is True, version=_s(m.get("version")), reserved=_i(m.get("reserved")),
-                   created_ms=_i(m.get("created_ms")),
+                   created_ms=_i(m.get("created_ms")), term=_i(m.get("term")),
+                   successor_addr=_s(m.get("successor_addr")),
                    filterable=[k for k in filterable if isinstance(k, str)] if isinstance(filterable, list) else [])
 
 
@@ -145,6 +183,14 @@ class Event:
     #: RESERVATION_EXPIRED: the reservation and how many seats went back unclaimed.
     reservation: str = ""
     released: int = 0
+    #: COORDINATOR_LOST: what the client does next (NEXT_*).
+    next: str = ""
+    #: COORDINATOR_MOVED: where the lobby is now; RECONNECTING: the
+    #: coordinator being tried.
+    addr: str = ""
+    #: RECONNECTING: attempts so far and seconds since the link dropped.
+    attempt: int = 0
+    elapsed: float = 0.0
     #: Subscription events (LOBBY_ADDED, LOBBY_UPDATED, LOBBY_REMOVED, SYNCED,
     #: UNSUBSCRIBED): the subscription; None for lobby notices.
     subscription: "Optional[Subscription]" = None
