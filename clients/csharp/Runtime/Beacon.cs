@@ -37,6 +37,8 @@ namespace LanLobby
         public long CreatedMs;
         public List<KeyValuePair<string, string>> Meta = new List<KeyValuePair<string, string>>();
         public bool Partial;
+        /// <summary>How often the lobby changed coordinator (0: still on the one that made it).</summary>
+        public uint Term;
     }
 
     public sealed class BeaconCoordinator
@@ -66,6 +68,9 @@ namespace LanLobby
         public const int SignedOverhead = 2 + 8 + 2 + LanKey.MacSize;
         /// <summary>Attribute types of a lobby record's extension area.</summary>
         public const int AttrCreated = 1, AttrVersion = 2, AttrMeta = 3, AttrPartial = 4;
+        /// <summary>The lobby's term, 4 bytes: how often it changed coordinator (a
+        /// takeover, a move); of two hosts announcing one lobby, the higher term holds it.</summary>
+        public const int AttrTerm = 5;
         /// <summary>How far a signed timestamp may be from this host's clock, either way.</summary>
         public static readonly TimeSpan DefaultReplayWindow = TimeSpan.FromSeconds(30);
         const int MinLobbyRecord = 1 + 2 + 2 + 2 + 3 + 2;
@@ -172,13 +177,13 @@ namespace LanLobby
         internal static void DecodeAttrs(byte[] t, BeaconLobby l)
         {
             int i = 0, last = 0, size = 0;
-            bool created = false, version = false;
+            bool created = false, version = false, term = false;
             while (i < t.Length)
             {
                 if (i + 2 > t.Length || i + 2 + t[i + 1] > t.Length) break;
                 int typ = t[i], n = t[i + 1], v = i + 2;
                 i = v + n;
-                bool known = typ >= AttrCreated && typ <= AttrPartial;
+                bool known = typ >= AttrCreated && typ <= AttrTerm;
                 if (known && typ < last) break;
                 if (known) last = typ;
                 switch (typ)
@@ -219,6 +224,13 @@ namespace LanLobby
                         break;
                     case AttrPartial:
                         l.Partial = true;
+                        break;
+                    case AttrTerm:
+                        if (n == 4 && !term)
+                        {
+                            l.Term = (uint)(t[v] << 24 | t[v + 1] << 16 | t[v + 2] << 8 | t[v + 3]);
+                            term = true;
+                        }
                         break;
                 }
             }
@@ -283,6 +295,12 @@ namespace LanLobby
             {
                 rec.Add(AttrPartial);
                 rec.Add(0);
+            }
+            if (l.Term > 0)
+            {
+                rec.Add(AttrTerm);
+                rec.Add(4);
+                for (int s = 24; s >= 0; s -= 8) rec.Add((byte)(l.Term >> s));
             }
         }
 

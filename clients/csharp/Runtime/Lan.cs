@@ -154,7 +154,12 @@ namespace LanLobby
                     if (seen.ContainsKey(l.Id)) seen[l.Id] = l;
                 if (mq != null)
                     foreach (var l in mq.Lobbies())
-                        if (!seen.ContainsKey(l.Id) && !gone.Contains(l.Id)) seen[l.Id] = l;
+                    {
+                        // The beacon's entry first, unless mDNS heard of a
+                        // higher term (the coordinator that holds the lobby now).
+                        LanLobbyInfo had;
+                        if (!gone.Contains(l.Id) && (!seen.TryGetValue(l.Id, out had) || l.Term > had.Term)) seen[l.Id] = l;
+                    }
                 view.Coordinators = b.Coordinators;
             }
             var out_ = new List<LanLobbyInfo>(seen.Values);

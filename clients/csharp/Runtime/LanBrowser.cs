@@ -33,6 +33,10 @@ namespace LanLobby
         public long CreatedMs;
         public Dictionary<string, string> Meta = new Dictionary<string, string>();
         public bool MetaPartial;
+        /// <summary>How often the lobby changed coordinator (a successor's
+        /// takeover, a move to a daemon): when two hosts announce the same lobby,
+        /// the higher term is the lobby (the other has not heard yet that it lost it).</summary>
+        public uint Term;
 
         /// <summary>The coordinator to dial, "ip:port" or "[ipv6%zone]:port".</summary>
         public string Addr { get { return HostPort(Host, Port); } }
@@ -49,7 +53,7 @@ namespace LanLobby
         {
             if (!(Id == o.Id && Game == o.Game && Name == o.Name && Players == o.Players && Capacity == o.Capacity &&
                   State == o.State && Port == o.Port && Equals(Host, o.Host) && Version == o.Version && CreatedMs == o.CreatedMs &&
-                  MetaPartial == o.MetaPartial && Meta.Count == o.Meta.Count))
+                  MetaPartial == o.MetaPartial && Term == o.Term && Meta.Count == o.Meta.Count))
                 return false;
             foreach (var kv in Meta)
             {
@@ -77,6 +81,7 @@ namespace LanLobby
             Meta = new Dictionary<string, string>();
             foreach (var kv in l.Meta) Meta[kv.Key] = kv.Value;
             MetaPartial = l.Partial;
+            Term = l.Term;
         }
 
         public override string ToString() { return Id + " " + Game + " " + Players + "/" + Capacity + " " + State + " " + Addr + " " + Name; }
@@ -175,7 +180,7 @@ namespace LanLobby
             else if (p.Kind == Beacon.KindGoodbye)
                 foreach (var l in p.Lobbies)
                 {
-                    var ev = Goodbye(now, p.Seq, l.Id);
+                    var ev = Goodbye(now, p.Seq, l);
                     if (ev != null) evs.Add(ev);
                 }
             else if (p.Kind == Beacon.KindCoordinator) Coordinator(now, p, host);
@@ -206,7 +211,18 @@ namespace LanLobby
             Entry e;
             lobbies.TryGetValue(l.Id, out e);
             bool fresh = e == null || e.Gone;
-            if (e != null)
+            // Terms: a host still announcing a lobby another coordinator took
+            // over (it has not heard yet) is ignored; the first packet of a
+            // higher term moves the lobby to its sender at once, whatever its
+            // seq (the sender counts its own).
+            uint known = e != null && e.Info != null ? e.Info.Term : 0;
+            bool higher = e != null && l.Term > known;
+            if (!fresh && l.Term < known)
+            {
+                Stale++;
+                return null;
+            }
+            if (e != null && !higher)
             {
                 int o = SeqOrder(seq, e.Seq);
                 if (o < 0)
@@ -248,7 +264,13 @@ namespace LanLobby
             e.Seq = seq;
             e.Ttl = ttl;
             e.Expires = now + ttl;
-            if (host.Equals(curHost)) e.HostSeen = now;
+            if (higher && !fresh)
+            {
+                curHost = host;
+                curIface = iface;
+                e.HostSeen = now;
+            }
+            else if (host.Equals(curHost)) e.HostSeen = now;
             else if (HostRank(host) < HostRank(curHost) || now - e.HostSeen >= ttl)
             {
                 curHost = host;
@@ -266,11 +288,14 @@ namespace LanLobby
             return null;
         }
 
-        BrowseEvent Goodbye(double now, uint seq, string id)
+        BrowseEvent Goodbye(double now, uint seq, BeaconLobby l)
         {
             Entry e;
-            if (!lobbies.TryGetValue(id, out e) || e.Gone) return null;
-            if (SeqOrder(seq, e.Seq) < 0)
+            if (!lobbies.TryGetValue(l.Id, out e) || e.Gone) return null;
+            // The goodbye of a host that lost the lobby to a higher term does
+            // not end it; one of a higher term than heard ends it whatever its seq.
+            uint known = e.Info != null ? e.Info.Term : 0;
+            if (l.Term < known || l.Term == known && SeqOrder(seq, e.Seq) < 0)
             {
                 Stale++;
                 return null;

@@ -292,7 +292,7 @@ namespace LanLobby
         internal static BeaconLobby AttrsFromTxt(List<byte[]> strings)
         {
             var a = new BeaconLobby();
-            bool seenV = false, seenC = false, partial = false;
+            bool seenV = false, seenC = false, seenT = false, partial = false;
             var pairs = new List<KeyValuePair<string, string>>();
             foreach (var s in strings)
             {
@@ -317,6 +317,14 @@ namespace LanLobby
                     if (v.Length <= 19 && IsAllDigits(v) && long.TryParse(v, System.Globalization.NumberStyles.None,
                             System.Globalization.CultureInfo.InvariantCulture, out ms) && ms > 0)
                         a.CreatedMs = ms;
+                }
+                else if (k == "tm" && !seenT)
+                {
+                    seenT = true;
+                    uint term;
+                    if (v.Length <= 10 && IsAllDigits(v) && uint.TryParse(v, System.Globalization.NumberStyles.None,
+                            System.Globalization.CultureInfo.InvariantCulture, out term))
+                        a.Term = term;
                 }
                 else if (k == "mp") partial = true;
                 else if (k.StartsWith("m."))
@@ -434,7 +442,9 @@ namespace LanLobby
                 l.Host = addrs.TryGetValue(s.Value, out host) ? host : a.From;
                 l.Port = s.Key;
                 l.Rtt = sent > 0 ? TimeSpan.FromTicks((long)(Math.Max(0, a.At - sent) * TimeSpan.TicksPerSecond)) : TimeSpan.Zero;
-                if (!found.ContainsKey(l.Id)) found[l.Id] = l;
+                LanLobbyInfo had;
+                // Two hosts publishing one lobby: the higher term holds it.
+                if (!found.TryGetValue(l.Id, out had) || l.Term > had.Term) found[l.Id] = l;
             }
             var out_ = new List<LanLobbyInfo>(found.Values);
             out_.Sort((x, y) => string.CompareOrdinal(x.Id, y.Id));

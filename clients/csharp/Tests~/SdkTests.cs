@@ -59,6 +59,7 @@ namespace LanLobby.Tests
             r.Add("BlipResumesSeat", Blip);
             r.Add("RestoreAfterCoordinatorRestart", Restore);
             r.Add("LostForGoodWithoutLobbies", LostForGood);
+            r.Add("CoordinatorLostAtOnceThenProgress", LostThenProgress);
             r.Add("Timeouts", Timeouts);
             r.Add("HostModeArgs", HostArgs);
             r.Add("HostAtChildProcess", HostChild);
@@ -253,12 +254,12 @@ namespace LanLobby.Tests
             return Task.FromResult(0);
         }
 
-        static BeaconPacket Ann(uint seq, string id = "l1", int players = 1, int kind = Beacon.KindAnnounce, int flags = 0)
+        static BeaconPacket Ann(uint seq, string id = "l1", int players = 1, int kind = Beacon.KindAnnounce, int flags = 0, uint term = 0)
         {
             return new BeaconPacket
             {
                 Kind = kind, Flags = flags, Seq = seq, Ttl = kind == Beacon.KindAnnounce ? 6 : 0,
-                Lobbies = new List<BeaconLobby> { new BeaconLobby { Id = id, Game = "demo", Name = "L", Players = players, Capacity = 4, State = "open", Port = 7600 } },
+                Lobbies = new List<BeaconLobby> { new BeaconLobby { Id = id, Game = "demo", Name = "L", Players = players, Capacity = 4, State = "open", Port = 7600, Term = term } },
             };
         }
 
@@ -289,6 +290,23 @@ namespace LanLobby.Tests
             t.Observe(10.004, new BeaconPacket { Kind = Beacon.KindCoordinator, Seq = 6, Ttl = 0, Coordinator = new BeaconCoordinator { Id = "c1", Name = "d", Port = 7600 } },
                 IPAddress.Parse("198.18.0.9"), "");
             T.Eq(0, t.Coordinators().Count, "coordinator withdrawn");
+
+            // Terms: the higher term is the lobby. Its first packet moves the
+            // lobby to its sender whatever the seq; the old host's announcements
+            // and goodbye, of a lower term, change nothing.
+            int tail;
+            var enc = Beacon.Encode(Ann(1, term: 7));
+            T.Eq(7u, Beacon.Decode(enc, enc.Length, out tail).Lobbies[0].Term, "the term attribute");
+            var old = IPAddress.Parse("198.18.0.1");
+            var succ = IPAddress.Parse("198.18.0.2");
+            t.Observe(20, Ann(100, "l4", players: 4), old, "");
+            evs = t.Observe(20.1, Ann(1, "l4", players: 3, term: 1), succ, "");
+            T.Eq("updated 198.18.0.2:7600 1 3", evs[0].Type + " " + evs[0].Lobby.Addr + " " + evs[0].Lobby.Term + " " + evs[0].Lobby.Players, "a higher term moves the lobby");
+            T.Eq(0, t.Observe(20.2, Ann(101, "l4", players: 4), old, "").Count, "the cut-off host's lower term");
+            T.Eq(0, t.Observe(20.3, Ann(102, "l4", kind: Beacon.KindGoodbye), old, "").Count, "the cut-off host's goodbye");
+            evs = t.Observe(20.4, Ann(2, "l4", players: 2, term: 1), succ, "");
+            T.Eq("updated 2", evs[0].Type + " " + evs[0].Lobby.Players, "the successor's next packet");
+            T.Eq("removed", t.Observe(20.5, Ann(3, "l4", kind: Beacon.KindGoodbye, term: 1), succ, "")[0].Type, "the successor's goodbye");
             return Task.FromResult(0);
         }
 
@@ -405,6 +423,8 @@ namespace LanLobby.Tests
             Func<string[], LanLobbyInfo> txt = ss => MdnsQuery.LobbyFromTxt(new List<string>(ss).ConvertAll(x => Encoding.UTF8.GetBytes(x)), "inst");
             var l = txt(new[] { "v=1", "id=a1", "G=Demo", "p=2", "c=4", "s=full", "x=ignored", "id=second" });
             T.Eq("a1 demo inst 2/4 full", l.Id + " " + l.Game + " " + l.Name + " " + l.Players + "/" + l.Capacity + " " + l.State, "TXT keys without case, first counts");
+            T.Eq(0u, l.Term, "no tm: term 0");
+            T.Eq(3u, txt(new[] { "v=1", "id=a1", "g=demo", "p=2", "c=4", "s=open", "tm=3", "tm=4" }).Term, "a taken-over lobby's term (tm)");
             foreach (var bad in new[] {
                          new[] { "v=2", "id=a", "g=d", "p=1", "c=4", "s=open" }, new[] { "v=1", "g=d", "p=1", "c=4", "s=open" },
                          new[] { "v=1", "id=a b", "g=d", "p=1", "c=4", "s=open" }, new[] { "v=1", "id=a", "g=-d", "p=1", "c=4", "s=open" },
@@ -793,13 +813,46 @@ namespace LanLobby.Tests
             finally { coord.Kill(); }
         }
 
+        /// <summary>The link drops: CoordinatorLost at once (next: resuming, on a
+        /// daemon), Reconnecting about once a second while it is down, then the
+        /// lobby back.</summary>
+        static async Task LostThenProgress()
+        {
+            var coord = await Coordinator();
+            try
+            {
+                using (var alice = await Connect(coord.Addr, "Alice"))
+                {
+                    var lid = (await alice.CreateAsync(new CreateOptions { Game = "demo", Name = "lost", Capacity = 3, Port = 4000 })).Lobby.Id;
+                    T.True(!alice.Takeover, "a daemon keeps its lobbies: no takeover");
+                    int port = coord.Port;
+                    coord.Kill();
+                    var killed = Stopwatch.StartNew();
+                    var ev = await T.Event(alice, e => true);
+                    T.True(killed.Elapsed.TotalSeconds < 1, "coordinator_lost within 1 s: " + killed.Elapsed);
+                    T.Eq(EventKind.CoordinatorLost + " " + NextKind.Resuming + " disconnected " + lid, ev.Kind + " " + ev.Next + " " + ev.Reason + " " + ev.Lobby.Id, "told at once");
+                    ev = await T.Event(alice, e => true);
+                    T.Eq(EventKind.Reconnecting, ev.Kind, "then progress");
+                    T.True(ev.Elapsed.TotalSeconds >= 1 && ev.Attempt >= 1, "progress after a second: " + ev.Elapsed + ", attempt " + ev.Attempt);
+                    T.Eq(alice.Addr + " " + lid, ev.Addr + " " + ev.Lobby.Id, "progress names the coordinator tried");
+                    coord = await Coordinator(port);
+                    ev = await T.Event(alice, e => e.Kind != EventKind.Reconnecting, 10);
+                    T.Eq(EventKind.CoordinatorRestarted + " " + lid, ev.Kind + " " + ev.Lobby.Id, "the lobby back");
+                }
+            }
+            finally { coord.Kill(); }
+        }
+
         static async Task LostForGood()
         {
             var coord = await Coordinator();
             using (var alice = await Connect(coord.Addr, "Alice"))
             {
                 coord.Kill();
-                var ev = await T.Event(alice, e => e.Kind == EventKind.Error);
+                var ev = await T.Event(alice, e => true);
+                T.Eq(EventKind.CoordinatorLost + " " + NextKind.GivingUp + " " + (ev.Lobby == null), ev.Kind + " " + ev.Next + " True", "told at once, giving up");
+                ev = await T.Event(alice, e => true);
+                T.Eq(EventKind.Error, ev.Kind, "then the error");
                 T.True(ev.Error is ConnectionLostException, "error event: " + ev.Error);
                 await T.Throws<ConnectionLostException>(() => alice.ListAsync(), "call after the loss");
             }

@@ -126,9 +126,9 @@ class KeyTest(unittest.TestCase):
             self.assertLess(time.perf_counter() - t0, 0.05)
 
 
-def announce(seq, lid="l1", players=1, state="open", ttl=6, kind=beacon.KIND_ANNOUNCE, flags=0):
+def announce(seq, lid="l1", players=1, state="open", ttl=6, kind=beacon.KIND_ANNOUNCE, flags=0, term=0):
     return beacon.Packet(kind=kind, flags=flags, seq=seq, ttl=ttl if kind == beacon.KIND_ANNOUNCE else 0,
-                         lobbies=[beacon.Lobby(lid, "demo", "L", players, 4, state, 7600)])
+                         lobbies=[beacon.Lobby(lid, "demo", "L", players, 4, state, 7600, term=term)])
 
 
 class TableTest(unittest.TestCase):
@@ -152,6 +152,24 @@ class TableTest(unittest.TestCase):
         evs = t.observe(8.1, announce(21, lid="l2", kind=beacon.KIND_GOODBYE), "198.18.0.2")
         self.assertEqual([e.type for e in evs], [REMOVED])
         self.assertEqual(t.observe(8.2, announce(20, lid="l2"), "198.18.0.3"), [])
+
+    def test_terms(self) -> None:
+        """The higher term is the lobby: the first packet of a higher term moves
+        it to its sender whatever the seq; the old host's announcements and
+        goodbye, of a lower term, change nothing."""
+        t = Table()
+        t.observe(0, announce(100, players=4), "198.18.0.1")
+        self.assertEqual(beacon.decode(beacon.encode(announce(1, term=7)))[0].lobbies[0].term, 7)  # the attribute
+        evs = t.observe(0.1, announce(1, players=3, term=1), "198.18.0.2")  # the successor, its own seq
+        self.assertEqual([(e.type, e.lobby.addr, e.lobby.term, e.lobby.players) for e in evs],
+                         [(UPDATED, "198.18.0.2:7600", 1, 3)])
+        self.assertEqual(t.observe(0.2, announce(101, players=4), "198.18.0.1"), [])  # the cut-off host: term 0
+        self.assertEqual(t.observe(0.3, announce(102, kind=beacon.KIND_GOODBYE), "198.18.0.1"), [])
+        self.assertEqual([(l.addr, l.term) for l in t.snapshot()], [("198.18.0.2:7600", 1)])
+        evs = t.observe(0.4, announce(2, players=2, term=1), "198.18.0.2")
+        self.assertEqual([(e.type, e.lobby.players) for e in evs], [(UPDATED, 2)])
+        evs = t.observe(0.5, announce(3, term=1, kind=beacon.KIND_GOODBYE), "198.18.0.2")
+        self.assertEqual([e.type for e in evs], [REMOVED])
 
     def test_query_reply_gives_rtt_and_coordinators(self) -> None:
         t = Table()

@@ -182,6 +182,29 @@ class CoordinatorTest(CoordinatorCase):
         ls = await bob.list("demo")
         self.assertEqual([(l.id, l.players, l.owner, l.meta) for l in ls], [(lid, 2, alice.member_id, {"m": "1"})])
 
+    async def test_coordinator_lost_told_at_once_then_progress(self) -> None:
+        """The link drops: COORDINATOR_LOST at once (next: resuming, on a daemon),
+        RECONNECTING about once a second while it is down, then the lobby back."""
+        alice = await self.connect("Alice")
+        lid = (await alice.create("demo", "lost", 3, port=4000)).lobby.id
+        self.assertFalse(alice.takeover)  # a daemon keeps its lobbies: no takeover
+        port = self.coord.port
+        await self.coord.kill()
+        killed = time.monotonic()
+        seen: list = []
+        ev = await wait_event(alice, lambda e: e.kind == model.COORDINATOR_LOST, timeout=5, seen=seen)
+        self.assertLess(time.monotonic() - killed, 1.0)
+        self.assertEqual((ev.next, ev.reason, ev.lobby.id), (model.NEXT_RESUMING, "disconnected", lid))
+        self.assertEqual(len(seen), 1, [e.kind for e in seen])
+        ev = await wait_event(alice, lambda e: True, timeout=5)
+        self.assertEqual(ev.kind, model.RECONNECTING)
+        self.assertGreaterEqual(ev.elapsed, 1.0)
+        self.assertGreaterEqual(ev.attempt, 1)
+        self.assertEqual((ev.addr, ev.lobby.id), (alice.addr, lid))
+        self.coord = await coordinator(port)
+        ev = await wait_event(alice, lambda e: e.kind != model.RECONNECTING, timeout=10)
+        self.assertEqual((ev.kind, ev.lobby.id), (model.COORDINATOR_RESTARTED, lid))
+
     async def test_auto_start(self) -> None:
         alice = await self.connect("Alice")
         created = await alice.create("demo", "auto", 2, port=4000, auto_start=True)
@@ -295,7 +318,10 @@ class CoordinatorTest(CoordinatorCase):
     async def test_lost_for_good_without_lobbies(self) -> None:
         alice = await self.connect("Alice")
         await self.coord.kill()
-        ev = await wait_event(alice, lambda e: e.kind == model.ERROR)
+        ev = await wait_event(alice, lambda e: True)
+        self.assertEqual((ev.kind, ev.next, ev.lobby), (model.COORDINATOR_LOST, model.NEXT_GIVING_UP, None))
+        ev = await wait_event(alice, lambda e: True)
+        self.assertEqual(ev.kind, model.ERROR)
         self.assertIsInstance(ev.error, ConnectionLost)
         with self.assertRaises(ConnectionLost):
             await alice.list()

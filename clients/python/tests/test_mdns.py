@@ -74,7 +74,9 @@ class RecordTest(unittest.TestCase):
         ok = [b"v=1", b"id=a1", b"G=Demo", b"p=2", b"c=4", b"s=full", b"x=ignored", b"id=second"]
         self.assertEqual(mdns.lobby_from_txt(ok, "inst"), {"id": "a1", "game": "demo", "name": "inst", "players": 2,
                                                            "capacity": 4, "state": "full", "version": "",
-                                                           "created_ms": 0, "meta": {}, "meta_partial": False})
+                                                           "created_ms": 0, "meta": {}, "meta_partial": False,
+                                                           "term": 0})
+        self.assertEqual(mdns.lobby_from_txt(ok[:-1] + [b"tm=3", b"tm=4"], "inst")["term"], 3)  # a taken-over lobby
         for bad in ([b"v=2"] + ok[1:], ok[:1] + ok[2:-1], [b"v=1", b"id=a b", b"g=d", b"p=1", b"c=4", b"s=open"],
                     [b"v=1", b"id=a", b"g=-d", b"p=1", b"c=4", b"s=open"],
                     [b"v=1", b"id=a", b"g=d", b"p=5", b"c=4", b"s=open"],

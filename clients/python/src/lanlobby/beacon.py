@@ -35,6 +35,9 @@ SIGNED_OVERHEAD = 2 + 8 + 2 + MAC_SIZE
 TLV_TIMESTAMP, TLV_MAC = 1, 2
 # Lobby attributes in a record's extension area (PROTOCOL.md, "Lobby attributes").
 ATTR_CREATED, ATTR_VERSION, ATTR_META, ATTR_PARTIAL = 1, 2, 3, 4
+#: The lobby's term, 4 bytes: how often it changed coordinator (a takeover,
+#: a move); of two hosts announcing one lobby, the higher term holds it.
+ATTR_TERM = 5
 #: How far a signed timestamp may be from this host's clock, either way.
 DEFAULT_REPLAY_WINDOW = 30.0
 
@@ -75,6 +78,8 @@ class Lobby:
     created_ms: int = 0
     meta: List[Tuple[str, str]] = field(default_factory=list)
     partial: bool = False
+    #: How often the lobby changed coordinator (0: still on the one that made it).
+    term: int = 0
 
 
 @dataclass
@@ -177,13 +182,13 @@ def decode_attrs(t: bytes, lb: Lobby) -> None:
     absence for a fact), unknown types are skipped, and a broken tail, or a
     known entry after one of a higher type, ends the reading."""
     i = last = size = 0
-    seen_created = seen_version = False
+    seen_created = seen_version = seen_term = False
     while i < len(t):
         if i + 2 > len(t) or i + 2 + t[i + 1] > len(t):
             break
         typ, v = t[i], t[i + 2:i + 2 + t[i + 1]]
         i += 2 + len(v)
-        known = ATTR_CREATED <= typ <= ATTR_PARTIAL
+        known = ATTR_CREATED <= typ <= ATTR_TERM
         if known and typ < last:
             break
         if known:
@@ -212,6 +217,9 @@ def decode_attrs(t: bytes, lb: Lobby) -> None:
             size += len(kv[0].encode()) + len(kv[1].encode())
         elif typ == ATTR_PARTIAL:
             lb.partial = True
+        elif typ == ATTR_TERM:
+            if len(v) == 4 and not seen_term:
+                lb.term, seen_term = struct.unpack(">I", v)[0], True
 
 
 def _meta_entry(v: bytes) -> Optional[Tuple[str, str]]:
@@ -242,6 +250,8 @@ def encode_attrs(lb: Lobby) -> bytes:
         out += bytes([ATTR_META, 1 + len(kb) + len(vb), len(kb)]) + kb + vb
     if lb.partial:
         out += bytes([ATTR_PARTIAL, 0])
+    if lb.term > 0:
+        out += bytes([ATTR_TERM, 4]) + struct.pack(">I", lb.term)
     return bytes(out)
 
 

@@ -62,6 +62,10 @@ class LanLobby:
     created_ms: int = 0
     meta: Dict[str, str] = field(default_factory=dict)
     meta_partial: bool = False
+    #: How often the lobby changed coordinator (a successor's takeover, a move
+    #: to a daemon): when two hosts announce the same lobby, the higher term
+    #: is the lobby (the other host has not heard yet that it lost it).
+    term: int = 0
 
     @property
     def addr(self) -> str:
@@ -85,9 +89,9 @@ class LanLobby:
 
     def _same(self, o: "LanLobby") -> bool:
         return (self.id, self.game, self.name, self.players, self.capacity, self.state, self.host, self.port,
-                self.version, self.created_ms, self.meta, self.meta_partial) == \
+                self.version, self.created_ms, self.meta, self.meta_partial, self.term) == \
             (o.id, o.game, o.name, o.players, o.capacity, o.state, o.host, o.port,
-             o.version, o.created_ms, o.meta, o.meta_partial)
+             o.version, o.created_ms, o.meta, o.meta_partial, o.term)
 
 
 @dataclass
@@ -178,7 +182,7 @@ class Table:
                     evs.append(ev)
         elif p.kind == beacon.KIND_GOODBYE:
             for lb in p.lobbies:
-                ev = self._goodbye(now, p.seq, lb.id)
+                ev = self._goodbye(now, p.seq, lb)
                 if ev:
                     evs.append(ev)
         elif p.kind == beacon.KIND_COORDINATOR:
@@ -202,7 +206,16 @@ class Table:
             return None
         e = self.lobbies.get(lb.id)
         fresh = e is None or e.gone
-        if e is not None:
+        # Terms: a host still announcing a lobby another coordinator took
+        # over (it has not heard yet) is ignored; the first packet of a
+        # higher term moves the lobby to its sender at once, whatever its seq
+        # (the sender counts its own).
+        known = e.info.term if e is not None and e.info is not None else 0
+        higher = e is not None and lb.term > known
+        if not fresh and lb.term < known:
+            self.stale += 1
+            return None
+        if e is not None and not higher:
             order = _seq_order(seq, e.seq)
             if order < 0:
                 self.stale += 1
@@ -227,24 +240,30 @@ class Table:
             e.gone = False
             e.host_seen = now
         e.seq, e.ttl, e.expires = seq, ttl, now + ttl
-        if host == cur_host:
+        if higher and not fresh:
+            cur_host, cur_iface, e.host_seen = host, iface, now
+        elif host == cur_host:
             e.host_seen = now
         elif host_rank(host) < host_rank(cur_host) or now - e.host_seen >= ttl:
             cur_host, cur_iface, e.host_seen = host, iface, now
         e.info = LanLobby(id=lb.id, game=lb.game, name=lb.name, players=lb.players, capacity=lb.capacity,
                           state=lb.state, host=cur_host, port=lb.port, iface=cur_iface, seen=now,
-                          version=lb.version, created_ms=lb.created_ms, meta=dict(lb.meta), meta_partial=lb.partial)
+                          version=lb.version, created_ms=lb.created_ms, meta=dict(lb.meta), meta_partial=lb.partial,
+                          term=lb.term)
         if fresh:
             return BrowseEvent(ADDED, self._view(e))
         if old is None or not old._same(e.info):
             return BrowseEvent(UPDATED, self._view(e))
         return None
 
-    def _goodbye(self, now: float, seq: int, lid: str) -> Optional[BrowseEvent]:
-        e = self.lobbies.get(lid)
+    def _goodbye(self, now: float, seq: int, lb: beacon.Lobby) -> Optional[BrowseEvent]:
+        e = self.lobbies.get(lb.id)
         if e is None or e.gone:
             return None
-        if _seq_order(seq, e.seq) < 0:
+        # The goodbye of a host that lost the lobby to a higher term does not
+        # end it; one of a higher term than heard ends it whatever its seq.
+        known = e.info.term if e.info is not None else 0
+        if lb.term < known or lb.term == known and _seq_order(seq, e.seq) < 0:
             self.stale += 1
             return None
         e.gone, e.seq, e.expires = True, seq, now + max(e.ttl, self.hold)

@@ -103,8 +103,10 @@ async def _list(game: str, interfaces: Optional[Sequence[str]], lan_key: Optiona
                 seen[lb.id] = lb
         if q is not None:
             for lb in q.lobbies():
-                if lb.id not in gone:
-                    seen.setdefault(lb.id, lb)
+                # The beacon's entry first, unless mDNS heard of a higher
+                # term (the coordinator that holds the lobby now).
+                if lb.id not in gone and (lb.id not in seen or lb.term > seen[lb.id].term):
+                    seen[lb.id] = lb
         return sorted(seen.values(), key=lambda l: l.id), b.coordinators()
 
 

@@ -158,8 +158,8 @@ def attrs_from_txt(strings: List[bytes]) -> dict:
     """The lobby attributes of TXT strings (gv, ct, m.KEY, mp), as leniently
     as the beacon's: what breaks the rules is left out, and a metadata pair
     so lost makes the lobby partial."""
-    version, created, partial = "", 0, False
-    seen_v = seen_c = False
+    version, created, partial, term = "", 0, False, 0
+    seen_v = seen_c = seen_t = False
     pairs = []
     for s in strings:
         k, eq, v = s.partition(b"=")
@@ -180,6 +180,10 @@ def attrs_from_txt(strings: List[bytes]) -> dict:
             seen_c = True
             if val.isdigit() and val.isascii() and len(val) <= 19 and int(val) > 0:
                 created = int(val)
+        elif key == "tm" and not seen_t:
+            seen_t = True
+            if val.isdigit() and val.isascii() and len(val) <= 10 and int(val) <= 0xFFFFFFFF:
+                term = int(val)
         elif key == "mp":
             partial = True
         elif key.startswith("m."):
@@ -197,7 +201,7 @@ def attrs_from_txt(strings: List[bytes]) -> dict:
             continue
         meta[k] = val
         size += n
-    return {"version": version, "created_ms": created, "meta": meta, "meta_partial": partial}
+    return {"version": version, "created_ms": created, "meta": meta, "meta_partial": partial, "term": term}
 
 
 class _Collector(asyncio.DatagramProtocol):
@@ -266,11 +270,14 @@ def assemble(packets: Sequence[Tuple[bytes, str, float]], game: str = "", key: O
             continue
         frm, at = source[k]
         ip = (addrs.get(host) or [frm])[0]
-        out.setdefault(lb["id"], LanLobby(id=lb["id"], game=lb["game"], name=lb["name"], players=lb["players"],
-                                          capacity=lb["capacity"], state=lb["state"], host=ip, port=port,
-                                          seen=at, rtt=max(0.0, at - sent) if sent else 0.0, source="mdns",
-                                          version=lb["version"], created_ms=lb["created_ms"], meta=lb["meta"],
-                                          meta_partial=lb["meta_partial"]))
+        got = LanLobby(id=lb["id"], game=lb["game"], name=lb["name"], players=lb["players"],
+                       capacity=lb["capacity"], state=lb["state"], host=ip, port=port,
+                       seen=at, rtt=max(0.0, at - sent) if sent else 0.0, source="mdns",
+                       version=lb["version"], created_ms=lb["created_ms"], meta=lb["meta"],
+                       meta_partial=lb["meta_partial"], term=lb["term"])
+        # Two hosts publishing one lobby: the higher term holds it.
+        if lb["id"] not in out or got.term > out[lb["id"]].term:
+            out[lb["id"]] = got
     return sorted(out.values(), key=lambda l: l.id)
 
 
