@@ -99,16 +99,26 @@ func (l *Lobby) Free() int { return l.Capacity - len(l.Members) - l.reserved }
 // Reserved is how many seats reservations hold for players yet to come.
 func (l *Lobby) Reserved() int { return l.reserved }
 
-// Successor is the member who becomes owner if the owner leaves: the
-// longest-present member other than the owner, or "" when there is none.
-// Every membership notice names it so peers can re-form without an election.
+// Successor is the member who becomes owner if the owner leaves, and who
+// takes the lobby over if its coordinator is lost: the longest-present
+// member other than the owner that registered a standby address (term.go),
+// else the longest-present member other than the owner; "" when there is
+// none. A member that cannot take the lobby over (it registered no standby:
+// an SDK client, a bare Client) is so never named while one that can is in
+// the lobby: the others would wait at an address nobody serves. Every
+// membership notice names it so peers can re-form without an election.
 func (l *Lobby) Successor() string {
+	first := ""
 	for _, m := range l.Members {
-		if m.ID != l.Owner {
+		switch {
+		case m.ID == l.Owner:
+		case l.standby[m.ID] != "":
 			return m.ID
+		case first == "":
+			first = m.ID
 		}
 	}
-	return ""
+	return first
 }
 
 func (l *Lobby) memberIndex(id string) int {
@@ -643,6 +653,7 @@ func (r *Registry) owned(ownerID, lobbyID string) (*Lobby, error) {
 // kicked member). Ownership passes to the longest-present member.
 func (r *Registry) removeMember(l *Lobby, i int, reason Reason, alsoTell []string) []Notice {
 	m := l.Members[i]
+	succ := l.Successor() // the next owner, if m owns the lobby
 	l.Members = slices.Delete(l.Members, i, i+1)
 	l.forgetStandby(m.ID)
 	r.unlinkMember(m.ID, l.ID)
@@ -653,7 +664,7 @@ func (r *Registry) removeMember(l *Lobby, i int, reason Reason, alsoTell []strin
 	}
 	ownerLeft := l.Owner == m.ID
 	if ownerLeft {
-		l.Owner = l.Members[0].ID
+		l.Owner = succ
 	}
 	l.refreshState()
 	r.index(l.Game).update(l)

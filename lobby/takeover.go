@@ -225,8 +225,13 @@ func (s *Server) takeoverOp(sess *session, req *request) ([]byte, error) {
 	}
 	if s.reg.SetStandby(l, sess.id, addr) {
 		// The others learn where the successor would serve now, before
-		// anything goes wrong.
-		s.tellStandby(l, sess.id)
+		// anything goes wrong; the member that registered, when that made
+		// it the successor.
+		except := sess.id
+		if l.Successor() == sess.id {
+			except = ""
+		}
+		s.tellStandby(l, except)
 	}
 	return nil, nil
 }

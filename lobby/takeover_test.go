@@ -174,6 +174,51 @@ func TestStandbyNamesTheSuccessorsAddress(t *testing.T) {
 	r.expectError(CodeBadRequest, float64(3))
 }
 
+// TestSuccessorCanTakeOver: a member that registered no standby address
+// (an SDK client) is not named successor while one that did is in the
+// lobby, though it joined first: the others would wait for a takeover at an
+// address nobody serves. The member that becomes successor by registering
+// is told so (a standby push), and ownership follows the same rule.
+func TestSuccessorCanTakeOver(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, takeoverConfig())
+	ctx := context.Background()
+	owner := dial(t, ts.addr, "owner")
+	j, err := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdk := dial(t, ts.addr, "sdk") // joins first, never registers standby
+	if _, err := sdk.Join(ctx, j.Lobby.ID, JoinOptions{Port: 2}); err != nil {
+		t.Fatal(err)
+	}
+	expectEvent(t, owner, NoticeMemberJoined, nil)
+	gopher := dial(t, ts.addr, "gopher")
+	gj, err := gopher.Join(ctx, j.Lobby.ID, JoinOptions{Port: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gj.Lobby.Successor != sdk.ID() {
+		t.Fatalf("before any standby: successor %s, want the longest present, %s", gj.Lobby.Successor, sdk.ID())
+	}
+	expectEvent(t, owner, NoticeMemberJoined, nil)
+	expectEvent(t, sdk, NoticeMemberJoined, nil)
+	if err := gopher.Standby(ctx, j.Lobby.ID, 4242); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Client{owner, sdk, gopher} {
+		testutil.WaitFor(t, 5*time.Second, c.cfg.Player+" learns the successor", func() bool {
+			in, _ := c.LobbyInfo(j.Lobby.ID)
+			return in.Successor == gopher.ID() && in.SuccessorAddr == "127.0.0.1:4242"
+		})
+	}
+	owner.Leave(ctx, j.Lobby.ID)
+	expectEvent(t, sdk, NoticeMemberLeft, nil)
+	if ev := expectEvent(t, sdk, NoticeOwnerChanged, nil); ev.Lobby.Owner != gopher.ID() || ev.Lobby.Successor != sdk.ID() {
+		t.Fatalf("owner_changed: owner %s, successor %s; want %s, %s", ev.Lobby.Owner, ev.Lobby.Successor, gopher.ID(), sdk.ID())
+	}
+}
+
 // TestProve: a coordinator proves it holds a lobby's secret; the proof
 // checks with the secret the members got, not with another, and binds the
 // nonce and the term.

@@ -75,14 +75,16 @@ func (r *Registry) Adopt(m Member, id string, spec CreateSpec, a AdoptSpec) (*Lo
 }
 
 // SetStandby records where member would serve lobby l if it took it over.
-// It reports whether that changed the lobby's successor_addr.
+// It reports whether that changed the lobby's successor or successor_addr
+// (a member with a standby address goes before those without: Successor).
 func (r *Registry) SetStandby(l *Lobby, member, addr string) bool {
 	if l.standby == nil {
 		l.standby = make(map[string]string)
 	}
-	before := l.standby[l.Successor()]
+	succ := l.Successor()
+	before := l.standby[succ]
 	l.standby[member] = addr
-	return l.standby[l.Successor()] != before
+	return l.Successor() != succ || l.standby[l.Successor()] != before
 }
 
 // Drop removes a lobby without telling anyone (it lives on at another
