@@ -55,6 +55,11 @@ namespace LanLobby.Samples
                 case EventKind.MemberJoined: Log.Add("member_joined " + ev.Member.Name + " " + ev.Member.Addr); break;
                 case EventKind.MemberLeft: Log.Add("member_left " + ev.Member.Name + " (" + ev.Reason + ")"); break;
                 case EventKind.Started: Log.Add("started with " + ev.Peers.Count); break;
+                // The host's game died or the link dropped: say so at once;
+                // the SDK reconnects, or follows the lobby to its successor.
+                case EventKind.CoordinatorLost: Log.Add("reconnecting (" + ev.Next + ")"); break;
+                case EventKind.Reconnecting: Log.Add("still reconnecting, " + (int)ev.Elapsed.TotalSeconds + " s"); break;
+                case EventKind.TakenOver: Log.Add(ev.Member.Name + " left; " + ev.Lobby.Owner + " hosts now"); break; // drop ev.Member, hand host authority over
                 case EventKind.Error: Log.Add("lost the coordinator: " + ev.Error.Message); break;
                 default: Log.Add(ev.Kind); break;
             }

@@ -81,6 +81,17 @@ class Client:
     def player_key(self) -> str:
         return self.inner.player_key
 
+    @property
+    def addr(self) -> str:
+        """The coordinator the client talks to now (it follows its lobby to a
+        successor or a daemon by itself)."""
+        return self.inner.addr
+
+    @property
+    def takeover(self) -> bool:
+        """The coordinator hands its lobbies to their successors when lost."""
+        return self.inner.takeover
+
     def create(self, game: str, name: str, capacity: int, **kw: Any) -> Joined:
         return self._run(self.inner.create(game, name, capacity, **kw))
 
