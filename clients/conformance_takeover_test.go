@@ -22,25 +22,38 @@ import (
 // members follow it to its standby address (successor_addr), restore their
 // seats there and report taken_over, with the right peers. Then a
 // coordinator daemon appears on h1: the lobby moves to it and every member
-// sees one coordinator_moved and follows. The script is script.json's
-// "takeover"; the drivers are the conformance run's (README.md). No wire
+// sees one coordinator_moved and follows. The second run cuts the host's
+// cable silently instead: the members learn it by their heartbeat limit,
+// the same takeover follows, and when the cable heals the old host hears
+// the higher term, checks its proof and follows as a member (one lobby).
+// The scripts are script.json's "takeover" and "takeover_cut"; the drivers
+// are the conformance run's (README.md). No wire
 // proxy here: the members reach the successor at the address the
 // coordinator handed out, which the test does not control; the main run
 // checks the SDKs' wire.
 
-// takeoverBeaconPort is the takeover run's beacon port (the main lab run
-// uses 17610-17612).
+// takeoverBeaconPort is the takeover runs' first beacon port (the main lab
+// run uses 17610-17612).
 const takeoverBeaconPort = 17620
 
 func TestConformanceTakeover(t *testing.T) {
-	sc := loadScript(t).Takeover
+	all := loadScript(t)
+	argv := driverArgv(t)
+	for i, run := range []struct {
+		name string
+		sc   *confScript
+	}{{"kill", all.Takeover}, {"cut", all.TakeoverCut}} {
+		t.Run(run.name, func(t *testing.T) { takeoverRun(t, run.sc, argv, takeoverBeaconPort+i) })
+	}
+}
+
+func takeoverRun(t *testing.T, sc *confScript, argv map[string][]string, beaconPort int) {
 	if sc == nil || len(sc.Roles) != 4 || len(sc.Steps) == 0 {
 		t.Fatal("conformance/script.json: no takeover run with four roles")
 	}
-	argv := driverArgv(t)
 	lab := netlab.New(t, netlab.Options{Hosts: 4})
 	r := newConfRun(t, sc, [3]string{"go", "csharp", "python"}, "takeover")
-	r.lan = &confLAN{iface: labIface, beaconPort: takeoverBeaconPort}
+	r.lan = &confLAN{iface: labIface, beaconPort: beaconPort}
 	r.took = map[string]time.Duration{}
 	for i, name := range []string{"A", "B", "C", "D"} {
 		lang := sc.Roles[name].Lang
@@ -56,7 +69,7 @@ func TestConformanceTakeover(t *testing.T) {
 		took = append(took, fmt.Sprintf("%s %v", k, v.Round(time.Millisecond)))
 	}
 	sort.Strings(took)
-	t.Logf("after their cause (the kill, the daemon's start):\n  %s", strings.Join(took, "\n  "))
+	t.Logf("after their cause (the kill or the cut, the daemon's start, the heal):\n  %s", strings.Join(took, "\n  "))
 }
 
 // startDaemon starts a coordinator daemon on role ro's lab host that

@@ -42,8 +42,11 @@ type confScript struct {
 	} `json:"roles"`
 	Vars  map[string]string `json:"vars"`
 	Steps []confStep        `json:"steps"`
-	// Takeover is the takeover run's script (conformance_takeover_test.go).
-	Takeover *confScript `json:"takeover"`
+	// Takeover and TakeoverCut are the takeover runs' scripts
+	// (conformance_takeover_test.go): the host killed, the host's cable
+	// cut silently and healed.
+	Takeover    *confScript `json:"takeover"`
+	TakeoverCut *confScript `json:"takeover_cut"`
 }
 
 type confStep struct {
@@ -392,6 +395,18 @@ func (r *confRun) step(n int, st confStep) {
 		ro.d.kill()
 	case "start_daemon":
 		r.startDaemon(n, st, role("role"))
+	case "silence", "heal":
+		// The role's lab host's cable cut silently (or healed): its
+		// packets vanish, nobody is told.
+		ro := role("role")
+		if ro.h == nil {
+			r.fail(n, st, "%s needs the lab", st.Do)
+		}
+		err = ro.h.SetLinkSilent(st.Do == "silence")
+	case "discard":
+		// What a role saw that the run does not check (a cut-off host's
+		// view of its members going away, in whatever order).
+		role("role").d.pending()
 	default:
 		r.driverStep(n, st)
 	}
