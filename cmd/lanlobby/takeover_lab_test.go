@@ -212,23 +212,34 @@ func (p *party) expectTakeover(t *testing.T, timeout time.Duration, reason strin
 }
 
 // listUntil runs list on h until it shows lobby id of game at hostIP (its
-// new host), and returns when it did, and the lobby; the list must show
-// no other lobby of the game (one lobby, not two).
+// new host), and returns when that list printed it, and the lobby; the
+// list must show no other lobby of the game (one lobby, not two). The
+// time is the line's, not the process's exit: a race-built binary sleeps
+// a second before it exits (GORACE atexit_sleep_ms).
 func listUntil(t *testing.T, h *netlab.Host, game, id, hostIP string, timeout time.Duration) (time.Time, map[string]any) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
-		start := time.Now()
-		ls := lanList(t, h, "--game", game)
-		t.Logf("list took %v: %v", time.Since(start).Round(time.Millisecond), ls)
+		p := labRun(t, h, "list", "--game", game)
+		if code, err := p.Wait(10 * time.Second); err != nil || code != 0 {
+			t.Fatalf("list on %s: exit %d %v\n%s", h.Name, code, err, strings.Join(p.Lines(), "\n"))
+		}
+		var ls []map[string]any
+		for _, line := range p.Lines() {
+			if l := jsonEvent(line, ""); l != nil && l["id"] != nil {
+				ls = append(ls, l)
+			}
+		}
 		for _, l := range ls {
 			if l["id"] == id && strings.HasPrefix(l["addr"].(string), hostIP+":") {
 				if len(ls) != 1 {
 					t.Fatalf("list shows %d lobbies: %v", len(ls), ls)
 				}
-				return time.Now(), l
+				_, at := p.WaitForStdoutLineAt(t, time.Second, func(line string) bool { return jsonEvent(line, "") != nil })
+				return at, l
 			}
 		}
+		t.Logf("list: %v", ls)
 		if time.Now().After(deadline) {
 			t.Fatalf("list on %s never showed lobby %s at %s: %v", h.Name, id, hostIP, ls)
 		}
