@@ -423,6 +423,13 @@ func TestMoveToAnotherCoordinator(t *testing.T) {
 	if st := home.stats(t); st.Lobbies != 0 {
 		t.Fatalf("the old coordinator keeps %d lobbies", st.Lobbies)
 	}
+	// What an owner's watch compares terms heard on the LAN with.
+	if term, held, err := daemon.Term(ctx, j.Lobby.ID); term != 1 || !held || err != nil {
+		t.Fatalf("the daemon's term: %d %v %v", term, held, err)
+	}
+	if _, held, err := home.Term(ctx, j.Lobby.ID); held || err != nil {
+		t.Fatalf("the old coordinator still holds the lobby: %v %v", held, err)
+	}
 }
 
 // TestReconnectProgress: a client whose coordinator is gone says so at
