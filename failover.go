@@ -311,8 +311,19 @@ func (s *succession) look(b *beacon.Browser) bool {
 	if !ok {
 		return true
 	}
+	// The term to defend is the one this process's coordinator holds, and
+	// only once this client knows it too: a successor's coordinator is
+	// started, and watched, before its client has adopted the lobby there,
+	// and the coordinator's own announcements of the new term must not
+	// pass for another coordinator's.
+	ctx, cancel := context.WithTimeout(context.Background(), handoverTimeout)
+	term, held, err := own.Server().Term(ctx, id)
+	cancel()
+	if err != nil || !held || term != info.Term {
+		return err == nil // not adopted yet, or the client not told yet: look again
+	}
 	for _, l := range b.Lobbies() {
-		if l.ID == id && l.Term > info.Term {
+		if l.ID == id && l.Term > term {
 			return !s.giveUp(c, own, id, l)
 		}
 	}

@@ -327,6 +327,26 @@ func TestAdvertiserRefutes(t *testing.T) {
 	if s := a.Stats(); s.Claims != 3 {
 		t.Fatalf("stats %+v", s)
 	}
+	// Another term of the lobby is no claim to refute: a higher one is
+	// its coordinator after a takeover or a move, a lower one (or its
+	// goodbye) a stale coordinator's. A goodbye of a higher term is.
+	l.Term = 3
+	a.Set(l)
+	higher, lower := l, l
+	higher.Term, lower.Term = 4, 2
+	for _, claim := range []*Packet{
+		{Kind: KindAnnounce, Seq: p.Seq + 400, TTLSeconds: 6, Lobbies: []Lobby{higher}},
+		{Kind: KindAnnounce, Seq: p.Seq + 500, TTLSeconds: 6, Lobbies: []Lobby{lower}},
+		{Kind: KindGoodbye, Seq: p.Seq + 600, Lobbies: []Lobby{lower}},
+		{Kind: KindGoodbye, Seq: p.Seq + 700, Lobbies: []Lobby{higher}},
+	} {
+		b, _ := Encode(claim)
+		forger.SendMulticast(b)
+	}
+	testutil.WaitFor(t, waitTimeout, "4 refutations", func() bool { return a.Stats().Refutations == 4 })
+	if s := a.Stats(); s.Claims != 4 {
+		t.Fatalf("claims of other terms refuted: %+v", s)
+	}
 }
 
 // TestAdvertiserIgnoresOffLink: a query whose source is not on the link

@@ -47,7 +47,7 @@ func (r *advRun) claim(c received) (due time.Duration, pending bool) {
 	var hit []string
 	for _, l := range p.Lobbies {
 		cur, ok := a.lobbies[l.ID]
-		if ok && (p.Kind == KindGoodbye || cur != l || !ownAddr || order >= 0) {
+		if ok && !otherTerm(p.Kind, cur.Term, l.Term) && (p.Kind == KindGoodbye || cur != l || !ownAddr || order >= 0) {
 			hit = append(hit, l.ID)
 		}
 	}
@@ -69,6 +69,23 @@ func (r *advRun) claim(c received) (due time.Duration, pending bool) {
 		r.refuted.ids[id] = true
 	}
 	return max(r.refuted.last.Add(RefuteInterval).Sub(a.cfg.now()), 0), true
+}
+
+// otherTerm reports whether a claim of kind about one of our lobbies, of
+// term claimed where we hold term ours, belongs to another term of the
+// lobby, which a refutation cannot correct and need not: browsers show the
+// higher term whatever the seq. An announcement of a higher term is the
+// lobby's coordinator after a takeover or a move (the coordinator holding
+// the lower term hands its members over once it has checked the other's
+// proof: the lobby is not the beacon's to defend); one of a lower term,
+// or a goodbye of a lower term, is the stale coordinator's last words,
+// which browsers ignore. A goodbye of a higher term is refuted: it would
+// make browsers forget a lobby we still hold.
+func otherTerm(kind Kind, ours, claimed uint32) bool {
+	if kind == KindGoodbye {
+		return claimed < ours
+	}
+	return claimed != ours
 }
 
 // refute announces the lobbies claimed falsely, when RefuteInterval has

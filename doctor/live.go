@@ -259,7 +259,12 @@ func (s *session) probe() {
 
 // query sends a beacon query by multicast, and by unicast to every
 // lanlobby host heard (and every named peer), signed with the LAN key
-// when there is one (keyed hosts answer only signed queries).
+// when there is one (keyed hosts answer only signed queries). A host's
+// unicast query goes where its answers came from, as a browser's
+// follow-up does: the beacon port is shared by every lanlobby socket on
+// the host's machine (its coordinator's watch of the LAN too), and a
+// unicast datagram to it reaches only one of them. Until a host answered,
+// it goes to the beacon port.
 func (s *session) query() {
 	s.bseq++
 	b, err := beacon.Encode(&beacon.Packet{Kind: beacon.KindQuery, Seq: s.bseq})
@@ -273,7 +278,11 @@ func (s *session) query() {
 	}
 	s.send(sockMC, b, netip.AddrPort{})
 	for a, h := range s.hosts {
-		if !h.self {
+		switch {
+		case h.self:
+		case h.answerAddr.IsValid():
+			s.send(sockUC, b, h.answerAddr)
+		default:
 			s.send(sockUC, b, netip.AddrPortFrom(a, s.p.beacon))
 		}
 	}
@@ -338,6 +347,9 @@ func (s *session) handle(r received) {
 	}
 	if pkt.Coordinator != nil {
 		h.Kind = "coordinator daemon"
+	}
+	if pkt.Flags&beacon.FlagReply != 0 && r.sock != sockListen {
+		h.answerAddr = r.src
 	}
 	switch {
 	case pkt.Flags&beacon.FlagReply == 0:

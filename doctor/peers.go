@@ -26,9 +26,14 @@ type Peer struct {
 
 	id        uint64
 	probeAddr netip.AddrPort // a doctor's probe socket
-	lobbies   map[string]bool
-	self      bool // a lanlobby host on this machine
-	keyed     bool // its beacons are signed and we lack its key
+	// answerAddr is where a host's answers come from: its advertiser's
+	// own port, where unicast queries reach it (the beacon port is
+	// shared by every lanlobby socket on its machine, and a unicast
+	// datagram to it reaches only one of them).
+	answerAddr netip.AddrPort
+	lobbies    map[string]bool
+	self       bool // a lanlobby host on this machine
+	keyed      bool // its beacons are signed and we lack its key
 }
 
 func (p Peer) label() string {

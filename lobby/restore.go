@@ -115,12 +115,17 @@ func (s *Server) restoreOne(sess *session, m *member, e restoreLobby) (*Lobby, [
 		s.noteGuess("owner_credential", sess, m.id, e.Lobby)
 		return nil, nil, errorf(CodeBadCredential, "no valid owner credential of member %s for lobby %s", m.id, e.Lobby)
 	}
-	l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password,
-		AutoStart: e.AutoStart, Version: e.Version, Filterable: e.Filterable}, e.Started)
+	// Recorded once whole (started, its term): never told as it was
+	// first made.
+	s.reg.quietly(func() {
+		l, err = s.reg.Restore(you, e.Lobby, CreateSpec{Game: e.Game, Name: e.Name, Capacity: e.Capacity, Meta: e.Meta, Password: e.Password,
+			AutoStart: e.AutoStart, Version: e.Version, Filterable: e.Filterable}, e.Started)
+	})
 	if err != nil {
 		return nil, nil, err
 	}
 	recreated(l, &e)
+	s.reg.noteChange(l)
 	s.hold(l, e.Members)
 	return l, nil, nil
 }

@@ -248,6 +248,35 @@ func (s *Server) tellStandby(l *Lobby, except string) {
 	s.deliver([]Notice{{Kind: noticeStandby, Lobby: l.Info(), Recipients: others}})
 }
 
+// Term reports the term of lobby lobbyID on this coordinator, and whether
+// it holds the lobby: what the owner of a game's own coordinator compares
+// the terms it hears of on the LAN with (its own coordinator's
+// announcements among them, which are no higher term).
+func (s *Server) Term(ctx context.Context, lobbyID string) (term uint32, held bool, err error) {
+	type result struct {
+		term uint32
+		held bool
+	}
+	res := make(chan result, 1)
+	if !s.submit(op{kind: opFunc, fn: func() {
+		if l := s.reg.Get(lobbyID); l != nil {
+			res <- result{l.Term, true}
+			return
+		}
+		res <- result{}
+	}}) {
+		return 0, false, ErrServerClosed
+	}
+	select {
+	case r := <-res:
+		return r.term, r.held, nil
+	case <-ctx.Done():
+		return 0, false, ctx.Err()
+	case <-s.loopDone:
+		return 0, false, ErrServerClosed
+	}
+}
+
 // Moved ends lobby lobbyID on this coordinator because it lives on at the
 // coordinator at addr under term (its owner moved it there, or that
 // coordinator took it over with a higher term): every member is told where

@@ -399,7 +399,10 @@ func mustHex(t *testing.T, s string) []byte {
 func TestMoveToAnotherCoordinator(t *testing.T) {
 	t.Parallel()
 	home := startServer(t, takeoverConfig())
-	daemon := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: testMisses})
+	var mu sync.Mutex
+	var changes []Info // the daemon's, as the LAN would hear of them
+	daemon := startServer(t, ServerConfig{HeartbeatInterval: testHeartbeat, HeartbeatMisses: testMisses,
+		OnLobbyChange: func(in Info) { mu.Lock(); changes = append(changes, in); mu.Unlock() }})
 	ctx := context.Background()
 	owner := dial(t, home.addr, "owner")
 	j, err := owner.Create(ctx, CreateOptions{Game: "demo", Name: "x", Capacity: 4, JoinOptions: JoinOptions{Port: 1}})
@@ -447,6 +450,16 @@ func TestMoveToAnotherCoordinator(t *testing.T) {
 	if owner.Takeover() {
 		t.Fatal("the daemon is taken for a takeover coordinator")
 	}
+	// The daemon never told the LAN of the lobby under the old term (the
+	// old coordinator, still announcing it, would take that for a false
+	// claim about its lobby).
+	mu.Lock()
+	for _, in := range changes {
+		if in.Term != 1 {
+			t.Errorf("the daemon announced %+v", in)
+		}
+	}
+	mu.Unlock()
 	// Nothing else was told: a leave is the next event.
 	members[1].Leave(ctx, j.Lobby.ID)
 	for _, c := range []*Client{owner, members[0]} {
@@ -454,6 +467,13 @@ func TestMoveToAnotherCoordinator(t *testing.T) {
 	}
 	if st := home.stats(t); st.Lobbies != 0 {
 		t.Fatalf("the old coordinator keeps %d lobbies", st.Lobbies)
+	}
+	// What an owner's watch compares terms heard on the LAN with.
+	if term, held, err := daemon.Term(ctx, j.Lobby.ID); term != 1 || !held || err != nil {
+		t.Fatalf("the daemon's term: %d %v %v", term, held, err)
+	}
+	if _, held, err := home.Term(ctx, j.Lobby.ID); held || err != nil {
+		t.Fatalf("the old coordinator still holds the lobby: %v %v", held, err)
 	}
 }
 

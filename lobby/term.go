@@ -60,7 +60,9 @@ func (r *Registry) Adopt(m Member, id string, spec CreateSpec, a AdoptSpec) (*Lo
 	if !a.Created.IsZero() {
 		r.now = func() time.Time { return a.Created }
 	}
-	l, err := r.Create(m, spec)
+	var l *Lobby
+	var err error
+	r.quietly(func() { l, err = r.Create(m, spec) })
 	r.newID, r.now = prevID, prevNow
 	if err != nil {
 		return nil, err
@@ -72,6 +74,18 @@ func (r *Registry) Adopt(m Member, id string, spec CreateSpec, a AdoptSpec) (*Lo
 	}
 	r.noteChange(l)
 	return l, nil
+}
+
+// quietly runs f, which makes a lobby in steps, without recording the
+// changes it makes (noteChange): the caller records the lobby once it is
+// whole. A lobby adopted under term 1 must never reach the LAN or the
+// subscribers as term 0: another coordinator still announcing term 0
+// would take that for a false claim about its lobby.
+func (r *Registry) quietly(f func()) {
+	track := r.track
+	r.track = false
+	defer func() { r.track = track }()
+	f()
 }
 
 // SetStandby records where member would serve lobby l if it took it over.

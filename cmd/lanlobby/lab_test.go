@@ -254,9 +254,11 @@ func TestLabDaemon(t *testing.T) {
 }
 
 // TestLabMDNSOnly: with the beacon switched off, lobbies are listed,
-// joined and watched over mDNS/DNS-SD alone, and a host that dies without
-// goodbyes leaves a running watch within the beacon expiry even so; with
-// mDNS switched off the beacon works alone.
+// joined and watched over mDNS/DNS-SD alone; when the host dies its
+// successor's takeover shows in a running watch (same id, the new host's
+// address), and when the last host dies without goodbyes the lobby
+// leaves the watch within the beacon expiry even so; with mDNS switched
+// off the beacon works alone.
 func TestLabMDNSOnly(t *testing.T) {
 	lab := netlab.New(t, netlab.Options{Hosts: 3})
 	h1, h2, h3 := lab.Hosts[0], lab.Hosts[1], lab.Hosts[2]
@@ -283,8 +285,22 @@ func TestLabMDNSOnly(t *testing.T) {
 		t.Fatalf("join --no-beacon: %v", j)
 	}
 	waitJSON(t, watch, 10*time.Second, "updated", func(m map[string]any) bool { return m["id"] == id && m["players"] == float64(2) })
+	// The host dies: the player, its successor, takes the lobby over and
+	// announces it from its own host, which the watch learns over mDNS
+	// alone.
 	killAt := time.Now()
 	host.Cmd.Process.Kill()
+	if ev := waitJSON(t, p, 10*time.Second, "taken_over", nil); ev["lobby"] != id || ev["players"] != float64(1) {
+		t.Fatalf("the player on the host's death: %v", ev)
+	}
+	waitJSON(t, watch, 10*time.Second, "updated", func(m map[string]any) bool {
+		return m["id"] == id && m["players"] == float64(1) && m["source"] == "mdns" && strings.HasPrefix(m["addr"].(string), h2.IPv4.String()+":")
+	})
+	t.Logf("mDNS only: host killed, the takeover seen in the watch after %v", time.Since(killAt))
+	// The new host dies too, with nobody left to take over: the lobby
+	// goes from the watch without goodbyes, by its liveness.
+	killAt = time.Now()
+	p.Cmd.Process.Kill()
 	waitJSON(t, watch, 15*time.Second, "removed", func(m map[string]any) bool { return m["id"] == id })
 	t.Logf("mDNS only: host killed without goodbyes, gone from watch after %v", time.Since(killAt))
 	if d := time.Since(killAt); d > 9*time.Second {
