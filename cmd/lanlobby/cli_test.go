@@ -32,6 +32,11 @@ func TestMain(m *testing.M) {
 	// --announce=false. Multi-host LAN tests live in lab_test.go, inside
 	// network namespaces.
 	os.Setenv("LANLOBBY_INTERFACE", "lo")
+	// The children are race-built: without this each would sleep a second
+	// before it exits (the race runtime's default atexit_sleep_ms), which
+	// adds up to minutes over the lab tests. A race is still reported on
+	// the child's stderr and makes it exit with code 66.
+	os.Setenv("GORACE", strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
 	dir, err := os.MkdirTemp("", "lanlobby-cli-test")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
