@@ -87,23 +87,30 @@ func (h *Heartbeat) run() {
 				frame = h.ping(round)
 			}
 		}
-		h.mu.Lock()
-		due = due[:0]
-		for c := range h.wheel[slot] {
-			due = append(due, c)
-		}
-		h.mu.Unlock()
+		due = h.serveSlot(slot, round, frame, due)
 		slot = (slot + 1) % len(h.wheel)
-		for _, c := range due {
-			if h.idle > 0 && c.SinceLastRead() >= h.idle {
-				c.closeWith(ReasonTimeout, ErrTimeout)
-				continue
-			}
-			if frame != nil {
-				c.notePing(round)
-				c.Send(frame) //nolint:errcheck // a failing link closes itself
-			}
-		}
-		clear(due)
 	}
+}
+
+// serveSlot checks and pings the links of one slot; due is scratch space,
+// returned for reuse.
+func (h *Heartbeat) serveSlot(slot int, round uint64, frame []byte, due []*Conn) []*Conn {
+	h.mu.Lock()
+	due = due[:0]
+	for c := range h.wheel[slot] {
+		due = append(due, c)
+	}
+	h.mu.Unlock()
+	for _, c := range due {
+		if h.idle > 0 && c.SinceLastRead() >= h.idle {
+			c.closeWith(ReasonTimeout, ErrTimeout)
+			continue
+		}
+		if frame != nil {
+			c.notePing(round)
+			c.Send(frame) //nolint:errcheck // a failing link closes itself
+		}
+	}
+	clear(due)
+	return due
 }
