@@ -478,3 +478,67 @@ func TestSharedHeartbeat(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestHeartbeatPingsQuietLinksOnly: a link that both read and wrote within
+// the last interval is not pinged (its traffic shows both ends alive); a
+// link that only read, or only wrote, is; and with an idle limit under two
+// intervals (misses = 1) every link is pinged, or the drop bound would not
+// hold. The slots are served by the test, not by the clock.
+// (The write-only link's last read is set 1.5 intervals back: a new link
+// counts its start as a read.)
+func TestHeartbeatPingsQuietLinksOnly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		idle     time.Duration
+		skipBusy bool
+	}{{"idle 3 intervals", 3 * time.Hour, true}, {"idle 1.9 intervals", 114 * time.Minute, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			hb := NewHeartbeat(time.Hour, tc.idle, nil) // no tick comes: serveSlot below is the heartbeat
+			defer hb.Close()
+			type link struct {
+				c    *Conn
+				cl   net.Conn
+				peer *bufio.Reader
+				read chan struct{}
+			}
+			mk := func() link {
+				s, cl := tcpPair(t)
+				read := make(chan struct{}, 1)
+				c := New(s, Config{Heartbeat: hb})
+				c.Start(&recorder{onLine: func(string) error { read <- struct{}{}; return nil }})
+				t.Cleanup(func() { c.Close(ReasonClosed); <-c.Done() })
+				return link{c, cl, bufio.NewReader(cl), read}
+			}
+			busy, readOnly, wroteOnly := mk(), mk(), mk()
+			// busy and readOnly hear from their peers; busy and wroteOnly send.
+			for _, l := range []link{busy, readOnly} {
+				l.cl.Write([]byte("hello\n"))
+				<-l.read
+			}
+			for _, l := range []link{busy, wroteOnly} {
+				l.c.Send([]byte("reply"))
+				if line, _ := l.peer.ReadString('\n'); line != "reply\n" {
+					t.Fatalf("peer read %q", line)
+				}
+			}
+			wroteOnly.c.lastRead.Store(monoNow() - int64(90*time.Minute))
+			line := []byte("ping 1\n")
+			var due []*Conn
+			for slot := range hb.wheel {
+				due = hb.serveSlot(slot, 1, line, due)
+			}
+			for name, l := range map[string]link{"busy": busy, "read only": readOnly, "wrote only": wroteOnly} {
+				l.c.Send([]byte("marker"))
+				first, err := l.peer.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				pinged := first == "ping 1\n"
+				if want := name != "busy" || !tc.skipBusy; pinged != want {
+					t.Errorf("%s link: first line %q, pinged %v, want %v", name, first, pinged, want)
+				}
+			}
+		})
+	}
+}

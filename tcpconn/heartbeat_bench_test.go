@@ -50,7 +50,7 @@ func BenchmarkHeartbeatRound(b *testing.B) {
 			}
 		}()
 	}
-	frame := []byte(`{"event":"ping","seq":12345}`)
+	frame := []byte(`{"event":"ping","seq":12345}` + "\n")
 	var due []*Conn
 	b.ReportAllocs()
 	b.ResetTimer()
