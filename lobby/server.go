@@ -226,13 +226,14 @@ func (s *Server) startSession(nc net.Conn) {
 	sess := &session{srv: s}
 	sess.ip, sess.local = addrOf(nc.RemoteAddr()), addrOf(nc.LocalAddr())
 	sess.conn = tcpconn.New(nc, tcpconn.Config{
-		MaxLineLength:   s.cfg.MaxLineLength,
-		SendQueue:       s.cfg.SendQueue,
-		MaxPendingBytes: s.cfg.MaxPendingBytes,
-		LineBudget:      s.lines,
-		WriteTimeout:    s.cfg.WriteTimeout,
-		Heartbeat:       s.heartbeat,
-		ReadBuffer:      serverReadBuffer,
+		MaxLineLength:         s.cfg.MaxLineLength,
+		SendQueue:             s.cfg.SendQueue,
+		MaxPendingBytes:       s.cfg.MaxPendingBytes,
+		LineBudget:            s.lines,
+		WriteTimeout:          s.cfg.WriteTimeout,
+		Heartbeat:             s.heartbeat,
+		ReadBuffer:            serverReadBuffer,
+		ReleaseIdleReadBuffer: true,
 		TooLongReply: func() []byte {
 			s.obs.refuse(LimitLineLength)
 			return encodeError(nil, errorf(CodeLineTooLong, "frame over %d bytes; closing", s.cfg.MaxLineLength))

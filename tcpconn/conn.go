@@ -105,6 +105,12 @@ type Config struct {
 	// are assembled in a buffer that grows as needed. A coordinator with
 	// many mostly idle links uses a small one.
 	ReadBuffer int
+	// ReleaseIdleReadBuffer makes the link give its read buffer to a pool
+	// shared by all links whenever it has read everything that arrived,
+	// and take one back when more comes (on Linux; elsewhere it keeps
+	// it). For a coordinator holding thousands of mostly idle links: the
+	// buffers in use are those of the links reading at that moment.
+	ReleaseIdleReadBuffer bool
 	// IdleTimeout closes the link with ReasonTimeout when nothing at all was
 	// read for this long; zero disables it. The check runs every
 	// PingInterval, or every IdleTimeout/4 when no pings are sent, so a silent
@@ -538,8 +544,13 @@ func (c *Conn) readLoop(h Handler) {
 	lr := newLineReaderSize(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
 	if c.cfg.LineBudget != nil {
 		lr.withBudget(c.cfg.LineBudget, func() { c.closeWith(ReasonProtocolError, ErrLineBudget) })
-		defer lr.close()
 	}
+	if c.cfg.ReleaseIdleReadBuffer {
+		if w := newReadWaiter(c.nc); w != nil {
+			lr.withIdleRelease(w.wait)
+		}
+	}
+	defer lr.close()
 	c.lastRead.Store(monoNow())
 	for {
 		line, err := lr.ReadLine()

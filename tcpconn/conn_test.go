@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -540,5 +541,55 @@ func TestHeartbeatPingsQuietLinksOnly(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestIdleReadBufferRelease: a link that gives its read buffer back while
+// idle still reads every frame in order: frames pipelined in one write,
+// a frame split over writes, one longer than the buffer (assembled under
+// the line budget), and the end of the stream; and it parks without its
+// buffer, which the next frame takes from the pool again.
+func TestIdleReadBufferRelease(t *testing.T) {
+	t.Parallel()
+	s, cl := tcpPair(t)
+	got := make(chan string, 16)
+	rec := &recorder{onLine: func(l string) error { got <- l; return nil }}
+	c := New(s, Config{ReadBuffer: 64, ReleaseIdleReadBuffer: true, LineBudget: NewBudget(1 << 20)})
+	c.Start(rec)
+	long := strings.Repeat("x", 1000)
+	want := []string{"a", "b", "c", "split", long, "after"}
+	next := func() string {
+		select {
+		case l := <-got:
+			return l
+		case <-time.After(5 * time.Second):
+			t.Fatal("no frame")
+			return ""
+		}
+	}
+	expect := func(w string) {
+		t.Helper()
+		if l := next(); l != w {
+			t.Fatalf("read %.40q, want %.40q", l, w)
+		}
+	}
+	io.WriteString(cl, "a\nb\nc\n")
+	expect(want[0])
+	expect(want[1])
+	expect(want[2])
+	io.WriteString(cl, "spl")
+	time.Sleep(time.Millisecond) // two segments, most likely; either way the frame must come whole
+	io.WriteString(cl, "it\n")
+	expect(want[3])
+	for i := 0; i < len(long); i += 300 {
+		io.WriteString(cl, long[i:min(i+300, len(long))])
+	}
+	io.WriteString(cl, "\nafter\n")
+	expect(want[4])
+	expect(want[5])
+	cl.Close()
+	waitDone(t, c)
+	if rec.reason != ReasonDisconnected {
+		t.Fatalf("reason %v", rec.reason)
 	}
 }
