@@ -75,7 +75,7 @@ func TestTableFigures(t *testing.T) {
 			t.Errorf("%s: median %v met %v (values %v), want %v %v", name, f.Median, f.Met, f.Values, median, met)
 		}
 	}
-	check(OpJoin+", p50", 1.5, false) // 2, 1.2, 1.5
+	check(OpJoin+", p50", 1.5, false)  // 2, 1.2, 1.5
 	check(OpFanout+", p99", 1.5, true) // 3, 1, 1.5; p99 1.5 ms ≤ 2 ms
 	check("coordinator CPU, 10 members, 1s heartbeats", 1.1, false)
 	check("RSS per member", 1.6, true) // 7000 B ≤ 8 KB
