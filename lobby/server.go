@@ -279,13 +279,13 @@ func (s *Server) startSession(nc net.Conn) {
 		shed.conn.Close(tcpconn.ReasonShutdown)
 	}
 	sess.bucket = newTokenBucket(s.cfg.RequestRate, s.cfg.RequestBurst)
-	sess.helloTimer = time.AfterFunc(s.cfg.HelloTimeout, func() {
+	sess.helloTimer.Store(time.AfterFunc(s.cfg.HelloTimeout, func() {
 		if !sess.helloDone.Load() {
 			s.obs.refuse(LimitHelloTimeout)
 			sess.conn.Send(encodeError(nil, errorf(CodeHelloRequired, "no hello within %v", s.cfg.HelloTimeout)))
 			sess.conn.CloseAfterFlush(tcpconn.ReasonTimeout)
 		}
-	})
+	}))
 	sess.conn.Start(sess)
 }
 

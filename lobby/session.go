@@ -15,7 +15,9 @@ type session struct {
 	conn       *tcpconn.Conn
 	ip         netip.Addr // the peer's address as the coordinator sees it
 	local      netip.Addr // the coordinator's address the peer reached
-	helloTimer *time.Timer
+	// helloTimer closes the link if no hello succeeds in time; stopped
+	// and dropped at hello, so that a member holds no timer.
+	helloTimer atomic.Pointer[time.Timer]
 	helloDone  atomic.Bool // hello succeeded; read by the hello timer
 	helloSeen  bool        // a hello was forwarded; reader goroutine only
 	bucket     tokenBucket // request rate; reader goroutine only
@@ -115,12 +117,17 @@ func (sess *session) pong(seq uint64) {
 	}
 }
 
+// stopHelloTimer stops the hello deadline and lets go of its timer.
+func (sess *session) stopHelloTimer() {
+	if t := sess.helloTimer.Swap(nil); t != nil {
+		t.Stop()
+	}
+}
+
 // HandleClose runs once when the link has closed.
 func (sess *session) HandleClose(reason tcpconn.CloseReason, err error) {
 	sess.srv.obs.linkClosed(reason)
-	if sess.helloTimer != nil {
-		sess.helloTimer.Stop()
-	}
+	sess.stopHelloTimer()
 	sess.srv.submit(op{kind: opClosed, sess: sess, reason: reason})
 	s := sess.srv
 	if reason == tcpconn.ReasonSlowConsumer {

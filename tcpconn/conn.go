@@ -540,15 +540,25 @@ func (c *Conn) tick() {
 	}
 }
 
+// readWaiter is the link's wait for readability when it gives its read
+// buffer back while idle (Config.ReleaseIdleReadBuffer), or nil.
+func (c *Conn) readWaiter() *readWaiter {
+	if !c.cfg.ReleaseIdleReadBuffer {
+		return nil
+	}
+	return newReadWaiter(c.nc, c.raw)
+}
+
 func (c *Conn) readLoop(h Handler) {
-	lr := newLineReaderSize(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
+	var lr *LineReader
+	if w := c.readWaiter(); w != nil {
+		lr = newLineReaderNoBuffer(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
+		lr.withIdleRelease(w.wait)
+	} else {
+		lr = newLineReaderSize(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
+	}
 	if c.cfg.LineBudget != nil {
 		lr.withBudget(c.cfg.LineBudget, func() { c.closeWith(ReasonProtocolError, ErrLineBudget) })
-	}
-	if c.cfg.ReleaseIdleReadBuffer {
-		if w := newReadWaiter(c.nc); w != nil {
-			lr.withIdleRelease(w.wait)
-		}
 	}
 	defer lr.close()
 	c.lastRead.Store(monoNow())

@@ -50,6 +50,14 @@ func NewLineReader(r io.Reader, max int) *LineReader {
 }
 
 func newLineReaderSize(r io.Reader, max, size int) *LineReader {
+	lr := newLineReaderNoBuffer(r, max, size)
+	lr.br = bufio.NewReaderSize(r, lr.size)
+	return lr
+}
+
+// newLineReaderNoBuffer is newLineReaderSize without the read buffer yet:
+// withIdleRelease takes it from a pool when bytes come.
+func newLineReaderNoBuffer(r io.Reader, max, size int) *LineReader {
 	if max <= 0 {
 		max = DefaultMaxLineLength
 	}
@@ -62,7 +70,7 @@ func newLineReaderSize(r io.Reader, max, size int) *LineReader {
 	if size < 16 {
 		size = 16 // bufio's minimum
 	}
-	return &LineReader{br: bufio.NewReaderSize(r, size), max: max, src: r, size: size}
+	return &LineReader{max: max, src: r, size: size}
 }
 
 // readerPools holds a pool of idle read buffers (bufio.Readers) per size.
@@ -82,8 +90,11 @@ func readerPool(size int) *sync.Pool {
 // links then hold a read buffer only while they read.
 func (lr *LineReader) withIdleRelease(wait func() error) {
 	lr.pool, lr.idle = readerPool(lr.size), wait
-	lr.pool.Put(lr.br)
-	lr.br = nil
+	if lr.br != nil {
+		lr.br.Reset(nil)
+		lr.pool.Put(lr.br)
+		lr.br = nil
+	}
 }
 
 // take gets a read buffer from the pool once the stream has bytes.

@@ -18,15 +18,21 @@ type readWaiter struct {
 	peek  [1]byte
 }
 
-// newReadWaiter returns a waiter on nc's socket, or nil when nc has none.
-func newReadWaiter(nc net.Conn) *readWaiter {
-	sc, ok := nc.(syscall.Conn)
-	if !ok {
-		return nil
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return nil
+// newReadWaiter returns a waiter on nc's socket (sharing raw's RawConn
+// when there is one), or nil when nc has none.
+func newReadWaiter(nc net.Conn, raw *rawWriter) *readWaiter {
+	var rc syscall.RawConn
+	if raw != nil {
+		rc = raw.rc
+	} else {
+		sc, ok := nc.(syscall.Conn)
+		if !ok {
+			return nil
+		}
+		var err error
+		if rc, err = sc.SyscallConn(); err != nil {
+			return nil
+		}
 	}
 	w := &readWaiter{rc: rc}
 	w.fn = w.ready

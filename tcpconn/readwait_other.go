@@ -8,6 +8,6 @@ import "net"
 // keep each link's read buffer while it is idle.
 type readWaiter struct{}
 
-func newReadWaiter(net.Conn) *readWaiter { return nil }
+func newReadWaiter(net.Conn, *rawWriter) *readWaiter { return nil }
 
 func (*readWaiter) wait() error { return nil }
