@@ -11,10 +11,10 @@ import (
 
 // session is the server side of one link.
 type session struct {
-	srv        *Server
-	conn       *tcpconn.Conn
-	ip         netip.Addr // the peer's address as the coordinator sees it
-	local      netip.Addr // the coordinator's address the peer reached
+	srv   *Server
+	conn  *tcpconn.Conn
+	ip    netip.Addr // the peer's address as the coordinator sees it
+	local netip.Addr // the coordinator's address the peer reached
 	// helloTimer closes the link if no hello succeeds in time; stopped
 	// and dropped at hello, so that a member holds no timer.
 	helloTimer atomic.Pointer[time.Timer]
@@ -53,6 +53,16 @@ func (sess *session) HandleLine(line []byte) error {
 		sess.pong(seq) // the heartbeat's hot path: no decode
 		return nil
 	}
+	return sess.handleRequest(line)
+}
+
+// handleRequest is HandleLine for anything but a pong. It is a function of
+// its own, never inlined, so that its large frame is not on the stack of
+// the pong path: an idle member's reader goroutine then fits a smaller
+// stack.
+//
+//go:noinline
+func (sess *session) handleRequest(line []byte) error {
 	if !sess.bucket.take(time.Now()) {
 		sess.srv.obs.refuse(LimitRequestRate)
 		sess.conn.Send(encodeError(salvageID(line), errorf(CodeRateLimited, "over %g requests per second", sess.srv.cfg.RequestRate)))

@@ -212,6 +212,9 @@ func New(nc net.Conn, cfg Config) *Conn {
 		done:    make(chan struct{}),
 	}
 	c.idle.Store(int64(cfg.IdleTimeout))
+	// Silence counts from the link's creation: a Heartbeat may check it
+	// before its reader has started.
+	c.lastRead.Store(monoNow())
 	c.wroteAt.Store(math.MinInt64 / 2) // never
 	c.raw = newRawWriter(nc)
 	return c

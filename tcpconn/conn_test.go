@@ -593,3 +593,27 @@ func TestIdleReadBufferRelease(t *testing.T) {
 		t.Fatalf("reason %v", rec.reason)
 	}
 }
+
+// TestSilenceCountsFromCreation: a new link's silence is counted from its
+// creation, not from some older moment, so that a heartbeat that checks it
+// before its reader has run does not drop it.
+func TestSilenceCountsFromCreation(t *testing.T) {
+	t.Parallel()
+	s, _ := tcpPair(t)
+	hb := NewHeartbeat(time.Hour, time.Hour, nil)
+	defer hb.Close()
+	before := monoNow()
+	c := New(s, Config{Heartbeat: hb})
+	if got := c.lastRead.Load(); got < before {
+		t.Fatalf("a new link's last read is %v before its creation", time.Duration(before-got))
+	}
+	hb.add(c) // in the wheel, its reader not started: as Start can leave it
+	for slot := range hb.wheel {
+		hb.serveSlot(slot, 1, nil, nil)
+	}
+	if r := c.Reason(); r != ReasonNone {
+		t.Fatalf("a link checked before its reader ran was closed: %v", r)
+	}
+	hb.remove(c)
+	s.Close()
+}
