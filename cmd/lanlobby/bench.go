@@ -21,6 +21,7 @@ func benchCommand() *cli.Command {
 			Flags: []cli.Flag{
 				&cli.IntFlag{Name: "rounds", Value: 2000, Usage: "samples per operation"},
 				&cli.IntFlag{Name: "warmup", Value: 200, Usage: "unmeasured rounds first"},
+				&cli.BoolFlag{Name: "fanout", Value: true, Usage: "measure the fan-outs too (a 64-member lobby and a TCP fan-out to 63 connections; --fanout=false leaves out them and their 126 connections)"},
 				&cli.StringFlag{Name: "order", Value: "random", Usage: "order of the ops in each round: random, or rotate (a fixed cycle, as the first version of this bench: each op pays for its predecessor's trailing work)"},
 			},
 			Action: func(c *cli.Context) error {
@@ -28,7 +29,7 @@ func benchCommand() *cli.Command {
 				if order != "random" && order != "rotate" {
 					return cli.Exit(fmt.Sprintf("--order %q: random or rotate", order), exitUsage)
 				}
-				res, err := bench.Latency(c.Context, bench.Config{Rounds: c.Int("rounds"), Warmup: c.Int("warmup"), Rotate: order == "rotate"})
+				res, err := bench.Latency(c.Context, bench.Config{Rounds: c.Int("rounds"), Warmup: c.Int("warmup"), Rotate: order == "rotate", NoFanout: !c.Bool("fanout")})
 				if err != nil {
 					return cli.Exit(err.Error(), exitFailure)
 				}

@@ -50,7 +50,10 @@ type Env struct {
 }
 
 // NewEnv starts everything. Close releases it.
-func NewEnv(ctx context.Context) (*Env, error) {
+func NewEnv(ctx context.Context) (*Env, error) { return newEnv(ctx, true) }
+
+// newEnv is NewEnv, with the fan-outs' 126 connections or without them.
+func newEnv(ctx context.Context, fanout bool) (*Env, error) {
 	e := &Env{}
 	srvCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
@@ -96,9 +99,11 @@ func NewEnv(ctx context.Context) (*Env, error) {
 		e.Close()
 		return nil, err
 	}
-	if err := e.startFanout(ctx); err != nil {
-		e.Close()
-		return nil, err
+	if fanout {
+		if err := e.startFanout(ctx); err != nil {
+			e.Close()
+			return nil, err
+		}
 	}
 	return e, nil
 }
@@ -179,9 +184,10 @@ const (
 )
 
 // Ops lists the measured operations; the first is the echo baseline, and
-// the lobby fan-out is compared with the floor fan-out before it.
+// the lobby fan-out is compared with the floor fan-out before it (both
+// left out by an Env without them).
 func (e *Env) Ops() []Op {
-	return []Op{
+	ops := []Op{
 		{OpEcho, e.echo, ""},
 		{"ping, open link", e.ping, ""},
 		{OpDialEcho, e.dialEcho, ""},
@@ -192,6 +198,10 @@ func (e *Env) Ops() []Op {
 		{OpFloorFanout, e.floorFanout, ""},
 		{OpFanout, e.joinFanout, OpFloorFanout},
 	}
+	if e.fan == nil {
+		ops = ops[:len(ops)-2]
+	}
+	return ops
 }
 
 func (e *Env) echo(context.Context) (time.Duration, error) {
@@ -335,7 +345,7 @@ func Latency(ctx context.Context, cfg Config) ([]Result, error) {
 	} else if cfg.Warmup == 0 {
 		cfg.Warmup = 200
 	}
-	env, err := NewEnv(ctx)
+	env, err := newEnv(ctx, !cfg.NoFanout)
 	if err != nil {
 		return nil, err
 	}
@@ -343,9 +353,6 @@ func Latency(ctx context.Context, cfg Config) ([]Result, error) {
 	ops := env.Ops()
 	if cfg.Rotate {
 		ops = []Op{ops[0], ops[3], ops[4], ops[5]}
-	}
-	if cfg.NoFanout {
-		ops = slices.DeleteFunc(ops, func(o Op) bool { return o.Name == OpFloorFanout || o.Name == OpFanout })
 	}
 	samples := make([][]time.Duration, len(ops))
 	// Each round runs the ops in a new random order: an op leaves work
