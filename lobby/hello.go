@@ -63,7 +63,7 @@ func (s *Server) attach(m *member, sess *session) {
 	m.sess, m.local = sess, sess.local
 	sess.id, sess.player, sess.key = m.id, m.player, m.key
 	sess.helloDone.Store(true)
-	sess.helloTimer.Stop()
+	sess.stopHelloTimer()
 }
 
 // encodeHello builds the answer to hello, resume and restore: the member's

@@ -226,13 +226,14 @@ func (s *Server) startSession(nc net.Conn) {
 	sess := &session{srv: s}
 	sess.ip, sess.local = addrOf(nc.RemoteAddr()), addrOf(nc.LocalAddr())
 	sess.conn = tcpconn.New(nc, tcpconn.Config{
-		MaxLineLength:   s.cfg.MaxLineLength,
-		SendQueue:       s.cfg.SendQueue,
-		MaxPendingBytes: s.cfg.MaxPendingBytes,
-		LineBudget:      s.lines,
-		WriteTimeout:    s.cfg.WriteTimeout,
-		Heartbeat:       s.heartbeat,
-		ReadBuffer:      serverReadBuffer,
+		MaxLineLength:         s.cfg.MaxLineLength,
+		SendQueue:             s.cfg.SendQueue,
+		MaxPendingBytes:       s.cfg.MaxPendingBytes,
+		LineBudget:            s.lines,
+		WriteTimeout:          s.cfg.WriteTimeout,
+		Heartbeat:             s.heartbeat,
+		ReadBuffer:            serverReadBuffer,
+		ReleaseIdleReadBuffer: true,
 		TooLongReply: func() []byte {
 			s.obs.refuse(LimitLineLength)
 			return encodeError(nil, errorf(CodeLineTooLong, "frame over %d bytes; closing", s.cfg.MaxLineLength))
@@ -278,13 +279,13 @@ func (s *Server) startSession(nc net.Conn) {
 		shed.conn.Close(tcpconn.ReasonShutdown)
 	}
 	sess.bucket = newTokenBucket(s.cfg.RequestRate, s.cfg.RequestBurst)
-	sess.helloTimer = time.AfterFunc(s.cfg.HelloTimeout, func() {
+	sess.helloTimer.Store(time.AfterFunc(s.cfg.HelloTimeout, func() {
 		if !sess.helloDone.Load() {
 			s.obs.refuse(LimitHelloTimeout)
 			sess.conn.Send(encodeError(nil, errorf(CodeHelloRequired, "no hello within %v", s.cfg.HelloTimeout)))
 			sess.conn.CloseAfterFlush(tcpconn.ReasonTimeout)
 		}
-	})
+	}))
 	sess.conn.Start(sess)
 }
 

@@ -11,11 +11,13 @@ import (
 
 // session is the server side of one link.
 type session struct {
-	srv        *Server
-	conn       *tcpconn.Conn
-	ip         netip.Addr // the peer's address as the coordinator sees it
-	local      netip.Addr // the coordinator's address the peer reached
-	helloTimer *time.Timer
+	srv   *Server
+	conn  *tcpconn.Conn
+	ip    netip.Addr // the peer's address as the coordinator sees it
+	local netip.Addr // the coordinator's address the peer reached
+	// helloTimer closes the link if no hello succeeds in time; stopped
+	// and dropped at hello, so that a member holds no timer.
+	helloTimer atomic.Pointer[time.Timer]
 	helloDone  atomic.Bool // hello succeeded; read by the hello timer
 	helloSeen  bool        // a hello was forwarded; reader goroutine only
 	bucket     tokenBucket // request rate; reader goroutine only
@@ -51,6 +53,16 @@ func (sess *session) HandleLine(line []byte) error {
 		sess.pong(seq) // the heartbeat's hot path: no decode
 		return nil
 	}
+	return sess.handleRequest(line)
+}
+
+// handleRequest is HandleLine for anything but a pong. It is a function of
+// its own, never inlined, so that its large frame is not on the stack of
+// the pong path: an idle member's reader goroutine then fits a smaller
+// stack.
+//
+//go:noinline
+func (sess *session) handleRequest(line []byte) error {
 	if !sess.bucket.take(time.Now()) {
 		sess.srv.obs.refuse(LimitRequestRate)
 		sess.conn.Send(encodeError(salvageID(line), errorf(CodeRateLimited, "over %g requests per second", sess.srv.cfg.RequestRate)))
@@ -115,12 +127,17 @@ func (sess *session) pong(seq uint64) {
 	}
 }
 
+// stopHelloTimer stops the hello deadline and lets go of its timer.
+func (sess *session) stopHelloTimer() {
+	if t := sess.helloTimer.Swap(nil); t != nil {
+		t.Stop()
+	}
+}
+
 // HandleClose runs once when the link has closed.
 func (sess *session) HandleClose(reason tcpconn.CloseReason, err error) {
 	sess.srv.obs.linkClosed(reason)
-	if sess.helloTimer != nil {
-		sess.helloTimer.Stop()
-	}
+	sess.stopHelloTimer()
 	sess.srv.submit(op{kind: opClosed, sess: sess, reason: reason})
 	s := sess.srv
 	if reason == tcpconn.ReasonSlowConsumer {

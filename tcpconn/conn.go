@@ -2,6 +2,7 @@ package tcpconn
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -104,6 +105,12 @@ type Config struct {
 	// are assembled in a buffer that grows as needed. A coordinator with
 	// many mostly idle links uses a small one.
 	ReadBuffer int
+	// ReleaseIdleReadBuffer makes the link give its read buffer to a pool
+	// shared by all links whenever it has read everything that arrived,
+	// and take one back when more comes (on Linux; elsewhere it keeps
+	// it). For a coordinator holding thousands of mostly idle links: the
+	// buffers in use are those of the links reading at that moment.
+	ReleaseIdleReadBuffer bool
 	// IdleTimeout closes the link with ReasonTimeout when nothing at all was
 	// read for this long; zero disables it. The check runs every
 	// PingInterval, or every IdleTimeout/4 when no pings are sent, so a silent
@@ -141,9 +148,8 @@ type Handler interface {
 // Conn is one framed, persistent link. Create it with New, wire up whatever
 // needs the *Conn, then call Start. All methods are safe for concurrent use.
 type Conn struct {
-	nc    net.Conn
-	cfg   Config
-	start time.Time // base for the monotonic timestamps below
+	nc  net.Conn
+	cfg Config
 
 	closing chan struct{} // closed when the link starts closing
 	done    chan struct{} // closed after HandleClose returned
@@ -152,8 +158,12 @@ type Conn struct {
 	reason    atomic.Uint32
 	closeErr  atomic.Pointer[error]
 
-	lastRead atomic.Int64 // nanoseconds since start of the last frame read
-	idle     atomic.Int64 // IdleTimeout in nanoseconds; see SetIdleTimeout
+	lastRead atomic.Int64 // monoNow of the last frame read
+	// wroteAt is the Heartbeat's clock when Send last wrote to the link
+	// (its own pings do not count): a link that both read and wrote
+	// within the last interval needs no ping.
+	wroteAt atomic.Int64
+	idle    atomic.Int64 // IdleTimeout in nanoseconds; see SetIdleTimeout
 
 	pingMu     sync.Mutex // guards the fields below and the timer
 	pingSeq    uint64
@@ -176,9 +186,18 @@ type Conn struct {
 	writers    sync.WaitGroup
 	raw        *rawWriter // non-blocking writes to the socket; nil: none
 
-	heart     *Heartbeat // shared heartbeat driving this link, or nil
-	heartSlot int
+	// The link's place in its Heartbeat's wheel; guarded by the
+	// Heartbeat's mu.
+	heartSlot, heartIdx int
+	heartState          uint8 // heartNone, heartIn, heartOut
 }
+
+// epoch is the base of the links' monotonic timestamps (monoNow): one for
+// all, so that the heartbeat reads the clock once per slot, not per link.
+var epoch = time.Now()
+
+// monoNow is the monotonic time in nanoseconds since epoch.
+func monoNow() int64 { return int64(time.Since(epoch)) }
 
 // newline is shared by every frame's iovec list.
 var newline = []byte{'\n'}
@@ -189,11 +208,14 @@ func New(nc net.Conn, cfg Config) *Conn {
 	c := &Conn{
 		nc:      nc,
 		cfg:     cfg,
-		start:   time.Now(),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	c.idle.Store(int64(cfg.IdleTimeout))
+	// Silence counts from the link's creation: a Heartbeat may check it
+	// before its reader has started.
+	c.lastRead.Store(monoNow())
+	c.wroteAt.Store(math.MinInt64 / 2) // never
 	c.raw = newRawWriter(nc)
 	return c
 }
@@ -270,12 +292,25 @@ func (c *Conn) SetIdleTimeout(d time.Duration) {
 // closed as a slow consumer and ErrSlowConsumer returned. The frame must
 // not be modified afterwards; the same slice may be sent on many links.
 func (c *Conn) Send(frame []byte) error {
+	if h := c.cfg.Heartbeat; h != nil {
+		c.wroteAt.Store(h.clock.Load())
+	}
+	return c.send(frame, true)
+}
+
+// send is Send; nl unset means that frame already ends in its newline
+// (the heartbeat's ping, written with one write(2)).
+func (c *Conn) send(line []byte, nl bool) error {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	select {
 	case <-c.closing:
 		return ErrClosed
 	default:
+	}
+	frame := line
+	if !nl {
+		frame = line[:len(line)-1] // queued, the newline is a chunk of its own
 	}
 	if c.writing || len(c.queue) > 0 || c.corked > 0 {
 		if len(c.queue) >= 2*c.cfg.SendQueue || c.pending+len(frame)+1 > c.cfg.MaxPendingBytes {
@@ -286,7 +321,7 @@ func (c *Conn) Send(frame []byte) error {
 		c.pending += len(frame) + 1
 		return nil
 	}
-	n, err := tryWritev(c.raw, frame, newline)
+	n, err := tryWriteLine(c.raw, line, nl)
 	if err != nil {
 		c.closeWith(ReasonDisconnected, err)
 		return ErrClosed
@@ -349,7 +384,7 @@ func (c *Conn) flushLocked() {
 		for _, b := range bufs {
 			want += len(b)
 		}
-		n, err := tryWritev(c.raw, bufs...)
+		n, err := tryWritev(c.raw, bufs)
 		if err != nil {
 			c.queue, c.pending = nil, 0
 			c.closeWith(ReasonDisconnected, err)
@@ -445,7 +480,7 @@ func (c *Conn) RTT() time.Duration { return time.Duration(c.rtt.Load()) }
 
 // SinceLastRead is how long ago the last frame arrived.
 func (c *Conn) SinceLastRead() time.Duration {
-	return time.Since(c.start) - time.Duration(c.lastRead.Load())
+	return time.Duration(monoNow() - c.lastRead.Load())
 }
 
 // Pong records the answer to ping seq. Answers to older pings are ignored
@@ -475,10 +510,11 @@ func (c *Conn) stopTimer() {
 	}
 }
 
-// notePing records that ping seq is going out now, for the RTT.
-func (c *Conn) notePing(seq uint64) {
+// notePing records that ping seq is going out at now (monoNow), for the
+// RTT.
+func (c *Conn) notePing(seq uint64, now int64) {
 	c.pingMu.Lock()
-	c.pingSeq, c.pingSentAt = seq, time.Since(c.start)
+	c.pingSeq, c.pingSentAt = seq, time.Duration(now)
 	c.pingMu.Unlock()
 }
 
@@ -497,7 +533,7 @@ func (c *Conn) tick() {
 	var ping []byte
 	if c.cfg.PingInterval > 0 && c.cfg.Ping != nil {
 		c.pingSeq++
-		c.pingSentAt = time.Since(c.start)
+		c.pingSentAt = time.Duration(monoNow())
 		ping = c.cfg.Ping(c.pingSeq)
 	}
 	c.timer.Reset(c.nextCheck())
@@ -507,13 +543,28 @@ func (c *Conn) tick() {
 	}
 }
 
+// readWaiter is the link's wait for readability when it gives its read
+// buffer back while idle (Config.ReleaseIdleReadBuffer), or nil.
+func (c *Conn) readWaiter() *readWaiter {
+	if !c.cfg.ReleaseIdleReadBuffer {
+		return nil
+	}
+	return newReadWaiter(c.nc, c.raw)
+}
+
 func (c *Conn) readLoop(h Handler) {
-	lr := newLineReaderSize(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
+	var lr *LineReader
+	if w := c.readWaiter(); w != nil {
+		lr = newLineReaderNoBuffer(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
+		lr.withIdleRelease(w.wait)
+	} else {
+		lr = newLineReaderSize(c.nc, c.cfg.MaxLineLength, c.cfg.ReadBuffer)
+	}
 	if c.cfg.LineBudget != nil {
 		lr.withBudget(c.cfg.LineBudget, func() { c.closeWith(ReasonProtocolError, ErrLineBudget) })
-		defer lr.close()
 	}
-	c.lastRead.Store(int64(time.Since(c.start)))
+	defer lr.close()
+	c.lastRead.Store(monoNow())
 	for {
 		line, err := lr.ReadLine()
 		if err != nil {
@@ -535,7 +586,7 @@ func (c *Conn) readLoop(h Handler) {
 			}
 			return
 		}
-		c.lastRead.Store(int64(time.Since(c.start)))
+		c.lastRead.Store(monoNow())
 		if len(line) == 0 {
 			continue // empty lines are allowed as keepalives
 		}

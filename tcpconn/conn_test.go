@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -477,4 +478,142 @@ func TestSharedHeartbeat(t *testing.T) {
 		waitDone(t, l.c)
 	}
 	wg.Wait()
+}
+
+// TestHeartbeatPingsQuietLinksOnly: a link that both read and wrote within
+// the last interval is not pinged (its traffic shows both ends alive); a
+// link that only read, or only wrote, is; and with an idle limit under two
+// intervals (misses = 1) every link is pinged, or the drop bound would not
+// hold. The slots are served by the test, not by the clock.
+// (The write-only link's last read is set 1.5 intervals back: a new link
+// counts its start as a read.)
+func TestHeartbeatPingsQuietLinksOnly(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		idle     time.Duration
+		skipBusy bool
+	}{{"idle 3 intervals", 3 * time.Hour, true}, {"idle 1.9 intervals", 114 * time.Minute, false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			hb := NewHeartbeat(time.Hour, tc.idle, nil) // no tick comes: serveSlot below is the heartbeat
+			defer hb.Close()
+			type link struct {
+				c    *Conn
+				cl   net.Conn
+				peer *bufio.Reader
+				read chan struct{}
+			}
+			mk := func() link {
+				s, cl := tcpPair(t)
+				read := make(chan struct{}, 1)
+				c := New(s, Config{Heartbeat: hb})
+				c.Start(&recorder{onLine: func(string) error { read <- struct{}{}; return nil }})
+				t.Cleanup(func() { c.Close(ReasonClosed); <-c.Done() })
+				return link{c, cl, bufio.NewReader(cl), read}
+			}
+			busy, readOnly, wroteOnly := mk(), mk(), mk()
+			// busy and readOnly hear from their peers; busy and wroteOnly send.
+			for _, l := range []link{busy, readOnly} {
+				l.cl.Write([]byte("hello\n"))
+				<-l.read
+			}
+			for _, l := range []link{busy, wroteOnly} {
+				l.c.Send([]byte("reply"))
+				if line, _ := l.peer.ReadString('\n'); line != "reply\n" {
+					t.Fatalf("peer read %q", line)
+				}
+			}
+			wroteOnly.c.lastRead.Store(monoNow() - int64(90*time.Minute))
+			line := []byte("ping 1\n")
+			var due []*Conn
+			for slot := range hb.wheel {
+				due = hb.serveSlot(slot, 1, line, due)
+			}
+			for name, l := range map[string]link{"busy": busy, "read only": readOnly, "wrote only": wroteOnly} {
+				l.c.Send([]byte("marker"))
+				first, err := l.peer.ReadString('\n')
+				if err != nil {
+					t.Fatal(err)
+				}
+				pinged := first == "ping 1\n"
+				if want := name != "busy" || !tc.skipBusy; pinged != want {
+					t.Errorf("%s link: first line %q, pinged %v, want %v", name, first, pinged, want)
+				}
+			}
+		})
+	}
+}
+
+// TestIdleReadBufferRelease: a link that gives its read buffer back while
+// idle still reads every frame in order: frames pipelined in one write,
+// a frame split over writes, one longer than the buffer (assembled under
+// the line budget), and the end of the stream; and it parks without its
+// buffer, which the next frame takes from the pool again.
+func TestIdleReadBufferRelease(t *testing.T) {
+	t.Parallel()
+	s, cl := tcpPair(t)
+	got := make(chan string, 16)
+	rec := &recorder{onLine: func(l string) error { got <- l; return nil }}
+	c := New(s, Config{ReadBuffer: 64, ReleaseIdleReadBuffer: true, LineBudget: NewBudget(1 << 20)})
+	c.Start(rec)
+	long := strings.Repeat("x", 1000)
+	want := []string{"a", "b", "c", "split", long, "after"}
+	next := func() string {
+		select {
+		case l := <-got:
+			return l
+		case <-time.After(5 * time.Second):
+			t.Fatal("no frame")
+			return ""
+		}
+	}
+	expect := func(w string) {
+		t.Helper()
+		if l := next(); l != w {
+			t.Fatalf("read %.40q, want %.40q", l, w)
+		}
+	}
+	io.WriteString(cl, "a\nb\nc\n")
+	expect(want[0])
+	expect(want[1])
+	expect(want[2])
+	io.WriteString(cl, "spl")
+	time.Sleep(time.Millisecond) // two segments, most likely; either way the frame must come whole
+	io.WriteString(cl, "it\n")
+	expect(want[3])
+	for i := 0; i < len(long); i += 300 {
+		io.WriteString(cl, long[i:min(i+300, len(long))])
+	}
+	io.WriteString(cl, "\nafter\n")
+	expect(want[4])
+	expect(want[5])
+	cl.Close()
+	waitDone(t, c)
+	if rec.reason != ReasonDisconnected {
+		t.Fatalf("reason %v", rec.reason)
+	}
+}
+
+// TestSilenceCountsFromCreation: a new link's silence is counted from its
+// creation, not from some older moment, so that a heartbeat that checks it
+// before its reader has run does not drop it.
+func TestSilenceCountsFromCreation(t *testing.T) {
+	t.Parallel()
+	s, _ := tcpPair(t)
+	hb := NewHeartbeat(time.Hour, time.Hour, nil)
+	defer hb.Close()
+	before := monoNow()
+	c := New(s, Config{Heartbeat: hb})
+	if got := c.lastRead.Load(); got < before {
+		t.Fatalf("a new link's last read is %v before its creation", time.Duration(before-got))
+	}
+	hb.add(c) // in the wheel, its reader not started: as Start can leave it
+	for slot := range hb.wheel {
+		hb.serveSlot(slot, 1, nil, nil)
+	}
+	if r := c.Reason(); r != ReasonNone {
+		t.Fatalf("a link checked before its reader ran was closed: %v", r)
+	}
+	hb.remove(c)
+	s.Close()
 }

@@ -13,6 +13,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"sync"
 )
 
 // DefaultMaxLineLength is the largest frame, in bytes without the trailing
@@ -32,6 +33,14 @@ type LineReader struct {
 	max  int
 	buf  []byte      // assembles frames longer than the bufio buffer
 	hold *budgetHold // buf's share of a Budget, or nil
+
+	// With idle set (withIdleRelease), br goes back to pool whenever
+	// nothing is buffered, and idle waits for the next bytes before one
+	// is taken again: an idle stream holds no read buffer.
+	src  io.Reader
+	size int
+	pool *sync.Pool
+	idle func() error
 }
 
 // NewLineReader returns a reader of frames of at most max bytes (max <= 0
@@ -41,6 +50,14 @@ func NewLineReader(r io.Reader, max int) *LineReader {
 }
 
 func newLineReaderSize(r io.Reader, max, size int) *LineReader {
+	lr := newLineReaderNoBuffer(r, max, size)
+	lr.br = bufio.NewReaderSize(r, lr.size)
+	return lr
+}
+
+// newLineReaderNoBuffer is newLineReaderSize without the read buffer yet:
+// withIdleRelease takes it from a pool when bytes come.
+func newLineReaderNoBuffer(r io.Reader, max, size int) *LineReader {
 	if max <= 0 {
 		max = DefaultMaxLineLength
 	}
@@ -53,7 +70,50 @@ func newLineReaderSize(r io.Reader, max, size int) *LineReader {
 	if size < 16 {
 		size = 16 // bufio's minimum
 	}
-	return &LineReader{br: bufio.NewReaderSize(r, size), max: max}
+	return &LineReader{max: max, src: r, size: size}
+}
+
+// readerPools holds a pool of idle read buffers (bufio.Readers) per size.
+var readerPools sync.Map // int -> *sync.Pool
+
+func readerPool(size int) *sync.Pool {
+	if p, ok := readerPools.Load(size); ok {
+		return p.(*sync.Pool)
+	}
+	p, _ := readerPools.LoadOrStore(size, &sync.Pool{New: func() any { return bufio.NewReaderSize(nil, size) }})
+	return p.(*sync.Pool)
+}
+
+// withIdleRelease makes the reader hand its read buffer to a pool shared
+// by every reader of its size whenever it has nothing buffered, and take
+// one back once wait says the stream has bytes again. Thousands of idle
+// links then hold a read buffer only while they read.
+func (lr *LineReader) withIdleRelease(wait func() error) {
+	lr.pool, lr.idle = readerPool(lr.size), wait
+	if lr.br != nil {
+		lr.br.Reset(nil)
+		lr.pool.Put(lr.br)
+		lr.br = nil
+	}
+}
+
+// take gets a read buffer from the pool once the stream has bytes.
+func (lr *LineReader) take() error {
+	if err := lr.idle(); err != nil {
+		return err
+	}
+	lr.br = lr.pool.Get().(*bufio.Reader)
+	lr.br.Reset(lr.src)
+	return nil
+}
+
+// release gives the read buffer back when it holds nothing.
+func (lr *LineReader) release() {
+	if lr.idle != nil && lr.br != nil && lr.br.Buffered() == 0 {
+		lr.br.Reset(nil)
+		lr.pool.Put(lr.br)
+		lr.br = nil
+	}
 }
 
 // withBudget makes the reader take the memory of frames longer than its
@@ -71,6 +131,12 @@ func (lr *LineReader) withBudget(b *Budget, evict func()) {
 // ends the stream with ErrLineBudget.
 func (lr *LineReader) ReadLine() ([]byte, error) {
 	lr.reset()
+	lr.release()
+	if lr.br == nil {
+		if err := lr.take(); err != nil {
+			return nil, err
+		}
+	}
 	for {
 		chunk, err := lr.br.ReadSlice('\n')
 		switch {
@@ -144,5 +210,10 @@ func (lr *LineReader) close() {
 	if lr.hold != nil {
 		lr.buf = nil
 		lr.hold.release()
+	}
+	if lr.idle != nil && lr.br != nil {
+		lr.br.Reset(nil)
+		lr.pool.Put(lr.br)
+		lr.br = nil
 	}
 }

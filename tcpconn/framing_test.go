@@ -111,3 +111,40 @@ func FuzzLineReader(f *testing.F) {
 		}
 	})
 }
+
+// TestLineReaderReleasesIdleBuffer: with idle release, the reader waits
+// for bytes only when it has nothing buffered, and then without a buffer;
+// frames already buffered are read without a wait.
+func TestLineReaderReleasesIdleBuffer(t *testing.T) {
+	lr := newLineReaderSize(strings.NewReader("a\nb\n"), 0, 64)
+	waits := 0
+	lr.withIdleRelease(func() error {
+		waits++
+		if lr.br != nil {
+			t.Errorf("wait %d with a read buffer held", waits)
+		}
+		return nil
+	})
+	for i, want := range []string{"a", "b"} {
+		line, err := lr.ReadLine()
+		if err != nil || string(line) != want {
+			t.Fatalf("line %d: %q, %v", i, line, err)
+		}
+		if waits != 1 {
+			t.Fatalf("after line %d: %d waits, want 1 (the second frame was buffered)", i, waits)
+		}
+	}
+	if _, err := lr.ReadLine(); err != io.EOF || waits != 2 {
+		t.Fatalf("end: %v after %d waits", err, waits)
+	}
+	lr.close()
+	if lr.br != nil {
+		t.Fatal("the buffer was not given back at the end")
+	}
+	// A wait that fails ends the stream with its error.
+	lr = newLineReaderSize(strings.NewReader("a\n"), 0, 64)
+	lr.withIdleRelease(func() error { return io.ErrClosedPipe })
+	if _, err := lr.ReadLine(); err != io.ErrClosedPipe {
+		t.Fatalf("failed wait: %v", err)
+	}
+}

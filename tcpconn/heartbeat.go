@@ -2,6 +2,7 @@ package tcpconn
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -20,9 +21,13 @@ type Heartbeat struct {
 	idle     time.Duration
 	ping     func(seq uint64) []byte
 
-	mu    sync.Mutex // guards wheel and next
-	wheel []map[*Conn]struct{}
+	mu    sync.Mutex // guards wheel, next and the links' places in the wheel
+	wheel [][]*Conn
 	next  int // slot the next new link goes to (round robin)
+
+	// clock is monoNow when the latest slot was served: Send stamps a
+	// link's writes with it, a load instead of a clock read.
+	clock atomic.Int64
 
 	quit chan struct{}
 	done chan struct{}
@@ -37,10 +42,8 @@ func NewHeartbeat(interval, idle time.Duration, ping func(seq uint64) []byte) *H
 	// At most heartbeatSlots groups, and ticks of at least a millisecond, so
 	// a full turn of the wheel is exactly one interval.
 	slots := int(max(1, min(heartbeatSlots, interval/time.Millisecond)))
-	h.wheel = make([]map[*Conn]struct{}, slots)
-	for i := range h.wheel {
-		h.wheel[i] = make(map[*Conn]struct{})
-	}
+	h.wheel = make([][]*Conn, slots)
+	h.clock.Store(monoNow())
 	go h.run()
 	return h
 }
@@ -51,18 +54,39 @@ func (h *Heartbeat) Close() {
 	<-h.done
 }
 
+// A link's place in the wheel: not yet added, in it, or out for good.
+const (
+	heartNone uint8 = iota
+	heartIn
+	heartOut
+)
+
+// add puts c in the next slot, unless it has already been removed (its
+// reader can end before Start adds it).
 func (h *Heartbeat) add(c *Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	c.heartSlot = h.next
-	h.wheel[h.next][c] = struct{}{}
+	if c.heartState != heartNone {
+		return
+	}
+	c.heartState, c.heartSlot, c.heartIdx = heartIn, h.next, len(h.wheel[h.next])
+	h.wheel[h.next] = append(h.wheel[h.next], c)
 	h.next = (h.next + 1) % len(h.wheel)
 }
 
+// remove takes c out of the wheel for good, moving its slot's last link
+// into its place.
 func (h *Heartbeat) remove(c *Conn) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	delete(h.wheel[c.heartSlot], c)
+	if c.heartState == heartIn {
+		s := h.wheel[c.heartSlot]
+		last := s[len(s)-1]
+		s[c.heartIdx], last.heartIdx = last, c.heartIdx
+		s[len(s)-1] = nil
+		h.wheel[c.heartSlot] = s[:len(s)-1]
+	}
+	c.heartState = heartOut
 }
 
 func (h *Heartbeat) run() {
@@ -72,7 +96,7 @@ func (h *Heartbeat) run() {
 	var (
 		slot  int
 		round uint64
-		frame []byte
+		line  []byte
 		due   []*Conn
 	)
 	for {
@@ -84,26 +108,46 @@ func (h *Heartbeat) run() {
 		if slot == 0 {
 			round++
 			if h.ping != nil {
-				frame = h.ping(round)
+				// A new array each round: a link's queue may still hold
+				// the last one. Its newline included, a ping is one write.
+				line = append(h.ping(round), '\n')
 			}
 		}
-		h.mu.Lock()
-		due = due[:0]
-		for c := range h.wheel[slot] {
-			due = append(due, c)
-		}
-		h.mu.Unlock()
+		due = h.serveSlot(slot, round, line, due)
 		slot = (slot + 1) % len(h.wheel)
-		for _, c := range due {
-			if h.idle > 0 && c.SinceLastRead() >= h.idle {
-				c.closeWith(ReasonTimeout, ErrTimeout)
-				continue
-			}
-			if frame != nil {
-				c.notePing(round)
-				c.Send(frame) //nolint:errcheck // a failing link closes itself
-			}
-		}
-		clear(due)
 	}
+}
+
+// serveSlot checks and pings the links of one slot: it drops a link
+// silent for idle and pings the others with line (which ends in its
+// newline; nil pings nobody), except links that both read and wrote
+// within the last interval. Their traffic already shows that they are
+// alive and tells their peer that we are; skipping their ping keeps the
+// drop bound, interval × (misses + 1), as long as idle is at least two
+// intervals: the link read within the interval before this check, its
+// next check pings it, and its pong is then read before idle has passed.
+// The clock is read once per slot. due is scratch space, returned for
+// reuse.
+func (h *Heartbeat) serveSlot(slot int, round uint64, line []byte, due []*Conn) []*Conn {
+	now := monoNow()
+	h.clock.Store(now)
+	h.mu.Lock()
+	due = append(due[:0], h.wheel[slot]...)
+	h.mu.Unlock()
+	idle, interval := int64(h.idle), int64(h.interval)
+	skipBusy := h.idle >= 2*h.interval
+	for _, c := range due {
+		quiet := now - c.lastRead.Load()
+		if idle > 0 && quiet >= idle {
+			c.closeWith(ReasonTimeout, ErrTimeout)
+			continue
+		}
+		if line == nil || skipBusy && quiet < interval && now-c.wroteAt.Load() < interval {
+			continue
+		}
+		c.notePing(round, now)
+		c.send(line, false) //nolint:errcheck // a failing link closes itself
+	}
+	clear(due)
+	return due
 }

@@ -8,7 +8,7 @@ import "time"
 // was sent: then the RTT is left as it was. A coordinator feeds the
 // result to its round-trip histogram.
 func (c *Conn) PongRTT(seq uint64) (rtt time.Duration, ok bool) {
-	now := time.Since(c.start)
+	now := time.Duration(monoNow())
 	c.pingMu.Lock()
 	defer c.pingMu.Unlock()
 	if seq != c.pingSeq || c.pingSentAt <= 0 {

@@ -16,7 +16,7 @@ func TestPongRTT(t *testing.T) {
 	if _, ok := c.PongRTT(1); ok {
 		t.Fatal("RTT measured before any ping")
 	}
-	c.notePing(7)
+	c.notePing(7, monoNow())
 	time.Sleep(2 * time.Millisecond) // a measurable round trip; not a timing assertion
 	if _, ok := c.PongRTT(6); ok {
 		t.Fatal("answer to an older ping measured")

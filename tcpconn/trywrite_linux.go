@@ -16,6 +16,7 @@ type rawWriter struct {
 	rc   syscall.RawConn
 	fn   func(fd uintptr) bool // w.write, as a func value made once
 	bufs [][]byte              // the call's arguments and results
+	pair [2][]byte             // tryWriteLine's chunks, without an allocation
 	n    int
 	err  error
 }
@@ -40,11 +41,11 @@ func newRawWriter(nc net.Conn) *rawWriter {
 const writevMax = 64
 
 // tryWritev writes (the first writevMax of) bufs to the socket without
-// blocking: one writev(2) on the non-blocking socket. It returns how many
-// bytes went out (0 when the socket is full) and an error only when the
-// link failed. Without a socket it reports 0 bytes, so the caller falls
-// back to the writer goroutine.
-func tryWritev(w *rawWriter, bufs ...[]byte) (int, error) {
+// blocking: one writev(2) on the non-blocking socket, or one write(2) for
+// a single chunk. It returns how many bytes went out (0 when the socket is
+// full) and an error only when the link failed. Without a socket it
+// reports 0 bytes, so the caller falls back to the writer goroutine.
+func tryWritev(w *rawWriter, bufs [][]byte) (int, error) {
 	if w == nil {
 		return 0, nil
 	}
@@ -57,8 +58,26 @@ func tryWritev(w *rawWriter, bufs ...[]byte) (int, error) {
 	return w.n, w.err
 }
 
-// write is the RawConn.Write callback: one writev(2), never a wait for
-// writability.
+// tryWriteLine is tryWritev of one frame and, when nl is set, the newline
+// after it; nl unset means the frame ends in its own newline (one chunk,
+// one write(2)). Unlike a variadic call, it allocates nothing.
+func tryWriteLine(w *rawWriter, frame []byte, nl bool) (int, error) {
+	if w == nil {
+		return 0, nil
+	}
+	w.pair[0] = frame
+	bufs := w.pair[:1]
+	if nl {
+		w.pair[1] = newline
+		bufs = w.pair[:2]
+	}
+	n, err := tryWritev(w, bufs)
+	w.pair[0] = nil // the frame is not kept alive by the writer
+	return n, err
+}
+
+// write is the RawConn.Write callback: one writev(2) (write(2) for one
+// chunk), never a wait for writability.
 func (w *rawWriter) write(fd uintptr) bool {
 	var iov [writevMax]unix.Iovec
 	k := 0
@@ -77,7 +96,13 @@ func (w *rawWriter) write(fd uintptr) bool {
 		return true
 	}
 	for {
-		r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		var r uintptr
+		var e syscall.Errno
+		if k == 1 {
+			r, _, e = unix.Syscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(iov[0].Base)), uintptr(iov[0].Len))
+		} else {
+			r, _, e = unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		}
 		switch e {
 		case 0:
 			w.n = int(r)

@@ -21,6 +21,7 @@ func benchCommand() *cli.Command {
 			Flags: []cli.Flag{
 				&cli.IntFlag{Name: "rounds", Value: 2000, Usage: "samples per operation"},
 				&cli.IntFlag{Name: "warmup", Value: 200, Usage: "unmeasured rounds first"},
+				&cli.BoolFlag{Name: "fanout", Value: true, Usage: "measure the fan-outs too (a 64-member lobby and a TCP fan-out to 63 connections; --fanout=false leaves out them and their 126 connections)"},
 				&cli.StringFlag{Name: "order", Value: "random", Usage: "order of the ops in each round: random, or rotate (a fixed cycle, as the first version of this bench: each op pays for its predecessor's trailing work)"},
 			},
 			Action: func(c *cli.Context) error {
@@ -28,14 +29,14 @@ func benchCommand() *cli.Command {
 				if order != "random" && order != "rotate" {
 					return cli.Exit(fmt.Sprintf("--order %q: random or rotate", order), exitUsage)
 				}
-				res, err := bench.Latency(c.Context, bench.Config{Rounds: c.Int("rounds"), Warmup: c.Int("warmup"), Rotate: order == "rotate"})
+				res, err := bench.Latency(c.Context, bench.Config{Rounds: c.Int("rounds"), Warmup: c.Int("warmup"), Rotate: order == "rotate", NoFanout: !c.Bool("fanout")})
 				if err != nil {
 					return cli.Exit(err.Error(), exitFailure)
 				}
 				fmt.Fprint(c.App.Writer, bench.Format(res))
 				return nil
 			},
-		}, benchLoadCommand(), benchSubscribeCommand(), benchFloorServerCommand()},
+		}, benchLoadCommand(), benchTableCommand(), benchSubscribeCommand(), benchFloorServerCommand()},
 	}
 }
 
@@ -128,6 +129,53 @@ func benchLoadCommand() *cli.Command {
 			if res.FalseDrops+res.QJFalseDrops > 0 || res.ListFull != res.Lobbies || res.Connected != res.Members {
 				return cli.Exit(fmt.Sprintf("load: %d false drops, %d of %d lobbies full", res.FalseDrops+res.QJFalseDrops, res.ListFull, res.Lobbies), exitFailure)
 			}
+			return nil
+		},
+	}
+}
+
+// benchTableCommand prints issue 13's table: bench latency and bench load
+// run --runs times each, every figure a ratio to its baseline from the
+// same run, the median of the runs. It is what `make bench` prints; the
+// load runs are shorter than bench load's defaults (stated in the output)
+// so that the whole takes a few minutes.
+func benchTableCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "table",
+		Usage: "every speed figure as a ratio to its baseline from the same run, the median of several runs",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "runs", Value: 3, Usage: "runs of each bench"},
+			&cli.IntFlag{Name: "rounds", Value: 2000, Usage: "samples per latency op and run"},
+			&cli.IntFlag{Name: "members", Value: 10000, Usage: "members the load runs hold"},
+			&cli.DurationFlag{Name: "hold", Value: 20 * time.Second, Usage: "how long each load run holds its members"},
+			&cli.DurationFlag{Name: "floor-hold", Value: 10 * time.Second, Usage: "how long each load run holds the floor server's connections"},
+			&cli.DurationFlag{Name: "qj-duration", Value: 5 * time.Second, Usage: "length of each load run's quick-join phase"},
+		},
+		Action: func(c *cli.Context) error {
+			self, err := os.Executable()
+			if err != nil {
+				return cli.Exit(fmt.Sprintf("cannot find the lanlobby binary: %v", err), exitFailure)
+			}
+			cfg := bench.TableConfig{
+				Runs:    c.Int("runs"),
+				Latency: bench.Config{Rounds: c.Int("rounds")},
+				Load: bench.LoadConfig{
+					Coordinator: []string{self, "coordinator"},
+					Floor:       []string{self, "bench", "floor-server"},
+					Members:     c.Int("members"),
+					Hold:        c.Duration("hold"),
+					FloorHold:   min(c.Duration("floor-hold"), c.Duration("hold")),
+					QJDuration:  c.Duration("qj-duration"),
+				},
+				Progress: c.App.ErrWriter,
+			}
+			figs, err := bench.Table(c.Context, cfg)
+			if err != nil {
+				return cli.Exit(err.Error(), exitFailure)
+			}
+			fmt.Fprint(c.App.Writer, bench.FormatTable(figs, cfg.Runs))
+			fmt.Fprintf(c.App.Writer, "load runs: %d members in lobbies of 4, 1s heartbeats, held %v (floor %v), quick-joins for %v; latency runs: %d rounds\n",
+				cfg.Load.Members, cfg.Load.Hold, cfg.Load.FloorHold, cfg.Load.QJDuration, cfg.Latency.Rounds)
 			return nil
 		},
 	}

@@ -6,7 +6,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +24,9 @@ import (
 type Op struct {
 	Name string
 	Run  func(ctx context.Context) (time.Duration, error)
+	// Base names the op this one is compared with (empty: the TCP echo,
+	// the first op).
+	Base string
 }
 
 // Env is a coordinator, an echo server and the clients the ops use, all on
@@ -41,12 +43,17 @@ type Env struct {
 	echoBR   *bufio.Reader
 	echoMsg  []byte
 
+	fan *fanout // the 64-member lobby and its floor
+
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
 
 // NewEnv starts everything. Close releases it.
-func NewEnv(ctx context.Context) (*Env, error) {
+func NewEnv(ctx context.Context) (*Env, error) { return newEnv(ctx, true) }
+
+// newEnv is NewEnv, with the fan-outs' 126 connections or without them.
+func newEnv(ctx context.Context, fanout bool) (*Env, error) {
 	e := &Env{}
 	srvCtx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
@@ -91,6 +98,12 @@ func NewEnv(ctx context.Context) (*Env, error) {
 	if e.joiner, err = lobby.Dial(ctx, e.addr, lobby.ClientConfig{Player: "joiner"}); err != nil {
 		e.Close()
 		return nil, err
+	}
+	if fanout {
+		if err := e.startFanout(ctx); err != nil {
+			e.Close()
+			return nil, err
+		}
 	}
 	return e, nil
 }
@@ -146,6 +159,9 @@ func (e *Env) Close() {
 			c.Close()
 		}
 	}
+	if e.fan != nil {
+		e.fan.close()
+	}
 	if e.echoConn != nil {
 		e.echoConn.Close()
 	}
@@ -156,17 +172,36 @@ func (e *Env) Close() {
 	e.wg.Wait()
 }
 
-// Ops lists the measured operations; the first is the echo baseline.
+// Names of the ops whose figures bench table reports.
+const (
+	OpEcho        = "tcp echo (baseline)"
+	OpDialEcho    = "tcp dial + echo"
+	OpJoin        = "join, open link"
+	OpQuickJoin   = "quick-join, open link"
+	OpColdJoin    = "dial + hello + join"
+	OpFloorFanout = "tcp fan-out to 63"
+	OpFanout      = "member_joined to 63"
+)
+
+// Ops lists the measured operations; the first is the echo baseline, and
+// the lobby fan-out is compared with the floor fan-out before it (both
+// left out by an Env without them).
 func (e *Env) Ops() []Op {
-	return []Op{
-		{"tcp echo (baseline)", e.echo},
-		{"ping, open link", e.ping},
-		{"tcp dial + echo", e.dialEcho},
-		{"join, open link", e.join},
-		{"quick-join, open link", e.quickJoin},
-		{"dial + hello + join", e.coldJoin},
-		{"dial, then join", e.dialThenJoin},
+	ops := []Op{
+		{OpEcho, e.echo, ""},
+		{"ping, open link", e.ping, ""},
+		{OpDialEcho, e.dialEcho, ""},
+		{OpJoin, e.join, ""},
+		{OpQuickJoin, e.quickJoin, ""},
+		{OpColdJoin, e.coldJoin, ""},
+		{"dial, then join", e.dialThenJoin, ""},
+		{OpFloorFanout, e.floorFanout, ""},
+		{OpFanout, e.joinFanout, OpFloorFanout},
 	}
+	if e.fan == nil {
+		ops = ops[:len(ops)-2]
+	}
+	return ops
 }
 
 func (e *Env) echo(context.Context) (time.Duration, error) {
@@ -261,7 +296,9 @@ type Result struct {
 	Name     string
 	N        int
 	P50, P99 time.Duration
-	Ratio    float64 // P50 / baseline P50
+	Base     string  // the op compared with
+	Ratio    float64 // P50 / the base op's P50
+	Ratio99  float64 // P99 / the base op's P99
 }
 
 // Percentile returns the p-th percentile (0..100) of sorted samples, by the
@@ -291,6 +328,9 @@ type Config struct {
 	// figures measured that way: it biases every op by its predecessor's
 	// trailing work (the echo always follows the cold join's close).
 	Rotate bool
+	// NoFanout leaves out the two fan-out ops (and the 63 connections
+	// they hold).
+	NoFanout bool
 }
 
 // Latency measures every op Rounds times, interleaved round by round so
@@ -305,7 +345,7 @@ func Latency(ctx context.Context, cfg Config) ([]Result, error) {
 	} else if cfg.Warmup == 0 {
 		cfg.Warmup = 200
 	}
-	env, err := NewEnv(ctx)
+	env, err := newEnv(ctx, !cfg.NoFanout)
 	if err != nil {
 		return nil, err
 	}
@@ -350,22 +390,33 @@ func Latency(ctx context.Context, cfg Config) ([]Result, error) {
 		p50, p99 := Summarize(samples[i])
 		results[i] = Result{Name: op.Name, N: len(samples[i]), P50: p50, P99: p99}
 	}
-	base := results[0].P50
-	if base <= 0 {
-		return results, errors.New("bench: echo baseline measured as zero")
-	}
 	for i := range results {
-		results[i].Ratio = float64(results[i].P50) / float64(base)
+		b := results[0]
+		if j := slices.IndexFunc(results, func(r Result) bool { return r.Name == ops[i].Base }); j >= 0 {
+			b = results[j]
+		}
+		if b.P50 <= 0 || b.P99 <= 0 {
+			return results, fmt.Errorf("bench: baseline %s measured as zero", b.Name)
+		}
+		results[i].Base = b.Name
+		results[i].Ratio = float64(results[i].P50) / float64(b.P50)
+		results[i].Ratio99 = float64(results[i].P99) / float64(b.P99)
 	}
 	return results, nil
 }
 
-// Format renders results as a table.
+// Format renders results as a table: each op's ratios are to its base
+// (the echo, unless named).
 func Format(results []Result) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%-24s %7s %10s %10s %8s\n", "op", "n", "p50", "p99", "p50/echo")
+	fmt.Fprintf(&b, "%-24s %7s %10s %10s %8s %8s  %s\n", "op", "n", "p50", "p99", "p50/base", "p99/base", "base")
 	for _, r := range results {
-		fmt.Fprintf(&b, "%-24s %7d %10s %10s %8.2f\n", r.Name, r.N, r.P50.Round(100*time.Nanosecond), r.P99.Round(100*time.Nanosecond), r.Ratio)
+		base := "echo"
+		if r.Base != OpEcho {
+			base = r.Base
+		}
+		fmt.Fprintf(&b, "%-24s %7d %10s %10s %8.2f %8.2f  %s\n", r.Name, r.N, r.P50.Round(100*time.Nanosecond), r.P99.Round(100*time.Nanosecond),
+			r.Ratio, r.Ratio99, base)
 	}
 	return b.String()
 }
