@@ -171,6 +171,12 @@ func TestBrowserSlowConsumer(t *testing.T) {
 	l := testLobby("a")
 	for i := range 300 {
 		l.Players = i % (l.Capacity + 1)
+		if i == 299 {
+			// The last state must be told apart from an earlier one with
+			// as many players, which the table may show while the
+			// advertiser is still behind.
+			l.Name = "Alice's last game"
+		}
 		a.Set(l)
 		if i%50 == 0 { // let the advertiser keep up, so that the fake LAN drops nothing
 			testutil.WaitFor(t, waitTimeout, "sent", func() bool { return a.Stats().Sent >= uint64(i/50) })
@@ -179,10 +185,10 @@ func TestBrowserSlowConsumer(t *testing.T) {
 	want := 299 % (l.Capacity + 1)
 	testutil.WaitFor(t, waitTimeout, "latest state in the table", func() bool {
 		ls := b.Lobbies()
-		return len(ls) == 1 && ls[0].Players == want
+		return len(ls) == 1 && ls[0].Players == want && ls[0].Name == l.Name
 	})
 	ev := nextEvent(t, b.Events())
-	if ev.Type != Added || ev.Lobby.Players != want {
+	if ev.Type != Added || ev.Lobby.Players != want || ev.Lobby.Name != l.Name {
 		t.Fatalf("event %+v, want Added with %d players", ev, want)
 	}
 	if s := b.Stats(); s.Coalesced == 0 || s.EventDrops != 0 {
