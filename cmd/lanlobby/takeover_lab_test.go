@@ -416,3 +416,46 @@ func TestLabDaemonAppearsLater(t *testing.T) {
 	})
 	moved.report(t)
 }
+
+// TestLabDaemonBehindDelay: the daemon search does not hinge on its short
+// first look. A coordinator daemon runs on a host whose traffic is delayed
+// 10 ms each way (its beacon answer comes after the host's 4 ms look has
+// ended); four hosts each host a lobby. Every lobby ends up on the daemon
+// within the bound: at once when the look found it, else moved there by
+// the host's watch (one coordinator_moved).
+func TestLabDaemonBehindDelay(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 5})
+	daemonHost := lab.Hosts[4]
+	daemon := labRun(t, daemonHost, "coordinator", "--listen", ":7600", "--state-dir", t.TempDir(), "--http", "")
+	waitJSON(t, daemon, 10*time.Second, "listening", nil)
+	if err := daemonHost.Impair(netlab.Impairment{Delay: 10 * time.Millisecond, Direction: netlab.BothWays}); err != nil {
+		t.Fatal(err)
+	}
+	want := daemonHost.IPv4.String() + ":7600"
+	hosts := make([]*netlab.Process, 4)
+	starts := make([]time.Time, 4)
+	for i := range hosts {
+		starts[i] = time.Now()
+		hosts[i] = labRun(t, lab.Hosts[i], "host", "--game", "delayed", "--name", fmt.Sprintf("table %d", i), "--players", "4", "--port", "7777")
+	}
+	defer stopAll(append(hosts, daemon)...)
+	direct := 0
+	for i, h := range hosts {
+		created := waitJSON(t, h, 10*time.Second, "created", nil)
+		if created["coordinator"] == want {
+			direct++
+			t.Logf("host %d: on the daemon at once", i)
+			continue
+		}
+		ev, at := waitJSONAt(t, h, loadRoom*moveBound+5*time.Second, "coordinator_moved", nil)
+		if ev["addr"] != want || ev["lobby"] != created["lobby"] {
+			t.Fatalf("host %d: %v, want its lobby %v moved to %s", i, ev, created["lobby"], want)
+		}
+		took := at.Sub(starts[i])
+		t.Logf("host %d: own coordinator first, moved to the daemon %v after start", i, took.Round(time.Millisecond))
+		if took > loadRoom*moveBound {
+			t.Errorf("host %d: moved after %v, over %v", i, took, loadRoom*moveBound)
+		}
+	}
+	t.Logf("figure: with 10 ms of delay toward the daemon, %d of 4 hosts found it at once, the others moved to it", direct)
+}
