@@ -326,12 +326,20 @@ func (b *Browser) notifyLocked() {
 // LAN is over (then decide gets final=true and its answer stands), ctx
 // ends, or the Browser closes.
 func (b *Browser) wait(ctx context.Context, decide func(view map[string]*seen, now time.Time, final bool) bool) error {
+	return b.waitUntil(ctx, time.Time{}, decide)
+}
+
+// waitUntil is wait with the look kept open at least until until.
+func (b *Browser) waitUntil(ctx context.Context, until time.Time, decide func(view map[string]*seen, now time.Time, final bool) bool) error {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for {
 		now := time.Now()
 		b.viewMu.Lock()
 		deadline := b.look.deadline()
+		if until.After(deadline) {
+			deadline = until
+		}
 		final := !now.Before(deadline) || b.ended
 		done := decide(b.view, now, final)
 		changed := b.changed
@@ -349,6 +357,18 @@ func (b *Browser) wait(ctx context.Context, decide func(view map[string]*seen, n
 			return ErrClosed
 		}
 	}
+}
+
+// patientUntil is how long a look for one lobby the player named keeps
+// listening when nothing matched within the adaptive look: the lobby
+// exists (the player got its id or name from somewhere), so a late answer
+// (a host on power-saving Wi-Fi, a machine too busy to answer at once) is
+// worth the wait, up to MaxWait from the look's start, rather than an
+// unknown_lobby.
+func (b *Browser) patientUntil() time.Time {
+	b.viewMu.Lock()
+	defer b.viewMu.Unlock()
+	return b.look.start.Add(b.look.maxWait)
 }
 
 // settled returns the view once the first look at the LAN is over.

@@ -133,7 +133,7 @@ func (b *Browser) Join(ctx context.Context, nameOrID string, opts JoinOptions) (
 	defer cancel()
 	var byID *LobbyInfo
 	var byName []LobbyInfo
-	err := b.wait(ctx, func(view map[string]*seen, now time.Time, final bool) bool {
+	find := func(view map[string]*seen, now time.Time, final bool) bool {
 		if s := view[nameOrID]; s != nil {
 			l := s.info
 			byID = &l
@@ -150,7 +150,11 @@ func (b *Browser) Join(ctx context.Context, nameOrID string, opts JoinOptions) (
 		}
 		sortLobbies(byName)
 		return true
-	})
+	}
+	err := b.wait(ctx, find)
+	if err == nil && byID == nil && len(byName) == 0 {
+		err = b.waitUntil(ctx, b.patientUntil(), find)
+	}
 	if err != nil {
 		return nil, err
 	}

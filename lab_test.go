@@ -205,3 +205,31 @@ func TestLabJoinByName(t *testing.T) {
 	})
 	byID.Close()
 }
+
+// A player joining a lobby by its id waits for a host slow to answer (a
+// laptop on power-saving Wi-Fi, a machine too busy to answer at once)
+// past the adaptive look's first-answer window, up to Config.MaxWait,
+// rather than failing with unknown_lobby: the lobby exists.
+func TestLabJoinByIDWaitsForASlowHost(t *testing.T) {
+	lab := netlab.New(t, netlab.Options{Hosts: 2})
+	h1, h2 := lab.Hosts[0], lab.Hosts[1]
+	owner := host(t, h1, labConfig(h1), HostOptions{Game: "demo", Name: "Slow", Players: 2, Port: 7777})
+	cfg := labConfig(h2)
+	// Answers from h1 take 2 × 150 ms, past the first-answer window.
+	delay := 150 * time.Millisecond
+	if err := h1.Impair(netlab.Impairment{Delay: delay, Direction: netlab.BothWays}); err != nil {
+		t.Fatal(err)
+	}
+	if 2*delay <= cfg.FirstAnswerWait || 2*delay >= cfg.MaxWait {
+		t.Fatalf("the delay must fall between the first-answer window %v and MaxWait %v", cfg.FirstAnswerWait, cfg.MaxWait)
+	}
+	start := time.Now()
+	s := in(t, h2, func() (*Session, error) {
+		return Join(context.Background(), cfg, owner.ID(), JoinOptions{Port: 7778})
+	})
+	defer s.Close()
+	t.Logf("joined a host answering %v late in %v", 2*delay, time.Since(start).Round(time.Millisecond))
+	if s.ID() != owner.ID() {
+		t.Fatalf("joined %s, want %s", s.ID(), owner.ID())
+	}
+}
