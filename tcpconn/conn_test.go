@@ -480,9 +480,10 @@ func TestSharedHeartbeat(t *testing.T) {
 	wg.Wait()
 }
 
-// TestHeartbeatPingsQuietLinksOnly: a link that both read and wrote within
-// the last interval is not pinged (its traffic shows both ends alive); a
-// link that only read, or only wrote, is; and with an idle limit under two
+// TestHeartbeatPingsQuietLinksOnly: a link that read within the last half
+// interval and wrote within the last interval is not pinged (its traffic
+// shows both ends alive); a link that only read, or only wrote, or read
+// longer ago, is; and with an idle limit under two
 // intervals (misses = 1) every link is pinged, or the drop bound would not
 // hold. The slots are served by the test, not by the clock.
 // (The write-only link's last read is set 1.5 intervals back: a new link
@@ -524,12 +525,22 @@ func TestHeartbeatPingsQuietLinksOnly(t *testing.T) {
 				}
 			}
 			wroteOnly.c.lastRead.Store(monoNow() - int64(90*time.Minute))
+			// One that read, but over half an interval ago (the last pong
+			// of a link that hears only pongs) and wrote since, is pinged.
+			halfQuiet := mk()
+			halfQuiet.cl.Write([]byte("pong\n"))
+			<-halfQuiet.read
+			halfQuiet.c.lastRead.Store(monoNow() - int64(40*time.Minute))
+			halfQuiet.c.Send([]byte("notice"))
+			if line, _ := halfQuiet.peer.ReadString('\n'); line != "notice\n" {
+				t.Fatalf("peer read %q", line)
+			}
 			line := []byte("ping 1\n")
 			var due []*Conn
 			for slot := range hb.wheel {
 				due = hb.serveSlot(slot, 1, line, due)
 			}
-			for name, l := range map[string]link{"busy": busy, "read only": readOnly, "wrote only": wroteOnly} {
+			for name, l := range map[string]link{"busy": busy, "read only": readOnly, "wrote only": wroteOnly, "read half an interval ago": halfQuiet} {
 				l.c.Send([]byte("marker"))
 				first, err := l.peer.ReadString('\n')
 				if err != nil {

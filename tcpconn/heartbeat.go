@@ -120,12 +120,15 @@ func (h *Heartbeat) run() {
 
 // serveSlot checks and pings the links of one slot: it drops a link
 // silent for idle and pings the others with line (which ends in its
-// newline; nil pings nobody), except links that both read and wrote
-// within the last interval. Their traffic already shows that they are
-// alive and tells their peer that we are; skipping their ping keeps the
-// drop bound, interval × (misses + 1), as long as idle is at least two
-// intervals: the link read within the interval before this check, its
-// next check pings it, and its pong is then read before idle has passed.
+// newline; nil pings nobody), except links busy both ways: read within
+// the last half interval and wrote within the last interval. Their
+// traffic already shows that they are alive and tells their peer that we
+// are. Skipping their ping keeps the drop bound, interval × (misses + 1),
+// as long as idle is at least two intervals, and it keeps a peer's room
+// to answer: a link that read within half an interval of this check gets
+// the same number of pings before idle passes as one pinged now (a link
+// that hears only pongs is never skipped, so a slow peer is not dropped
+// sooner than it was).
 // The clock is read once per slot. due is scratch space, returned for
 // reuse.
 func (h *Heartbeat) serveSlot(slot int, round uint64, line []byte, due []*Conn) []*Conn {
@@ -142,7 +145,7 @@ func (h *Heartbeat) serveSlot(slot int, round uint64, line []byte, due []*Conn) 
 			c.closeWith(ReasonTimeout, ErrTimeout)
 			continue
 		}
-		if line == nil || skipBusy && quiet < interval && now-c.wroteAt.Load() < interval {
+		if line == nil || skipBusy && quiet < interval/2 && now-c.wroteAt.Load() < interval {
 			continue
 		}
 		c.notePing(round, now)
