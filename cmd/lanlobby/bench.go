@@ -23,6 +23,7 @@ func benchCommand() *cli.Command {
 				&cli.IntFlag{Name: "warmup", Value: 200, Usage: "unmeasured rounds first"},
 				&cli.BoolFlag{Name: "fanout", Value: true, Usage: "measure the fan-outs too (a 64-member lobby and a TCP fan-out to 63 connections; --fanout=false leaves out them and their 126 connections)"},
 				&cli.StringFlag{Name: "order", Value: "random", Usage: "order of the ops in each round: random, or rotate (a fixed cycle, as the first version of this bench: each op pays for its predecessor's trailing work)"},
+				&cli.BoolFlag{Name: "by-predecessor", Usage: "also print each op's p50 split by the op run just before it, against the echo after the same op"},
 			},
 			Action: func(c *cli.Context) error {
 				order := c.String("order")
@@ -34,6 +35,9 @@ func benchCommand() *cli.Command {
 					return cli.Exit(err.Error(), exitFailure)
 				}
 				fmt.Fprint(c.App.Writer, bench.Format(res))
+				if c.Bool("by-predecessor") {
+					fmt.Fprint(c.App.Writer, "\n"+bench.FormatAfter(res))
+				}
 				return nil
 			},
 		}, benchLoadCommand(), benchTableCommand(), benchSubscribeCommand(), benchFloorServerCommand()},

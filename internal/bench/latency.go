@@ -299,6 +299,19 @@ type Result struct {
 	Base     string  // the op compared with
 	Ratio    float64 // P50 / the base op's P50
 	Ratio99  float64 // P99 / the base op's P99
+	// After splits the samples by the op run just before (the previous
+	// round's last op for a round's first), in the order of the ops: what
+	// an op costs depends on the work its predecessor leaves behind (a
+	// closed connection's teardown, notices still being read), and the
+	// overall p50 is a mix of these (see FormatAfter).
+	After []After
+}
+
+// After is an op's samples taken right after one other op.
+type After struct {
+	Op  string // the predecessor ("" for the very first sample)
+	N   int
+	P50 time.Duration
 }
 
 // Percentile returns the p-th percentile (0..100) of sorted samples, by the
@@ -364,6 +377,12 @@ func Latency(ctx context.Context, cfg Config) ([]Result, error) {
 		order[i] = i
 	}
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 13))
+	// after[i][p+1]: op i's samples taken right after op p (p = -1: none).
+	after := make([][][]time.Duration, len(ops))
+	for i := range after {
+		after[i] = make([][]time.Duration, len(ops)+1)
+	}
+	prev := -1
 	for round := 0; round < cfg.Warmup+cfg.Rounds; round++ {
 		if cfg.Rotate {
 			for k := range order {
@@ -379,7 +398,9 @@ func Latency(ctx context.Context, cfg Config) ([]Result, error) {
 			}
 			if round >= cfg.Warmup {
 				samples[i] = append(samples[i], d)
+				after[i][prev+1] = append(after[i][prev+1], d)
 			}
+			prev = i
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -389,6 +410,17 @@ func Latency(ctx context.Context, cfg Config) ([]Result, error) {
 	for i, op := range ops {
 		p50, p99 := Summarize(samples[i])
 		results[i] = Result{Name: op.Name, N: len(samples[i]), P50: p50, P99: p99}
+		for p, v := range after[i] {
+			if len(v) == 0 {
+				continue
+			}
+			a := After{N: len(v)}
+			if p > 0 {
+				a.Op = ops[p-1].Name
+			}
+			a.P50, _ = Summarize(v)
+			results[i].After = append(results[i].After, a)
+		}
 	}
 	for i := range results {
 		b := results[0]
@@ -417,6 +449,35 @@ func Format(results []Result) string {
 		}
 		fmt.Fprintf(&b, "%-24s %7d %10s %10s %8.2f %8.2f  %s\n", r.Name, r.N, r.P50.Round(100*time.Nanosecond), r.P99.Round(100*time.Nanosecond),
 			r.Ratio, r.Ratio99, base)
+	}
+	return b.String()
+}
+
+// FormatAfter renders each op's p50 split by the op run just before it,
+// with its ratio to the echo's p50 after the same op (the same trailing
+// work): the overall ratios mix quiet predecessors (an open link's ops)
+// with ones that leave a connection's teardown behind (the dials).
+func FormatAfter(results []Result) string {
+	echo := map[string]time.Duration{}
+	if len(results) > 0 && results[0].Name == OpEcho {
+		for _, a := range results[0].After {
+			echo[a.Op] = a.P50
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%-24s %-24s %7s %10s %8s\n", "op", "after", "n", "p50", "p50/echo")
+	for _, r := range results {
+		for _, a := range r.After {
+			prev := a.Op
+			if prev == "" {
+				prev = "(none)"
+			}
+			ratio := "-"
+			if e := echo[a.Op]; e > 0 {
+				ratio = fmt.Sprintf("%.2f", float64(a.P50)/float64(e))
+			}
+			fmt.Fprintf(&b, "%-24s %-24s %7d %10s %8s\n", r.Name, prev, a.N, a.P50.Round(100*time.Nanosecond), ratio)
+		}
 	}
 	return b.String()
 }

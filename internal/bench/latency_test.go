@@ -37,6 +37,26 @@ func TestLatencyShortRun(t *testing.T) {
 	if out := Format(res); !strings.Contains(out, OpFanout) || !strings.Contains(out, "tcp fan-out to 63") {
 		t.Errorf("format:\n%s", out)
 	}
+	// Every sample is in its op's split by predecessor, once.
+	names := map[string]bool{"": true}
+	for _, r := range res {
+		names[r.Name] = true
+	}
+	for _, r := range res {
+		n := 0
+		for _, a := range r.After {
+			if !names[a.Op] || a.N <= 0 || a.P50 <= 0 {
+				t.Errorf("%s after %q: %+v", r.Name, a.Op, a)
+			}
+			n += a.N
+		}
+		if n != r.N {
+			t.Errorf("%s: %d samples split by predecessor, want %d", r.Name, n, r.N)
+		}
+	}
+	if out := FormatAfter(res); !strings.Contains(out, OpJoin) || !strings.Contains(out, "p50/echo") {
+		t.Errorf("format after:\n%s", out)
+	}
 }
 
 // The table's rows are the medians of the runs' ratios, each against its
