@@ -39,8 +39,6 @@ const (
 	daemonRetry = 30 * time.Second
 	// locateWait bounds one look at the LAN for a lobby's coordinator.
 	locateWait = time.Second
-	// locatePoll is how often that look checks what the beacon heard.
-	locatePoll = 10 * time.Millisecond
 	// handoverTimeout bounds a move to a daemon, or a hand-over to a
 	// coordinator with a higher term, including the proof it gives.
 	handoverTimeout = 5 * time.Second
@@ -192,16 +190,15 @@ func (s *succession) locate(ctx context.Context, id string, minTerm uint32) (str
 	}
 	ctx, cancel := context.WithTimeout(ctx, locateWait)
 	defer cancel()
-	tick := time.NewTicker(locatePoll)
-	defer tick.Stop()
 	for {
-		for _, l := range b.Lobbies() {
-			if l.ID == id && l.Term >= minTerm {
+		select {
+		case ev, ok := <-b.Events():
+			if !ok {
+				return "", fmt.Errorf("lanlobby: the beacon stopped while looking for lobby %s", id)
+			}
+			if l := ev.Lobby; ev.Type != beacon.Removed && l.ID == id && l.Term >= minTerm {
 				return l.Host.String(), nil
 			}
-		}
-		select {
-		case <-tick.C:
 		case <-ctx.Done():
 			return "", fmt.Errorf("lanlobby: lobby %s (term %d or later) not heard on the LAN: %w", id, minTerm, ctx.Err())
 		}

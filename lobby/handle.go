@@ -1,6 +1,7 @@
 package lobby
 
 import (
+	"context"
 	"encoding/json"
 	"net/netip"
 	"time"
@@ -13,12 +14,10 @@ type opKind uint8
 const (
 	opRequest opKind = iota
 	opClosed
-	opStats
 	opGraceExpired
-	opCall               // runs call on the state goroutine (Snapshot)
 	opReservationExpired // a reservation's window passed (party.go)
 	opSubFlush           // retry subscription output held back (subscribe.go)
-	opFunc               // run fn on the state goroutine (inLoop)
+	opFunc               // run fn on the state goroutine (onLoop, inLoop)
 	opRestoreWindow
 )
 
@@ -28,18 +27,43 @@ type op struct {
 	sess   *session
 	req    *request
 	reason tcpconn.CloseReason
-	stats  chan Stats
 	member string // opGraceExpired
 	lobby  string // opRestoreWindow
 	gen    uint64
-	call   func()       // opCall
 	resv   *Reservation // opReservationExpired
 	fn     func()       // opFunc
+	look   bool         // opFunc: fn only reads, nothing changed
 }
 
 // submit hands an op to the state goroutine; false when it has stopped.
 func (s *Server) submit(o op) bool {
 	return s.submitTo(s.ops, o)
+}
+
+// inLoop runs f on the state goroutine, which owns every table, and waits
+// for it; false when the server has stopped. For tests and diagnostics.
+func (s *Server) inLoop(f func()) bool {
+	_, err := onLoop(context.Background(), s, false, func() struct{} { f(); return struct{}{} })
+	return err == nil
+}
+
+// onLoop runs f on the state goroutine and returns its result, or the
+// context's error, or ErrServerClosed when the server has stopped. look
+// says f only reads: the observers' version does not move for it.
+func onLoop[T any](ctx context.Context, s *Server, look bool, f func() T) (T, error) {
+	res := make(chan T, 1)
+	var zero T
+	if !s.submit(op{kind: opFunc, look: look, fn: func() { res <- f() }}) {
+		return zero, ErrServerClosed
+	}
+	select {
+	case v := <-res:
+		return v, nil
+	case <-ctx.Done():
+		return zero, ctx.Err()
+	case <-s.loopDone:
+		return zero, ErrServerClosed
+	}
 }
 
 // submitGreeting hands a hello, resume or restore to the state goroutine
@@ -180,14 +204,6 @@ func (s *Server) shutdown() {
 func (s *Server) handle(o op) {
 	defer s.publishChanges()
 	switch o.kind {
-	case opStats:
-		st := Stats{Members: len(s.members), Lobbies: s.reg.Len(), Held: s.heldCount()}
-		for _, m := range s.members {
-			if m.sess == nil {
-				st.Away++
-			}
-		}
-		o.stats <- st
 	case opClosed:
 		s.subs.dropSession(o.sess)
 		m := s.members[o.sess.id]
@@ -208,15 +224,15 @@ func (s *Server) handle(o op) {
 	case opRequest:
 		s.handleRequest(o.sess, o.req)
 		s.noteSeated(o.sess)
-	case opCall:
-		o.call()
-		return
 	case opReservationExpired:
 		s.reservationExpired(o.resv)
 	case opSubFlush:
 		s.subs.flush(s)
 	case opFunc:
 		o.fn()
+		if o.look {
+			return
+		}
 	}
 	s.obs.version.Add(1)
 }

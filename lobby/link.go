@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -50,13 +49,7 @@ func (c *Client) dialLink(ctx context.Context) (*link, error) {
 // dialLinkTo opens a TCP connection to the coordinator at addr and starts
 // its link.
 func (c *Client) dialLinkTo(ctx context.Context, addr string) (*link, error) {
-	var nc net.Conn
-	var err error
-	if c.cfg.Dial != nil {
-		nc, err = c.cfg.Dial(ctx, "tcp", addr)
-	} else {
-		nc, err = dialTCP(ctx, addr)
-	}
+	nc, err := c.cfg.Dial(ctx, "tcp", addr) // set by dialFirst
 	if err != nil {
 		return nil, fmt.Errorf("lobby: dial coordinator %s: %w", addr, err)
 	}
@@ -97,10 +90,6 @@ func (c *Client) adopt(l *link, in *inbound) error {
 func withDefaultTimeout(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
-	}
-	if ctx.Done() == nil {
-		// Only the deadline can end it: the dialer need not watch it.
-		ctx = context.WithValue(ctx, deadlineOnly{}, true)
 	}
 	return context.WithTimeout(ctx, d)
 }
@@ -283,26 +272,3 @@ func (c *Client) notice(in *inbound) {
 	c.mu.Unlock()
 	c.events.push(ev)
 }
-
-// dialTCP is the client's default dialer: the context's deadline becomes
-// the dialer's, and a context that can be cancelled only by that deadline
-// is not handed to package net, which would start a goroutine per connect
-// to watch it. TCP keep-alives are off: the heartbeat watches the link.
-func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
-	d := net.Dialer{KeepAlive: -1}
-	dl, ok := ctx.Deadline()
-	if !ok || onlyDeadline(ctx) {
-		d.Deadline = dl
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		ctx = context.Background()
-	}
-	return d.DialContext(ctx, "tcp", addr)
-}
-
-// deadlineOnly marks a context that nothing but its deadline ends (made
-// by withDefaultTimeout on a parent that cannot be cancelled).
-type deadlineOnly struct{}
-
-func onlyDeadline(ctx context.Context) bool { return ctx.Value(deadlineOnly{}) != nil }

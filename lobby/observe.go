@@ -285,21 +285,14 @@ type Snapshot struct {
 // O(lobbies) on it: status pages call it when Version moved, not per
 // request of the players.
 func (s *Server) Snapshot(ctx context.Context, maxLobbies int) (Snapshot, error) {
-	reply := make(chan Snapshot, 1)
-	if !s.submit(op{kind: opCall, call: func() { reply <- s.snapshot(maxLobbies) }}) {
-		return Snapshot{}, ErrServerClosed
+	snap, err := onLoop(ctx, s, true, func() Snapshot { return s.snapshot(maxLobbies) })
+	if err != nil {
+		return Snapshot{}, err
 	}
-	select {
-	case snap := <-reply:
-		s.sessMu.Lock()
-		snap.Connections = len(s.sessions)
-		s.sessMu.Unlock()
-		return snap, nil
-	case <-ctx.Done():
-		return Snapshot{}, ctx.Err()
-	case <-s.loopDone:
-		return Snapshot{}, ErrServerClosed
-	}
+	s.sessMu.Lock()
+	snap.Connections = len(s.sessions)
+	s.sessMu.Unlock()
+	return snap, nil
 }
 
 // snapshot runs on the state goroutine.

@@ -340,30 +340,31 @@ type Stats struct {
 
 // Stats asks the state goroutine for a snapshot.
 func (s *Server) Stats(ctx context.Context) (Stats, error) {
-	reply := make(chan Stats, 1)
-	if !s.submit(op{kind: opStats, stats: reply}) {
-		return Stats{}, ErrServerClosed
-	}
-	select {
-	case st := <-reply:
-		s.sessMu.Lock()
-		st.Connections = len(s.sessions)
-		s.sessMu.Unlock()
-		st.Accepted = s.accepted.Load()
-		st.Rejected = s.rejected.Load()
-		st.Shed = s.shedCount.Load()
-		st.SlowConsumers = s.slowCount.Load()
-		if s.lines != nil {
-			st.LineBytes, st.LineEvictions = s.lines.Used(), s.lines.Evicted()
+	st, err := onLoop(ctx, s, true, func() Stats {
+		st := Stats{Members: len(s.members), Lobbies: s.reg.Len(), Held: s.heldCount()}
+		for _, m := range s.members {
+			if m.sess == nil {
+				st.Away++
+			}
 		}
-		st.TokenFailures, st.CredentialFailures = s.guesses.tokens.Load(), s.guesses.creds.Load()
-		st.Instance = s.instance
-		return st, nil
-	case <-ctx.Done():
-		return Stats{}, ctx.Err()
-	case <-s.loopDone:
-		return Stats{}, ErrServerClosed
+		return st
+	})
+	if err != nil {
+		return Stats{}, err
 	}
+	s.sessMu.Lock()
+	st.Connections = len(s.sessions)
+	s.sessMu.Unlock()
+	st.Accepted = s.accepted.Load()
+	st.Rejected = s.rejected.Load()
+	st.Shed = s.shedCount.Load()
+	st.SlowConsumers = s.slowCount.Load()
+	if s.lines != nil {
+		st.LineBytes, st.LineEvictions = s.lines.Used(), s.lines.Evicted()
+	}
+	st.TokenFailures, st.CredentialFailures = s.guesses.tokens.Load(), s.guesses.creds.Load()
+	st.Instance = s.instance
+	return st, nil
 }
 
 // addrOf is the IP address of a connection's end, unmapped (invalid when

@@ -435,21 +435,6 @@ func (t *subTable) overflow(s *Server, c *subConn) {
 		"pending_limit", s.cfg.SubscriptionPending, "reason", tcpconn.ReasonSlowConsumer.String())
 }
 
-// inLoop runs f on the state goroutine, which owns every table, and waits
-// for it; false when the server has stopped. For tests and diagnostics.
-func (s *Server) inLoop(f func()) bool {
-	done := make(chan struct{})
-	if !s.submit(op{kind: opFunc, fn: func() { f(); close(done) }}) {
-		return false
-	}
-	select {
-	case <-done:
-		return true
-	case <-s.loopDone:
-		return false
-	}
-}
-
 // stop stops the retry timer at shutdown.
 func (t *subTable) stop() {
 	if t != nil && t.timer != nil {

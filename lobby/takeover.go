@@ -257,24 +257,13 @@ func (s *Server) Term(ctx context.Context, lobbyID string) (term uint32, held bo
 		term uint32
 		held bool
 	}
-	res := make(chan result, 1)
-	if !s.submit(op{kind: opFunc, fn: func() {
+	r, err := onLoop(ctx, s, true, func() result {
 		if l := s.reg.Get(lobbyID); l != nil {
-			res <- result{l.Term, true}
-			return
+			return result{l.Term, true}
 		}
-		res <- result{}
-	}}) {
-		return 0, false, ErrServerClosed
-	}
-	select {
-	case r := <-res:
-		return r.term, r.held, nil
-	case <-ctx.Done():
-		return 0, false, ctx.Err()
-	case <-s.loopDone:
-		return 0, false, ErrServerClosed
-	}
+		return result{}
+	})
+	return r.term, r.held, err
 }
 
 // Moved ends lobby lobbyID on this coordinator because it lives on at the
@@ -285,18 +274,11 @@ func (s *Server) Term(ctx context.Context, lobbyID string) (term uint32, held bo
 // goodbye carries its old term, which browsers that heard of the new one
 // ignore.
 func (s *Server) Moved(ctx context.Context, lobbyID, addr string, term uint32) error {
-	res := make(chan error, 1)
-	if !s.submit(op{kind: opFunc, fn: func() { res <- s.moved(lobbyID, addr, term) }}) {
-		return ErrServerClosed
+	err, lerr := onLoop(ctx, s, false, func() error { return s.moved(lobbyID, addr, term) })
+	if lerr != nil {
+		return lerr
 	}
-	select {
-	case err := <-res:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.loopDone:
-		return ErrServerClosed
-	}
+	return err
 }
 
 func (s *Server) moved(lobbyID, addr string, term uint32) error {
